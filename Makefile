@@ -1,0 +1,42 @@
+# finsent: the two commands of the README are `make demo` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.finsent-setup
+PYTEST_ARGS ?=
+
+.PHONY: setup demo test test-unit test-integration bench up down status clean-state
+
+## setup: system packages if missing (PostgreSQL, Java, Maven), .venv with pinned deps, Kafka jars. Quick when done.
+setup: $(STAMP)
+	@$(PY) -c "from deploy.localstack import fetch_kafka; from stream.config import load_settings; fetch_kafka(load_settings().stack.kafka_version)"
+
+$(STAMP): pyproject.toml deploy/constraints.txt deploy/setup-system.sh
+	@bash deploy/setup-system.sh
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@echo "installing Python dependencies into $(VENV) (first time: several GB for torch) ..."
+	@$(PY) -m pip install -q --disable-pip-version-check --upgrade pip
+	@$(PY) -m pip install -q --disable-pip-version-check -c deploy/constraints.txt -e '.[test]'
+	@touch $(STAMP)
+
+## demo: the whole system on the embedded local stack
+demo: setup
+	$(VENV)/bin/finsent demo
+
+## test: unit + integration tests (integration tests start the local stack themselves)
+test: setup
+	$(PY) -m pytest -q -ra $(PYTEST_ARGS) tests
+
+test-unit: setup
+	$(PY) -m pytest -q tests/unit
+
+test-integration: setup
+	$(PY) -m pytest -q -ra tests/integration
+
+bench: setup
+	$(PY) bench/model_bench.py
+	$(PY) bench/pipeline.py
+
+up down status: setup
+	$(VENV)/bin/finsent $@

@@ -1,0 +1,79 @@
+"""The ``finsent`` command line.
+
+Each package contributes its own sub-commands through a ``register(sub)``
+function in its ``cli`` module (``deploy.cli``, ``model.cli``, ``storage.cli``,
+``alerts.cli``, ``stream.commands``); a handler receives the parsed arguments
+and returns the process exit code.  This module only assembles them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import os
+import sys
+
+# Never reach a model hub: weights come from local checkpoints only.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+from stream.config import ConfigError  # noqa: E402
+from stream.errors import UserError  # noqa: E402
+
+COMMAND_MODULES = (
+    "deploy.cli",  # up, down, status
+    "storage.cli",  # db, sql, rescore
+    "model.cli",  # train, evaluate, classify
+    "alerts.cli",  # alerts
+    "stream.commands",  # worker, ingest, replay, demo, plot
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="finsent",
+        description=(
+            "Financial news sentiment monitoring: Kafka -> Faust -> transformer -> "
+            "PostgreSQL trends -> apprise alerts. With no configuration the embedded "
+            "local stack under .finsent/ is used (start it with 'finsent up')."
+        ),
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name == name:  # that part is not built yet
+                continue
+            raise
+        module.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    for noisy in ("kafka", "aiokafka", "faust", "mode", "urllib3", "asyncio"):
+        logging.getLogger(noisy).setLevel(logging.DEBUG if args.verbose else logging.WARNING)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except (UserError, ConfigError) as exc:
+        print(f"finsent: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("finsent: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
