@@ -1,0 +1,69 @@
+"""Worker metrics: Prometheus counters/histograms and the periodic progress log line."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+
+log = logging.getLogger("finsent.worker")
+
+
+@dataclass
+class WorkerMetrics:
+    registry: CollectorRegistry = field(default_factory=lambda: REGISTRY)
+
+    def __post_init__(self) -> None:
+        r = self.registry
+        self.records = Counter("finsent_records_total", "Records handled by outcome", ["outcome"], registry=r)
+        self.deadletters = Counter("finsent_deadletters_total", "Invalid records by reason", ["reason"], registry=r)
+        self.batches = Counter("finsent_batches_total", "Batches processed", registry=r)
+        self.batch_size = Histogram("finsent_batch_size", "Records per batch",
+                                    buckets=(1, 4, 8, 16, 32, 64, 128, 256, 512), registry=r)
+        self.infer = Histogram("finsent_inference_seconds", "Model time per batch", registry=r)
+        self.db = Histogram("finsent_db_seconds", "Database transaction time per batch", registry=r)
+        self.lag = Gauge("finsent_consumer_lag", "Records behind the log end (sum over assigned partitions)", registry=r)
+        self.alerts = Counter("finsent_alerts_total", "Alerts stored", registry=r)
+        # for the progress line
+        self._n_batches = 0
+        self._n_records = 0
+        self._t_infer = 0.0
+        self._t_db = 0.0
+        self._since = time.monotonic()
+
+    def serve(self, port: int) -> None:
+        if port:
+            start_http_server(port, addr="127.0.0.1", registry=self.registry)
+            log.info("metrics on http://127.0.0.1:%d/metrics", port)
+
+    def observe(self, result, lag: int | None, log_every: int) -> None:
+        self.batches.inc()
+        self.batch_size.observe(result.received)
+        self.records.labels("stored").inc(len(result.inserted))
+        self.records.labels("skipped").inc(result.skipped)
+        for d in result.dead:
+            self.records.labels("deadletter").inc()
+            self.deadletters.labels(d.reason).inc()
+        if result.items:
+            self.infer.observe(result.infer_s)
+            self.db.observe(result.db_s)
+        self.alerts.inc(len(result.new_alerts))
+        if lag is not None:
+            self.lag.set(lag)
+        self._n_batches += 1
+        self._n_records += result.received
+        self._t_infer += result.infer_s
+        self._t_db += result.db_s
+        if self._n_batches >= log_every:
+            dt = max(time.monotonic() - self._since, 1e-9)
+            log.info(
+                "%.0f records/s | %d batches, mean batch %.1f | inference %.1f ms/batch | db %.1f ms/batch | lag %s",
+                self._n_records / dt, self._n_batches, self._n_records / self._n_batches,
+                1000 * self._t_infer / self._n_batches, 1000 * self._t_db / self._n_batches,
+                "?" if lag is None else lag,
+            )
+            self._n_batches = self._n_records = 0
+            self._t_infer = self._t_db = 0.0
+            self._since = time.monotonic()

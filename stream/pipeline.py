@@ -1,0 +1,184 @@
+"""The worker's batch step, without Faust: validate -> dedupe -> score -> store -> detect.
+
+:class:`BatchProcessor.process` is synchronous and runs in the worker's single
+executor thread (the model and the database calls block); the Faust agent in
+``stream.app`` only moves records in and acknowledgements out.  Keeping the
+step free of Kafka makes it unit-testable with fakes for the engine and the
+writer.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol, Sequence
+
+from stream.schema import InvalidRecord, NewsItem, TickerExtractor, format_time, parse_record
+
+log = logging.getLogger("finsent.pipeline")
+
+REPLAY_HEADER = "finsent-replay"  # value b"quiet" or b"notify"; absent for live records
+
+
+@dataclass(frozen=True)
+class RawRecord:
+    value: bytes | None
+    key: bytes | None = None
+    topic: str = ""
+    partition: int = 0
+    offset: int = -1
+    timestamp_ms: int | None = None
+    headers: tuple[tuple[str, bytes], ...] = ()
+
+    def header(self, name: str) -> bytes | None:
+        for k, v in self.headers:
+            if k == name:
+                return v
+        return None
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    """An invalid record: forwarded to news.deadletter with its original bytes."""
+
+    record: RawRecord
+    reason: str
+    detail: str
+
+    def headers(self) -> list[tuple[str, bytes]]:
+        r = self.record
+        return [
+            ("finsent-reason", self.reason.encode()),
+            ("finsent-detail", self.detail[:1000].encode("utf-8", "replace")),
+            ("finsent-source", f"{r.topic}/{r.partition}/{r.offset}".encode()),
+            ("finsent-dead-at", format_time(datetime.now().astimezone()).encode()),
+        ]
+
+
+class Engine(Protocol):
+    model_version: str
+
+    def predict(self, texts: Sequence[str]) -> list[Any]: ...
+
+
+class Writer(Protocol):
+    def write_batch(self, rows: list[Any]) -> Any: ...
+
+
+class RecentIds:
+    """Bounded memory of article ids already handled by this worker (LRU)."""
+
+    def __init__(self, capacity: int = 100_000) -> None:
+        self.capacity = capacity
+        self._ids: OrderedDict[str, None] = OrderedDict()
+
+    def __contains__(self, item_id: str) -> bool:
+        return item_id in self._ids
+
+    def add(self, item_id: str) -> None:
+        self._ids[item_id] = None
+        self._ids.move_to_end(item_id)
+        while len(self._ids) > self.capacity:
+            self._ids.popitem(last=False)
+
+
+@dataclass
+class BatchResult:
+    received: int = 0
+    items: list[NewsItem] = field(default_factory=list)
+    inserted: list[Any] = field(default_factory=list)  # storage.writer.ArticleRow
+    scored: list[Any] = field(default_factory=list)  # ArticleRow for every valid item
+    dead: list[DeadLetter] = field(default_factory=list)
+    skipped: int = 0  # already stored (database said so)
+    infer_s: float = 0.0
+    db_s: float = 0.0
+    alerts_s: float = 0.0
+    max_event_time: datetime | None = None
+    replay: bool = False
+    notify: bool = True
+    new_alerts: list[Any] = field(default_factory=list)
+
+
+def article_row(item: NewsItem, pred: Any, model_version: str):
+    from storage.writer import ArticleRow
+
+    return ArticleRow(
+        id=item.id, published_at=item.published_at, source=item.source, url=item.url,
+        title=item.title, tickers=list(item.tickers), topic=pred.topic, topic_score=float(pred.topic_score),
+        sentiment=pred.sentiment, p_negative=float(pred.p_negative), p_neutral=float(pred.p_neutral),
+        p_positive=float(pred.p_positive), sentiment_score=float(pred.sentiment_score),
+        model_version=model_version, extra=item.extra,
+    )
+
+
+def scored_message(row: Any) -> bytes:
+    """The news.scored JSON form of a stored row."""
+    return json.dumps({
+        "id": row.id, "published_at": format_time(row.published_at), "title": row.title,
+        "source": row.source, "url": row.url, "tickers": list(row.tickers), "topic": row.topic,
+        "topic_score": round(row.topic_score, 6), "sentiment": row.sentiment,
+        "p_negative": round(row.p_negative, 6), "p_neutral": round(row.p_neutral, 6),
+        "p_positive": round(row.p_positive, 6), "sentiment_score": round(row.sentiment_score, 6),
+        "model_version": row.model_version,
+    }, ensure_ascii=False).encode("utf-8")
+
+
+class BatchProcessor:
+    """One batch: parse every record, score the valid ones, store them in one transaction."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        writer: Writer,
+        *,
+        extractor: TickerExtractor | None = None,
+        alerts: Any | None = None,  # alerts.service.AlertService (observe())
+        recent: RecentIds | None = None,
+    ) -> None:
+        self.engine = engine
+        self.writer = writer
+        self.extractor = extractor
+        self.alerts = alerts
+        self.recent = recent if recent is not None else RecentIds()
+
+    def process(self, records: Sequence[RawRecord]) -> BatchResult:
+        res = BatchResult(received=len(records))
+        batch_ids: set[str] = set()
+        for rec in records:
+            try:
+                item = parse_record(rec.value, extractor=self.extractor)
+            except InvalidRecord as exc:
+                res.dead.append(DeadLetter(rec, exc.reason, exc.detail))
+                continue
+            if item.id in batch_ids or item.id in self.recent:
+                res.dead.append(DeadLetter(rec, "duplicate_id", f"id {item.id} was already processed"))
+                continue
+            batch_ids.add(item.id)
+            res.items.append(item)
+            mode = rec.header(REPLAY_HEADER)
+            if mode is not None:
+                res.replay = True
+                res.notify = mode == b"notify"
+        if res.items:
+            t0 = time.perf_counter()
+            preds = self.engine.predict([it.model_text for it in res.items])
+            res.infer_s = time.perf_counter() - t0
+            version = self.engine.model_version
+            res.scored = [article_row(it, p, version) for it, p in zip(res.items, preds)]
+            t0 = time.perf_counter()
+            written = self.writer.write_batch(res.scored)  # one transaction, retried on connection loss
+            res.db_s = time.perf_counter() - t0
+            res.inserted = list(written.inserted)
+            res.skipped = int(written.skipped)
+            res.max_event_time = max(it.published_at for it in res.items)
+            for it in res.items:
+                self.recent.add(it.id)
+        if self.alerts is not None and res.max_event_time is not None:
+            t0 = time.perf_counter()
+            res.new_alerts = list(self.alerts.observe(res.max_event_time, replay=res.replay, notify=res.notify) or [])
+            res.alerts_s = time.perf_counter() - t0
+        return res

@@ -1,0 +1,226 @@
+"""The news.raw message schema: parsing, validation, stable ids, tickers, model text.
+
+Pure code (no I/O): a raw Kafka record value goes in, a :class:`NewsItem` or an
+:class:`InvalidRecord` (with a machine-readable reason) comes out.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import html
+import json
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+MAX_RECORD_BYTES = 1 << 20  # 1 MiB
+MAX_TITLE_CHARS = 2000
+MIN_PUBLISHED = datetime(1990, 1, 1, tzinfo=timezone.utc)
+MAX_FUTURE = timedelta(days=1)
+KNOWN_FIELDS = ("id", "published_at", "title", "summary", "source", "url", "tickers")
+
+
+class InvalidRecord(ValueError):
+    """A record that cannot be accepted; ``reason`` is a short stable code."""
+
+    def __init__(self, reason: str, detail: str = "") -> None:
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+        self.reason = reason
+        self.detail = detail
+
+
+@dataclass(frozen=True)
+class NewsItem:
+    id: str
+    published_at: datetime  # timezone-aware, UTC
+    title: str
+    summary: str | None = None
+    source: str | None = None
+    url: str | None = None
+    tickers: tuple[str, ...] = ()
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def model_text(self) -> str:
+        return model_text(self.title, self.summary)
+
+    def to_message(self) -> dict[str, Any]:
+        """The news.raw JSON form of this item (extra fields kept)."""
+        msg: dict[str, Any] = dict(self.extra)
+        msg.update(id=self.id, published_at=format_time(self.published_at), title=self.title)
+        for key in ("summary", "source", "url"):
+            if getattr(self, key) is not None:
+                msg[key] = getattr(self, key)
+        if self.tickers:
+            msg["tickers"] = list(self.tickers)
+        return msg
+
+
+# --------------------------------------------------------------------------- text
+_TAG = re.compile(r"<[^>]{0,500}>")
+_URL = re.compile(r"(?:https?://|www\.)\S+", re.IGNORECASE)
+_SPACE = re.compile(r"\s+")
+
+
+def normalize_text(text: str) -> str:
+    """Model-facing text: HTML entities decoded, tags and URLs removed, whitespace folded."""
+    text = html.unescape(text)
+    text = _TAG.sub(" ", text)
+    text = _URL.sub(" ", text)
+    return _SPACE.sub(" ", text).strip()
+
+
+def model_text(title: str, summary: str | None = None) -> str:
+    t = normalize_text(title)
+    if summary:
+        s = normalize_text(summary)
+        if s and s != t:
+            sep = " " if t.endswith((".", "!", "?", ":")) else ". "
+            return f"{t}{sep}{s}"
+    return t
+
+
+# --------------------------------------------------------------------------- ids and time
+def stable_id(source: str | None, url: str | None, title: str) -> str:
+    """Deterministic id for a message without one: hash of source + url (or title)."""
+    basis = f"{source or ''}\x1f{url or normalize_text(title).lower()}"
+    return hashlib.sha256(basis.encode("utf-8")).hexdigest()[:32]
+
+
+def parse_time(value: Any, *, now: datetime | None = None) -> datetime:
+    if not isinstance(value, str):
+        raise InvalidRecord("bad_type", f"published_at must be an RFC 3339 string, got {type(value).__name__}")
+    text = value.strip()
+    try:
+        ts = datetime.fromisoformat(text)
+    except ValueError:
+        raise InvalidRecord("bad_timestamp", f"cannot parse published_at {value[:64]!r}") from None
+    if ts.tzinfo is None:  # scraped data often omits the offset: read it as UTC
+        ts = ts.replace(tzinfo=timezone.utc)
+    ts = ts.astimezone(timezone.utc)
+    now = now or datetime.now(timezone.utc)
+    if ts < MIN_PUBLISHED:
+        raise InvalidRecord("absurd_timestamp", f"published_at {text} is before 1990")
+    if ts > now + MAX_FUTURE:
+        raise InvalidRecord("absurd_timestamp", f"published_at {text} is more than a day in the future")
+    return ts
+
+
+def format_time(ts: datetime) -> str:
+    return ts.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+# --------------------------------------------------------------------------- tickers
+_CASHTAG = re.compile(r"(?<![\w$])\$([A-Za-z]{1,6}(?:[.\-][A-Za-z]{1,2})?)(?![\w])")
+_TICKER_OK = re.compile(r"^[A-Z0-9][A-Z0-9.\-]{0,14}$")
+
+
+class TickerExtractor:
+    """Cashtags (``$AAPL``) plus whole-word company aliases from a CSV ``ticker,alias``."""
+
+    def __init__(self, aliases: Mapping[str, str] | None = None) -> None:
+        self.aliases = {a.lower(): t.upper() for a, t in (aliases or {}).items() if a and t}
+        if self.aliases:
+            words = sorted(self.aliases, key=len, reverse=True)
+            self._alias_re = re.compile(r"(?<!\w)(" + "|".join(map(re.escape, words)) + r")(?!\w)", re.IGNORECASE)
+        else:
+            self._alias_re = None
+
+    @classmethod
+    def from_csv(cls, path: str | Path) -> "TickerExtractor":
+        aliases: dict[str, str] = {}
+        with open(path, newline="", encoding="utf-8") as f:
+            for row in csv.reader(f):
+                if len(row) < 2 or not row[0].strip() or row[0].strip().lower() == "ticker":
+                    continue
+                aliases[row[1].strip()] = row[0].strip()
+        return cls(aliases)
+
+    def extract(self, text: str) -> list[str]:
+        found = [m.group(1).upper() for m in _CASHTAG.finditer(text)]
+        if self._alias_re is not None:
+            found += [self.aliases[m.group(1).lower()] for m in self._alias_re.finditer(text)]
+        return found
+
+
+def merge_tickers(*groups: Iterable[str]) -> tuple[str, ...]:
+    seen: dict[str, None] = {}
+    for group in groups:
+        for t in group:
+            t = t.strip().lstrip("$").upper()
+            if t and _TICKER_OK.match(t):
+                seen.setdefault(t, None)
+    return tuple(seen)
+
+
+# --------------------------------------------------------------------------- parsing
+def _opt_str(obj: Mapping[str, Any], key: str) -> str | None:
+    value = obj.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise InvalidRecord("bad_type", f"{key} must be a string, got {type(value).__name__}")
+    return value.strip() or None
+
+
+def parse_message(
+    obj: Any, *, extractor: TickerExtractor | None = None, now: datetime | None = None
+) -> NewsItem:
+    """Validate a decoded news.raw JSON value."""
+    if not isinstance(obj, dict):
+        raise InvalidRecord("not_object", f"expected a JSON object, got {type(obj).__name__}")
+    title = obj.get("title")
+    if title is None:
+        raise InvalidRecord("missing_title", "title is required")
+    if not isinstance(title, str):
+        raise InvalidRecord("bad_type", f"title must be a string, got {type(title).__name__}")
+    title = title.strip()
+    if not title:
+        raise InvalidRecord("empty_title", "title is empty")
+    if len(title) > MAX_TITLE_CHARS:
+        raise InvalidRecord("oversized", f"title has {len(title)} characters (max {MAX_TITLE_CHARS})")
+    if "published_at" not in obj or obj["published_at"] in (None, ""):
+        raise InvalidRecord("missing_published_at", "published_at is required")
+    published = parse_time(obj["published_at"], now=now)
+    summary, source, url = _opt_str(obj, "summary"), _opt_str(obj, "source"), _opt_str(obj, "url")
+    raw_id = obj.get("id")
+    if raw_id is not None and not isinstance(raw_id, str):
+        raise InvalidRecord("bad_type", f"id must be a string, got {type(raw_id).__name__}")
+    item_id = (raw_id or "").strip() or stable_id(source, url, title)
+    tickers = obj.get("tickers") or []
+    if isinstance(tickers, str):  # "AAPL,MSFT" is common in CSV exports
+        tickers = [t for t in re.split(r"[,\s;]+", tickers) if t]
+    if not isinstance(tickers, list) or not all(isinstance(t, str) for t in tickers):
+        raise InvalidRecord("bad_type", "tickers must be a list of strings")
+    extractor = extractor or _DEFAULT_EXTRACTOR
+    text = f"{title} {summary or ''}"
+    extra = {k: v for k, v in obj.items() if k not in KNOWN_FIELDS}
+    return NewsItem(
+        id=item_id, published_at=published, title=title, summary=summary, source=source, url=url,
+        tickers=merge_tickers(tickers, extractor.extract(text)), extra=extra,
+    )
+
+
+def parse_record(
+    raw: bytes | None, *, extractor: TickerExtractor | None = None, now: datetime | None = None
+) -> NewsItem:
+    """Validate the raw bytes of a news.raw record."""
+    if raw is None:
+        raise InvalidRecord("empty", "record has no value")
+    if len(raw) > MAX_RECORD_BYTES:
+        raise InvalidRecord("oversized", f"record is {len(raw)} bytes (max {MAX_RECORD_BYTES})")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidRecord("not_utf8", str(exc)) from None
+    try:
+        obj = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InvalidRecord("not_json", str(exc)) from None
+    return parse_message(obj, extractor=extractor, now=now)
+
+
+_DEFAULT_EXTRACTOR = TickerExtractor()

@@ -1,0 +1,112 @@
+"""The worker's batch step with a fake model and a fake writer."""
+
+import json
+from dataclasses import dataclass
+
+from stream.pipeline import REPLAY_HEADER, BatchProcessor, RawRecord, RecentIds
+
+
+@dataclass
+class Pred:
+    topic: str = "Earnings"
+    topic_id: int = 5
+    topic_score: float = 0.9
+    sentiment: str = "negative"
+    p_negative: float = 0.8
+    p_neutral: float = 0.15
+    p_positive: float = 0.05
+    sentiment_score: float = -0.75
+
+
+class FakeEngine:
+    model_version = "fake-1"
+
+    def __init__(self):
+        self.calls = []
+
+    def predict(self, texts):
+        self.calls.append(list(texts))
+        return [Pred() for _ in texts]
+
+
+@dataclass
+class Written:
+    inserted: list
+    skipped: int
+
+
+class FakeWriter:
+    def __init__(self):
+        self.ids = set()
+
+    def write_batch(self, rows):
+        new = [r for r in rows if r.id not in self.ids]
+        self.ids.update(r.id for r in new)
+        return Written(new, len(rows) - len(new))
+
+
+class FakeAlerts:
+    def __init__(self):
+        self.calls = []
+
+    def observe(self, t, replay, notify):
+        self.calls.append((t, replay, notify))
+        return ["alert"] if len(self.calls) == 1 else []
+
+
+def msg(i, **kw):
+    m = {"id": f"a{i}", "published_at": f"2024-05-01T10:{i:02d}:00Z", "title": f"$ACME item {i}"}
+    m.update(kw)
+    return json.dumps(m).encode()
+
+
+def test_batch_scores_valid_records_and_deadletters_the_rest():
+    engine, writer, alerts = FakeEngine(), FakeWriter(), FakeAlerts()
+    proc = BatchProcessor(engine, writer, alerts=alerts)
+    records = [RawRecord(msg(1), topic="raw", partition=0, offset=10),
+               RawRecord(b"{oops", topic="raw", partition=1, offset=11),
+               RawRecord(msg(2)), RawRecord(msg(2, title="same id again")),
+               RawRecord(msg(3, title=""), partition=2, offset=99)]
+    res = proc.process(records)
+    assert [r.id for r in res.inserted] == ["a1", "a2"]
+    assert [d.reason for d in res.dead] == ["not_json", "duplicate_id", "empty_title"]
+    assert dict(res.dead[0].headers())["finsent-source"] == b"raw/1/11"
+    assert dict(res.dead[0].headers())["finsent-reason"] == b"not_json"
+    assert engine.calls == [["$ACME item 1", "$ACME item 2"]]
+    row = res.inserted[0]
+    assert row.tickers == ["ACME"] and row.model_version == "fake-1" and row.sentiment == "negative"
+    assert res.max_event_time.minute == 2
+    assert res.new_alerts == ["alert"] and alerts.calls[0][1:] == (False, True)
+
+
+def test_replayed_ids_are_deadlettered_as_duplicates_and_not_rescored():
+    engine, writer = FakeEngine(), FakeWriter()
+    proc = BatchProcessor(engine, writer)
+    proc.process([RawRecord(msg(i)) for i in range(5)])
+    res = proc.process([RawRecord(msg(i)) for i in range(5)])
+    assert res.inserted == [] and len(engine.calls) == 1
+    assert {d.reason for d in res.dead} == {"duplicate_id"}
+    # a fresh worker (restart) forgets recent ids; the database still skips them
+    res2 = BatchProcessor(engine, writer).process([RawRecord(msg(i)) for i in range(5)])
+    assert res2.inserted == [] and res2.skipped == 5
+
+
+def test_replay_header_sets_flags():
+    alerts = FakeAlerts()
+    proc = BatchProcessor(FakeEngine(), FakeWriter(), alerts=alerts)
+    proc.process([RawRecord(msg(1), headers=((REPLAY_HEADER, b"quiet"),))])
+    proc.process([RawRecord(msg(2), headers=((REPLAY_HEADER, b"notify"),))])
+    assert [c[1:] for c in alerts.calls] == [(True, False), (True, True)]
+
+
+def test_all_invalid_batch_touches_neither_model_nor_alerts():
+    engine, alerts = FakeEngine(), FakeAlerts()
+    res = BatchProcessor(engine, FakeWriter(), alerts=alerts).process([RawRecord(b"x")])
+    assert engine.calls == [] and alerts.calls == [] and len(res.dead) == 1
+
+
+def test_recent_ids_is_bounded():
+    r = RecentIds(capacity=3)
+    for i in range(5):
+        r.add(str(i))
+    assert "0" not in r and "1" not in r and all(str(i) in r for i in (2, 3, 4))
