@@ -26,7 +26,9 @@ COMMAND_MODULES = (
     "storage.cli",  # db, sql, rescore
     "model.cli",  # train, evaluate, classify
     "alerts.cli",  # alerts
-    "stream.commands",  # worker, ingest, replay, demo, plot
+    "stream.commands",  # worker, ingest, replay
+    "stream.demo",  # demo
+    "stream.plot",  # plot
 )
 
 

@@ -1,0 +1,250 @@
+"""``finsent demo``: the whole system on the embedded local stack, in a few minutes.
+
+1. brings the local stack up (Kafka KRaft + PostgreSQL, migrations);
+2. starts a worker process on the demo's own topics and schema (``demo``, fresh each run);
+3. generates a compressed trading day (hundreds of tickers, all 20 topics, bursts around
+   earnings and macro events) with a planted negative spike for one ticker, and replays it
+   at full speed through Kafka, showing live progress;
+4. waits until every article is stored and the spike's window has closed, then prints the
+   alert(s) with their headlines, the top negative movers, the chart path and next steps;
+5. stops the worker it started; leaves the stack up (``--down`` stops it too).
+
+Exit status 1 if the planted spike did not alert.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+from stream.config import Settings, load_settings
+from stream.errors import UserError
+
+DEMO_SCHEMA = "demo"
+DEMO_PREFIX = "demo."
+
+
+def register(sub) -> None:
+    p = sub.add_parser("demo", help="the whole system on the local stack with a generated day and a planted spike",
+                       description=__doc__.split("\n\n")[0])
+    p.add_argument("--items", type=int, default=12000, help="approximate number of generated headlines (default 12000)")
+    p.add_argument("--tickers", type=int, default=300, help="number of tickers in the generated day (default 300)")
+    p.add_argument("--spike-ticker", default=None, help="ticker that gets the planted negative spike")
+    p.add_argument("--spike-size", type=int, default=14, help="negative headlines in the planted burst")
+    p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--down", action="store_true", help="stop the local stack at the end too")
+    p.add_argument("--timeout", type=float, default=420, help="give up after this many seconds")
+    p.set_defaults(func=cmd_demo)
+
+
+def demo_settings(base: Settings) -> Settings:
+    return base.replace(
+        schema=DEMO_SCHEMA,
+        topic_raw=DEMO_PREFIX + base.topic_raw,
+        topic_scored=DEMO_PREFIX + base.topic_scored,
+        topic_deadletter=DEMO_PREFIX + base.topic_deadletter,
+        app_id=f"{base.app_id}-demo",
+    )
+
+
+def _reset(settings: Settings) -> None:
+    """Fresh demo schema and topics, so every run shows the same story."""
+    import psycopg2
+    from kafka.admin import KafkaAdminClient
+
+    from storage import migrate
+
+    conn = psycopg2.connect(settings.dsn)
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute(f'DROP SCHEMA IF EXISTS "{settings.schema}" CASCADE')
+    conn.close()
+    migrate.upgrade(settings.dsn, schema=settings.schema)
+    admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, client_id="finsent-demo")
+    try:
+        doomed = [t for t in (settings.topic_raw, settings.topic_scored, settings.topic_deadletter)
+                  if t in set(admin.list_topics())]
+        if doomed:
+            admin.delete_topics(doomed)
+            deadline = time.monotonic() + 30
+            while set(doomed) & set(admin.list_topics()) and time.monotonic() < deadline:
+                time.sleep(0.3)
+        try:  # a new consumer group position for the fresh topics
+            admin.delete_groups([settings.app_id])
+        except Exception:  # noqa: BLE001 - the group may not exist yet
+            pass
+    finally:
+        admin.close()
+
+
+def _count(settings: Settings, sql: str, params=()):
+    import psycopg2
+
+    conn = psycopg2.connect(settings.dsn)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(f'SET search_path TO "{settings.schema}"')
+            cur.execute(sql, params)
+            return cur.fetchall()
+    finally:
+        conn.close()
+
+
+def _movers(settings: Settings, limit: int = 10):
+    return _count(settings, """
+        SELECT scope, sum(articles)::int AS articles, sum(negative)::int AS negative,
+               round((sum(negative)::numeric / nullif(sum(articles), 0)), 2) AS negative_share,
+               round((sum(score_sum) / nullif(sum(articles), 0))::numeric, 3) AS mean_score
+        FROM sentiment_minute WHERE scope_kind = 'ticker'
+        GROUP BY scope HAVING sum(articles) >= 5
+        ORDER BY mean_score ASC, negative DESC LIMIT %s""", (limit,))
+
+
+def _alerts(settings: Settings):
+    return _count(settings, """
+        SELECT a.scope_kind, a.scope, a.window_start, a.window_end, a.negative, a.articles,
+               round(a.z::numeric, 1), a.delivery_status, a.top_article_ids
+        FROM alerts a ORDER BY a.window_start, a.scope_kind, a.scope""")
+
+
+def _headlines(settings: Settings, ids: list[str], limit: int = 3):
+    if not ids:
+        return []
+    rows = _count(settings, "SELECT id, title, round(sentiment_score::numeric, 2) FROM articles WHERE id = ANY(%s)",
+                  (list(ids),))
+    order = {i: k for k, i in enumerate(ids)}
+    return sorted(rows, key=lambda r: order.get(r[0], 0))[:limit]
+
+
+def _table(header: list[str], rows) -> str:
+    cells = [header] + [["" if v is None else str(v) for v in r] for r in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)) for r in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join("  " + line for line in lines)
+
+
+def cmd_demo(args) -> int:
+    from tqdm import tqdm
+
+    from deploy import localstack
+    from stream.generate import Spike, day_start, generate_stream, quiet_tickers
+    from stream.kafka_io import ensure_topics, make_producer, send_item
+    from stream.pipeline import REPLAY_HEADER
+    from stream.process import WorkerProcess
+    from stream.schema import InvalidRecord, parse_message
+
+    t_start = time.monotonic()
+    base = load_settings()
+    print("== finsent demo ==")
+    print("1/5 local stack (Apache Kafka in KRaft mode + PostgreSQL) ...", flush=True)
+    localstack.up(base, quiet=False)
+    settings = demo_settings(base)
+    _reset(settings)
+    ensure_topics(settings)
+
+    print(f"2/5 starting a worker (topics {settings.topic_raw} -> schema '{settings.schema}') ...", flush=True)
+    log_path = settings.state_dir / "demo-worker.log"
+    log_path.unlink(missing_ok=True)
+    worker = WorkerProcess(settings, log_path).start()
+    try:
+        # yesterday's New York session, 09:00-16:30, compressed into a replay at full speed
+        day = day_start((datetime.now(timezone.utc) - timedelta(days=1)).date(), hour=9.0)
+        duration = timedelta(hours=7, minutes=30)
+        spike_at = day + timedelta(hours=4, minutes=47)
+        spike_ticker = args.spike_ticker or quiet_tickers(args.tickers, k=1, seed=args.seed)[0]
+        rate = args.items / 500.0  # the intraday profile averages ~1.1 over this session
+        gen = generate_stream(start=day, duration=duration, tickers=args.tickers, rate_per_min=rate, seed=args.seed,
+                              spikes=[Spike(ticker=spike_ticker, at=spike_at, size=args.spike_size)])
+        items = []
+        for msg in gen:
+            try:
+                items.append(parse_message(msg))
+            except InvalidRecord:
+                continue
+        print(f"3/5 generated a trading day: {len(items)} headlines, "
+              f"{len({t for i in items for t in i.tickers})} tickers, {day:%Y-%m-%d %H:%M}-"
+              f"{day + duration:%H:%M} UTC; planted negative spike: {spike_ticker} at {spike_at:%H:%M} UTC", flush=True)
+
+        producer = make_producer(settings)
+        headers = [(REPLAY_HEADER, b"notify")]
+        t0 = time.monotonic()
+        for it in tqdm(items, desc="replay into Kafka", unit="item", dynamic_ncols=True, disable=None):
+            send_item(producer, settings.topic_raw, it, headers)
+        producer.flush()
+        producer.close()
+        print(f"    produced {len(items)} records in {time.monotonic() - t0:.1f}s", flush=True)
+
+        print("4/5 scoring and storing (live progress) ...", flush=True)
+        bar = tqdm(total=len(items), desc="stored", unit="item", dynamic_ncols=True, disable=None)
+        deadline = time.monotonic() + args.timeout
+        stored = 0
+        while stored < len(items):
+            if not worker.alive():
+                raise UserError(f"the demo worker stopped; its log ({log_path}):\n{worker.log(3000)}")
+            if time.monotonic() > deadline:
+                raise UserError(f"the demo did not finish within {args.timeout:.0f}s; see {log_path}")
+            time.sleep(0.5)
+            now = _count(settings, "SELECT count(*) FROM articles")[0][0]
+            n_alerts = _count(settings, "SELECT count(*) FROM alerts")[0][0]
+            bar.set_postfix(alerts=n_alerts)
+            bar.update(now - stored)
+            stored = now
+        bar.close()
+        # the last batch's detection runs right after its commit: give it a moment
+        wait_until = time.monotonic() + 15
+        while time.monotonic() < wait_until:
+            rows = _alerts(settings)
+            if any(r[1] == spike_ticker for r in rows) and all(r[7] != "pending" for r in rows):
+                break
+            time.sleep(0.5)
+    finally:
+        worker.stop()
+
+    print("5/5 results")
+    alerts = _alerts(settings)
+    print(f"\nAlerts fired ({len(alerts)}):")
+    for kind, scope, ws, we, neg, arts, z, status, top in alerts:
+        print(f"  * Negative news spike: {scope} ({kind}) {ws:%H:%M}-{we:%H:%M} UTC: {neg} negative of {arts} "
+              f"articles, z={z}, delivery {status}")
+        for _id, title, score in _headlines(settings, list(top or [])):
+            print(f"      [{score:+}] {title}")
+    print("\nTop negative movers (tickers with >= 5 articles, by mean sentiment score):")
+    print(_table(["ticker", "articles", "negative", "neg share", "mean score"], _movers(settings)))
+    chart = None
+    try:
+        from stream.plot import plot_scope
+
+        if spike_ticker:
+            chart = plot_scope(settings, "ticker", spike_ticker)
+            print(f"\nChart of {spike_ticker}: {chart}")
+    except Exception as exc:  # noqa: BLE001 - a chart problem must not hide the results
+        print(f"\n(chart not written: {exc})")
+    print(f"""
+Next steps:
+  * ask SQL questions as the read-only analyst:
+      finsent sql --schema {settings.schema} "SELECT bucket, articles, negative_share, mean_score FROM trend_hourly WHERE scope_kind='ticker' AND scope='{spike_ticker}' ORDER BY bucket"
+  * open psql on the same data:  psql "{_psql_url(settings)}" -c 'SET search_path TO {settings.schema}' -c '\\dv'
+  * run it on real feeds:        finsent worker &  finsent ingest rss https://example.com/markets.rss
+    (FINSENT_ALERT_URLS="json://127.0.0.1:8000/hook" delivers alerts; see README 'Operations')
+""")
+    print(f"demo finished in {time.monotonic() - t_start:.0f}s; the stack stays up ('finsent down' stops it)")
+    if args.down:
+        localstack.down(base)
+    fired = any(r[1] == spike_ticker for r in alerts)
+    if not fired:
+        print(f"finsent demo: the planted spike for {spike_ticker} did NOT alert", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _psql_url(settings: Settings) -> str:
+    from stream.config import redact_url
+
+    return redact_url(settings.analyst_dsn)
+
+
+def main() -> None:  # pragma: no cover
+    sys.exit("use 'finsent demo'")

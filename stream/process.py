@@ -1,0 +1,87 @@
+"""Run a ``finsent worker`` as a child process on given settings (demo, benchmarks, tests)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from stream.config import Settings
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def settings_env(settings: Settings, **extra: str) -> dict[str, str]:
+    """Environment that makes a child ``finsent`` process see the same settings."""
+    env = dict(os.environ)
+    env.update(
+        FINSENT_STATE_DIR=str(settings.state_dir),
+        FINSENT_SCHEMA=settings.schema,
+        FINSENT_TOPIC_RAW=settings.topic_raw,
+        FINSENT_TOPIC_SCORED=settings.topic_scored,
+        FINSENT_TOPIC_DEADLETTER=settings.topic_deadletter,
+        FINSENT_APP_ID=settings.app_id,
+        FINSENT_PARTITIONS=str(settings.partitions),
+        FINSENT_MAX_BATCH=str(settings.max_batch),
+        FINSENT_MAX_WAIT_S=str(settings.max_wait_s),
+        FINSENT_DEVICE=settings.device,
+        PYTHONUNBUFFERED="1",
+    )
+    for key, value in (("FINSENT_KAFKA", settings.kafka), ("FINSENT_DATABASE_URL", settings.database_url),
+                       ("FINSENT_MODEL", settings.model)):
+        if value:
+            env[key] = value
+    if settings.alert_urls:
+        env["FINSENT_ALERT_URLS"] = ",".join(settings.alert_urls)
+    env.update(extra)
+    return env
+
+
+class WorkerProcess:
+    """``python -m stream.cli worker`` in its own process group, output to a log file."""
+
+    def __init__(self, settings: Settings, log_path: Path, *args: str, **env: str) -> None:
+        self.env = settings_env(settings, **env)
+        self.log_path = Path(log_path)
+        self.args = args
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> "WorkerProcess":
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen([sys.executable, "-m", "stream.cli", "worker", *self.args],
+                                         env=self.env, cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
+                                         stdin=subprocess.DEVNULL, start_new_session=True)
+        return self
+
+    @property
+    def pid(self) -> int | None:
+        return self.proc.pid if self.proc else None
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def kill9(self) -> None:
+        if self.alive():
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(timeout=30)
+
+    def stop(self, timeout: float = 60) -> int | None:
+        """SIGTERM (graceful: the current batch finishes or is abandoned unacked), then SIGKILL."""
+        if self.proc is None:
+            return None
+        if self.alive():
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.kill9()
+        return self.proc.returncode
+
+    def log(self, tail: int = 5000) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")[-tail:]
+        except OSError:
+            return ""
