@@ -98,6 +98,7 @@ class BatchResult:
     db_s: float = 0.0
     alerts_s: float = 0.0
     max_event_time: datetime | None = None
+    source_times: dict[str, datetime] = field(default_factory=dict)  # per topic-partition
     replay: bool = False
     notify: bool = True
     new_alerts: list[Any] = field(default_factory=list)
@@ -148,6 +149,7 @@ class BatchProcessor:
     def process(self, records: Sequence[RawRecord]) -> BatchResult:
         res = BatchResult(received=len(records))
         batch_ids: set[str] = set()
+        sources: dict[str, str] = {}  # item id -> topic-partition it came from
         for rec in records:
             try:
                 item = parse_record(rec.value, extractor=self.extractor)
@@ -159,6 +161,7 @@ class BatchProcessor:
                 continue
             batch_ids.add(item.id)
             res.items.append(item)
+            sources[item.id] = f"{rec.topic}:{rec.partition}"
             mode = rec.header(REPLAY_HEADER)
             if mode is not None:
                 res.replay = True
@@ -176,9 +179,16 @@ class BatchProcessor:
             res.skipped = int(written.skipped)
             res.max_event_time = max(it.published_at for it in res.items)
             for it in res.items:
+                src = sources[it.id]
+                if src not in res.source_times or it.published_at > res.source_times[src]:
+                    res.source_times[src] = it.published_at
+            for it in res.items:
                 self.recent.add(it.id)
         if self.alerts is not None and res.max_event_time is not None:
             t0 = time.perf_counter()
-            res.new_alerts = list(self.alerts.observe(res.max_event_time, replay=res.replay, notify=res.notify) or [])
+            try:
+                res.new_alerts = list(self.alerts.observe(res.source_times, replay=res.replay, notify=res.notify) or [])
+            except Exception as exc:  # noqa: BLE001 - the batch is stored; detection catches up next time
+                log.warning("alert detection deferred: %s", str(exc).splitlines()[0] if str(exc) else exc)
             res.alerts_s = time.perf_counter() - t0
         return res

@@ -77,6 +77,8 @@ def test_batch_scores_valid_records_and_deadletters_the_rest():
     assert row.tickers == ["ACME"] and row.model_version == "fake-1" and row.sentiment == "negative"
     assert res.max_event_time.minute == 2
     assert res.new_alerts == ["alert"] and alerts.calls[0][1:] == (False, True)
+    # the watermark is per source partition
+    assert {k: v.minute for k, v in alerts.calls[0][0].items()} == {"raw:0": 1, ":0": 2}
 
 
 def test_replayed_ids_are_deadlettered_as_duplicates_and_not_rescored():
@@ -97,6 +99,16 @@ def test_replay_header_sets_flags():
     proc.process([RawRecord(msg(1), headers=((REPLAY_HEADER, b"quiet"),))])
     proc.process([RawRecord(msg(2), headers=((REPLAY_HEADER, b"notify"),))])
     assert [c[1:] for c in alerts.calls] == [(True, False), (True, True)]
+
+
+def test_alert_detection_failure_does_not_fail_a_stored_batch():
+    class Broken:
+        def observe(self, *a, **k):
+            raise RuntimeError("database went away")
+
+    writer = FakeWriter()
+    res = BatchProcessor(FakeEngine(), writer, alerts=Broken()).process([RawRecord(msg(1))])
+    assert [r.id for r in res.inserted] == ["a1"] and res.new_alerts == []
 
 
 def test_all_invalid_batch_touches_neither_model_nor_alerts():
