@@ -92,7 +92,8 @@ class Settings:
     max_batch: int = 64
     max_wait_s: float = 0.25
     web_port: int = 0  # Faust web / metrics port on 127.0.0.1; 0 = off
-    metrics_port: int = 0  # Prometheus endpoint on 127.0.0.1; 0 = off
+    metrics_port: int = 0  # Prometheus endpoint; 0 = off
+    metrics_bind: str = "127.0.0.1"  # a container sets its own interface so Prometheus can scrape it
     log_every: int = 50  # batches between progress log lines
     device: str = "auto"  # auto | cpu | cuda
     stack: StackSettings = field(default_factory=StackSettings)

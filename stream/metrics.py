@@ -33,10 +33,10 @@ class WorkerMetrics:
         self._t_db = 0.0
         self._since = time.monotonic()
 
-    def serve(self, port: int) -> None:
+    def serve(self, port: int, bind: str = "127.0.0.1") -> None:
         if port:
-            start_http_server(port, addr="127.0.0.1", registry=self.registry)
-            log.info("metrics on http://127.0.0.1:%d/metrics", port)
+            start_http_server(port, addr=bind, registry=self.registry)
+            log.info("metrics on http://%s:%d/metrics", bind, port)
 
     def observe(self, result, lag: int | None, log_every: int) -> None:
         self.batches.inc()
