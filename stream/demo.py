@@ -227,6 +227,7 @@ Next steps:
   * ask SQL questions as the read-only analyst:
       finsent sql --schema {settings.schema} "SELECT bucket, articles, negative_share, mean_score FROM trend_hourly WHERE scope_kind='ticker' AND scope='{spike_ticker}' ORDER BY bucket"
   * open psql on the same data:  psql "{_psql_url(settings)}" -c 'SET search_path TO {settings.schema}' -c '\\dv'
+    (password: FINSENT_ANALYST_PASSWORD; the local stack's default is in README 'Configuration')
   * run it on real feeds:        finsent worker &  finsent ingest rss https://example.com/markets.rss
     (FINSENT_ALERT_URLS="json://127.0.0.1:8000/hook" delivers alerts; see README 'Operations')
 """)
