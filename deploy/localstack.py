@@ -480,7 +480,9 @@ def migrate(settings: Settings, quiet: bool = False) -> None:
         return
     from storage import migrate as migrations
 
-    version = migrations.upgrade(settings.dsn, schema=settings.schema)
+    version = migrations.upgrade(settings.dsn, schema=settings.schema,
+                                 writer_password=settings.writer_password,
+                                 analyst_password=settings.analyst_password)
     _say(f"database: schema '{settings.schema}' at migration version {version}", quiet)
 
 

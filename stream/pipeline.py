@@ -112,7 +112,9 @@ def article_row(item: NewsItem, pred: Any, model_version: str):
         title=item.title, tickers=list(item.tickers), topic=pred.topic, topic_score=float(pred.topic_score),
         sentiment=pred.sentiment, p_negative=float(pred.p_negative), p_neutral=float(pred.p_neutral),
         p_positive=float(pred.p_positive), sentiment_score=float(pred.sentiment_score),
-        model_version=model_version, extra=item.extra,
+        model_version=model_version,
+        # the summary is kept with the unknown fields so that a rescore reads the same text
+        extra={**item.extra, "summary": item.summary} if item.summary else item.extra,
     )
 
 

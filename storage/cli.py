@@ -1,0 +1,326 @@
+"""``finsent db upgrade|status|prune|verify``, ``finsent sql`` and ``finsent rescore``.
+
+Every command takes ``--schema NAME`` (default: the configured schema,
+``public``), so a replay schema is managed and queried exactly like the live one.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import sys
+import time
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+
+import psycopg2
+
+from stream.errors import UserError
+
+log = logging.getLogger("finsent.storage")
+
+
+def _settings(args):
+    from stream.config import load_settings
+
+    s = load_settings()
+    if getattr(args, "schema", None):
+        from storage.db import check_schema
+
+        s = s.replace(schema=check_schema(args.schema))
+    return s
+
+
+def _schema_arg(p) -> None:
+    p.add_argument("--schema", metavar="NAME",
+                   help="PostgreSQL schema (default: FINSENT_SCHEMA or 'public'); replays can use their own")
+
+
+def register(sub) -> None:
+    db = sub.add_parser("db", help="database schema: upgrade, status, prune, verify")
+    dsub = db.add_subparsers(dest="db_command", metavar="ACTION")
+    db.set_defaults(func=lambda args: (db.print_help(), 2)[1])
+
+    p = dsub.add_parser("upgrade", help="apply pending migrations, create roles and grants, create partitions ahead")
+    _schema_arg(p)
+    p.set_defaults(func=cmd_upgrade)
+
+    p = dsub.add_parser("status", help="applied / pending migrations and article partitions")
+    _schema_arg(p)
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=cmd_status)
+
+    p = dsub.add_parser("prune", help="drop monthly article partitions older than an age (e.g. 400d)")
+    _schema_arg(p)
+    p.add_argument("--older-than", required=True, metavar="AGE", help="e.g. 400d, 13mo, 1y: partitions ending before now - AGE go")
+    p.add_argument("--dry-run", action="store_true", help="show what would be dropped")
+    p.add_argument("--with-trends", action="store_true",
+                   help="also delete the trend buckets and the id registry of the pruned period "
+                        "(default: trends and ids are kept, so replays of it stay idempotent)")
+    p.set_defaults(func=cmd_prune)
+
+    p = dsub.add_parser("verify", help="check that the trend buckets equal what the stored articles imply")
+    _schema_arg(p)
+    p.add_argument("--since", metavar="TIME", help="start (default: the oldest stored month)")
+    p.set_defaults(func=cmd_verify)
+
+    p = sub.add_parser("sql", help="run a read-only query as the finsent_analyst role and print the result")
+    p.add_argument("query", metavar="QUERY", help="SQL text, or - to read it from stdin")
+    fmt = p.add_mutually_exclusive_group()
+    fmt.add_argument("--csv", action="store_true", help="CSV with a header line")
+    fmt.add_argument("--json", action="store_true", help="a JSON array of objects")
+    p.add_argument("--timeout", default="60s", metavar="DURATION",
+                   help="statement timeout, PostgreSQL units (default 60s; 0 = none)")
+    _schema_arg(p)
+    p.set_defaults(func=cmd_sql)
+
+    p = sub.add_parser("rescore", help="re-classify stored articles with another checkpoint and rebuild their trend buckets")
+    p.add_argument("--since", required=True, metavar="TIME", help="published_at from (ISO time or date, or an age like 7d)")
+    p.add_argument("--until", metavar="TIME", help="published_at before (default: no limit)")
+    p.add_argument("--model", metavar="DIR", help="checkpoint directory (default: FINSENT_MODEL or the shipped one)")
+    p.add_argument("--device", default=None, help="auto | cpu | cuda (default: FINSENT_DEVICE or auto)")
+    p.add_argument("--batch-size", type=int, default=256, help="articles per transaction (default 256)")
+    p.add_argument("--all", action="store_true",
+                   help="also re-score articles that already carry the model's version (default: skip them, so a rerun resumes)")
+    _schema_arg(p)
+    p.set_defaults(func=cmd_rescore)
+
+
+# --------------------------------------------------------------------------- db
+def cmd_upgrade(args) -> int:
+    from storage import migrate
+
+    s = _settings(args)
+    before = migrate.current_version(s.dsn, s.schema)
+    version = migrate.upgrade(s.dsn, schema=s.schema, writer_password=s.writer_password,
+                              analyst_password=s.analyst_password)
+    if version == before:
+        print(f"schema '{s.schema}': at migration version {version}, nothing to apply")
+    else:
+        print(f"schema '{s.schema}': migrated from version {before} to {version}")
+    return 0
+
+
+def cmd_status(args) -> int:
+    from storage import migrate
+
+    s = _settings(args)
+    st = migrate.status(s.dsn, s.schema)
+    if args.json:
+        print(json.dumps(st, default=_json_default, indent=2))
+        return 0
+    print(f"schema:          {st['schema']}")
+    print(f"version:         {st['version']} (code: {st['code_version']})")
+    for a in st["applied"]:
+        print(f"  applied {a['version']:04d}_{a['name']}.sql at {a['applied_at']:%Y-%m-%d %H:%M:%S%z}")
+    print(f"pending:         {', '.join(st['pending']) or 'none'}")
+    parts = st["partitions"]
+    print(f"partitions:      {len(parts)} of articles"
+          + (f" ({parts[0]['name']} .. {parts[-1]['name']})" if parts else ""))
+    for p in parts:
+        print(f"  {p['name']:<20} {p['lower']:%Y-%m-%d} .. {p['upper']:%Y-%m-%d}  ~{p['rows_estimate']} rows"
+              if p["lower"] else f"  {p['name']} (default)")
+    return 0 if not st["pending"] and st["version"] == st["code_version"] else 1
+
+
+def cmd_prune(args) -> int:
+    from storage.maintenance import parse_age, prune
+
+    s = _settings(args)
+    age = parse_age(args.older_than)
+    res = prune(s.dsn, s.schema, age, dry_run=args.dry_run, with_trends=args.with_trends)
+    verb = "would drop" if args.dry_run else "dropped"
+    if not res["dropped"]:
+        print(f"schema '{s.schema}': no article partition ends before {res['cutoff']:%Y-%m-%d %H:%M} UTC; nothing to drop")
+        return 0
+    for p in res["dropped"]:
+        print(f"{verb} {p['name']} ({p['lower']:%Y-%m-%d} .. {p['upper']:%Y-%m-%d}, {p['rows']} articles)")
+    if args.with_trends and not args.dry_run:
+        print(f"deleted {res['ids_deleted']} ids and {res['buckets_deleted']} trend buckets before {res['boundary']:%Y-%m-%d}")
+    elif not args.with_trends:
+        print("trend buckets and article ids of that period are kept (use --with-trends to delete them too)")
+    return 0
+
+
+def cmd_verify(args) -> int:
+    from storage.maintenance import parse_time, verify
+
+    s = _settings(args)
+    res = verify(s.dsn, s.schema, parse_time(args.since) if args.since else None)
+    bad = res["minute"] + res["hour"] + res["day"]
+    print(f"schema '{s.schema}' since {res['since']:%Y-%m-%d}: "
+          f"{res['minute']} minute, {res['hour']} hour, {res['day']} day bucket(s) differ")
+    for ex in res["examples"]:
+        print("  ", *ex)
+    return 1 if bad else 0
+
+
+# --------------------------------------------------------------------------- sql
+def _json_default(o):
+    if isinstance(o, (datetime, date)):
+        return o.isoformat()
+    if isinstance(o, Decimal):
+        return float(o)
+    if isinstance(o, timedelta):
+        return o.total_seconds()
+    if isinstance(o, memoryview):
+        return o.tobytes().hex()
+    return str(o)
+
+
+def _array_item(x) -> str:
+    if x is None:
+        return "NULL"
+    t = _cell(x)
+    if t == "" or any(ch in t for ch in ',"{} \\') or t.upper() == "NULL":
+        return '"' + t.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return t
+
+
+def _cell(v) -> str:
+    """A value as PostgreSQL would print it (NULL as empty)."""
+    if v is None:
+        return ""
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, datetime):
+        return v.isoformat(sep=" ")
+    if isinstance(v, float):
+        return repr(v)
+    if isinstance(v, list) and any(isinstance(x, (dict, list)) for x in v):
+        return json.dumps(v, ensure_ascii=False, default=_json_default)  # a jsonb array
+    if isinstance(v, list):
+        return "{" + ",".join(_array_item(x) for x in v) + "}"
+    if isinstance(v, dict):
+        return json.dumps(v, ensure_ascii=False, default=_json_default)
+    return str(v)
+
+
+_NUMERIC = (int, float, Decimal)
+
+
+def format_table(columns: list[str], rows: list[tuple]) -> str:
+    """psql-like aligned table; numbers right-aligned, NULL empty."""
+    cells = [[_cell(v) for v in r] for r in rows]
+    numeric = [bool(rows) and all(r[i] is None or (isinstance(r[i], _NUMERIC) and not isinstance(r[i], bool)) for r in rows)
+               for i in range(len(columns))]
+    widths = [max([len(c)] + [len(line) for row in cells for line in row[i].splitlines() or [""]])
+              for i, c in enumerate(columns)]
+    out = [" | ".join(c.center(w) for c, w in zip(columns, widths)).rstrip(),
+           "-+-".join("-" * w for w in widths)]
+    for row in cells:
+        out.append(" | ".join((v.replace("\n", "\\n").rjust(w) if numeric[i] else v.replace("\n", "\\n").ljust(w))
+                              for i, (v, w) in enumerate(zip(row, widths))).rstrip())
+    out.append(f"({len(rows)} row{'s' if len(rows) != 1 else ''})")
+    return "\n".join(out)
+
+
+def run_query(dsn: str, schema: str, query: str, timeout: str = "60s"):
+    """Run ``query`` read-only; returns (columns, rows) -- columns None when it returns no rows."""
+    from storage.db import connect
+
+    conn = connect(dsn, schema, readonly=True, application_name="finsent-sql")
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SET statement_timeout = %s", (timeout,))
+            cur.execute(query)
+            if cur.description is None:
+                return None, []
+            cols = [d.name for d in cur.description]
+            return cols, cur.fetchall()
+    finally:
+        conn.rollback()
+        conn.close()
+
+
+def cmd_sql(args) -> int:
+    from storage.db import ANALYST_ROLE, first_line, redact, scrub
+
+    s = _settings(args)
+    query = sys.stdin.read() if args.query == "-" else args.query
+    if not query.strip():
+        raise UserError("empty query")
+    dsn = s.analyst_dsn
+    secrets = (s.analyst_password, s.writer_password, s.stack.postgres_password, s.dsn, dsn)
+    visible = " ".join((redact(dsn), redact(s.dsn), ANALYST_ROLE, "finsent"))
+    try:
+        cols, rows = run_query(dsn, s.schema, query, args.timeout)
+    except psycopg2.OperationalError as exc:
+        if getattr(exc, "pgcode", None) is None:  # could not connect
+            raise UserError(scrub(
+                f"cannot connect as {ANALYST_ROLE} to {redact(dsn)}: {first_line(exc)} "
+                "(run 'finsent db upgrade' to create the role or reset its password from the configuration)", *secrets, visible=visible)) from None
+        return _sql_error(exc, secrets, visible)
+    except psycopg2.Error as exc:
+        return _sql_error(exc, secrets, visible)
+    out = sys.stdout
+    if cols is None:
+        print("OK", file=out)
+    elif args.csv:
+        w = csv.writer(out, lineterminator="\n")
+        w.writerow(cols)
+        for r in rows:
+            w.writerow([_cell(v) for v in r])
+    elif args.json:
+        json.dump([dict(zip(cols, r)) for r in rows], out, default=_json_default, ensure_ascii=False)
+        out.write("\n")
+    else:
+        print(format_table(cols, rows), file=out)
+    return 0
+
+
+def _sql_error(exc: psycopg2.Error, secrets, visible: str) -> int:
+    from storage.db import scrub
+
+    diag = exc.diag
+    msg = diag.message_primary or str(exc).strip().splitlines()[0]
+    severity = diag.severity or "ERROR"
+    code = f" [{exc.pgcode}]" if exc.pgcode else ""
+    hint = f" (hint: {diag.message_hint})" if diag.message_hint else ""
+    pos = f" at character {diag.statement_position}" if diag.statement_position else ""
+    line = " ".join(f"{severity}{code}: {msg}{pos}{hint}".split())
+    print(f"finsent sql: {scrub(line, *secrets, visible=visible)}", file=sys.stderr)
+    return 1
+
+
+# --------------------------------------------------------------------------- rescore
+def cmd_rescore(args) -> int:
+    from storage.maintenance import parse_time
+    from storage.rescore import rescore
+
+    s = _settings(args)
+    since = parse_time(args.since)
+    until = parse_time(args.until) if args.until else None
+    if args.batch_size < 1:
+        raise UserError("--batch-size must be at least 1")
+    from model.engine import load_engine
+
+    engine = load_engine(args.model or s.model, device=args.device or s.device)
+    started = time.monotonic()
+    bar = None
+    try:
+        from tqdm import tqdm
+
+        bar = tqdm(unit="article", file=sys.stderr, disable=not sys.stderr.isatty())
+    except ImportError:  # pragma: no cover
+        pass
+
+    def progress(done: int, total: int) -> None:
+        if bar is not None:
+            bar.total = total
+            bar.n = done
+            bar.refresh()
+
+    try:
+        st = rescore(s.dsn, s.schema, engine, since, until=until, batch_size=args.batch_size,
+                     only_stale=not args.all, progress=progress)
+    finally:
+        if bar is not None:
+            bar.close()
+    print(
+        f"schema '{s.schema}': re-scored {st['updated']} articles since {st['since']:%Y-%m-%d %H:%M} UTC "
+        f"with model {st['model_version']} in {time.monotonic() - started:.1f}s: "
+        f"{st['changed_sentiment']} sentiments and {st['changed_topic']} topics changed; trend buckets updated"
+    )
+    return 0

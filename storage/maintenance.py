@@ -1,0 +1,188 @@
+"""Partitions, retention and consistency checks.
+
+* :func:`list_partitions` -- the monthly partitions of ``articles`` with bounds.
+* :func:`prune` -- ``finsent db prune --older-than 400d``: drops whole monthly
+  partitions of ``articles`` that end at or before now - age.  By default the
+  trend buckets and the id registry are kept: trends of the pruned months stay
+  as they were, and a replay of that period is still recognised (skipped), so
+  nothing is counted twice.  ``with_trends=True`` forgets the period entirely
+  (ids and minute/hour/day buckets before the same boundary go too), after
+  which a replay of it would rebuild it from scratch.
+* :func:`verify` -- recomputes the buckets from ``articles`` and the roll-ups
+  from ``sentiment_minute`` and reports every difference (used by tests and
+  ``finsent db verify``).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta, timezone
+
+import psycopg2
+from psycopg2 import sql
+
+from stream.errors import UserError
+from storage import buckets
+from storage.db import check_schema, connect, first_line, redact
+
+_AGE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(d|day|days|h|hour|hours|w|week|weeks|m|min|minutes|mo|month|months|y|year|years)?\s*$",
+                     re.IGNORECASE)
+_UNITS = {"d": 86400, "h": 3600, "w": 7 * 86400, "m": 60, "mo": 30 * 86400, "y": 365 * 86400}
+
+
+def parse_age(text: str) -> timedelta:
+    """'400d', '12h', '2w', '90m' (minutes), '6mo' (30-day months), '1y' (365 days); bare number = days."""
+    m = _AGE_RE.match(text or "")
+    if not m:
+        raise UserError(f"cannot read age {text!r}: use e.g. 400d, 12h, 2w, 6mo or 1y")
+    n = float(m.group(1))
+    unit = (m.group(2) or "d").lower()
+    key = {"day": "d", "days": "d", "hour": "h", "hours": "h", "week": "w", "weeks": "w", "min": "m",
+           "minutes": "m", "month": "mo", "months": "mo", "year": "y", "years": "y"}.get(unit, unit)
+    return timedelta(seconds=n * _UNITS[key])
+
+
+def parse_time(text: str, now: datetime | None = None) -> datetime:
+    """An RFC 3339 / ISO time (naive = UTC), a date, or an age ('7d' = 7 days ago)."""
+    now = now or datetime.now(timezone.utc)
+    t = (text or "").strip()
+    if not t:
+        raise UserError("empty time")
+    if t.lower() == "now":
+        return now
+    try:
+        d = datetime.fromisoformat(t.replace("Z", "+00:00"))
+        return d if d.tzinfo else d.replace(tzinfo=timezone.utc)
+    except ValueError:
+        pass
+    try:
+        return now - parse_age(t)
+    except UserError:
+        raise UserError(f"cannot read time {text!r}: use e.g. 2024-05-01, 2024-05-01T12:00:00Z or 7d (ago)") from None
+
+
+def list_partitions(cur, schema: str) -> list[dict]:
+    """Partitions of ``schema.articles``: name, lower, upper (None for a default partition), estimated rows."""
+    cur.execute("SELECT to_regclass(%s)", (f'"{schema}".articles',))
+    parent = cur.fetchone()[0]
+    if parent is None:
+        return []
+    cur.execute(
+        """
+        SELECT c.relname,
+               substring(pg_get_expr(c.relpartbound, c.oid) FROM 'FROM \\(''([^'']+)''\\)')::timestamptz,
+               substring(pg_get_expr(c.relpartbound, c.oid) FROM 'TO \\(''([^'']+)''\\)')::timestamptz,
+               greatest(c.reltuples, 0)::bigint
+        FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+        WHERE i.inhparent = %s::regclass
+        ORDER BY 2 NULLS LAST, 1
+        """,
+        (parent,),
+    )
+    return [{"name": n, "lower": lo, "upper": hi, "rows_estimate": r} for n, lo, hi, r in cur.fetchall()]
+
+
+def _admin(dsn: str, schema: str):
+    try:
+        return connect(dsn, schema, application_name="finsent-admin")
+    except psycopg2.Error as exc:
+        raise UserError(f"cannot connect to {redact(dsn)}: {first_line(exc)}") from None
+
+
+def prune(
+    dsn: str,
+    schema: str = "public",
+    older_than: timedelta = timedelta(days=400),
+    *,
+    now: datetime | None = None,
+    dry_run: bool = False,
+    with_trends: bool = False,
+) -> dict:
+    """Drop the article partitions that end at or before ``now - older_than``.
+
+    Returns {"cutoff", "boundary", "dropped": [partition dicts with exact "rows"],
+    "ids_deleted", "buckets_deleted"}.  One transaction.
+    """
+    check_schema(schema)
+    now = now or datetime.now(timezone.utc)
+    cutoff = now - older_than
+    conn = _admin(dsn, schema)
+    try:
+        with conn.cursor() as cur:
+            doomed = [p for p in list_partitions(cur, schema) if p["upper"] is not None and p["upper"] <= cutoff]
+            boundary = max((p["upper"] for p in doomed), default=None)
+            for p in doomed:
+                cur.execute(sql.SQL("SELECT count(*) FROM {}.{}").format(sql.Identifier(schema), sql.Identifier(p["name"])))
+                p["rows"] = cur.fetchone()[0]
+            ids_deleted = buckets_deleted = 0
+            if not dry_run:
+                for p in doomed:
+                    cur.execute(sql.SQL("DROP TABLE {}.{}").format(sql.Identifier(schema), sql.Identifier(p["name"])))
+                if with_trends and boundary is not None:
+                    cur.execute("DELETE FROM article_ids WHERE published_at < %s", (boundary,))
+                    ids_deleted = cur.rowcount
+                    for table, _expr in buckets.LEVELS:
+                        cur.execute(sql.SQL("DELETE FROM {} WHERE bucket < %s").format(sql.Identifier(table)), (boundary,))
+                        buckets_deleted += cur.rowcount
+            conn.commit()
+        return {"cutoff": cutoff, "boundary": boundary, "dropped": doomed, "ids_deleted": ids_deleted,
+                "buckets_deleted": buckets_deleted, "dry_run": dry_run}
+    except psycopg2.Error as exc:
+        conn.rollback()
+        raise UserError(f"prune of schema '{schema}' failed: {first_line(exc)}") from None
+    finally:
+        conn.close()
+
+
+def verify_cursor(cur, since: datetime | None = None) -> dict:
+    """Differences between the bucket tables and what ``articles`` implies (search_path = the schema).
+
+    ``since`` (default: start of the oldest article partition, since pruned
+    months keep their buckets but not their articles) is floored to the day.
+    Returns {"since", "minute": n, "hour": n, "day": n, "examples": [...]}.
+    """
+    if since is None:
+        cur.execute("SELECT current_schema()")
+        parts = [p for p in list_partitions(cur, cur.fetchone()[0]) if p["lower"] is not None]
+        since = parts[0]["lower"] if parts else datetime(1970, 1, 1, tzinfo=timezone.utc)
+    cur.execute("SELECT date_trunc('day', %s::timestamptz, 'UTC')", (since,))
+    since = cur.fetchone()[0]
+    cols = buckets.COUNT_COLUMNS
+    differs = " OR ".join(
+        f"coalesce(e.{c}, 0) <> coalesce(m.{c}, 0)" for c in cols if c != "score_sum"
+    ) + " OR abs(coalesce(e.score_sum, 0) - coalesce(m.score_sum, 0)) > 1e-6"
+    out: dict = {"since": since, "examples": []}
+    expected_minute = f"""SELECT * FROM ({buckets.aggregate(
+        f"({buckets.contributions('(SELECT * FROM articles WHERE published_at >= %(since)s)')}) AS x", 'minute')}) AS g"""
+    checks = [("minute", expected_minute, "sentiment_minute")]
+    for level, (table, expr) in zip(("hour", "day"), buckets.LEVELS[1:]):
+        rollup = f"""SELECT {expr.replace('minute', 'bucket')} AS bucket, scope_kind, scope,
+                            sum(articles) AS articles, sum(negative) AS negative, sum(neutral) AS neutral,
+                            sum(positive) AS positive, sum(score_sum) AS score_sum
+                     FROM sentiment_minute WHERE bucket >= %(since)s GROUP BY 1, 2, 3"""
+        checks.append((level, rollup, table))
+    for level, expected, table in checks:
+        cur.execute(
+            f"""SELECT coalesce(e.bucket, m.bucket), coalesce(e.scope_kind, m.scope_kind), coalesce(e.scope, m.scope),
+                       e.articles, m.articles
+                FROM ({expected}) AS e
+                FULL JOIN (SELECT * FROM {table} WHERE bucket >= %(since)s) AS m
+                  ON m.bucket = e.bucket AND m.scope_kind = e.scope_kind AND m.scope = e.scope
+                WHERE {differs}""",
+            {"since": since},
+        )
+        rows = cur.fetchall()
+        out[level] = len(rows)
+        out["examples"] += [(level, *r) for r in rows[:5]]
+    return out
+
+
+def verify(dsn: str, schema: str = "public", since: datetime | None = None) -> dict:
+    check_schema(schema)
+    conn = _admin(dsn, schema)
+    try:
+        conn.set_session(readonly=True)
+        with conn.cursor() as cur:
+            return verify_cursor(cur, since)
+    finally:
+        conn.close()

@@ -1,0 +1,214 @@
+"""``finsent rescore --since T [--model DIR]``: re-classify stored articles.
+
+Articles with ``published_at >= T`` (floored to the minute) are read in
+(published_at, id) order, ``batch_size`` at a time, scored by the engine, and
+written back with the engine's ``model_version``.  Each batch is one
+transaction that also moves the batch's counts in ``sentiment_minute`` and its
+hourly / daily roll-ups from the old labels to the new ones (the same
+contribution SQL as the writer, with sign -1 for the old row and +1 for the new
+one; rows left with zero articles are deleted).  So after every committed batch
+the buckets equal what the articles imply -- no window where trends are
+half-rebuilt -- and the pipeline can keep writing meanwhile (its increments
+commute with ours).  An interrupted rescore is resumed by running it again:
+articles already carrying the new model_version are skipped (``only_stale``).
+
+Runs with the owner/admin connection (it updates ``articles``); one rescore per
+schema at a time (advisory lock).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import datetime
+from typing import Any, Callable, Sequence
+
+import psycopg2
+import psycopg2.extras
+
+from stream.errors import UserError
+from storage import buckets
+from storage.db import check_schema, connect, first_line, is_connection_error, is_transient, redact
+
+log = logging.getLogger("finsent.storage.rescore")
+
+_NEW_COLS = ("id", "published_at", "topic", "topic_score", "sentiment", "p_negative", "p_neutral",
+             "p_positive", "sentiment_score", "model_version")
+_TEMPLATE = "(%s, %s::timestamptz, %s, %s::float8, %s, %s::float8, %s::float8, %s::float8, %s::float8, %s)"
+
+
+def _update_sql() -> str:
+    contrib = f"{buckets.contributions('old', '-1')}\n    UNION ALL{buckets.contributions('upd', '1')}"
+    upserts, names = buckets.upsert_ctes("contrib")
+    zero = "\n    UNION ALL ".join(
+        f"SELECT tbl, bucket, scope_kind, scope FROM {n} WHERE articles = 0" for n in names
+    )
+    return f"""
+WITH new ({", ".join(_NEW_COLS)}) AS (VALUES %s),
+old AS (
+    SELECT a.published_at, a.tickers, a.topic, a.sentiment, a.sentiment_score
+    FROM articles AS a JOIN new AS n ON a.id = n.id AND a.published_at = n.published_at),
+upd AS (
+    UPDATE articles AS a SET
+        topic = n.topic, topic_score = n.topic_score, sentiment = n.sentiment,
+        p_negative = n.p_negative, p_neutral = n.p_neutral, p_positive = n.p_positive,
+        sentiment_score = n.sentiment_score, model_version = n.model_version
+    FROM new AS n WHERE a.id = n.id AND a.published_at = n.published_at
+    RETURNING a.published_at, a.tickers, a.topic, a.sentiment, a.sentiment_score),
+contrib AS ({contrib}),
+{upserts}
+{zero}"""
+
+
+UPDATE_SQL = _update_sql()
+
+
+def _default_text_fn() -> Callable[[str, str | None], str]:
+    try:
+        from stream.schema import model_text
+
+        return model_text
+    except ImportError:  # pragma: no cover - stream not importable
+        return lambda title, summary=None: title if not summary else f"{title}. {summary}"
+
+
+def rescore(
+    dsn: str,
+    schema: str,
+    engine: Any,
+    since: datetime,
+    *,
+    until: datetime | None = None,
+    batch_size: int = 256,
+    only_stale: bool = True,
+    text_fn: Callable[[str, str | None], str] | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> dict:
+    """Re-score articles since ``since`` with ``engine``; returns counts.
+
+    ``engine``: has ``model_version`` and ``predict(texts) -> [Prediction]``
+    (fields topic, topic_score, sentiment, p_negative, p_neutral, p_positive,
+    sentiment_score).  Returns {"model_version", "since", "scanned",
+    "updated", "changed_sentiment", "changed_topic", "batches", "seconds"}.
+    """
+    check_schema(schema)
+    text_fn = text_fn or _default_text_fn()
+    version = str(engine.model_version)
+    started = time.monotonic()
+    try:
+        conn = connect(dsn, schema, application_name="finsent-rescore")
+    except psycopg2.Error as exc:
+        raise UserError(f"cannot connect to {redact(dsn)}: {first_line(exc)}") from None
+    stats = {"model_version": version, "scanned": 0, "updated": 0, "changed_sentiment": 0,
+             "changed_topic": 0, "batches": 0}
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT to_regclass('articles')")
+            if cur.fetchone()[0] is None:
+                raise UserError(f"schema '{schema}' has no finsent tables: run 'finsent db upgrade --schema {schema}'")
+            cur.execute("SELECT pg_try_advisory_lock(hashtext('finsent rescore ' || current_schema()))")
+            if not cur.fetchone()[0]:
+                raise UserError(f"another rescore of schema '{schema}' is running")
+            cur.execute("SELECT date_trunc('minute', %s::timestamptz, 'UTC')", (since,))
+            since = cur.fetchone()[0]
+            stats["since"] = since
+            upper = "AND published_at < %(until)s" if until is not None else ""
+            bucket_upper = "AND bucket < date_trunc('minute', %(until)s::timestamptz, 'UTC')" if until is not None else ""
+            # Buckets of pruned months cannot be rebuilt: refuse ranges whose buckets count
+            # more articles than are stored.
+            cur.execute(
+                f"""SELECT (SELECT coalesce(sum(articles), 0) FROM sentiment_minute
+                             WHERE scope_kind = 'all' AND bucket >= %(since)s {bucket_upper}),
+                           (SELECT count(*) FROM articles WHERE published_at >= %(since)s {upper}),
+                           (SELECT count(*) FROM articles WHERE published_at >= %(since)s {upper}
+                                   AND (NOT %(stale)s OR model_version <> %(v)s))""",
+                {"since": since, "until": until, "stale": only_stale, "v": version},
+            )
+            counted, stored, todo = cur.fetchone()
+            conn.commit()
+            if counted > stored:
+                raise UserError(
+                    f"the trend buckets since {since:%Y-%m-%d %H:%M} count {counted} articles but only {stored} "
+                    "are stored (older partitions pruned?): choose a later --since"
+                )
+            stats["todo"] = todo
+            last = (since, "")
+            while True:
+                cur.execute(
+                    f"""SELECT id, published_at, title, extra->>'summary', topic, sentiment
+                        FROM articles
+                        WHERE published_at >= %(since)s {upper} AND (published_at, id) > (%(ts)s, %(id)s)
+                          AND (NOT %(stale)s OR model_version <> %(v)s)
+                        ORDER BY published_at, id LIMIT %(n)s""",
+                    {"since": since, "until": until, "ts": last[0], "id": last[1], "stale": only_stale,
+                     "v": version, "n": batch_size},
+                )
+                chunk = cur.fetchall()
+                conn.commit()
+                if not chunk:
+                    break
+                last = (chunk[-1][1], chunk[-1][0])
+                preds = list(engine.predict([text_fn(r[2], r[3]) for r in chunk]))
+                if len(preds) != len(chunk):
+                    raise RuntimeError(f"engine returned {len(preds)} predictions for {len(chunk)} texts")
+                values = []
+                for r, p in zip(chunk, preds):
+                    score = min(1.0, max(-1.0, float(p.sentiment_score)))
+                    values.append((r[0], r[1], p.topic, float(p.topic_score), p.sentiment, float(p.p_negative),
+                                   float(p.p_neutral), float(p.p_positive), score, version))
+                    stats["changed_sentiment"] += p.sentiment != r[5]
+                    stats["changed_topic"] += p.topic != r[4]
+                conn = _apply(conn, dsn, schema, values)
+                cur = conn.cursor()
+                stats["scanned"] += len(chunk)
+                stats["updated"] += len(values)
+                stats["batches"] += 1
+                if progress:
+                    progress(stats["scanned"], todo)
+    finally:
+        conn.close()  # also releases the advisory lock
+    stats["seconds"] = time.monotonic() - started
+    log.info("rescored %d articles of schema %s with model %s (%d sentiments and %d topics changed) in %.1fs",
+             stats["updated"], schema, version, stats["changed_sentiment"], stats["changed_topic"], stats["seconds"])
+    return stats
+
+
+def _apply(conn, dsn: str, schema: str, values: Sequence[tuple], attempts: int = 8):
+    """One batch: update the articles and move their bucket counts; retried on transient errors."""
+    delay = 0.5
+    for attempt in range(1, attempts + 1):
+        try:
+            with conn.cursor() as cur:
+                zero = psycopg2.extras.execute_values(cur, UPDATE_SQL, values, template=_TEMPLATE,
+                                                      page_size=len(values), fetch=True)
+                by_table: dict[str, list[tuple]] = {}
+                for tbl, bucket, kind, scope in zero:
+                    by_table.setdefault(tbl, []).append((bucket, kind, scope))
+                for table, keys in sorted(by_table.items()):
+                    psycopg2.extras.execute_values(
+                        cur,
+                        f"""DELETE FROM {table} AS t USING (VALUES %s) AS k(bucket, scope_kind, scope)
+                            WHERE t.bucket = k.bucket::timestamptz AND t.scope_kind = k.scope_kind
+                              AND t.scope = k.scope AND t.articles = 0""",
+                        keys, page_size=len(keys),
+                    )
+            conn.commit()
+            return conn
+        except psycopg2.Error as exc:
+            if not is_transient(exc) or attempt == attempts:
+                if not conn.closed:
+                    conn.rollback()
+                raise UserError(f"rescore failed: {first_line(exc)}") from None
+            log.warning("rescore batch: %s; retrying in %.1fs", first_line(exc), delay)
+            if is_connection_error(exc) or conn.closed:
+                try:
+                    conn.close()
+                except Exception:  # noqa: BLE001
+                    pass
+                time.sleep(delay)
+                conn = connect(dsn, schema, application_name="finsent-rescore")
+            else:
+                conn.rollback()
+                time.sleep(delay)
+            delay = min(delay * 2, 10.0)
+    return conn

@@ -1,0 +1,319 @@
+"""The pipeline's batch writer: scored articles and their trend buckets, effectively once.
+
+``Writer.write_batch(rows)`` runs ONE transaction and ONE statement per batch:
+
+1. the batch's ids go into ``article_ids`` (``ON CONFLICT DO NOTHING RETURNING
+   id``): only ids never stored before come back -- this is the exact
+   idempotency key, concurrent writers included (a second writer of the same id
+   waits for the first to commit, then skips it);
+2. those rows, and only those, go into ``articles`` (monthly partitions);
+3. their contributions increment ``sentiment_minute`` and its hourly and daily
+   roll-ups (scope 'all', each ticker, the topic).
+
+Replaying the same rows, or rows repeated within a batch, changes no count.  On
+a lost connection (PostgreSQL restart, network) or a deadlock the whole
+transaction is retried on a fresh connection with exponential backoff until it
+succeeds or the optional deadline passes; every retry is logged with the URL
+redacted.  Monthly partitions are created on demand (through the
+``ensure_article_partition`` function, in its own short transaction) and
+remembered.
+
+Caveat: when the connection drops during COMMIT the outcome is unknown to the
+client; the retry then finds the ids already stored and reports them as
+skipped, so ``inserted`` can under-report, but no count is ever doubled.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Iterable, Sequence
+
+import psycopg2
+import psycopg2.extras
+from psycopg2.extras import Json
+
+from stream.errors import UserError
+from storage import buckets
+from storage.db import (
+    WRITER_ROLE,
+    check_schema,
+    connect,
+    first_line,
+    is_connection_error,
+    is_fatal_connect_error,
+    is_transient,
+    redact,
+)
+
+log = logging.getLogger("finsent.storage.writer")
+
+SENTIMENTS = ("negative", "neutral", "positive")
+
+COLUMNS = (
+    "id", "published_at", "source", "url", "title", "tickers", "topic", "topic_score", "sentiment",
+    "p_negative", "p_neutral", "p_positive", "sentiment_score", "model_version", "extra",
+)
+_TEMPLATE = (
+    "(%s, %s::timestamptz, %s, %s, %s, %s::text[], %s, %s::float8, %s, "
+    "%s::float8, %s::float8, %s::float8, %s::float8, %s, %s::jsonb)"
+)
+
+
+@dataclass
+class ArticleRow:
+    """One scored article, as stored in ``articles``."""
+
+    id: str
+    published_at: datetime  # timezone-aware
+    source: str | None
+    url: str | None
+    title: str
+    tickers: list[str]
+    topic: str | None
+    topic_score: float | None
+    sentiment: str  # negative | neutral | positive
+    p_negative: float
+    p_neutral: float
+    p_positive: float
+    sentiment_score: float  # p_positive - p_negative, in [-1, 1]
+    model_version: str
+    extra: dict = field(default_factory=dict)
+
+
+@dataclass
+class WriteResult:
+    inserted: list[ArticleRow]  # rows really stored by this call, in input order
+    skipped: int  # rows whose id was already stored (or repeated in the batch)
+    attempts: int = 1  # transactions tried (1 = no retry)
+    seconds: float = 0.0  # wall time of the call, retries included
+
+
+class WriterUnavailable(UserError):
+    """The database stayed unreachable past the writer's retry deadline."""
+
+
+def _json_default(o):
+    if isinstance(o, datetime):
+        return o.isoformat()
+    return str(o)
+
+
+def _dumps(obj) -> str:
+    import json
+
+    return json.dumps(obj, ensure_ascii=False, default=_json_default)
+
+
+def _clean(row: ArticleRow) -> tuple:
+    """Validate one row and return its values in COLUMNS order."""
+    if not row.id or not isinstance(row.id, str):
+        raise ValueError(f"article without id: {row!r}")
+    ts = row.published_at
+    if not isinstance(ts, datetime) or ts.tzinfo is None or ts.utcoffset() is None:
+        raise ValueError(f"article {row.id}: published_at must be a timezone-aware datetime, got {ts!r}")
+    if row.sentiment not in SENTIMENTS:
+        raise ValueError(f"article {row.id}: sentiment must be one of {SENTIMENTS}, got {row.sentiment!r}")
+    score = float(row.sentiment_score)
+    if not math.isfinite(score):
+        raise ValueError(f"article {row.id}: sentiment_score is not finite")
+    score = min(1.0, max(-1.0, score))  # fp16 softmax may overshoot by an ulp
+    tickers = []
+    for t in row.tickers or ():
+        if t and t not in tickers:
+            tickers.append(str(t))
+    return (
+        row.id, ts, row.source, row.url, row.title or "", tickers, row.topic or None,
+        None if row.topic_score is None else float(row.topic_score), row.sentiment,
+        float(row.p_negative), float(row.p_neutral), float(row.p_positive), score,
+        row.model_version, Json(row.extra or {}, dumps=_dumps),
+    )
+
+
+def _write_sql() -> str:
+    upserts, _names = buckets.upsert_ctes("contrib")
+    cols = ", ".join(COLUMNS)
+    return f"""
+WITH data ({cols}) AS (VALUES %s),
+new_ids AS (
+    INSERT INTO article_ids (id, published_at)
+    SELECT id, published_at FROM data ORDER BY id
+    ON CONFLICT (id) DO NOTHING
+    RETURNING id),
+ins AS (
+    INSERT INTO articles ({cols})
+    SELECT {", ".join("d." + c for c in COLUMNS)} FROM data AS d JOIN new_ids AS n ON n.id = d.id
+    RETURNING published_at, tickers, topic, sentiment, sentiment_score),
+contrib AS ({buckets.contributions("ins")}),
+{upserts}
+SELECT id FROM new_ids"""
+
+
+WRITE_SQL = _write_sql()
+
+
+def month_start(ts: datetime) -> datetime:
+    u = ts.astimezone(timezone.utc)
+    return datetime(u.year, u.month, 1, tzinfo=timezone.utc)
+
+
+class Writer:
+    """Writes scored article batches to one schema as ``finsent_writer``.
+
+    ``dsn``: the pipeline's database URL (an owner/admin login that may
+    ``SET ROLE finsent_writer``, or a ``finsent_writer`` login).
+    ``retry_deadline_s``: give up (``WriterUnavailable``) when the database stays
+    unreachable this long; ``None`` keeps trying.
+    """
+
+    def __init__(
+        self,
+        dsn: str,
+        schema: str = "public",
+        *,
+        role: str | None = WRITER_ROLE,
+        retry_deadline_s: float | None = None,
+        retry_initial_s: float = 0.2,
+        retry_max_s: float = 10.0,
+        connect_timeout: int = 5,
+        application_name: str = "finsent-writer",
+    ) -> None:
+        self.dsn = dsn
+        self.schema = check_schema(schema)
+        self.role = role
+        self.retry_deadline_s = retry_deadline_s
+        self.retry_initial_s = retry_initial_s
+        self.retry_max_s = retry_max_s
+        self.connect_timeout = connect_timeout
+        self.application_name = application_name
+        self._conn = None
+        self._months: set[datetime] = set()
+        self.retries = 0  # total retries over the writer's life (for metrics)
+
+    # ------------------------------------------------------------ connection
+    def _connect(self):
+        try:
+            conn = connect(
+                self.dsn, self.schema, role=self.role, application_name=self.application_name,
+                connect_timeout=self.connect_timeout,
+            )
+        except psycopg2.Error as exc:
+            if is_fatal_connect_error(exc) or not is_connection_error(exc):
+                raise UserError(f"writer cannot use {redact(self.dsn)} (schema {self.schema}): {first_line(exc)}") from None
+            raise
+        try:
+            with conn.cursor() as cur:
+                cur.execute("SELECT to_regclass('article_ids'), to_regclass('articles')")
+                if None in cur.fetchone():
+                    raise UserError(
+                        f"schema '{self.schema}' has no finsent tables: run 'finsent db upgrade --schema {self.schema}'"
+                    )
+            conn.rollback()
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def _connection(self):
+        if self._conn is None or self._conn.closed:
+            self._conn = self._connect()
+        return self._conn
+
+    def _drop_connection(self) -> None:
+        if self._conn is not None:
+            try:
+                self._conn.close()
+            except Exception:  # noqa: BLE001 - already broken
+                pass
+        self._conn = None
+
+    def close(self) -> None:
+        self._drop_connection()
+
+    def __enter__(self) -> "Writer":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # ------------------------------------------------------------ partitions
+    def _ensure_partitions(self, conn, months: Iterable[datetime]) -> None:
+        missing = sorted(set(months) - self._months)
+        if not missing:
+            return
+        old = conn.autocommit
+        conn.autocommit = True  # short transactions of their own: never hold the parent's lock
+        try:
+            with conn.cursor() as cur:
+                for m in missing:
+                    cur.execute("SELECT ensure_article_partition(%s)", (m,))
+                    self._months.add(m)
+        finally:
+            conn.autocommit = old
+
+    # ------------------------------------------------------------ writing
+    def write_batch(self, rows: Sequence[ArticleRow]) -> WriteResult:
+        """Store a batch in one transaction; see the module docstring."""
+        started = time.monotonic()
+        rows = list(rows)
+        unique: dict[str, ArticleRow] = {}
+        for r in rows:
+            unique.setdefault(r.id, r)
+        if not unique:
+            return WriteResult([], len(rows), 0, 0.0)
+        values = [_clean(r) for r in unique.values()]
+        months = {month_start(r.published_at) for r in unique.values()}
+
+        deadline = None if self.retry_deadline_s is None else started + self.retry_deadline_s
+        delay = self.retry_initial_s
+        attempts = 0
+        partitions_refreshed = False
+        while True:
+            attempts += 1
+            try:
+                conn = self._connection()
+                self._ensure_partitions(conn, months)
+                try:
+                    with conn.cursor() as cur:
+                        got = psycopg2.extras.execute_values(
+                            cur, WRITE_SQL, values, template=_TEMPLATE, page_size=len(values), fetch=True
+                        )
+                    conn.commit()
+                except BaseException:
+                    if not conn.closed:
+                        try:
+                            conn.rollback()
+                        except psycopg2.Error:
+                            pass
+                    raise
+                break
+            except psycopg2.Error as exc:
+                if is_connection_error(exc):
+                    self._drop_connection()
+                code = getattr(exc, "pgcode", None)
+                if code == "23514" and "partition" in str(exc) and not partitions_refreshed:
+                    # a partition we remembered was dropped (prune) meanwhile
+                    self._months.clear()
+                    partitions_refreshed = True
+                    continue
+                if not is_transient(exc):
+                    raise
+                self.retries += 1
+                now = time.monotonic()
+                if deadline is not None and now + delay > deadline:
+                    raise WriterUnavailable(
+                        f"database {redact(self.dsn)} unavailable for {now - started:.1f}s "
+                        f"({attempts} attempts): {first_line(exc)}"
+                    ) from None
+                log.warning(
+                    "database %s: %s; retrying batch of %d in %.1fs (attempt %d)",
+                    redact(self.dsn), first_line(exc), len(values), delay, attempts + 1,
+                )
+                time.sleep(delay)
+                delay = min(delay * 2, self.retry_max_s)
+        new = {r[0] for r in got}
+        inserted = [r for r in unique.values() if r.id in new]
+        return WriteResult(inserted, len(rows) - len(inserted), attempts, time.monotonic() - started)
