@@ -1,0 +1,71 @@
+"""Settings: defaults, finsent.toml, environment precedence, errors, and the README's reference."""
+
+import dataclasses
+import re
+from pathlib import Path
+
+import pytest
+
+from stream.config import AlertSettings, ConfigError, Settings, StackSettings, load_settings, redact_url
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+
+def test_defaults_are_the_local_stack(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    s = load_settings(env={})
+    assert s.kafka_bootstrap == "127.0.0.1:19092"
+    assert s.dsn == "postgresql://finsent:finsent@127.0.0.1:15432/finsent"
+    assert s.analyst_dsn == "postgresql://finsent_analyst:finsent_analyst@127.0.0.1:15432/finsent"
+    assert s.uses_local_kafka and s.uses_local_postgres
+    assert s.state_dir == tmp_path / ".finsent"
+
+
+def test_toml_then_environment(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "finsent.toml").write_text(
+        'kafka = "k1:9092"\npartitions = 12\nalert_urls = ["json://a", "json://b"]\n'
+        '[alerts]\nmin_negative = 8\n[stack]\npostgres_port = 25432\n')
+    s = load_settings(env={"FINSENT_PARTITIONS": "6", "FINSENT_ALERTS_COOLDOWN_S": "60",
+                           "FINSENT_DATABASE_URL": "postgresql://u:p@db/x"})
+    assert s.kafka == "k1:9092" and s.partitions == 6
+    assert s.alert_urls == ("json://a", "json://b")
+    assert s.alerts.min_negative == 8 and s.alerts.cooldown_s == 60
+    assert s.stack.postgres_port == 25432
+    assert s.dsn == "postgresql://u:p@db/x" and not s.uses_local_postgres
+    assert s.analyst_dsn == "postgresql://finsent_analyst:finsent_analyst@db/x"
+    env_urls = load_settings(env={"FINSENT_ALERT_URLS": "json://x, mailto://y"}).alert_urls
+    assert env_urls == ("json://x", "mailto://y")
+
+
+def test_bad_values_name_the_key(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError, match="FINSENT_PARTITIONS"):
+        load_settings(env={"FINSENT_PARTITIONS": "many"})
+    (tmp_path / "finsent.toml").write_text("kafak = 'typo'\n")
+    with pytest.raises(ConfigError, match="unknown key.*kafak"):
+        load_settings(env={})
+    with pytest.raises(ConfigError, match="not found"):
+        load_settings(env={"FINSENT_CONFIG": str(tmp_path / "missing.toml")})
+
+
+def test_redact_url_hides_passwords():
+    assert redact_url("postgresql://u:s3cret@h:5/db") == "postgresql://u:***@h:5/db"
+    assert redact_url("postgresql://h/db") == "postgresql://h/db"
+
+
+def test_readme_documents_every_setting():
+    text = README.read_text()
+    table = text[text.index("## Configuration"):text.index("## Analyst SQL cookbook")]
+    names = [f.name for f in dataclasses.fields(Settings) if f.name not in ("stack", "alerts")]
+    names += [f"stack.{f.name}" for f in dataclasses.fields(StackSettings)]
+    names += [f"alerts.{f.name}" for f in dataclasses.fields(AlertSettings)]
+    missing = [n for n in names if not re.search(rf"`{re.escape(n)}`", table)]
+    assert not missing, f"README configuration table lacks {missing}"
+
+
+def test_readme_quick_start_is_two_commands():
+    text = README.read_text()
+    quick = text[text.index("## Quick start"):text.index("## Architecture")]
+    block = re.search(r"```sh\n(.*?)```", quick, re.S).group(1)
+    assert [line.split("#")[0].strip() for line in block.strip().splitlines()] == ["make demo", "make test"]
