@@ -51,10 +51,10 @@ class AlertSettings:
     lateness_s: int = 60  # allowed lateness: watermark = max event time - lateness
     min_negative: int = 5  # minimum negative articles in the window
     min_share: float = 0.4  # minimum negative share of the window's articles
-    z_threshold: float = 3.0  # z-score over the EWMA baseline
+    z_threshold: float = 5.0  # z-score over the EWMA baseline (calibrated: ~3e-7 per window and scope)
     ewma_alpha: float = 0.1  # weight of the newest window in the baseline
     baseline_windows: int = 288  # how many earlier windows feed the baseline (1 day)
-    min_std: float = 1.0  # variance floor (as a standard deviation, in articles)
+    min_std: float = 0.3  # floor of the baseline (expected >= min_std**2 negatives per window)
     cooldown_s: int = 1800  # per scope, after an alert
     top_articles: int = 5  # ids of the most negative articles kept with an alert
     retry_initial_s: float = 1.0  # delivery backoff

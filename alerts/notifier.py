@@ -1,0 +1,343 @@
+"""Delivery of stored alerts through apprise: retried, never sent twice.
+
+::
+
+    n = Notifier(settings)        # apprise URLs: settings.alert_urls and/or settings.alert_config
+    n.deliver_pending() -> int    # one pass: send what is due, return how many got delivered
+    n.run(stop)                   # loop until stop is set; n.wake() makes it look at once
+
+How one alert is delivered (one short transaction per alert):
+
+1. ``SELECT ... WHERE delivery_status = 'pending' AND next_attempt_at <= now()
+   ... FOR UPDATE SKIP LOCKED LIMIT 1``: the row stays locked while it is
+   being sent, so concurrent notifiers (other workers) skip it;
+2. it is sent to every apprise target that routes it (see *Routing*) and that
+   has not accepted it yet (``delivered_to`` holds the targets that did, so a
+   retry after a partial failure does not repeat it to the others);
+3. success everywhere: ``delivered`` (with ``delivered_at``), in the same
+   transaction that held the lock; otherwise ``attempts + 1``, ``last_error``
+   and ``next_attempt_at = now() + min(retry_max_s, retry_initial_s * 2^(attempts-1))``;
+   the next alert is not held up by a failing one.
+
+Remaining at-least-once window: if the process dies (or the database
+connection drops) after a target accepted the HTTP request and before the
+COMMIT of step 3 -- milliseconds -- the row is still pending after the restart
+and that target gets the alert again.  Nothing else can repeat a delivery.
+Each message ends with a stable key (``finsent alert ticker/XYZ/<window>/<rule>``)
+that a receiver can de-duplicate on; apprise's JSON payload also carries the
+title.
+
+Routing (apprise tags): a URL without tags, or tagged ``all``/``always``,
+receives every alert.  Otherwise it receives the alerts whose scope matches one
+of its tags: the ticker (``aapl``), the topic as a slug (``fed-central-banks``),
+or the kind (``ticker``, ``topic``).  Example apprise YAML
+(``FINSENT_ALERT_CONFIG`` / ``alert_config`` in finsent.toml)::
+
+    urls:
+      - slack://T000/B000/XXXX:
+          tag: AAPL, MSFT, NVDA          # the tech desk's watchlist
+      - json://risk.example.com/hook     # everything
+
+An alert that no target routes is marked ``unrouted`` (with no URL configured
+at all, every alert is); it is stored and listed, never sent later.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import re
+import select
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable
+
+import psycopg2
+
+from alerts.service import NOTIFY_CHANNEL
+from storage.db import WRITER_ROLE, connect, first_line
+from stream.config import redact_url
+from stream.errors import UserError
+
+log = logging.getLogger("finsent.alerts.notifier")
+
+CATCH_ALL_TAGS = frozenset({"all", "always"})
+
+
+def slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+
+
+def alert_tags(scope_kind: str, scope: str) -> frozenset[str]:
+    """The apprise tags that route an alert of this scope."""
+    tags = {scope_kind}
+    if scope_kind == "ticker":
+        tags.add(scope.lower())
+    elif scope_kind == "topic":
+        tags.add(slug(scope))
+    return frozenset(tags)
+
+
+@dataclass(frozen=True)
+class Target:
+    key: str  # stable id (hash of the full URL; never the secret itself)
+    label: str  # URL with secrets hidden, for logs and reports
+    tags: frozenset[str]
+    service: Any  # apprise NotifyBase
+
+    def routes(self, scope_kind: str, scope: str) -> bool:
+        if not self.tags or self.tags & CATCH_ALL_TAGS:
+            return True
+        return bool(self.tags & alert_tags(scope_kind, scope))
+
+    def send(self, title: str, body: str, notify_type: str = "warning") -> bool:
+        import apprise
+
+        try:
+            return bool(
+                self.service.notify(
+                    body=body, title=title, notify_type=apprise.NotifyType(notify_type),
+                    body_format=apprise.NotifyFormat.TEXT,
+                )
+            )
+        except Exception as exc:  # a plugin bug must not kill the notifier
+            log.warning("apprise target %s raised %s: %s", self.label, type(exc).__name__, exc)
+            return False
+
+
+def load_targets(settings) -> list[Target]:
+    """Every apprise service of ``alert_urls`` and ``alert_config``; UserError on a bad one."""
+    import apprise
+
+    ap = apprise.Apprise()
+    for url in settings.alert_urls:
+        if not ap.add(url):
+            raise UserError(f"not a valid apprise URL: {redact_url(url)} (see https://github.com/caronc/apprise/wiki)")
+    if settings.alert_config:
+        path = Path(settings.alert_config).expanduser()
+        if not path.is_file():
+            raise UserError(f"apprise config file not found: {path}")
+        cfg = apprise.AppriseConfig()
+        if not cfg.add(str(path.resolve())):
+            raise UserError(f"cannot read apprise config {path}")
+        before = len(ap)
+        ap.add(cfg)
+        if len(ap) == before:
+            raise UserError(f"apprise config {path} defines no valid URL")
+    out = []
+    for svc in ap.find(tag=apprise.common.MATCH_ALL_TAG):
+        full = svc.url(privacy=False)
+        key = hashlib.sha256(full.encode("utf-8")).hexdigest()[:16]
+        tags = frozenset(str(t).lower() for t in (svc.tags or ()))
+        out.append(Target(key, svc.url(privacy=True), tags, svc))
+    return out
+
+
+def backoff_s(attempts: int, initial: float, maximum: float) -> float:
+    """Delay before the next try after ``attempts`` failed ones (1, 2, 4, ... capped)."""
+    return min(maximum, initial * (2 ** max(0, attempts - 1)))
+
+
+class Notifier:
+    """Sends pending alerts of ``settings.schema``; see the module docstring."""
+
+    def __init__(self, settings, *, role: str | None = WRITER_ROLE, targets: list[Target] | None = None):
+        self.settings = settings
+        self.schema = settings.schema
+        self.a = settings.alerts
+        self.role = role
+        self.targets = load_targets(settings) if targets is None else targets
+        self._conn = None
+        self._listen = None
+        self._r, self._w = os.pipe()
+        os.set_blocking(self._r, False)
+        os.set_blocking(self._w, False)
+        self.sent = 0  # successful target deliveries by this instance (tests, metrics)
+
+    # -- connections -------------------------------------------------------------
+    def _connection(self):
+        if self._conn is None or self._conn.closed:
+            self._conn = connect(self.settings.dsn, self.schema, role=self.role, application_name="finsent-notifier")
+        return self._conn
+
+    def close(self) -> None:
+        for c in (self._conn, self._listen):
+            if c is not None and not c.closed:
+                c.close()
+        self._conn = self._listen = None
+
+    def __del__(self):
+        for fd in (getattr(self, "_r", None), getattr(self, "_w", None)):
+            if fd is not None:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+
+    # -- delivery ------------------------------------------------------------------
+    def wake(self) -> None:
+        """Look at the alerts table now (thread-safe, cheap)."""
+        try:
+            os.write(self._w, b"x")
+        except BlockingIOError:
+            pass
+
+    def deliver_pending(self, limit: int | None = None) -> int:
+        """Try every due pending alert once; return how many became delivered."""
+        delivered = 0
+        tried = 0
+        while limit is None or tried < limit:
+            outcome = self._deliver_one()
+            if outcome is None:
+                break
+            tried += 1
+            delivered += outcome
+        return delivered
+
+    def _deliver_one(self) -> int | None:
+        """One alert: None when nothing is due, else 1 if it got delivered, 0 if not."""
+        conn = self._connection()
+        try:
+            with conn.cursor() as cur:
+                cur.execute(
+                    "SELECT id, scope_kind, scope, title, message, attempts, delivered_to FROM alerts"
+                    " WHERE delivery_status = 'pending' AND next_attempt_at <= now()"
+                    " ORDER BY next_attempt_at, id LIMIT 1 FOR UPDATE SKIP LOCKED"
+                )
+                row = cur.fetchone()
+                if row is None:
+                    conn.rollback()
+                    return None
+                alert_id, kind, scope, title, message, attempts, done = row
+                done = list(done or [])
+                routed = [t for t in self.targets if t.routes(kind, scope)]
+                if not routed:
+                    why = "no apprise URL configured" if not self.targets else "no apprise URL routes this scope"
+                    cur.execute(
+                        "UPDATE alerts SET delivery_status = 'unrouted', last_error = %s WHERE id = %s",
+                        (why, alert_id),
+                    )
+                    conn.commit()
+                    log.info("alert %s (%s %s) not sent: %s", alert_id, kind, scope, why)
+                    return 0
+                errors = []
+                for t in routed:
+                    if t.key in done:
+                        continue
+                    if t.send(title, message):
+                        done.append(t.key)
+                        self.sent += 1
+                    else:
+                        errors.append(t.label)
+                attempts += 1
+                if not errors:
+                    cur.execute(
+                        "UPDATE alerts SET delivery_status = 'delivered', delivered_at = now(), attempts = %s,"
+                        " delivered_to = %s, last_error = NULL WHERE id = %s",
+                        (attempts, done, alert_id),
+                    )
+                    conn.commit()
+                    log.info("alert %s delivered: %s (%d target(s), attempt %d)", alert_id, title, len(routed), attempts)
+                    return 1
+                delay = backoff_s(attempts, self.a.retry_initial_s, self.a.retry_max_s)
+                err = "delivery failed to " + ", ".join(errors)
+                cur.execute(
+                    "UPDATE alerts SET attempts = %s, delivered_to = %s, last_error = %s,"
+                    " next_attempt_at = now() + make_interval(secs => %s) WHERE id = %s",
+                    (attempts, done, err, delay, alert_id),
+                )
+                conn.commit()
+                log.warning("alert %s: %s (attempt %d); next try in %.1fs", alert_id, err, attempts, delay)
+                return 0
+        except psycopg2.Error:
+            try:
+                conn.rollback()
+            except psycopg2.Error:
+                pass
+            raise
+
+    def seconds_until_due(self) -> float | None:
+        """Seconds until the earliest pending alert is due (<= 0: now); None if none."""
+        conn = self._connection()
+        with conn.cursor() as cur:
+            cur.execute(
+                "SELECT extract(epoch FROM min(next_attempt_at) - now()) FROM alerts WHERE delivery_status = 'pending'"
+            )
+            v = cur.fetchone()[0]
+        conn.rollback()
+        return None if v is None else float(v)
+
+    # -- the loop --------------------------------------------------------------------
+    def _listen_conn(self):
+        if self._listen is None or self._listen.closed:
+            self._listen = connect(self.settings.dsn, self.schema, autocommit=True, application_name="finsent-notifier-listen")
+            with self._listen.cursor() as cur:
+                cur.execute(f"LISTEN {NOTIFY_CHANNEL}")
+        return self._listen
+
+    def _wait(self, timeout: float) -> None:
+        listen = self._listen_conn()
+        rlist = [self._r, listen]
+        ready, _, _ = select.select(rlist, [], [], max(0.0, timeout))
+        if self._r in ready:
+            try:
+                while os.read(self._r, 4096):
+                    pass
+            except BlockingIOError:
+                pass
+        if listen in ready:
+            listen.poll()
+            listen.notifies.clear()
+
+    def run(self, stop: threading.Event) -> None:
+        """Deliver until ``stop`` is set (call :meth:`wake` after setting it to stop at once)."""
+        log.info(
+            "notifier: %d apprise target(s) for schema %s%s",
+            len(self.targets), self.schema,
+            "" if self.targets else " (alerts will be marked unrouted)",
+        )
+        failures = 0
+        while not stop.is_set():
+            try:
+                self.deliver_pending()
+                due = self.seconds_until_due()
+                timeout = self.a.poll_s if due is None else min(self.a.poll_s, max(due, 0.0) + 0.01)
+                if stop.is_set():
+                    break
+                self._wait(timeout)
+                failures = 0
+            except psycopg2.Error as exc:
+                failures += 1
+                delay = min(30.0, 0.5 * 2 ** min(failures, 6))
+                log.warning("notifier: database error (%s); retrying in %.1fs", first_line(exc), delay)
+                self.close()  # whatever failed, start the next round on fresh connections
+                stop.wait(delay)
+        self.close()
+
+    def start(self) -> tuple[threading.Thread, threading.Event]:
+        """Run in a daemon thread; returns (thread, stop event)."""
+        stop = threading.Event()
+        t = threading.Thread(target=self.run, args=(stop,), name="finsent-notifier", daemon=True)
+        t.start()
+        return t, stop
+
+
+def send_test(settings) -> list[tuple[str, bool]]:
+    """Send a test notification to every configured target: [(label, ok)]."""
+    targets = load_targets(settings)
+    if not targets:
+        raise UserError(
+            "no apprise URL configured: set FINSENT_ALERT_URLS (comma-separated apprise URLs) "
+            "or alert_urls / alert_config in finsent.toml"
+        )
+    import socket
+
+    body = (
+        "This is a test notification from finsent. Spike alerts will look like this:\n"
+        "title 'Negative news spike: TICKER', then the counts, the baseline, the z-score and the top "
+        f"three negative headlines with links.\nSent from {socket.gethostname()}, schema {settings.schema}."
+    )
+    return [(t.label, t.send("finsent test notification", body, "info")) for t in targets]

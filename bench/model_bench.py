@@ -1,0 +1,235 @@
+#!/usr/bin/env python
+"""Model benchmark: the shipped finsent model vs a naive BERT-base classifier.
+
+On the same 2,048 headlines (Twitter Financial News texts from ../shared/data,
+or generated ones when the data is absent) it prints:
+
+* throughput (items/s, text in -> predictions out, tokenization included,
+  model load excluded) of the shipped checkpoint through ``model.engine`` on
+  this machine's best path (CPU: bf16 where native, length-sorted micro-batches
+  of 16, dynamic padding; CUDA: resident fp16, warmed up, pinned inputs), for
+  calls of 64 texts (the stream worker's batch) and one call with all texts;
+* the same for a BERT-base-sized classifier (FinBERT's shape: 12 layers, 768
+  hidden, 3 labels, random weights) run the naive way: plain transformers,
+  eager attention, fp32, batches of 32 in input order padded to their
+  longest, ``torch.no_grad``;
+* the ratio, and p50/p99 latency of the shipped model for batches of 1 and 64.
+
+Usage::
+
+    PYTHONPATH=. python bench/model_bench.py [--device cpu|cuda|auto] [--n 2048]
+        [--model DIR] [--compare-dtypes] [--json FILE]
+
+It takes 2-4 minutes on 2 CPU cores (the baseline dominates).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+
+def load_headlines(n: int, data_dir: Path | None) -> tuple[list[str], str]:
+    """``n`` headlines: a seeded sample of the Twitter Financial News texts, or generated ones."""
+    import pandas as pd
+
+    from model.data import default_data_dir
+
+    d = Path(data_dir) if data_dir else default_data_dir()
+    files = [d / "topic" / "topic_train.csv", d / "sentiment" / "tfns_train.csv"]
+    texts: list[str] = []
+    for f in files:
+        if f.is_file():
+            texts.extend(pd.read_csv(f, dtype={"text": str}, keep_default_na=False)["text"].tolist())
+    if len(texts) >= n:
+        rng = np.random.default_rng(7)
+        return [texts[i] for i in rng.choice(len(texts), n, replace=False)], f"sample of {', '.join(map(str, files))}"
+    rng = np.random.default_rng(7)
+    subj = ["Acme Corp", "Globex", "Initech", "Umbrella", "Hooli", "Stark Industries", "Wayne Enterprises"]
+    verb = ["shares jump", "shares slump", "beats estimates", "misses estimates", "cuts guidance",
+            "raises dividend", "names new CEO", "faces probe", "agrees to buy rival", "prices IPO"]
+    tail = ["after strong quarter", "as oil prices fall", "amid Fed rate worries", "on upgrade at Goldman",
+            "following weak China data", "", "in heavy trading", "as Treasury yields climb to 2-year high"]
+    out = [f"{rng.choice(subj)} {rng.choice(verb)} {rng.choice(tail)} ${rng.integers(1, 500)}".strip()
+           for _ in range(n)]
+    return out, "generated headlines (../shared/data not found)"
+
+
+def sync(device: str) -> None:
+    if device == "cuda":
+        torch.cuda.synchronize()
+
+
+def throughput(fn, texts: list[str], call_size: int, repeats: int, device: str) -> float:
+    """Best-of-``repeats`` items/s of ``fn`` over ``texts`` in calls of ``call_size``."""
+    rates = []
+    for _ in range(repeats):
+        sync(device)
+        t0 = time.perf_counter()
+        for s in range(0, len(texts), call_size):
+            fn(texts[s : s + call_size])
+        sync(device)
+        rates.append(len(texts) / (time.perf_counter() - t0))
+    return max(rates)
+
+
+def latency(fn, texts: list[str], batch: int, calls: int, device: str) -> dict:
+    rng = np.random.default_rng(1)
+    times = []
+    for _ in range(calls):
+        start = int(rng.integers(0, len(texts) - batch + 1))
+        chunk = texts[start : start + batch]
+        sync(device)
+        t0 = time.perf_counter()
+        fn(chunk)
+        sync(device)
+        times.append((time.perf_counter() - t0) * 1000)
+    return {
+        "batch": batch,
+        "calls": calls,
+        "p50_ms": round(float(np.percentile(times, 50)), 2),
+        "p99_ms": round(float(np.percentile(times, 99)), 2),
+        "mean_ms": round(statistics.fmean(times), 2),
+    }
+
+
+def naive_bert_base(device: str, tokenizer):
+    """FinBERT-shaped classifier with random weights, as a user would run it: eager, fp32, batch 32."""
+    from transformers import BertConfig, BertForSequenceClassification
+
+    torch.manual_seed(0)
+    cfg = BertConfig(
+        vocab_size=tokenizer.vocab_size, hidden_size=768, num_hidden_layers=12, num_attention_heads=12,
+        intermediate_size=3072, num_labels=3, attn_implementation="eager",
+    )
+    cfg._attn_implementation = "eager"
+    model = BertForSequenceClassification(cfg).to(device).eval()
+
+    def predict(texts: list[str]):
+        out = []
+        with torch.no_grad():
+            for s in range(0, len(texts), 32):
+                enc = tokenizer(texts[s : s + 32], padding=True, truncation=True, max_length=128,
+                                return_tensors="pt").to(device)
+                logits = model(**enc).logits
+                out.extend(logits.softmax(-1).argmax(-1).tolist())
+        return out
+
+    n_params = sum(p.numel() for p in model.parameters())
+    return predict, n_params
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--model", help="checkpoint dir (default: the shipped one)")
+    ap.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    ap.add_argument("--n", type=int, default=2048, help="number of headlines (>= 2000 for the report)")
+    ap.add_argument("--data", help="data dir (default ../shared/data)")
+    ap.add_argument("--repeats", type=int, default=3, help="throughput runs of the shipped model (best is kept)")
+    ap.add_argument("--call-sizes", default="64,all", help="texts per predict() call for the shipped model")
+    ap.add_argument("--no-baseline", action="store_true", help="skip the BERT-base baseline")
+    ap.add_argument("--baseline-n", type=int, help="headlines for the baseline (default: all --n)")
+    ap.add_argument("--compare-dtypes", action="store_true", help="also time the shipped model in fp32 (CPU)")
+    ap.add_argument("--json", metavar="FILE", help="also write the results as JSON")
+    args = ap.parse_args(argv)
+
+    from model.engine import configure_cpu_threads, load_engine, select_device
+
+    device = select_device(args.device).type
+    if device == "cpu":
+        configure_cpu_threads()
+    texts, origin = load_headlines(args.n, Path(args.data) if args.data else None)
+    results: dict = {
+        "machine": {
+            "python": platform.python_version(),
+            "torch": torch.__version__,
+            "transformers": __import__("transformers").__version__,
+            "device": device,
+            "cpu": platform.processor() or platform.machine(),
+            "cpu_threads": torch.get_num_threads(),
+            "gpu": torch.cuda.get_device_name() if device == "cuda" else None,
+            "load_average_start": [round(x, 2) for x in os.getloadavg()],
+        },
+        "headlines": {"n": len(texts), "source": origin},
+    }
+    print(f"# finsent model benchmark on {device}"
+          f"{' (' + results['machine']['gpu'] + ')' if device == 'cuda' else f' ({torch.get_num_threads()} threads)'}"
+          f"; {len(texts)} headlines: {origin}")
+
+    t0 = time.perf_counter()
+    engine = load_engine(args.model, device)
+    load_s = time.perf_counter() - t0
+    desc = engine.describe()
+    lens = [len(x) for x in engine.tokenize(texts)]
+    results["headlines"]["tokens_mean"] = round(float(np.mean(lens)), 1)
+    results["headlines"]["tokens_p99"] = int(np.percentile(lens, 99))
+    print(f"shipped model {engine.model_version}: {desc['dtype']}, micro-batch {desc['batch_size']}, "
+          f"load+warm-up {load_s:.1f}s; tokens/headline mean {results['headlines']['tokens_mean']}")
+
+    shipped = {}
+    for cs in args.call_sizes.split(","):
+        size = len(texts) if cs == "all" else int(cs)
+        rate = throughput(engine.predict, texts, size, args.repeats, device)
+        shipped[f"call_{cs}"] = round(rate, 1)
+        print(f"  shipped, calls of {cs:>4}: {rate:9.1f} items/s")
+    best = max(shipped.values())
+    results["shipped"] = {"engine": desc, "load_s": round(load_s, 2), "items_per_s": shipped, "best": best}
+    lat = [latency(engine.predict, texts, 1, 200 if device == "cpu" else 500, device),
+           latency(engine.predict, texts, 64, 40 if device == "cpu" else 200, device)]
+    results["shipped"]["latency"] = lat
+    for row in lat:
+        print(f"  shipped latency batch {row['batch']:>3}: p50 {row['p50_ms']:.1f} ms, p99 {row['p99_ms']:.1f} ms")
+
+    if args.compare_dtypes and device == "cpu":
+        alt = {}
+        for dt in ("float32", "bfloat16"):
+            e = load_engine(args.model, device, dtype=dt)
+            alt[dt] = round(throughput(e.predict, texts, 64, args.repeats, device), 1)
+            print(f"  shipped {dt}, calls of 64: {alt[dt]:9.1f} items/s")
+        results["shipped"]["by_dtype_call_64"] = alt
+
+    if not args.no_baseline:
+        predict, n_params = naive_bert_base(device, engine.tokenizer)
+        bt = texts[: args.baseline_n] if args.baseline_n else texts
+        predict(bt[:32])  # one warm-up batch
+        sync(device)
+        t1 = time.perf_counter()
+        predict(bt)
+        sync(device)
+        rate = len(bt) / (time.perf_counter() - t1)
+        results["baseline"] = {
+            "what": "BertForSequenceClassification 12 layers x 768 (FinBERT shape), random weights, "
+                    "eager attention, fp32, batch 32, input order, padding=True",
+            "parameters": n_params,
+            "n": len(bt),
+            "items_per_s": round(rate, 1),
+        }
+        results["ratio"] = round(best / rate, 1)
+        print(f"  baseline BERT-base eager fp32 batch 32 ({n_params / 1e6:.0f}M params): {rate:9.1f} items/s")
+        print(f"ratio shipped best / baseline: {results['ratio']:.1f}x")
+
+    results["machine"]["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
+    print(f"load average (1, 5, 15 min) at start {results['machine']['load_average_start']}, "
+          f"at end {results['machine']['load_average_end']} (other processes on this machine skew the figures)")
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

