@@ -148,3 +148,22 @@ def test_kill_9_at_random_points_loses_and_doubles_nothing(stack, settings, tmp_
     ids = query(settings, "SELECT count(DISTINCT id) FROM articles")[0][0]
     assert ids == n
     assert all_bucket_sum(settings) == n
+
+
+def test_sigterm_stops_the_worker_cleanly_mid_stream(stack, settings, tmp_path):
+    n = 1500
+    archive = write_jsonl(tmp_path / "s.jsonl", simple_messages(n))
+    assert finsent(settings, "replay", str(archive)).returncode == 0
+    worker = Worker(settings, tmp_path / "worker.log", "--no-alerts").start()
+    wait_for(lambda: article_count(settings) >= 100, 180, "progress", worker)
+    t0 = time.monotonic()
+    code = worker.stop(timeout=60)
+    assert time.monotonic() - t0 < 30, "graceful shutdown took too long"
+    assert code == 0, worker.log()
+    assert "Traceback" not in worker.log()
+    worker = Worker(settings, tmp_path / "worker.log", "--no-alerts").start()
+    try:
+        wait_for(lambda: article_count(settings) == n, 240, f"{n} stored after restart", worker)
+    finally:
+        worker.stop()
+    assert all_bucket_sum(settings) == n
