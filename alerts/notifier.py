@@ -50,10 +50,9 @@ import os
 import re
 import select
 import threading
-import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import psycopg2
 

@@ -25,7 +25,7 @@ from datetime import datetime, timedelta
 from typing import Iterable, Sequence
 
 from alerts.detector import Detector, DetectorConfig, Finding, to_epoch
-from stream.generate import TOPICS, Spike, day_start, generate_stream, universe
+from stream.generate import Spike, day_start, generate_stream, universe
 
 
 def parse_time(text: str) -> int:

@@ -47,10 +47,9 @@ import logging
 import time
 from dataclasses import dataclass, fields
 from datetime import datetime, timezone
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import psycopg2
-import psycopg2.extras
 
 from alerts.detector import (
     MINUTE,
