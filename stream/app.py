@@ -90,6 +90,17 @@ def build_app(settings: Settings, parts: WorkerParts) -> faust.App:
         except Exception:  # noqa: BLE001 - metrics must never break the pipeline
             return None
 
+    seen: set[str] = set()
+
+    def unseen_sources() -> list[str]:
+        """Assigned news.raw partitions that have delivered nothing yet (they hold the watermark)."""
+        try:
+            assigned = app.consumer.assignment()
+        except Exception:  # noqa: BLE001
+            return []
+        return [k for k in (f"{tp.topic}:{tp.partition}" for tp in assigned if tp.topic == settings.topic_raw)
+                if k not in seen]
+
     @app.agent(raw_topic, concurrency=1, name="finsent.score")
     async def score(stream):
         loop = asyncio.get_running_loop()
@@ -97,7 +108,8 @@ def build_app(settings: Settings, parts: WorkerParts) -> faust.App:
             for ev in events:  # hold the offsets until the transaction commits (see module doc)
                 ev.message.incref()
             records = [to_raw(ev) for ev in events]
-            result = await loop.run_in_executor(executor, parts.processor.process, records)
+            seen.update(f"{r.topic}:{r.partition}" for r in records)
+            result = await loop.run_in_executor(executor, parts.processor.process, records, unseen_sources())
             sends = []
             for d in result.dead:
                 sends.append(await dead_topic.send(key=d.record.key, value=d.record.value or b"",

@@ -148,7 +148,9 @@ class BatchProcessor:
         self.alerts = alerts
         self.recent = recent if recent is not None else RecentIds()
 
-    def process(self, records: Sequence[RawRecord]) -> BatchResult:
+    def process(self, records: Sequence[RawRecord], unseen_sources: Sequence[str] = ()) -> BatchResult:
+        """``unseen_sources``: assigned partitions ("topic:partition") with no record yet;
+        they hold the alert watermark until their data arrives (or they stay idle)."""
         res = BatchResult(received=len(records))
         batch_ids: set[str] = set()
         sources: dict[str, str] = {}  # item id -> topic-partition it came from
@@ -189,7 +191,9 @@ class BatchProcessor:
         if self.alerts is not None and res.max_event_time is not None:
             t0 = time.perf_counter()
             try:
-                res.new_alerts = list(self.alerts.observe(res.source_times, replay=res.replay, notify=res.notify) or [])
+                sources: dict[str, datetime | None] = {k: None for k in unseen_sources}
+                sources.update(res.source_times)
+                res.new_alerts = list(self.alerts.observe(sources, replay=res.replay, notify=res.notify) or [])
             except Exception as exc:  # noqa: BLE001 - the batch is stored; detection catches up next time
                 log.warning("alert detection deferred: %s", str(exc).splitlines()[0] if str(exc) else exc)
             res.alerts_s = time.perf_counter() - t0
