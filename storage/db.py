@@ -102,6 +102,17 @@ def connect(
     return conn
 
 
+def fetch_all(dsn: str, schema: str, query: str, params=None) -> list[tuple]:
+    """One query on a short-lived connection to ``schema`` (scripts, the demo, tests)."""
+    conn = connect(dsn, schema)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(query, params)
+            return cur.fetchall()
+    finally:
+        conn.close()
+
+
 def schema_exists(conn, schema: str) -> bool:
     with conn.cursor() as cur:
         cur.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", (schema,))

@@ -17,7 +17,6 @@ from __future__ import annotations
 import sys
 import time
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 
 from stream.config import Settings, load_settings
 from stream.errors import UserError
@@ -80,16 +79,9 @@ def _reset(settings: Settings) -> None:
 
 
 def _count(settings: Settings, sql: str, params=()):
-    import psycopg2
+    from storage.db import fetch_all
 
-    conn = psycopg2.connect(settings.dsn)
-    try:
-        with conn.cursor() as cur:
-            cur.execute(f'SET search_path TO "{settings.schema}"')
-            cur.execute(sql, params)
-            return cur.fetchall()
-    finally:
-        conn.close()
+    return fetch_all(settings.dsn, settings.schema, sql, params)
 
 
 def _movers(settings: Settings, limit: int = 10):

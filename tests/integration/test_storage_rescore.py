@@ -7,10 +7,9 @@ import threading
 from dataclasses import dataclass
 from datetime import timedelta
 
-import psycopg2
 import pytest
-from psycopg2 import sql
 
+from storage.db import fetch_all
 from storage import maintenance
 from storage.rescore import rescore
 from storage.sample import TOPICS, sample_rows, utc, write_all
@@ -54,14 +53,7 @@ class FakeEngine:
 
 
 def rows_of(dsn, schema, query, args=None):
-    conn = psycopg2.connect(dsn)
-    try:
-        with conn.cursor() as cur:
-            cur.execute(sql.SQL("SET search_path = {}").format(sql.Identifier(schema)))
-            cur.execute(query, args)
-            return cur.fetchall()
-    finally:
-        conn.close()
+    return fetch_all(dsn, schema, query, args)
 
 
 def consistent(dsn, schema):

@@ -15,26 +15,18 @@ from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
-import psycopg2
 import pytest
-from psycopg2 import sql
 
+from storage.db import fetch_all
 from storage import maintenance, migrate
-from storage.sample import sample_rows, utc, write_all
+from storage.sample import sample_rows, utc
 from storage.writer import Writer, WriterUnavailable
 
 pytestmark = pytest.mark.integration
 
 
 def q(dsn, schema, query, args=None):
-    conn = psycopg2.connect(dsn)
-    try:
-        with conn.cursor() as cur:
-            cur.execute(sql.SQL("SET search_path = {}").format(sql.Identifier(schema)))
-            cur.execute(query, args)
-            return cur.fetchall()
-    finally:
-        conn.close()
+    return fetch_all(dsn, schema, query, args)
 
 
 def totals(dsn, schema):

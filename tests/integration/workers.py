@@ -8,8 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-import psycopg2
-
+from storage.db import fetch_all
 from stream.config import Settings
 from stream.process import REPO, WorkerProcess, settings_env
 
@@ -23,14 +22,7 @@ def finsent(settings: Settings, *args: str, timeout: float = 300, **env: str) ->
 
 
 def query(settings: Settings, sql: str, params=()):
-    conn = psycopg2.connect(settings.dsn)
-    try:
-        with conn.cursor() as cur:
-            cur.execute(f'SET search_path TO "{settings.schema}"')
-            cur.execute(sql, params)
-            return cur.fetchall()
-    finally:
-        conn.close()
+    return fetch_all(settings.dsn, settings.schema, sql, params)
 
 
 def article_count(settings: Settings) -> int:

@@ -12,7 +12,6 @@ from model.checkpoint import SHIPPED_CHECKPOINT, load_checkpoint, read_config
 from model.engine import (
     SENTIMENTS,
     TOPICS,
-    Engine,
     Prediction,
     build_text,
     load_engine,
