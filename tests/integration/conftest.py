@@ -48,7 +48,8 @@ def stack():
     settings = load_settings()
     st = localstack.status(settings)
     already_up = st["kafka_ok"] and st["postgres_ok"]
-    localstack.up(settings, quiet=True)
+    if not already_up:  # a healthy stack (ours or one started elsewhere) is reused as it is
+        localstack.up(settings, quiet=True)
     yield Stack(settings)
     if not already_up:  # leave a stack we found running as it was; stop one we started
         localstack.down(settings, quiet=True)
