@@ -192,6 +192,9 @@ def kafka_ready(bootstrap: str, timeout: float = 3.0) -> dict | None:
     """Cluster facts if a Kafka broker answers metadata requests, else None."""
     from kafka.admin import KafkaAdminClient
 
+    hosts = [h.strip().rsplit(":", 1) for h in bootstrap.split(",") if h.strip()]
+    if not any(port_open(int(p), host.strip("[]"), timeout=min(timeout, 1.0)) for host, p in hosts):
+        return None  # fail fast (and quietly) when nothing listens
     try:
         admin = KafkaAdminClient(
             bootstrap_servers=bootstrap, client_id="finsent-status",
