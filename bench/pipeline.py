@@ -43,8 +43,8 @@ def headlines(n: int, start: datetime):
     from stream.generate import generate_stream
 
     out = []
-    for msg in generate_stream(start=start, duration=timedelta(hours=8), seed=11, tickers=300,
-                               rate_per_min=max(1.0, n / 480.0)):
+    for msg in generate_stream(start=start, duration=timedelta(hours=16), seed=11, tickers=300,
+                               rate_per_min=max(1.0, n / 600.0)):
         out.append(parse_message(msg))
         if len(out) >= n:
             break

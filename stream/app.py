@@ -104,6 +104,9 @@ def build_app(settings: Settings, parts: WorkerParts) -> faust.App:
     @app.agent(raw_topic, concurrency=1, name="finsent.score")
     async def score(stream):
         loop = asyncio.get_running_loop()
+        if not log.isEnabledFor(logging.DEBUG):  # Faust set logging up at start: keep our lines, not its chatter
+            for name in ("faust", "mode", "aiokafka", "kafka"):
+                logging.getLogger(name).setLevel(logging.WARNING)
         async for events in stream.take_events(settings.max_batch, within=settings.max_wait_s):
             for ev in events:  # hold the offsets until the transaction commits (see module doc)
                 ev.message.incref()
@@ -114,7 +117,7 @@ def build_app(settings: Settings, parts: WorkerParts) -> faust.App:
             for d in result.dead:
                 sends.append(await dead_topic.send(key=d.record.key, value=d.record.value or b"",
                                                    headers=d.headers()))
-            for row in result.inserted:
+            for row in (result.inserted if settings.publish_scored else ()):
                 sends.append(await scored_topic.send(key=row.id.encode(), value=scored_message(row),
                                                      timestamp=row.published_at.timestamp()))
             if sends:

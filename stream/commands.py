@@ -117,7 +117,7 @@ def cmd_worker(args) -> int:
     parts.metrics.serve(settings.metrics_port, settings.metrics_bind)
     log.info("worker %s: %s -> schema %s (batch %d, wait %.2fs)", settings.app_id, settings.topic_raw,
              settings.schema, settings.max_batch, settings.max_wait_s)
-    return run_worker(settings, parts, loglevel="DEBUG" if args.verbose else "WARNING")
+    return run_worker(settings, parts, loglevel="DEBUG" if args.verbose else "INFO")
 
 
 def cmd_ingest_rss(args) -> int:

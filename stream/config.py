@@ -86,6 +86,7 @@ class Settings:
     topic_raw: str = "news.raw"
     topic_scored: str = "news.scored"
     topic_deadletter: str = "news.deadletter"
+    publish_scored: bool = True  # fan scored records out to topic_scored
     partitions: int = 4
     replication: int = 1
     app_id: str = "finsent"  # Faust app id = consumer group
