@@ -44,7 +44,7 @@ def headlines(n: int, start: datetime):
 
     out = []
     for msg in generate_stream(start=start, duration=timedelta(hours=16), seed=11, tickers=300,
-                               rate_per_min=max(1.0, n / 600.0)):
+                               rate_per_min=max(1.0, n / 300.0)):
         out.append(parse_message(msg))
         if len(out) >= n:
             break
