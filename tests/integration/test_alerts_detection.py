@@ -14,6 +14,8 @@ from datetime import timedelta
 import psycopg2
 import pytest
 
+from storage.db import fetch_all
+
 from alerts.detector import DetectorConfig, to_epoch
 from alerts.quality import run_detector
 from alerts.service import AlertService, list_alerts
@@ -38,13 +40,7 @@ def pg(stack, schema):
 
 
 def rows(settings, sql, params=()):
-    conn = psycopg2.connect(settings.dsn, options=f"-c search_path={settings.schema}")
-    try:
-        with conn.cursor() as cur:
-            cur.execute(sql, params)
-            return cur.fetchall()
-    finally:
-        conn.close()
+    return fetch_all(settings.dsn, settings.schema, sql, params)
 
 
 def test_planted_spike_alerts_once_across_restarts_and_replays(pg):
