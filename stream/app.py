@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import faust
+from mode.supervisors import CrashingSupervisor
 
 from stream.config import Settings
 from stream.metrics import WorkerMetrics
@@ -101,7 +102,10 @@ def build_app(settings: Settings, parts: WorkerParts) -> faust.App:
         return [k for k in (f"{tp.topic}:{tp.partition}" for tp in assigned if tp.topic == settings.topic_raw)
                 if k not in seen]
 
-    @app.agent(raw_topic, concurrency=1, name="finsent.score")
+    # An unexpected error crashes the whole worker (non-zero exit, for systemd/compose to restart)
+    # instead of restarting the agent alone: the failed batch was never acknowledged, so a fresh
+    # process re-reads it from the last committed offset.
+    @app.agent(raw_topic, concurrency=1, name="finsent.score", supervisor_strategy=CrashingSupervisor)
     async def score(stream):
         loop = asyncio.get_running_loop()
         if not log.isEnabledFor(logging.DEBUG):  # Faust set logging up at start: keep our lines, not its chatter

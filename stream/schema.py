@@ -166,12 +166,24 @@ def _opt_str(obj: Mapping[str, Any], key: str) -> str | None:
     return value.strip() or None
 
 
+def _strip_nul(value: Any) -> Any:
+    """PostgreSQL text and jsonb cannot hold U+0000: drop it everywhere (else it is a poison pill)."""
+    if isinstance(value, str):
+        return value.replace("\x00", "") if "\x00" in value else value
+    if isinstance(value, dict):
+        return {_strip_nul(k): _strip_nul(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_strip_nul(v) for v in value]
+    return value
+
+
 def parse_message(
     obj: Any, *, extractor: TickerExtractor | None = None, now: datetime | None = None
 ) -> NewsItem:
     """Validate a decoded news.raw JSON value."""
     if not isinstance(obj, dict):
         raise InvalidRecord("not_object", f"expected a JSON object, got {type(obj).__name__}")
+    obj = _strip_nul(obj)
     title = obj.get("title")
     if title is None:
         raise InvalidRecord("missing_title", "title is required")

@@ -42,7 +42,10 @@ def _deadletters(stack, topic, expected, timeout=60):
 
 
 def test_worker_stores_valid_records_and_deadletters_every_malformed_case(stack, settings, tmp_path):
-    valid = list(simple_messages(200))
+    valid = list(simple_messages(199))
+    # U+0000 cannot be stored by PostgreSQL: it must be cleaned, not crash the worker forever
+    valid.append({"id": "nul", "published_at": "2024-03-04T15:00:00Z", "title": "Umbrl\u0000 recall widens",
+                  "tickers": ["UMBRL"], "meta": {"note\u0000": "a\u0000b"}})
     producer = KafkaProducer(bootstrap_servers=stack.kafka, acks="all", enable_idempotence=True,
                              max_request_size=4 << 20)
     from stream.kafka_io import ensure_topics
@@ -73,9 +76,11 @@ def test_worker_stores_valid_records_and_deadletters_every_malformed_case(stack,
     assert all_bucket_sum(settings) == 200
     tick = query(settings, "SELECT scope, sum(articles) FROM sentiment_minute WHERE scope_kind='ticker' "
                            "GROUP BY scope ORDER BY scope")
-    assert tick == [("ACME", 40), ("GLOBX", 40), ("HOOLI", 40), ("INITECH", 40), ("UMBRL", 40)]
+    assert tick == [("ACME", 40), ("GLOBX", 40), ("HOOLI", 39), ("INITECH", 40), ("UMBRL", 41)]
     topics = query(settings, "SELECT sum(articles) FROM sentiment_minute WHERE scope_kind='topic'")[0][0]
     assert topics == 200
+    assert query(settings, "SELECT title, extra->'meta' FROM articles WHERE id = 'nul'") == [
+        ("Umbrl recall widens", {"note": "ab"})]
     row = query(settings, "SELECT topic, sentiment, p_negative + p_neutral + p_positive, model_version "
                           "FROM articles WHERE id = 'm3'")[0]
     assert row[0] and row[1] in ("negative", "neutral", "positive") and abs(row[2] - 1) < 1e-3 and row[3]

@@ -97,3 +97,8 @@ def test_normalisation():
     assert normalize_text("AT&amp;T &lt;b&gt; up <i>5%</i> see https://t.co/x  now") == "AT&T up 5% see now"
     assert model_text("Title.", "Title.") == "Title."
     assert merge_tickers(["$aapl", "AAPL", "", "bad ticker!"]) == ("AAPL",)
+
+
+def test_nul_characters_are_removed_everywhere():
+    item = parse_record(rec(title="Acme\u0000 beats", summary="x\u0000y", meta={"k\u0000": ["v\u0000"]}), now=NOW)
+    assert item.title == "Acme beats" and item.summary == "xy" and item.extra == {"meta": {"k": ["v"]}}
