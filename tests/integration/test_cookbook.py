@@ -1,7 +1,7 @@
 """Every ```sql block of the README's "Analyst SQL cookbook" runs as finsent_analyst and returns rows.
 
 The schema is filled the way the pipeline fills it: a generated stream of
-scored articles (35 days up to now, with a negative NFLX burst 5 hours ago and
+scored articles (35 days up to now, with a sharp negative NFLX burst (40 articles in 10 minutes) 5 hours ago and
 news around three Fed decisions) written through ``storage.writer.Writer``,
 then the spike detector (``alerts.service.AlertService``) run over the last
 hours so ``latest_alerts`` has something to show.
@@ -51,7 +51,7 @@ def filled(stack):
     try:
         with Writer(stack.dsn, name) as w:
             write_all(w, sample_rows(now - timedelta(days=35), now, per_hour=12, seed=7,
-                                     spikes=(Spike("NFLX", now - timedelta(hours=5), minutes=20, articles=30),)))
+                                     spikes=(Spike("NFLX", now - timedelta(hours=5), minutes=10, articles=40),)))
             for i, d in enumerate(FED_DECISIONS):
                 day = datetime.fromisoformat(d).replace(tzinfo=timezone.utc)
                 write_all(w, sample_rows(day - timedelta(days=7), day + timedelta(days=8), per_hour=6, seed=100 + i,

@@ -172,3 +172,30 @@ def test_sigterm_stops_the_worker_cleanly_mid_stream(stack, settings, tmp_path):
     finally:
         worker.stop()
     assert all_bucket_sum(settings) == n
+
+
+def test_two_workers_split_the_partitions_and_count_exactly(stack, settings, tmp_path):
+    from kafka.admin import KafkaAdminClient
+
+    n = 2000
+    archive = write_jsonl(tmp_path / "two.jsonl", simple_messages(n))
+    w1 = Worker(settings, tmp_path / "w1.log", "--no-alerts").start()
+    w2 = Worker(settings, tmp_path / "w2.log", "--no-alerts").start()
+    try:
+        def members():
+            admin = KafkaAdminClient(bootstrap_servers=stack.kafka)
+            try:
+                groups = admin.describe_groups([settings.app_id])
+            finally:
+                admin.close()
+            ms = groups[settings.app_id]["members"]
+            return len(ms) == 2 and ms
+
+        wait_for(members, 120, "both workers in the consumer group", w1)
+        assert finsent(settings, "replay", str(archive)).returncode == 0
+        wait_for(lambda: article_count(settings) == n, 240, f"{n} stored by two workers", w2)
+        time.sleep(1)
+    finally:
+        w1.stop()
+        w2.stop()
+    assert article_count(settings) == n and all_bucket_sum(settings) == n
