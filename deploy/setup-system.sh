@@ -10,6 +10,8 @@ have_pg() {
 have_pg || missing+=(postgresql)
 command -v java >/dev/null 2>&1 || missing+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null 2>&1 || missing+=(maven)
+# the dashboard's browser test drives Debian's headless chromium through its chromedriver
+command -v chromedriver >/dev/null 2>&1 || missing+=(chromium chromium-driver)
 [ ${#missing[@]} -eq 0 ] && exit 0
 echo "setup: installing system packages: ${missing[*]}"
 if [ "$(id -u)" -ne 0 ]; then
