@@ -10,7 +10,9 @@ import csv
 import hashlib
 import html
 import json
+import math
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -21,6 +23,13 @@ MAX_TITLE_CHARS = 2000
 MIN_PUBLISHED = datetime(1990, 1, 1, tzinfo=timezone.utc)
 MAX_FUTURE = timedelta(days=1)
 KNOWN_FIELDS = ("id", "published_at", "title", "summary", "source", "url", "tickers")
+# Caps that make validation total (any bytes -> NewsItem or InvalidRecord) and keep what is
+# accepted storable in PostgreSQL text/jsonb and encodable as UTF-8 (see parse_record).
+MAX_JSON_DEPTH = 32  # nested objects/arrays ("too_deep")
+MAX_JSON_VALUES = 10_000  # keys + values in the whole record ("too_many_fields")
+MAX_INT_DIGITS = 64  # longer integer literals are refused ("bad_number")
+MAX_ID_CHARS = 256  # ids are primary keys: btree entries must stay small ("bad_id")
+MAX_TICKERS = 100  # given tickers per item ("too_many_tickers")
 
 
 class InvalidRecord(ValueError):
@@ -100,7 +109,10 @@ def parse_time(value: Any, *, now: datetime | None = None) -> datetime:
         raise InvalidRecord("bad_timestamp", f"cannot parse published_at {value[:64]!r}") from None
     if ts.tzinfo is None:  # scraped data often omits the offset: read it as UTC
         ts = ts.replace(tzinfo=timezone.utc)
-    ts = ts.astimezone(timezone.utc)
+    try:
+        ts = ts.astimezone(timezone.utc)
+    except OverflowError:  # e.g. 9999-12-31T23:59:59-23:59
+        raise InvalidRecord("absurd_timestamp", f"published_at {value[:64]!r} is out of range") from None
     now = now or datetime.now(timezone.utc)
     if ts < MIN_PUBLISHED:
         raise InvalidRecord("absurd_timestamp", f"published_at {text} is before 1990")
@@ -163,18 +175,57 @@ def _opt_str(obj: Mapping[str, Any], key: str) -> str | None:
         return None
     if not isinstance(value, str):
         raise InvalidRecord("bad_type", f"{key} must be a string, got {type(value).__name__}")
-    return value.strip() or None
+    value = value.strip()
+    return value if value and _has_visible(value) else None
 
 
-def _strip_nul(value: Any) -> Any:
-    """PostgreSQL text and jsonb cannot hold U+0000: drop it everywhere (else it is a poison pill)."""
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def _clean_str(text: str) -> str:
+    """PostgreSQL text/jsonb cannot hold U+0000 and UTF-8 cannot encode a lone surrogate
+    (``"\\ud800"`` in JSON): both are dropped (else they are poison pills later)."""
+    if text.isascii():
+        return text.replace("\x00", "") if "\x00" in text else text
+    return _UNSTORABLE.sub("", text)
+
+
+def _sanitize(value: Any, depth: int = 0, budget: list[int] | None = None) -> Any:
+    """A storable copy of a decoded JSON value (or a replayed row).
+
+    Strings lose NUL and lone surrogates; non-finite floats (NaN, Infinity, 1e400) become
+    null, as jsonb has no such numbers; integers longer than MAX_INT_DIGITS, nesting deeper
+    than MAX_JSON_DEPTH and more than MAX_JSON_VALUES keys+values are refused.
+    """
+    if budget is None:
+        budget = [MAX_JSON_VALUES]
     if isinstance(value, str):
-        return value.replace("\x00", "") if "\x00" in value else value
-    if isinstance(value, dict):
-        return {_strip_nul(k): _strip_nul(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_strip_nul(v) for v in value]
-    return value
+        return _clean_str(value)
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        if value.bit_length() > MAX_INT_DIGITS * 10 // 3:
+            raise InvalidRecord("bad_number", f"an integer has more than {MAX_INT_DIGITS} digits")
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, (dict, list, tuple)):
+        if depth >= MAX_JSON_DEPTH:
+            raise InvalidRecord("too_deep", f"nested deeper than {MAX_JSON_DEPTH} levels")
+        budget[0] -= len(value) * (2 if isinstance(value, dict) else 1)
+        if budget[0] < 0:
+            raise InvalidRecord("too_many_fields", f"more than {MAX_JSON_VALUES} keys and values")
+        if isinstance(value, dict):
+            return {_clean_str(k if isinstance(k, str) else str(k)): _sanitize(v, depth + 1, budget)
+                    for k, v in value.items()}
+        return [_sanitize(v, depth + 1, budget) for v in value]
+    return value  # other scalars from replayed rows (dates, decimals): stored with str()
+
+
+def _has_visible(text: str) -> bool:
+    """False for text made only of spaces, controls and invisible format characters
+    (zero-width space/joiners, BOM, bidi marks): such a title is empty to the model."""
+    return any(unicodedata.category(ch)[0] not in "CZ" for ch in text)
 
 
 def parse_message(
@@ -183,15 +234,15 @@ def parse_message(
     """Validate a decoded news.raw JSON value."""
     if not isinstance(obj, dict):
         raise InvalidRecord("not_object", f"expected a JSON object, got {type(obj).__name__}")
-    obj = _strip_nul(obj)
+    obj = _sanitize(obj)
     title = obj.get("title")
     if title is None:
         raise InvalidRecord("missing_title", "title is required")
     if not isinstance(title, str):
         raise InvalidRecord("bad_type", f"title must be a string, got {type(title).__name__}")
     title = title.strip()
-    if not title:
-        raise InvalidRecord("empty_title", "title is empty")
+    if not title or not _has_visible(normalize_text(title)):
+        raise InvalidRecord("empty_title", "title is empty (after normalisation)")
     if len(title) > MAX_TITLE_CHARS:
         raise InvalidRecord("oversized", f"title has {len(title)} characters (max {MAX_TITLE_CHARS})")
     if "published_at" not in obj or obj["published_at"] in (None, ""):
@@ -202,11 +253,15 @@ def parse_message(
     if raw_id is not None and not isinstance(raw_id, str):
         raise InvalidRecord("bad_type", f"id must be a string, got {type(raw_id).__name__}")
     item_id = (raw_id or "").strip() or stable_id(source, url, title)
+    if len(item_id) > MAX_ID_CHARS:
+        raise InvalidRecord("bad_id", f"id has {len(item_id)} characters (max {MAX_ID_CHARS})")
     tickers = obj.get("tickers") or []
     if isinstance(tickers, str):  # "AAPL,MSFT" is common in CSV exports
         tickers = [t for t in re.split(r"[,\s;]+", tickers) if t]
     if not isinstance(tickers, list) or not all(isinstance(t, str) for t in tickers):
         raise InvalidRecord("bad_type", "tickers must be a list of strings")
+    if len(tickers) > MAX_TICKERS:
+        raise InvalidRecord("too_many_tickers", f"{len(tickers)} tickers given (max {MAX_TICKERS})")
     extractor = extractor or _DEFAULT_EXTRACTOR
     text = f"{title} {summary or ''}"
     extra = {k: v for k, v in obj.items() if k not in KNOWN_FIELDS}
@@ -229,10 +284,31 @@ def parse_record(
     except UnicodeDecodeError as exc:
         raise InvalidRecord("not_utf8", str(exc)) from None
     try:
-        obj = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InvalidRecord("not_json", str(exc)) from None
+        obj = json.loads(text.removeprefix("\ufeff"), parse_int=_json_int, parse_constant=_json_constant,
+                         parse_float=_json_float)
+    except InvalidRecord:
+        raise
+    except RecursionError:  # a nesting bomb: the C decoder stops at the recursion limit
+        raise InvalidRecord("too_deep", f"nested deeper than {MAX_JSON_DEPTH} levels") from None
+    except ValueError as exc:  # JSONDecodeError and anything else the decoder refuses
+        raise InvalidRecord("not_json", str(exc)[:200]) from None
     return parse_message(obj, extractor=extractor, now=now)
+
+
+def _json_int(digits: str) -> int:
+    # before int(): Python refuses > 4300 digits with a ValueError, jsonb takes far more than we want
+    if len(digits.lstrip("-")) > MAX_INT_DIGITS:
+        raise InvalidRecord("bad_number", f"an integer has {len(digits.lstrip('-'))} digits (max {MAX_INT_DIGITS})")
+    return int(digits)
+
+
+def _json_float(text: str) -> float | None:
+    value = float(text)
+    return value if math.isfinite(value) else None  # 1e400 overflows to inf: jsonb has no inf
+
+
+def _json_constant(name: str) -> None:
+    return None  # NaN, Infinity, -Infinity: not JSON, and jsonb cannot hold them -> null
 
 
 _DEFAULT_EXTRACTOR = TickerExtractor()
