@@ -142,6 +142,21 @@ def is_transient(exc: BaseException) -> bool:
     )
 
 
+def is_record_error(exc: BaseException) -> bool:
+    """True when a batch write failed because of the data it carried (a row the database or the
+    encoder refuses), not the connection or the schema: the batch can be bisected to find the row.
+
+    SQLSTATE classes 22 (data exception: bad text, out of range, invalid JSON), 23 (integrity)
+    and 54 (program limit: e.g. an index row too large); client-side encoding errors
+    (``ValueError`` for U+0000, ``UnicodeEncodeError``, ``TypeError``) too.
+    """
+    if isinstance(exc, psycopg2.Error):
+        if is_transient(exc):
+            return False
+        return (getattr(exc, "pgcode", None) or "")[:2] in ("22", "23", "54")
+    return isinstance(exc, (ValueError, TypeError, OverflowError, RecursionError)) and not isinstance(exc, UserError)
+
+
 def is_fatal_connect_error(exc: BaseException) -> bool:
     """Connection refusals that retrying will not fix (bad password, unknown role or database)."""
     msg = str(exc).lower()
