@@ -1,0 +1,94 @@
+"""Score the entity linker on the hand-labelled development set.
+
+    .venv/bin/python bench/linking_eval.py [--split tune|held|all] [--errors] [--data ../shared/data]
+
+Joins ``bench/linking_dev_labels.tsv`` (labels keyed by file + row, no text)
+with the texts under ``../shared/data`` and prints micro precision / recall of
+the linked tickers, the same on the texts without a cashtag (names, tags and
+lists only), and the share of company-free texts that get no ticker.
+Labels and predictions are compared after folding share classes to one
+canonical ticker (``symbols.tsv``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import hashlib
+import re
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from stream.linking import default_linker  # noqa: E402
+
+LABELS = ROOT / "bench" / "linking_dev_labels.tsv"
+_CASHTAG = re.compile(r"(?<![\w$])\$[A-Za-z]{1,6}")
+
+
+def load(data: Path, split: str) -> list[tuple[str, str, set[str]]]:
+    rows, cache = [], {}
+    for line in LABELS.read_text(encoding="utf-8").splitlines():
+        if line.startswith("#") or line.startswith("split\t") or not line.strip():
+            continue
+        sp, fname, row, sha, tickers = line.split("\t")
+        if split != "all" and sp != split:
+            continue
+        if fname not in cache:
+            with open(data / fname, newline="", encoding="utf-8") as f:
+                cache[fname] = [r[0] for r in list(csv.reader(f))[1:]]
+        text = cache[fname][int(row)]
+        if hashlib.sha1(text.encode()).hexdigest()[:10] != sha:
+            raise SystemExit(f"{fname} row {row}: text changed (hash mismatch)")
+        rows.append((f"{fname}:{row}", text, set() if tickers == "-" else set(tickers.split())))
+    return rows
+
+
+def score(rows, linker, show_errors: bool) -> dict:
+    fold = lambda ts: {linker.canonical(t) or t for t in ts}  # noqa: E731
+    tp = fp = fn = 0
+    ntp = nfp = nfn = 0
+    free = free_clean = 0
+    for key, text, gold in rows:
+        gold = fold(gold)
+        pred = set(linker.extract(text))
+        t, p, n = len(gold & pred), len(pred - gold), len(gold - pred)
+        tp, fp, fn = tp + t, fp + p, fn + n
+        if not _CASHTAG.search(text):
+            ntp, nfp, nfn = ntp + t, nfp + p, nfn + n
+        if not gold:
+            free += 1
+            free_clean += not pred
+        if show_errors and (p or n):
+            links = [(lk.ticker, lk.text, lk.rule) for lk in linker.link(text)]
+            print(f"{key}\n  {text[:200]!r}\n  gold={sorted(gold)} extra={sorted(pred - gold)} "
+                  f"missed={sorted(gold - pred)} links={links}")
+    prf = lambda a, b, c: (a / (a + b) if a + b else 1.0, a / (a + c) if a + c else 1.0)  # noqa: E731
+    p_all, r_all = prf(tp, fp, fn)
+    p_nc, r_nc = prf(ntp, nfp, nfn)
+    return {"texts": len(rows), "precision": p_all, "recall": r_all, "tp": tp, "fp": fp, "fn": fn,
+            "precision_no_cashtag": p_nc, "recall_no_cashtag": r_nc, "tp_nc": ntp, "fp_nc": nfp, "fn_nc": nfn,
+            "company_free": free, "company_free_clean": free_clean / free if free else 1.0}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--split", default="all", choices=("tune", "held", "all"))
+    ap.add_argument("--errors", action="store_true", help="print every text with a wrong or missed ticker")
+    ap.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
+    args = ap.parse_args()
+    rows = load(args.data, args.split)
+    s = score(rows, default_linker(), args.errors)
+    print(f"split={args.split} texts={s['texts']}")
+    print(f"  all texts:        precision {s['precision']:.3f}  recall {s['recall']:.3f}  "
+          f"(tp {s['tp']}, fp {s['fp']}, fn {s['fn']})")
+    print(f"  without cashtags: precision {s['precision_no_cashtag']:.3f}  recall {s['recall_no_cashtag']:.3f}  "
+          f"(tp {s['tp_nc']}, fp {s['fp_nc']}, fn {s['fn_nc']})")
+    print(f"  company-free texts with no ticker: {s['company_free_clean']:.3f} of {s['company_free']}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
