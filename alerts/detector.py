@@ -103,6 +103,9 @@ class DetectorConfig:
     cooldown_s: int = 1800
     scope_kinds: tuple[str, ...] = ("ticker", "topic")
     rule: str = RULE
+    scale: str = "5m"  # the time scale's name, stored with each alert
+    anchored: bool = False  # windows grow from a multiple of window_s (a calendar day) instead of sliding
+    count_stories: bool = True  # count unique stories (first-seen articles), not copies
 
     def __post_init__(self) -> None:
         problems = []
@@ -152,6 +155,68 @@ class DetectorConfig:
     @property
     def lookback_s(self) -> int:
         return self.baseline_windows * self.window_s
+
+    @property
+    def bucket_s(self) -> int:
+        """Counts are read in buckets of one step (a minute for 5-minute windows, an hour for days)."""
+        return self.step_s
+
+    def window_start(self, end: int) -> int:
+        """Start of the window that ends at ``end`` (step-aligned)."""
+        return floor_to(end - 1, self.window_s) if self.anchored else end - self.window_s
+
+    @classmethod
+    def scales_from_settings(cls, a) -> list["DetectorConfig"]:
+        """One config per time scale of :class:`stream.config.AlertSettings` (``scales``)."""
+        return [parse_scale(spec, a) for spec in a.scales]
+
+
+# -- time scales ---------------------------------------------------------------------------
+# name -> (window_s, step_s, baseline_windows, warmup_windows, cooldown_s, anchored)
+# 5m: sliding 5-minute windows every minute, baseline the last day (from the [alerts] keys);
+# 1h: sliding hours every 5 minutes, baseline the last week;
+# 1d: the UTC calendar day so far, evaluated every hour, baseline the last 30 days.
+SCALES: dict[str, tuple[int, int, int, int, int, bool]] = {
+    "1h": (3600, 300, 168, 6, 6 * 3600, False),
+    "1d": (86400, 3600, 30, 7, 86400, True),
+}
+
+
+def parse_scale(spec: str, a) -> DetectorConfig:
+    """A scale spec of the settings: ``5m`` (the [alerts] window keys), ``1h``, ``1d``, or
+    ``NAME=WINDOW_S/STEP_S[/BASELINE_WINDOWS[/COOLDOWN_S[/anchored]]]``."""
+    from stream.config import ConfigError
+
+    base = dict(
+        min_negative=a.min_negative, min_share=a.min_share, z_threshold=a.z_threshold, ewma_alpha=a.ewma_alpha,
+        min_std=a.min_std, scope_kinds=tuple(a.scope_kinds),
+    )
+    name, _, custom = spec.strip().partition("=")
+    name = name.strip()
+    kinds = tuple(a.scope_kinds)
+    if name in tuple(getattr(a, "market_scales", ())) and "all" not in kinds:
+        kinds = kinds + ("all",)
+    base["scope_kinds"] = kinds
+    if custom:
+        parts = [p.strip() for p in custom.split("/")]
+        try:
+            window, step = int(parts[0]), int(parts[1])
+            baseline = int(parts[2]) if len(parts) > 2 and parts[2] else max(1, min(288, 86400 * 7 // window))
+            cooldown = int(parts[3]) if len(parts) > 3 and parts[3] else window * 6
+        except (ValueError, IndexError):
+            raise ConfigError(f"alerts scale {spec!r}: use NAME=WINDOW_S/STEP_S[/BASELINE_WINDOWS[/COOLDOWN_S[/anchored]]]") from None
+        anchored = len(parts) > 4 and parts[4] == "anchored"
+        return DetectorConfig(window_s=window, step_s=step, baseline_windows=baseline,
+                              warmup_windows=min(6, baseline), cooldown_s=cooldown, scale=name,
+                              anchored=anchored, **base)
+    if name == "5m":
+        return DetectorConfig(window_s=a.window_s, step_s=a.step_s, baseline_windows=a.baseline_windows,
+                              warmup_windows=a.warmup_windows, cooldown_s=a.cooldown_s, scale=name, **base)
+    if name not in SCALES:
+        raise ConfigError(f"alerts scale {name!r}: unknown (use 5m, 1h, 1d or NAME=WINDOW_S/STEP_S)")
+    window, step, baseline, warmup, cooldown, anchored = SCALES[name]
+    return DetectorConfig(window_s=window, step_s=step, baseline_windows=baseline, warmup_windows=warmup,
+                          cooldown_s=cooldown, scale=name, anchored=anchored, **base)
 
 
 # -- the decision for one window -------------------------------------------------
@@ -311,47 +376,60 @@ def in_cooldown(window_start: int, alert_starts: Sequence[int], cooldown_s: int)
 
 
 def history_counts(
-    negatives: Mapping[int, int], volume: Mapping[int, int], window_start: int, cfg: DetectorConfig
+    negatives: Mapping[int, int], volume: Mapping[int, int], window_start: int, cfg: DetectorConfig,
+    memo: dict | None = None,
 ) -> list[tuple[int, int]]:
-    """(negatives, market articles) of the observed earlier windows ending at ``window_start``.
+    """(negatives, market volume) of the observed earlier windows ending at ``window_start``.
 
-    ``negatives`` maps minute (epoch seconds) to the scope's negative count,
-    ``volume`` maps minute to the articles the whole system saw; windows
-    without any are skipped (unobserved).  Oldest first.
+    ``negatives`` maps bucket start (epoch seconds, ``cfg.bucket_s`` wide) to
+    the scope's negative count, ``volume`` maps bucket to what the whole system
+    saw; windows without any are skipped (unobserved).  Oldest first.  Earlier
+    windows are always full ``window_s`` long (for anchored scales: the
+    previous whole days).  ``memo`` caches window sums between calls.
     """
-    W = cfg.window_s
+    W, b = cfg.window_s, cfg.bucket_s
     out: list[tuple[int, int]] = []
     for k in range(cfg.baseline_windows, 0, -1):
         s = window_start - k * W
-        minutes = range(s, s + W, MINUTE)
-        v = sum(volume.get(m, 0) for m in minutes)
-        if v <= 0:
-            continue
-        out.append((sum(negatives.get(m, 0) for m in minutes), v))
+        got = memo.get(s) if memo is not None else None
+        if got is None:
+            buckets = range(s, s + W, b)
+            got = (sum(negatives.get(m, 0) for m in buckets), sum(volume.get(m, 0) for m in buckets))
+            if memo is not None:
+                memo[s] = got
+        if got[1] > 0:
+            out.append(got)
     return out
 
 
-def window_volume(volume: Mapping[int, int], window_start: int, cfg: DetectorConfig) -> int:
-    return sum(volume.get(m, 0) for m in range(window_start, window_start + cfg.window_s, MINUTE))
+def window_volume(volume: Mapping[int, int], window_start: int, cfg: DetectorConfig, end: int | None = None) -> int:
+    end = window_start + cfg.window_s if end is None else end
+    return sum(volume.get(m, 0) for m in range(window_start, end, cfg.bucket_s))
 
 
 # -- evaluating a range of windows over a store of counts -----------------------------
 class CountStore(Protocol):
-    """Where :func:`find_alerts` reads its counts (memory or PostgreSQL)."""
+    """Where :func:`find_alerts` reads its counts (memory or PostgreSQL).
 
-    def minute_counts(
-        self, start: int, end: int, kinds: Sequence[str]
-    ) -> Iterable[tuple[int, str, str, int, int, float]]:
-        """(minute, scope_kind, scope, articles, negative, score_sum) for start <= minute < end."""
+    Buckets are ``bucket_s`` wide (a multiple of 60) and aligned to it; with
+    ``stories`` the counts are of unique stories (first-seen articles).
+    """
 
-    def negative_history(self, kind: str, scope: str, start: int, end: int) -> Mapping[int, int]:
-        """minute -> negative count of one scope, start <= minute < end."""
+    def bucket_counts(
+        self, start: int, end: int, kinds: Sequence[str], bucket_s: int
+    ) -> Iterable[tuple[int, str, str, int, int, float, int, int]]:
+        """(bucket, scope_kind, scope, articles, negative, score_sum, stories, negative_stories), start <= bucket < end."""
 
-    def market_volume(self, start: int, end: int) -> Mapping[int, int]:
-        """minute -> articles seen by the whole system (scope 'all'), start <= minute < end."""
+    def negative_history(
+        self, kind: str, scope: str, start: int, end: int, bucket_s: int = MINUTE, stories: bool = False
+    ) -> Mapping[int, int]:
+        """bucket -> negative count of one scope, start <= bucket < end."""
 
-    def alert_starts(self, kind: str, scope: str, rule: str, start: int, end: int) -> list[int]:
-        """Sorted window starts of the scope's stored alerts, start < window_start < end."""
+    def market_volume(self, start: int, end: int, bucket_s: int = MINUTE, stories: bool = False) -> Mapping[int, int]:
+        """bucket -> articles (or stories) seen by the whole system (scope 'all'), start <= bucket < end."""
+
+    def alert_starts(self, kind: str, scope: str, rule: str, start: int, end: int, scale: str = "5m") -> list[int]:
+        """Sorted window starts of the scope's stored alerts at this scale, start < window_start < end."""
 
 
 @dataclass(frozen=True)
@@ -360,153 +438,278 @@ class Finding:
     scope: str
     window_start: int
     window_end: int
-    decision: Decision
+    decision: Decision  # in the units the scale counts (stories by default)
     score_sum: float = 0.0
     rule: str = RULE
+    scale: str = "5m"
+    articles: int = 0  # all articles of the scope in the window, copies included
+    negative_articles: int = 0
 
     @property
     def mean_score(self) -> float:
-        return self.score_sum / self.decision.articles if self.decision.articles else 0.0
+        n = self.articles or self.decision.articles
+        return self.score_sum / n if n else 0.0
 
 
 def find_alerts(
     store: CountStore, first_end: int, last_end: int, cfg: DetectorConfig, trace=None
 ) -> list[Finding]:
-    """Evaluate every window ending at ``first_end, first_end + step, ..., last_end``.
+    """Evaluate every window of the scale ending at ``first_end, first_end + step, ..., last_end``.
 
     Returns the windows that fire, in (window end, scope) order, with the
     cooldown applied across them and against the alerts already in ``store``.
+    A window whose start already has an alert of this scale is not reported
+    again (anchored windows grow over the day: the first firing one counts).
     ``trace(kind, scope, window_start, decision)`` is called for every window
     that passed the cheap volume tests (for tuning and explaining).
     """
-    W, step = cfg.window_s, cfg.step_s
+    W, step, b = cfg.window_s, cfg.step_s, cfg.bucket_s
     if last_end < first_end:
         return []
     assert first_end % step == 0 and last_end % step == 0, "window ends must be step-aligned"
-    per_scope: dict[tuple[str, str], dict[int, tuple[int, int, float]]] = defaultdict(dict)
-    for minute, kind, scope, articles, negative, score_sum in store.minute_counts(
-        first_end - W, last_end, cfg.scope_kinds
+    stories = cfg.count_stories
+    per_scope: dict[tuple[str, str], dict[int, tuple]] = defaultdict(dict)
+    for bucket, kind, scope, articles, negative, score_sum, st, nst in store.bucket_counts(
+        cfg.window_start(first_end), last_end, cfg.scope_kinds, b
     ):
-        per_scope[(kind, scope)][minute] = (articles, negative, score_sum)
+        per_scope[(kind, scope)][bucket] = (st, nst, score_sum, articles, negative) if stories else (
+            articles, negative, score_sum, articles, negative)
 
     # candidates: windows that are large and negative enough (cheap, no history)
-    candidates: dict[tuple[str, str], list[tuple[int, int, int, float]]] = {}
-    for key, minutes in per_scope.items():
+    candidates: dict[tuple[str, str], list[tuple]] = {}
+    for key, buckets in per_scope.items():
         ends: set[int] = set()
-        for m, (_a, n, _s) in minutes.items():
-            if n <= 0:
+        for m, c in buckets.items():
+            if c[1] <= 0:
                 continue
             lo = max(first_end, floor_to(m, step) + step)  # first window end after m
-            hi = min(last_end, m + W)  # last window end whose window still holds m
+            hi = min(last_end, floor_to(m, W) + W if cfg.anchored else m + W)  # last end whose window holds m
             ends.update(range(lo, hi + 1, step))
         found = []
         for e in sorted(ends):
-            a = n = 0
+            a = n = aa = na = 0
             s = 0.0
-            for m in range(e - W, e, MINUTE):
-                c = minutes.get(m)
+            for m in range(cfg.window_start(e), e, b):
+                c = buckets.get(m)
                 if c:
                     a += c[0]
                     n += c[1]
                     s += c[2]
+                    aa += c[3]
+                    na += c[4]
             if n >= cfg.min_negative and a and n / a >= cfg.min_share:
-                found.append((e, a, n, s))
+                found.append((e, a, n, s, aa, na))
         if found:
             candidates[key] = found
     if not candidates:
         return []
 
-    first_ws = min(c[0][0] for c in candidates.values()) - W
-    last_ws = max(c[-1][0] for c in candidates.values()) - W
-    volume = store.market_volume(first_ws - cfg.lookback_s, last_ws + W)
+    first_ws = min(cfg.window_start(c[0][0]) for c in candidates.values())
+    last_end_c = max(c[-1][0] for c in candidates.values())
+    volume = store.market_volume(first_ws - cfg.lookback_s, last_end_c, b, stories)
     findings: list[Finding] = []
     for (kind, scope), found in sorted(candidates.items()):
-        negatives = store.negative_history(kind, scope, found[0][0] - W - cfg.lookback_s, found[-1][0] - W)
-        alerts = sorted(
-            store.alert_starts(kind, scope, cfg.rule, found[0][0] - W - cfg.cooldown_s, found[-1][0] - W + cfg.cooldown_s)
-        )
-        for e, a, n, s in found:
-            ws = e - W
-            hist = history_counts(negatives, volume, ws, cfg)
-            vol = max(window_volume(volume, ws, cfg), a)
+        ws0 = cfg.window_start(found[0][0])
+        ws1 = cfg.window_start(found[-1][0])
+        negatives = store.negative_history(kind, scope, ws0 - cfg.lookback_s, ws1, b, stories)
+        alerts = sorted(store.alert_starts(kind, scope, cfg.rule, ws0 - cfg.cooldown_s, ws1 + cfg.cooldown_s, cfg.scale))
+        memo: dict = {}
+        for e, a, n, s, aa, na in found:
+            ws = cfg.window_start(e)
+            if ws in alerts:
+                continue  # this window (start) already alerted at this scale
+            hist = history_counts(negatives, volume, ws, cfg, memo)
+            vol = max(window_volume(volume, ws, cfg, e), a)
             d = decide(a, n, hist, vol, in_cooldown(ws, alerts, cfg.cooldown_s), cfg)
             if trace is not None:
                 trace(kind, scope, ws, d)
             if d.fire:
-                findings.append(Finding(kind, scope, ws, e, d, s, cfg.rule))
-                if ws not in alerts:
-                    bisect.insort(alerts, ws)
+                findings.append(Finding(kind, scope, ws, e, d, s, cfg.rule, cfg.scale, aa, na))
+                bisect.insort(alerts, ws)
     findings.sort(key=lambda f: (f.window_end, f.scope_kind, f.scope))
     return findings
+
+
+# -- incidents ---------------------------------------------------------------------------------
+INCIDENT_GAP_S = 3600
+
+
+def joins_incident(window_start: int, window_end: int, inc_start: int, inc_end: int,
+                   gap_s: int = INCIDENT_GAP_S) -> bool:
+    """Whether an alert's window belongs to an open incident of the same scope.
+
+    An incident spans the union of its alerts' windows; an alert joins it when
+    its window overlaps the incident or starts less than ``gap_s`` after it
+    ends.  So a burst that fires at 5 minutes, then at the hour and the day
+    scale, is one incident; a new burst hours later is a new one.
+    """
+    return window_start < inc_end + gap_s and window_end > inc_start
+
+
+@dataclass
+class Incident:
+    id: int
+    scope_kind: str
+    scope: str
+    start: int
+    end: int
+    scales: list[str] = field(default_factory=list)
+    alerts: list[Finding] = field(default_factory=list)
+
+
+class IncidentBook:
+    """Groups findings of every scale into incidents per scope (in memory; the
+    service does the same over the ``alerts`` table)."""
+
+    def __init__(self, gap_s: int = INCIDENT_GAP_S) -> None:
+        self.gap_s = gap_s
+        self.incidents: list[Incident] = []
+        self._open: dict[tuple[str, str], list[Incident]] = defaultdict(list)
+
+    def add(self, f: Finding) -> tuple[Incident, bool]:
+        """(the incident, True if the finding opened it: the one to notify)."""
+        for inc in reversed(self._open[(f.scope_kind, f.scope)]):
+            if joins_incident(f.window_start, f.window_end, inc.start, inc.end, self.gap_s):
+                inc.start, inc.end = min(inc.start, f.window_start), max(inc.end, f.window_end)
+                if f.scale not in inc.scales:
+                    inc.scales.append(f.scale)
+                inc.alerts.append(f)
+                return inc, False
+        inc = Incident(len(self.incidents) + 1, f.scope_kind, f.scope, f.window_start, f.window_end, [f.scale], [f])
+        self.incidents.append(inc)
+        self._open[(f.scope_kind, f.scope)].append(inc)
+        return inc, True
 
 
 # -- in-memory store and streaming detector ------------------------------------------
 @dataclass
 class MemoryStore:
-    """:class:`CountStore` in dictionaries (tests, quality runs, what-if tuning)."""
+    """:class:`CountStore` in dictionaries (tests, quality runs, what-if tuning).
+
+    Counts are kept per minute and, for every coarser bucket size asked for,
+    per bucket too (filled from the minutes on first use, then kept current).
+    """
 
     counts: dict[tuple[str, str], dict[int, list]] = field(default_factory=lambda: defaultdict(dict))
     by_minute: dict[int, dict[tuple[str, str], list]] = field(default_factory=lambda: defaultdict(dict))
     volume: dict[int, int] = field(default_factory=lambda: defaultdict(int))
-    alerts: dict[tuple[str, str, str], list[int]] = field(default_factory=lambda: defaultdict(list))
+    alerts: dict[tuple[str, str, str, str], list[int]] = field(default_factory=lambda: defaultdict(list))
+    _coarse: dict[int, tuple[dict, dict]] = field(default_factory=dict)
 
-    def add(self, minute: int, kind: str, scope: str, articles: int, negative: int, score_sum: float = 0.0) -> None:
-        c = self.counts[(kind, scope)].get(minute)
-        if c is None:
-            c = self.counts[(kind, scope)][minute] = [0, 0, 0.0]
-            self.by_minute[minute][(kind, scope)] = c
-        c[0] += articles
-        c[1] += negative
-        c[2] += score_sum
+    def add(self, minute: int, kind: str, scope: str, articles: int, negative: int, score_sum: float = 0.0,
+            stories: int | None = None, negative_stories: int | None = None) -> None:
+        st = articles if stories is None else stories
+        nst = negative if negative_stories is None else negative_stories
+        for size, (counts, by_bucket) in [(MINUTE, (self.counts, self.by_minute)), *self._coarse.items()]:
+            m = floor_to(minute, size)
+            c = counts[(kind, scope)].get(m)
+            if c is None:
+                c = counts[(kind, scope)][m] = [0, 0, 0.0, 0, 0]
+                by_bucket[m][(kind, scope)] = c
+            c[0] += articles
+            c[1] += negative
+            c[2] += score_sum
+            c[3] += st
+            c[4] += nst
         if kind == "all":
             self.volume[minute] += articles
 
-    def minute_counts(self, start, end, kinds):
-        for m in range(floor_to(start, MINUTE), end, MINUTE):
-            for (kind, scope), (a, n, s) in self.by_minute.get(m, {}).items():
-                if kind in kinds:
-                    yield m, kind, scope, a, n, s
+    def _level(self, bucket_s: int):
+        if bucket_s == MINUTE:
+            return self.counts, self.by_minute
+        if bucket_s not in self._coarse:
+            counts: dict = defaultdict(dict)
+            by_bucket: dict = defaultdict(dict)
+            for key, minutes in self.counts.items():
+                for m, c in minutes.items():
+                    b = floor_to(m, bucket_s)
+                    t = counts[key].get(b)
+                    if t is None:
+                        t = counts[key][b] = [0, 0, 0.0, 0, 0]
+                        by_bucket[b][key] = t
+                    for i in range(5):
+                        t[i] += c[i]
+            self._coarse[bucket_s] = (counts, by_bucket)
+        return self._coarse[bucket_s]
 
-    def negative_history(self, kind, scope, start, end):
-        minutes = self.counts.get((kind, scope), {})
-        if len(minutes) < (end - start) // MINUTE:
-            return {m: c[1] for m, c in minutes.items() if start <= m < end and c[1]}
+    def minute_counts(self, start, end, kinds):
+        for m, kind, scope, a, n, s, _st, _nst in self.bucket_counts(start, end, kinds, MINUTE):
+            yield m, kind, scope, a, n, s
+
+    def bucket_counts(self, start, end, kinds, bucket_s=MINUTE):
+        _counts, by_bucket = self._level(bucket_s)
+        for m in range(floor_to(start, bucket_s), end, bucket_s):
+            for (kind, scope), (a, n, s, st, nst) in by_bucket.get(m, {}).items():
+                if kind in kinds:
+                    yield m, kind, scope, a, n, s, st, nst
+
+    def negative_history(self, kind, scope, start, end, bucket_s=MINUTE, stories=False):
+        counts, _ = self._level(bucket_s)
+        buckets = counts.get((kind, scope), {})
+        i = 4 if stories else 1
+        if len(buckets) < (end - start) // bucket_s:
+            return {m: c[i] for m, c in buckets.items() if start <= m < end and c[i]}
         out = {}
-        for m in range(floor_to(start, MINUTE), end, MINUTE):
-            c = minutes.get(m)
-            if c and c[1]:
-                out[m] = c[1]
+        for m in range(floor_to(start, bucket_s), end, bucket_s):
+            c = buckets.get(m)
+            if c and c[i]:
+                out[m] = c[i]
         return out
 
-    def market_volume(self, start, end):
-        v = self.volume
-        return {m: v[m] for m in range(floor_to(start, MINUTE), end, MINUTE) if m in v}
+    def market_volume(self, start, end, bucket_s=MINUTE, stories=False):
+        counts, _ = self._level(bucket_s)
+        buckets = counts.get(("all", "all"), {})
+        i = 3 if stories else 0
+        if len(buckets) < (end - start) // bucket_s:
+            return {m: c[i] for m, c in buckets.items() if start <= m < end and c[i]}
+        return {m: buckets[m][i] for m in range(floor_to(start, bucket_s), end, bucket_s)
+                if m in buckets and buckets[m][i]}
 
-    def alert_starts(self, kind, scope, rule, start, end):
-        return [s for s in self.alerts.get((kind, scope, rule), []) if start < s < end]
+    def alert_starts(self, kind, scope, rule, start, end, scale="5m"):
+        return [s for s in self.alerts.get((kind, scope, rule, scale), []) if start < s < end]
 
     def record(self, f: Finding) -> bool:
-        starts = self.alerts[(f.scope_kind, f.scope, f.rule)]
+        starts = self.alerts[(f.scope_kind, f.scope, f.rule, f.scale)]
         if f.window_start in starts:
             return False
         bisect.insort(starts, f.window_start)
         return True
 
 
+def ceil_to(s: int, step: int) -> int:
+    return -((-s) // step) * step
+
+
+def scale_ranges(evaluated: int, target: int, cfgs: Sequence[DetectorConfig]) -> list[tuple[DetectorConfig, int, int]]:
+    """(config, first_end, last_end) of the windows of each scale ending in ``(evaluated, target]``."""
+    out = []
+    for cfg in cfgs:
+        first, last = ceil_to(evaluated + 1, cfg.step_s), floor_to(target, cfg.step_s)
+        if last >= first:
+            out.append((cfg, first, last))
+    return out
+
+
 class Detector:
     """Streaming detector over in-memory counts: feed articles, advance the watermark.
 
     The same decisions as :class:`alerts.service.AlertService` makes over
-    PostgreSQL (both run :func:`find_alerts`).
+    PostgreSQL (both run :func:`find_alerts` per scale and group the findings
+    into incidents the same way).  ``cfg``: one scale's config or a list of them.
     """
 
-    def __init__(self, cfg: DetectorConfig | None = None, lateness_s: int = 60):
-        self.cfg = cfg or DetectorConfig()
+    def __init__(self, cfg: DetectorConfig | Sequence[DetectorConfig] | None = None, lateness_s: int = 60,
+                 incident_gap_s: int = INCIDENT_GAP_S):
+        cfgs = [DetectorConfig()] if cfg is None else [cfg] if isinstance(cfg, DetectorConfig) else list(cfg)
+        self.cfgs = cfgs
+        self.cfg = cfgs[0]
         self.lateness_s = lateness_s
         self.store = MemoryStore()
         self.evaluated_until: int | None = None
         self.max_event_time: int | None = None
         self.alerts: list[Finding] = []
+        self.incidents = IncidentBook(incident_gap_s)
+        self.primary: list[Finding] = []  # the alerts that opened an incident (the ones sent)
         self.trace = None  # optional callback, see find_alerts
 
     def add(
@@ -516,30 +719,39 @@ class Detector:
         topic: str | None,
         sentiment: str,
         score: float = 0.0,
+        first_seen: bool = True,
     ) -> None:
         t = to_epoch(published_at)
         m = floor_to(t, MINUTE)
         neg = 1 if sentiment == "negative" else 0
+        st = 1 if first_seen else 0
         for tk in set(tickers):
-            self.store.add(m, "ticker", tk, 1, neg, score)
+            self.store.add(m, "ticker", tk, 1, neg, score, st, neg * st)
         if topic:
-            self.store.add(m, "topic", topic, 1, neg, score)
-        self.store.add(m, "all", "all", 1, neg, score)
+            self.store.add(m, "topic", topic, 1, neg, score, st, neg * st)
+        self.store.add(m, "all", "all", 1, neg, score, st, neg * st)
         self.max_event_time = t if self.max_event_time is None else max(self.max_event_time, t)
 
     def advance(self, watermark: datetime | int) -> list[Finding]:
         """Evaluate every window whose end the watermark has passed; return new alerts."""
-        step = self.cfg.step_s
-        target = floor_to(to_epoch(watermark), step)
+        target = floor_to(to_epoch(watermark), MINUTE)
         if self.evaluated_until is None:
             if not self.store.volume:
                 return []
-            self.evaluated_until = floor_to(min(self.store.volume), step)
+            self.evaluated_until = min(self.store.volume)
         if target <= self.evaluated_until:
             return []
-        found = find_alerts(self.store, self.evaluated_until + step, target, self.cfg, self.trace)
+        found: list[Finding] = []
+        for cfg, first, last in scale_ranges(self.evaluated_until, target, self.cfgs):
+            found += find_alerts(self.store, first, last, cfg, self.trace)
         self.evaluated_until = target
+        order = {c.scale: i for i, c in enumerate(self.cfgs)}
+        found.sort(key=lambda f: (f.window_end, order.get(f.scale, 0), f.scope_kind, f.scope))
         new = [f for f in found if self.store.record(f)]
+        for f in new:
+            _inc, opened = self.incidents.add(f)
+            if opened:
+                self.primary.append(f)
         self.alerts.extend(new)
         return new
 

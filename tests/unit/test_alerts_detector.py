@@ -199,8 +199,11 @@ def test_find_alerts_respects_alerts_already_stored():
     assert len(first) == 1
     det.store.record(first[0])
     again = find_alerts(det.store, T0 + 60, T0 + 120 * 60, det.cfg)
-    # the same window comes back (storage de-duplicates it), never a neighbouring one
-    assert [(f.scope, f.window_start) for f in again] == [(first[0].scope, first[0].window_start)]
+    # neither the stored window (already alerted) nor a neighbouring one (cooldown) comes back
+    assert again == []
+    # a different scale is not held back by it
+    other = find_alerts(det.store, T0 + 60, T0 + 120 * 60, DetectorConfig(scale="other"))
+    assert [(f.scope, f.scale) for f in other] == [("DUP", "other")]
 
 
 def test_memory_store_queries():

@@ -1,0 +1,78 @@
+"""Story novelty: retweets and syndicated copies are one story; different news is not."""
+
+from __future__ import annotations
+
+from hypothesis import given, settings, strategies as st
+
+from stream.novelty import StoryIndex, normalise, signature
+
+WIRE = "Apple shares fall 5% after iPhone sales miss estimates - Reuters"
+
+
+def assign_all(rows, **kw):
+    ix = StoryIndex(**kw)
+    return {i: ix.assign(i, t, text) for i, t, text in rows}
+
+
+def test_normalise_strips_retweet_mentions_urls_and_cashtag_spacing():
+    assert normalise("RT @jim: $ AAPL falls 5 pct http://x.co/a URL") == "$aapl falls 5%"
+    assert normalise("rt AT_USER rt AT_USER notable opening imbalances") == "notable opening imbalances"
+
+
+def test_retweet_is_a_copy_and_the_original_stays_first():
+    got = assign_all([("a", 0, "notable opening imbalances $aapl $msft $fb"),
+                      ("b", 30, "rt AT_USER notable opening imbalances $ aapl $ msft $ fb URL")])
+    assert (got["a"].story_id, got["a"].first) == ("a", True)
+    assert (got["b"].story_id, got["b"].first) == ("a", False)
+
+
+def test_retweet_first_then_original_is_still_one_story():
+    got = assign_all([("b", 0, "rt AT_USER $tsla algos broke 244 level"), ("a", 10, "$tsla algos broke 244 level")])
+    assert got["a"].story_id == "b" and not got["a"].first
+
+
+def test_syndicated_copies_with_small_edits_are_one_story_in_both_directions():
+    edited = "Apple shares fall 5 pct after iPhone sales miss estimates, Reuters reports"
+    one = assign_all([("wire", 0, WIRE), ("copy", 120, edited)])
+    two = assign_all([("copy", 0, edited), ("wire", 120, WIRE)])
+    assert one["copy"].story_id == "wire" and not one["copy"].first
+    assert two["wire"].story_id == "copy" and not two["wire"].first
+
+
+def test_opposite_or_different_news_is_a_new_story():
+    got = assign_all([("a", 0, WIRE), ("b", 60, "Apple shares rise 5% after iPhone sales beat estimates"),
+                      ("c", 90, "Tesla recalls 100,000 cars over seat belt fault")])
+    assert all(m.first and m.story_id == i for i, m in got.items())
+
+
+def test_copies_beyond_the_horizon_start_a_new_story():
+    got = assign_all([("a", 0, WIRE), ("b", 3600 * 3, WIRE + " ")], horizon_s=3600)
+    assert got["b"].first and got["b"].story_id == "b"
+
+
+def test_rebuilt_index_continues_the_stored_stories():
+    ix = StoryIndex()
+    ix.remember("stored", 0, text=WIRE)  # what a restarted worker loads from PostgreSQL
+    m = ix.assign("new", 50, "RT @x: " + WIRE)
+    assert m.story_id == "stored" and not m.first
+
+
+words = st.lists(st.sampled_from("apple tesla shares fall rise after sales miss beat cuts jobs fed rates oil".split()),
+                 min_size=1, max_size=12).map(" ".join)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(words, st.integers(0, 7200)), min_size=1, max_size=25))
+def test_assignment_is_deterministic_and_points_at_a_first_seen_article(rows):
+    rows = [(f"id{i}", t, text) for i, (text, t) in enumerate(rows)]
+    a, b = assign_all(rows), assign_all(rows)
+    assert a == b
+    firsts = {i for i, m in a.items() if m.first}
+    for i, m in a.items():
+        assert m.story_id in firsts
+        assert m.first == (m.story_id == i)
+
+
+@given(st.text(max_size=200))
+def test_signature_is_stable_for_any_text(text):
+    assert signature(text).jaccard(signature(text)) == 1.0
