@@ -160,6 +160,7 @@ def build_table(sec_path: Path = DEFAULT_SEC, curated_path: Path = CURATED,
         forms = [full]
         if rank <= 3000:
             forms += [f for f in short_names(full) if f.split()[0].lower() not in _NO_SHORT or " " in f]
+        forms += [f.replace("-", " ") for f in forms if "-" in f]  # "Snap-on" is also written "Snap On"
         for form in forms:
             low = form.lower()
             if len(re.sub(r"[^a-z]", "", low)) < 3 or low in curated_names or (c, low) in drops:

@@ -36,7 +36,7 @@ _EXCHANGE_TAG = re.compile(r"\b(?:" + _EXCHANGES + r")\s*:\s*\$?([A-Za-z]{1,6}(?
 _LISTED = re.compile(r"\b(?:NYSE|Nasdaq|NASDAQ)-listed\s+([A-Z][A-Za-z0-9.&\-]*(?:\s+[A-Z][A-Za-z0-9.&\-]*){0,3})")
 _PAREN = re.compile(r"(?<=[A-Za-z.,)])\s*\(([A-Z]{1,5}(?:[.\-][A-Z])?)\)")
 _LIST = re.compile(
-    r"(?<![\w$])([A-Z]{1,5}(?:[.\-][A-Z])?)(?:(?:\s*,\s*|\s*/\s*|\s+(?:and|&)\s+)([A-Z]{1,5}(?:[.\-][A-Z])?))+(?![\w])"
+    r"(?<![\w$])([A-Z]{1,5}(?:[.\-][A-Z])?)(?:(?:\s*,\s*|\s+(?:and|&)\s+)([A-Z]{1,5}(?:[.\-][A-Z])?))+(?![\w])"
 )
 _LIST_TOKEN = re.compile(r"[A-Z]{1,5}(?:[.\-][A-Z])?")
 # acronyms that are not symbols in a list or in parentheses, even when some issuer uses them as one
@@ -202,7 +202,7 @@ class Linker:
                     taken.append((m.start(1) - 1, m.end(1) + 1))
             for m in _LIST.finditer(text):
                 toks = [(t.group(0), m.start() + t.start()) for t in _LIST_TOKEN.finditer(m.group(0))]
-                if len(toks) >= 2 and all(t in self.symbols and t not in NOT_SYMBOLS for t, _ in toks):
+                if len({t for t, _ in toks}) >= 2 and all(t in self.symbols and t not in NOT_SYMBOLS for t, _ in toks):
                     for t, s in toks:
                         if not _overlaps(taken, s, s + len(t)):
                             links.append(Link(self.symbols[t], s, s + len(t), t, "symbol_list"))
@@ -304,10 +304,7 @@ class Linker:
         if title_text:
             ok = positive or nxt in _POSITIVE_NEXT or prev in _POSITIVE_PREV
             return "name" if ok else None
-        if _sentence_start(text, start):
-            ok = positive or nxt in _POSITIVE_NEXT
-            return "name" if ok else None
-        return "name"
+        return "name"  # sentence case, proper case, no negative context (also first in a sentence)
 
 
 # --------------------------------------------------------------------------- helpers (pure)

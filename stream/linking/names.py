@@ -30,6 +30,7 @@ GENERIC = {
     "wholesale", "dynamics", "robotics", "aerospace", "logistics", "hotels", "resorts", "casinos", "gaming",
     "water", "power", "utilities", "electric", "steel", "minerals", "metals", "gold", "silver", "royalty",
     "acquisition", "investment", "investments", "fund", "income", "opportunities", "ventures",
+    "companies", "company", "works",
 }
 
 
