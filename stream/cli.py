@@ -29,6 +29,7 @@ COMMAND_MODULES = (
     "stream.commands",  # worker, ingest, replay
     "stream.demo",  # demo
     "stream.plot",  # plot
+    "stream.dashboard",  # dashboard
 )
 
 

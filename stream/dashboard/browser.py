@@ -1,0 +1,79 @@
+"""Headless Debian chromium driven through Selenium, for the dashboard's browser test, its README
+screenshot and its page-load benchmark (needs the ``test`` extra; not used at run time).
+
+Only the system's ``chromium`` and ``chromedriver`` (Debian's ``chromium`` and ``chromium-driver``
+packages, installed by ``make setup``) are used: Selenium Manager is kept offline and never
+downloads a browser or a driver.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+
+CHROMIUM_NAMES = ("chromium", "chromium-browser")
+
+
+def find_browser() -> tuple[str | None, str | None, str]:
+    """(chromium path, chromedriver path, why not) -- a reason when either is missing."""
+    chromium = next((p for p in map(shutil.which, CHROMIUM_NAMES) if p), None)
+    driver = shutil.which("chromedriver")
+    missing = [n for n, p in (("chromium", chromium), ("chromedriver (chromium-driver)", driver)) if not p]
+    why = "" if not missing else (
+        f"{' and '.join(missing)} not installed: 'make setup' installs Debian's chromium and chromium-driver "
+        "(apt-get install chromium chromium-driver)")
+    try:
+        import selenium  # noqa: F401
+    except ImportError:
+        why = why or "the selenium package is not installed (pip install -e '.[test]')"
+    return chromium, driver, why
+
+
+def open_browser(width: int = 1400, height: int = 1000):
+    """A headless chromium WebDriver (raises RuntimeError with the reason when it cannot start)."""
+    chromium, driver, why = find_browser()
+    if why:
+        raise RuntimeError(why)
+    os.environ["SE_OFFLINE"] = "true"  # Selenium Manager must never fetch anything
+    from selenium import webdriver
+    from selenium.webdriver.chrome.options import Options
+    from selenium.webdriver.chrome.service import Service
+
+    opts = Options()
+    opts.binary_location = chromium
+    for a in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+              "--disable-extensions", "--no-first-run", "--disable-background-networking",
+              f"--window-size={width},{height}", "--force-device-scale-factor=1", "--lang=en-US"):
+        opts.add_argument(a)
+    opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    return webdriver.Chrome(options=opts, service=Service(executable_path=driver))
+
+
+def wait_for(driver, js: str, timeout: float = 20.0, interval: float = 0.1):
+    """Poll ``return <js>`` in the page until it is truthy; returns the value, or raises TimeoutError."""
+    deadline = time.monotonic() + timeout
+    while True:
+        v = driver.execute_script("return " + js)
+        if v:
+            return v
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"page condition not met within {timeout}s: {js}")
+        time.sleep(interval)
+
+
+def console_errors(driver) -> list[str]:
+    """SEVERE browser console entries (script errors, failed requests, CSP violations)."""
+    try:
+        logs = driver.get_log("browser")
+    except Exception:  # noqa: BLE001 - a driver without log support
+        return []
+    return [e["message"] for e in logs if e.get("level") == "SEVERE"]
+
+
+def full_page_screenshot(driver, path, width: int = 1400) -> None:
+    """Resize the window to the page's height and save a PNG of the whole page."""
+    height = driver.execute_script("return Math.max(document.body.scrollHeight, document.documentElement.scrollHeight)")
+    driver.set_window_size(width, min(int(height) + 20, 6000))
+    time.sleep(0.5)  # plotly's responsive charts re-lay out on resize
+    driver.save_screenshot(str(path))
