@@ -1,32 +1,50 @@
 #!/usr/bin/env python
 """Pipeline benchmark: real broker, real worker process, real database, one run.
 
-Prints, on the same generated headlines:
-  * model-only throughput (engine.predict in worker-sized batches, in this process);
-  * end-to-end throughput: first produce -> last row committed, with a warmed-up worker;
-  * their ratio (the figure to compare across machines);
-  * p50/p99 produce -> news.scored latency under a steady load (default 50 items/s),
-    news.scored being written after the batch's transaction commits;
-  * the worker's peak RSS (VmHWM).
+Input: real text, the StockNet tweets (``../shared/data/streams/stocknet_tweets.jsonl.gz``;
+generated headlines when that file is absent), each with an explicit id and its ticker.
+Every mode uses its own schema and topics and a fresh worker process, and checks exact
+counts (articles == items, 'all' bucket sum == items) after its run.  Modes, in one run:
 
-Usage: python bench/pipeline.py [--items 20000] [--rate 50] [--steady-seconds 30]
+* ``model``: model-only throughput: ``engine.predict`` in worker-sized batches, in this process;
+* ``preloaded``: the topic is filled first, then a worker drains it (the producer is not part
+  of the system under test); rate = items / (last commit - first commit) of the drain;
+* ``concurrent``: a warmed-up worker, items produced at full speed meanwhile;
+  rate = items / (first produce -> last row committed);
+* ``null``: ``preloaded`` with the zero-cost null model (``model/null.py``: fixed predictions;
+  the checkpoint's tokenizer still runs unless ``--null-notok``): one worker process's ceiling;
+* ``latency``: p50/p99 produce -> news.scored (written after the commit) at a steady
+  ``--rate`` items/s and at ``--capacity-share`` (0.8) of the preloaded rate.
+
+For every worker run it prints the per-stage breakdown in ms per 1,000 items (from the worker's
+``finsent_stage_seconds_total`` Prometheus counters): consume (Faust delivering the batch),
+decode+validate, link, tokenize, infer, build rows, DB, produce (news.scored), ack, and the
+remainder (executor hand-off, event loop).
+
+Usage: python bench/pipeline.py [--items 20000] [--modes model,preloaded,concurrent,null,latency]
+       [--max-batch 64] [--rate 50] [--steady-seconds 30] [--json FILE]
 Needs the local stack (`finsent up`) or FINSENT_KAFKA / FINSENT_DATABASE_URL.
 """
 
 from __future__ import annotations
 
 import argparse
+import gzip
 import json
 import os
+import platform
+import socket
 import statistics
 import sys
 import threading
 import time
+import urllib.request
 import uuid
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import psycopg2  # noqa: E402
@@ -34,31 +52,86 @@ from kafka import KafkaConsumer  # noqa: E402
 
 from deploy import localstack  # noqa: E402
 from stream.config import load_settings  # noqa: E402
-from stream.kafka_io import encode_item, ensure_topics, make_producer  # noqa: E402
-from stream.schema import parse_message  # noqa: E402
+from stream.kafka_io import ensure_topics, make_producer  # noqa: E402
+from stream.pipeline import STAGES  # noqa: E402
 from stream.process import WorkerProcess  # noqa: E402
+from stream.schema import model_text  # noqa: E402
+
+STOCKNET = ROOT.parent / "shared" / "data" / "streams" / "stocknet_tweets.jsonl.gz"
+ALL_MODES = ("model", "preloaded", "concurrent", "null", "latency")
+STAGE_LABELS = {"consume": "consume (Faust)", "parse": "decode+validate", "link": "link", "tokenize": "tokenize",
+                "infer": "infer", "build": "build rows", "db": "DB", "alerts": "alerts",
+                "produce": "produce", "ack": "ack"}
 
 
-def headlines(n: int, start: datetime):
+# --------------------------------------------------------------------------- input
+def load_messages(n: int, path: Path = STOCKNET) -> tuple[list[dict], str]:
+    """``n`` news.raw messages from the StockNet tweets (explicit ids), or generated headlines."""
+    if path.is_file():
+        out = []
+        with gzip.open(path, "rt", encoding="utf-8") as f:
+            for i, line in enumerate(f):
+                t = json.loads(line)
+                out.append({"id": f"sn{i}", "published_at": t["published_at"], "title": t["text"],
+                            "tickers": [t["ticker"]], "source": "stocknet"})
+                if len(out) >= n:
+                    break
+        if len(out) >= n:
+            return out, f"StockNet tweets ({path.name})"
     from stream.generate import generate_stream
 
     out = []
-    for msg in generate_stream(start=start, duration=timedelta(hours=16), seed=11, tickers=300,
-                               rate_per_min=max(1.0, n / 300.0)):
-        out.append(parse_message(msg))
+    start = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(hours=20)
+    for k, msg in enumerate(generate_stream(start=start, duration=timedelta(hours=16), seed=11, tickers=300,
+                                            rate_per_min=max(1.0, n / 300.0))):
+        msg = dict(msg, id=f"gen{k}")
+        out.append(msg)
         if len(out) >= n:
             break
-    return out
+    return out, "generated headlines (StockNet file not found)"
 
 
-def article_count(settings) -> int:
+def encode(msg: dict) -> bytes:
+    return json.dumps(msg, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def event_ms(msg: dict) -> int:
+    return int(datetime.fromisoformat(msg["published_at"]).timestamp() * 1000)
+
+
+# --------------------------------------------------------------------------- helpers
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def counts(settings) -> tuple[int, int]:
     conn = psycopg2.connect(settings.dsn)
     try:
         with conn.cursor() as cur:
-            cur.execute(f'SELECT count(*) FROM "{settings.schema}".articles')
-            return cur.fetchone()[0]
+            cur.execute(f'SELECT (SELECT count(*) FROM "{settings.schema}".articles), '
+                        f'(SELECT coalesce(sum(articles), 0) FROM "{settings.schema}".sentiment_minute '
+                        f"WHERE scope_kind = 'all')")
+            a, b = cur.fetchone()
+            return int(a), int(b)
     finally:
         conn.close()
+
+
+def scrape(port: int) -> dict[str, float]:
+    """The worker's stage seconds and received-record count from its Prometheus endpoint."""
+    body = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
+    out: dict[str, float] = {}
+    for line in body.splitlines():
+        if line.startswith("finsent_stage_seconds_total{"):
+            stage = line.split('stage="', 1)[1].split('"', 1)[0]
+            out[stage] = float(line.rsplit(" ", 1)[1])
+        elif line.startswith("finsent_batch_size_sum "):
+            out["_records"] = float(line.rsplit(" ", 1)[1])
+        elif line.startswith("finsent_batches_total "):
+            out["_batches"] = float(line.rsplit(" ", 1)[1])
+    return out
 
 
 def peak_rss_mib(pid: int) -> float | None:
@@ -71,143 +144,317 @@ def peak_rss_mib(pid: int) -> float | None:
     return None
 
 
-def worker_pids(root: int) -> list[int]:
-    pids = [root]
-    for p in Path("/proc").iterdir():
-        if p.name.isdigit():
+class Run:
+    """One benchmark mode: its own schema, topics, consumer group and worker process."""
+
+    def __init__(self, base, name: str, engine: str, max_batch: int, max_wait: float | None) -> None:
+        tag = f"{name[:4]}{uuid.uuid4().hex[:6]}"
+        changes = dict(schema=f"bench_{tag}", topic_raw=f"bench{tag}.news.raw", topic_scored=f"bench{tag}.news.scored",
+                       topic_deadletter=f"bench{tag}.news.deadletter", app_id=f"finsent-bench-{tag}",
+                       max_batch=max_batch)
+        if max_wait is not None:
+            changes["max_wait_s"] = max_wait
+        self.settings = base.replace(**changes)
+        self.engine = engine
+        self.tag = tag
+        self.port = free_port()
+        self.worker: WorkerProcess | None = None
+        from storage import migrate
+
+        migrate.upgrade(self.settings.dsn, schema=self.settings.schema)
+        ensure_topics(self.settings)
+
+    def start_worker(self) -> WorkerProcess:
+        log = Path(self.settings.state_dir) / f"bench-worker-{self.tag}.log"
+        self.worker = WorkerProcess(self.settings, log, command=(str(ROOT / "bench" / "worker.py"),),
+                                    FINSENT_BENCH_ENGINE=self.engine, FINSENT_METRICS_PORT=str(self.port)).start()
+        return self.worker
+
+    def produce(self, producer, msgs: list[dict]) -> float:
+        t0 = time.perf_counter()
+        for m in msgs:
+            producer.send(self.settings.topic_raw, key=m["id"].encode(), value=encode(m), timestamp_ms=event_ms(m))
+        producer.flush()
+        return time.perf_counter() - t0
+
+    def wait_observed(self, records: int, timeout: float = 900) -> tuple[float, dict]:
+        """Poll the worker's metrics until ``records`` were handled (committed, produced, acked)."""
+        deadline = time.monotonic() + timeout
+        while True:
             try:
-                if int((p / "stat").read_text().split(") ", 1)[1].split()[1]) == root:
-                    pids.append(int(p.name))
-            except (OSError, ValueError, IndexError):
-                pass
-    return pids
+                m = scrape(self.port)
+            except OSError:
+                m = {}
+            if m.get("_records", 0) >= records:
+                return time.perf_counter(), m
+            if not self.worker.alive():
+                raise SystemExit(f"worker died:\n{self.worker.log()}")
+            if time.monotonic() > deadline:
+                raise SystemExit(f"timed out at {m.get('_records', 0)}/{records} records:\n{self.worker.log()}")
+            time.sleep(0.05)
+
+    def close(self, keep: bool) -> None:
+        if self.worker is not None:
+            self.worker.stop()
+        if keep:
+            return
+        conn = psycopg2.connect(self.settings.dsn)
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute(f'DROP SCHEMA IF EXISTS "{self.settings.schema}" CASCADE')
+        conn.close()
+        from kafka.admin import KafkaAdminClient
+
+        admin = KafkaAdminClient(bootstrap_servers=self.settings.kafka_bootstrap)
+        try:
+            admin.delete_topics([self.settings.topic_raw, self.settings.topic_scored, self.settings.topic_deadletter])
+        finally:
+            admin.close()
+
+
+def start_profile(folder: Path | None, label: str, pid: int):
+    """py-spy (a dev tool: pip install py-spy) sampling the worker, collapsed stacks to FOLDER/LABEL.txt."""
+    if folder is None:
+        return None
+    import shutil
+    import subprocess
+
+    spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+    folder.mkdir(parents=True, exist_ok=True)
+    out = folder / (label.split(" ")[0] + ".txt")
+    return subprocess.Popen([spy, "record", "-p", str(pid), "-r", "200", "-f", "raw", "-o", str(out), "--nonblocking",
+                             "--threads"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def stop_profile(spy) -> None:
+    if spy is not None:
+        import signal
+
+        spy.send_signal(signal.SIGINT)
+        spy.wait(timeout=60)
+
+
+def breakdown(before: dict, after: dict, items: int, wall_s: float) -> dict[str, float]:
+    """ms per 1,000 items for each stage, the remainder and the wall time."""
+    out = {s: 1e6 * (after.get(s, 0.0) - before.get(s, 0.0)) / items for s in STAGES}
+    wall = 1e6 * wall_s / items
+    out["other"] = wall - sum(out.values())
+    out["wall"] = wall
+    return out
+
+
+def print_breakdowns(rows: dict[str, dict[str, float]]) -> None:
+    names = list(rows)
+    print("\nper-stage breakdown, ms per 1,000 items (worker's stage counters; wall = 1,000 / rate):")
+    print(f"  {'stage':<18}" + "".join(f"{n:>14}" for n in names))
+    for s in (*STAGES, "other", "wall"):
+        label = STAGE_LABELS.get(s, s)
+        print(f"  {label:<18}" + "".join(f"{rows[n].get(s, 0.0):>14.1f}" for n in names))
+
+
+# --------------------------------------------------------------------------- modes
+def mode_model(settings, msgs: list[dict]) -> dict:
+    from model.engine import load_engine
+
+    engine = load_engine(settings.model, device=settings.device)
+    texts = [model_text(m["title"]) for m in msgs]
+    engine.predict(texts[:256])
+    tok = 0.0
+    t0 = time.perf_counter()
+    for k in range(0, len(texts), settings.max_batch):
+        engine.predict(texts[k:k + settings.max_batch])
+        tok += engine.last_tokenize_s
+    secs = time.perf_counter() - t0
+    rate = len(texts) / secs
+    print(f"model only ({engine.device}, batch {settings.max_batch}): {rate:,.0f} items/s "
+          f"(tokenize {1e6 * tok / len(texts):.1f} ms, infer {1e6 * (secs - tok) / len(texts):.1f} ms per 1,000)")
+    return {"rate": rate, "tokenize": 1e6 * tok / len(texts), "infer": 1e6 * (secs - tok) / len(texts)}
+
+
+def mode_drain(base, msgs, engine: str, args, label: str) -> dict:
+    """Pre-loaded: fill the topic, then start the worker and time the drain."""
+    run = Run(base, label, engine, args.max_batch, args.max_wait)
+    producer = make_producer(run.settings)
+    try:
+        produce_s = run.produce(producer, msgs)
+        run.start_worker()
+        # the window: first batch fully handled -> last batch fully handled (worker's own counters)
+        t_first, m0 = run.wait_observed(1, timeout=300)
+        spy = start_profile(args.profile, label, run.worker.pid)
+        t_end, m1 = run.wait_observed(len(msgs))
+        stop_profile(spy)
+        n, buckets = counts(run.settings)
+        items = int(m1["_records"] - m0["_records"])
+        wall = t_end - t_first
+        rate = items / wall
+        exact = n == len(msgs) and buckets == len(msgs)
+        rss = peak_rss_mib(run.worker.pid)
+        print(f"{label}: {rate:,.0f} items/s ({items} items drained in {wall:.1f}s after the first batch; "
+              f"filling the topic took {produce_s:.1f}s); counts {'exact' if exact else 'WRONG'} "
+              f"({n} articles, {buckets} in 'all' buckets); mean batch "
+              f"{(m1.get('_records', 0) - m0.get('_records', 0)) / max(1, m1.get('_batches', 0) - m0.get('_batches', 0)):.1f}"
+              + (f"; worker peak RSS {rss:.0f} MiB" if rss else ""))
+        return {"rate": rate, "exact": exact, "stages": breakdown(m0, m1, items, wall), "rss_mib": rss}
+    finally:
+        producer.close()
+        run.close(args.keep)
+
+
+def mode_concurrent(base, msgs, args) -> dict:
+    run = Run(base, "concurrent", "model", args.max_batch, args.max_wait)
+    producer = make_producer(run.settings)
+    try:
+        warm = dict(msgs[0], id="warm-up")
+        run.start_worker()
+        run.produce(producer, [warm])
+        _, m0 = run.wait_observed(1, timeout=300)
+        t0 = time.perf_counter()
+        produce_s = run.produce(producer, msgs)
+        t_end, m1 = run.wait_observed(len(msgs) + 1)
+        n, buckets = counts(run.settings)
+        wall = t_end - t0
+        rate = len(msgs) / wall
+        exact = n == len(msgs) + 1 and buckets == len(msgs) + 1
+        print(f"concurrent: {rate:,.0f} items/s ({len(msgs)} items, first produce -> last commit {wall:.1f}s; "
+              f"producing took {produce_s:.1f}s); counts {'exact' if exact else 'WRONG'}")
+        return {"rate": rate, "exact": exact, "stages": breakdown(m0, m1, len(msgs), wall)}
+    finally:
+        producer.close()
+        run.close(args.keep)
+
+
+def steady_latency(run: Run, producer, msgs, rate: float, seconds: float) -> dict:
+    sent_at: dict[str, float] = {}
+    got_at: dict[str, float] = {}
+    consumer = KafkaConsumer(run.settings.topic_scored, bootstrap_servers=run.settings.kafka_bootstrap,
+                             group_id=f"bench-lat-{run.tag}-{rate:.0f}", auto_offset_reset="latest")
+    consumer.poll(timeout_ms=2000)  # join and position at the end
+    stop = threading.Event()
+
+    def consume() -> None:
+        while not stop.is_set():
+            for recs in consumer.poll(timeout_ms=100).values():
+                now = time.perf_counter()
+                for r in recs:
+                    got_at.setdefault(json.loads(r.value)["id"], now)
+
+    th = threading.Thread(target=consume, daemon=True)
+    th.start()
+    n = int(rate * seconds)
+    t0 = time.perf_counter()
+    base_t = datetime.now(timezone.utc)
+    tag = uuid.uuid4().hex[:6]
+    for k in range(n):
+        due = t0 + k / rate
+        delay = due - time.perf_counter()
+        if delay > 0:
+            time.sleep(delay)
+        src = msgs[k % len(msgs)]
+        msg = {"id": f"lat-{tag}-{k}", "published_at": (base_t + timedelta(seconds=k / rate)).isoformat(),
+               "title": src["title"], "tickers": src["tickers"]}
+        sent_at[msg["id"]] = time.perf_counter()
+        producer.send(run.settings.topic_raw, key=msg["id"].encode(), value=encode(msg))
+        if k % max(1, int(rate / 50)) == 0:
+            producer.flush()  # keep the producer's linger from adding to what we measure
+    producer.flush()
+    achieved = n / (time.perf_counter() - t0)
+    deadline = time.monotonic() + 60
+    while len(got_at) < n and time.monotonic() < deadline:
+        time.sleep(0.2)
+    stop.set()
+    th.join()
+    consumer.close()
+    lat = sorted(got_at[i] - sent_at[i] for i in sent_at if i in got_at)
+    if not lat:
+        return {"rate": rate, "seen": 0, "sent": n}
+    p50 = statistics.median(lat)
+    p99 = lat[min(len(lat) - 1, int(0.99 * len(lat)))]
+    print(f"latency at {rate:,.0f} items/s (offered {achieved:,.0f}/s; {len(lat)}/{n} seen): p50 {p50 * 1000:.0f} ms, "
+          f"p99 {p99 * 1000:.0f} ms, max {lat[-1] * 1000:.0f} ms")
+    return {"rate": rate, "offered": achieved, "seen": len(lat), "sent": n, "p50_ms": p50 * 1000,
+            "p99_ms": p99 * 1000, "max_ms": lat[-1] * 1000}
+
+
+def mode_latency(base, msgs, args, capacity: float | None) -> list[dict]:
+    run = Run(base, "latency", "model", args.max_batch, args.max_wait)
+    producer = make_producer(run.settings)
+    out = []
+    try:
+        run.start_worker()
+        run.produce(producer, [dict(msgs[0], id="warm-up")])
+        run.wait_observed(1, timeout=300)
+        out.append(steady_latency(run, producer, msgs, args.rate, args.steady_seconds))
+        if capacity:
+            out.append(steady_latency(run, producer, msgs, args.capacity_share * capacity, args.steady_seconds))
+    finally:
+        producer.close()
+        run.close(args.keep)
+    return out
+
+
+def cpu_note() -> str:
+    flags = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
+    model = next((ln.split(":", 1)[1].strip() for ln in flags.splitlines() if ln.startswith("model name")), platform.processor())
+    feats = [f for f in ("avx512_bf16", "avx512_vnni", "amx_bf16") if f in flags]
+    return f"{model}, {os.cpu_count()} CPUs, {' '.join(feats) or 'no avx512_bf16'}"
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--items", type=int, default=20000)
-    ap.add_argument("--rate", type=float, default=50.0, help="steady load for the latency phase (items/s)")
+    ap.add_argument("--modes", default=",".join(ALL_MODES), help=f"comma list of {', '.join(ALL_MODES)}")
+    ap.add_argument("--max-batch", type=int, default=None, help="worker max_batch (default: settings)")
+    ap.add_argument("--max-wait", type=float, default=None, help="worker max_wait_s (default: settings)")
+    ap.add_argument("--null-items", type=int, default=None, help="items for the null-model mode (default --items)")
+    ap.add_argument("--null-notok", action="store_true", help="null model without tokenisation")
+    ap.add_argument("--rate", type=float, default=50.0, help="steady load for the latency mode (items/s)")
+    ap.add_argument("--capacity-share", type=float, default=0.8, help="second latency load, share of preloaded rate")
     ap.add_argument("--steady-seconds", type=float, default=30.0)
-    ap.add_argument("--keep", action="store_true", help="keep the benchmark schema and topics")
+    ap.add_argument("--json", type=Path, help="also write the figures here")
+    ap.add_argument("--profile", type=Path, help="py-spy the worker of each drain mode, collapsed stacks in this folder "
+                                                 "(slows the worker: not for the figures)")
+    ap.add_argument("--keep", action="store_true", help="keep the benchmark schemas and topics")
     args = ap.parse_args()
+    modes = [m.strip() for m in args.modes.split(",") if m.strip()]
+    unknown = set(modes) - set(ALL_MODES)
+    if unknown:
+        ap.error(f"unknown mode(s): {', '.join(sorted(unknown))}")
 
     base = load_settings()
+    if args.max_batch is None:
+        args.max_batch = base.max_batch
+    base = base.replace(max_batch=args.max_batch)
     localstack.up(base, quiet=True)
-    tag = uuid.uuid4().hex[:8]
-    settings = base.replace(schema=f"bench_{tag}", topic_raw=f"bench{tag}.news.raw",
-                            topic_scored=f"bench{tag}.news.scored",
-                            topic_deadletter=f"bench{tag}.news.deadletter", app_id=f"finsent-bench-{tag}")
-    from storage import migrate
-
-    migrate.upgrade(settings.dsn, schema=settings.schema)
-    ensure_topics(settings)
-    start = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(hours=20)
-    items = headlines(args.items + 1, start)
-    warm, items = items[0], items[1:]
-    print(f"items: {len(items)} generated headlines, {len({t for i in items for t in i.tickers})} tickers")
-
-    # -- model only, same texts, same batch size as the worker
-    from model.engine import load_engine
-
-    engine = load_engine(settings.model, device=settings.device)
-    texts = [i.model_text for i in items]
-    engine.predict(texts[:256])
-    t0 = time.perf_counter()
-    for k in range(0, len(texts), settings.max_batch):
-        engine.predict(texts[k:k + settings.max_batch])
-    model_s = time.perf_counter() - t0
-    model_rate = len(texts) / model_s
-    print(f"model only ({engine.device}, batch {settings.max_batch}): {model_rate:,.0f} items/s")
-    del engine
-
-    log = Path(settings.state_dir) / f"bench-worker-{tag}.log"
-    worker = WorkerProcess(settings, log, "--no-alerts").start()
-    producer = make_producer(settings)
-    try:
-        producer.send(settings.topic_raw, key=warm.id.encode(), value=encode_item(warm)).get(timeout=30)
-        deadline = time.monotonic() + 180
-        while article_count(settings) < 1:
-            if time.monotonic() > deadline or not worker.alive():
-                raise SystemExit(f"worker did not start:\n{worker.log()}")
-            time.sleep(0.2)
-
-        # -- end to end, max speed
-        t0 = time.perf_counter()
-        for it in items:
-            producer.send(settings.topic_raw, key=it.id.encode(), value=encode_item(it),
-                          timestamp_ms=int(it.published_at.timestamp() * 1000))
-        producer.flush()
-        produce_s = time.perf_counter() - t0
-        target = len(items) + 1
-        while article_count(settings) < target:
-            if not worker.alive():
-                raise SystemExit(f"worker died:\n{worker.log()}")
-            time.sleep(0.05)
-        e2e_s = time.perf_counter() - t0
-        e2e_rate = len(items) / e2e_s
-        print(f"end to end: {e2e_rate:,.0f} items/s ({len(items)} items in {e2e_s:.1f}s; producing took {produce_s:.1f}s)")
-        print(f"ratio end-to-end / model-only: {e2e_rate / model_rate:.2f}")
-
-        # -- latency under steady load: produce -> news.scored (written after commit)
-        sent_at: dict[str, float] = {}
-        got_at: dict[str, float] = {}
-        consumer = KafkaConsumer(settings.topic_scored, bootstrap_servers=settings.kafka_bootstrap,
-                                 group_id=f"bench-lat-{tag}", auto_offset_reset="latest")
-        consumer.poll(timeout_ms=2000)  # join and position at the end
-        stop = threading.Event()
-
-        def consume() -> None:
-            while not stop.is_set():
-                for recs in consumer.poll(timeout_ms=200).values():
-                    now = time.perf_counter()
-                    for r in recs:
-                        got_at.setdefault(json.loads(r.value)["id"], now)
-
-        th = threading.Thread(target=consume, daemon=True)
-        th.start()
-        n = int(args.rate * args.steady_seconds)
-        t0 = time.perf_counter()
-        base_t = datetime.now(timezone.utc)
-        for k in range(n):
-            due = t0 + k / args.rate
-            delay = due - time.perf_counter()
-            if delay > 0:
-                time.sleep(delay)
-            msg = {"id": f"lat-{tag}-{k}", "published_at": (base_t + timedelta(seconds=k / args.rate)).isoformat(),
-                   "title": items[k % len(items)].title, "tickers": list(items[k % len(items)].tickers)}
-            sent_at[msg["id"]] = time.perf_counter()
-            producer.send(settings.topic_raw, key=msg["id"].encode(), value=json.dumps(msg).encode())
-            producer.flush() if k % 5 == 0 else None
-        producer.flush()
-        deadline = time.monotonic() + 60
-        while len(got_at) < n and time.monotonic() < deadline:
-            time.sleep(0.2)
-        stop.set()
-        th.join()
-        consumer.close()
-        lat = sorted(got_at[i] - sent_at[i] for i in sent_at if i in got_at)
-        if lat:
-            p50 = statistics.median(lat)
-            p99 = lat[min(len(lat) - 1, int(0.99 * len(lat)))]
-            print(f"latency at {args.rate:.0f} items/s ({len(lat)}/{n} seen): p50 {p50 * 1000:.0f} ms, "
-                  f"p99 {p99 * 1000:.0f} ms, max {lat[-1] * 1000:.0f} ms")
-        rss = [peak_rss_mib(p) for p in worker_pids(worker.proc.pid)]
-        rss = max((r for r in rss if r), default=None)
-        print(f"worker peak RSS: {rss:.0f} MiB" if rss else "worker peak RSS: n/a")
-    finally:
-        producer.close()
-        worker.stop()
-        if not args.keep:
-            conn = psycopg2.connect(settings.dsn)
-            conn.autocommit = True
-            with conn.cursor() as cur:
-                cur.execute(f'DROP SCHEMA IF EXISTS "{settings.schema}" CASCADE')
-            conn.close()
-            from kafka.admin import KafkaAdminClient
-
-            admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
-            admin.delete_topics([settings.topic_raw, settings.topic_scored, settings.topic_deadletter])
-            admin.close()
+    msgs, what = load_messages(args.items)
+    print(f"input: {len(msgs)} {what}; max_batch {args.max_batch}, max_wait "
+          f"{args.max_wait if args.max_wait is not None else base.max_wait_s}s; CPU: {cpu_note()}")
+    res: dict = {"items": len(msgs), "input": what, "max_batch": args.max_batch, "cpu": cpu_note()}
+    stages: dict[str, dict[str, float]] = {}
+    if "model" in modes:
+        res["model"] = mode_model(base, msgs)
+    if "preloaded" in modes:
+        res["preloaded"] = mode_drain(base, msgs, "model", args, "preloaded")
+        stages["preloaded"] = res["preloaded"]["stages"]
+    if "concurrent" in modes:
+        res["concurrent"] = mode_concurrent(base, msgs, args)
+        stages["concurrent"] = res["concurrent"]["stages"]
+    if "null" in modes:
+        nmsgs = msgs if args.null_items is None else load_messages(args.null_items)[0]
+        engine = "null-notok" if args.null_notok else "null"
+        res["null"] = mode_drain(base, nmsgs, engine, args, f"null model ({'no ' if args.null_notok else ''}tokenize)")
+        stages["null model"] = res["null"]["stages"]
+    if "latency" in modes:
+        cap = res.get("preloaded", {}).get("rate")
+        res["latency"] = mode_latency(base, msgs, args, cap)
+    if stages:
+        print_breakdowns(stages)
+    if "model" in res:
+        m = res["model"]["rate"]
+        for k in ("preloaded", "concurrent"):
+            if k in res:
+                print(f"ratio {k} / model-only: {res[k]['rate'] / m:.2f}")
+    if args.json:
+        args.json.write_text(json.dumps(res, indent=2))
     return 0
 
 

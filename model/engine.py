@@ -176,6 +176,7 @@ class Engine:
         self.pad_id = int(tokenizer.pad_token_id or 0)
         self._lock = threading.Lock()
         self._pin = device.type == "cuda"
+        self.last_tokenize_s = 0.0  # seconds the last predict() spent in the tokenizer
 
     # -- public ---------------------------------------------------------
     @property
@@ -231,7 +232,9 @@ class Engine:
         if n == 0:
             return np.zeros((0, len(TOPICS)), np.float32), np.zeros((0, len(SENTIMENTS)), np.float32)
         with self._lock:
+            t0 = time.perf_counter()
             ids = self.tokenize(texts)
+            self.last_tokenize_s = time.perf_counter() - t0  # the worker's per-stage breakdown
             return self._run(ids)
 
     def tokenize(self, texts: list[str]) -> list[list[int]]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -111,12 +112,15 @@ def build_app(settings: Settings, parts: WorkerParts) -> faust.App:
         if not log.isEnabledFor(logging.DEBUG):  # Faust set logging up at start: keep our lines, not its chatter
             for name in ("faust", "mode", "aiokafka", "kafka"):
                 logging.getLogger(name).setLevel(logging.WARNING)
+        t_free = time.perf_counter()  # per-stage breakdown: consume = from here to a batch in hand
         async for events in stream.take_events(settings.max_batch, within=settings.max_wait_s):
             for ev in events:  # hold the offsets until the transaction commits (see module doc)
                 ev.message.incref()
             records = [to_raw(ev) for ev in events]
+            consume_s = time.perf_counter() - t_free
             seen.update(f"{r.topic}:{r.partition}" for r in records)
             result = await loop.run_in_executor(executor, parts.processor.process, records, unseen_sources())
+            t0 = time.perf_counter()
             sends = []
             for d in result.dead:
                 sends.append(await dead_topic.send(key=d.record.key, value=d.record.value or b"",
@@ -126,11 +130,14 @@ def build_app(settings: Settings, parts: WorkerParts) -> faust.App:
                                                      timestamp=row.published_at.timestamp()))
             if sends:
                 await asyncio.gather(*sends)
+            t1 = time.perf_counter()
             for ev in events:
                 ev.message.decref()  # the take's ack is now the final one -> offset committable
+            result.consume_s, result.produce_s, result.ack_s = consume_s, t1 - t0, time.perf_counter() - t1
             if result.new_alerts and parts.notifier is not None:
                 parts.notifier.wake()
             parts.metrics.observe(result, lag_of(events), settings.log_every)
+            t_free = time.perf_counter()
 
     app.finsent_executor = executor  # type: ignore[attr-defined]
     return app

@@ -76,8 +76,10 @@ def register(sub) -> None:
 
 
 # --------------------------------------------------------------------------- building blocks
-def build_parts(settings: Settings, *, alerts: bool = True, with_notifier: bool = True):
-    """Load the model once, open the writer, prepare alerting: everything a worker holds."""
+def build_parts(settings: Settings, *, alerts: bool = True, with_notifier: bool = True, engine=None):
+    """Load the model once, open the writer, prepare alerting: everything a worker holds.
+
+    ``engine``: an already built engine (the benchmark's null model) instead of the checkpoint's."""
     from deploy.localstack import migrate
     from model.engine import load_engine
     from storage.writer import Writer
@@ -87,7 +89,8 @@ def build_parts(settings: Settings, *, alerts: bool = True, with_notifier: bool 
     from stream.schema import TickerExtractor
 
     migrate(settings, quiet=True)
-    engine = load_engine(settings.model, device=settings.device)
+    if engine is None:
+        engine = load_engine(settings.model, device=settings.device)
     log.info("model %s loaded on %s", engine.model_version, engine.device)
     writer = Writer(settings.dsn, schema=settings.schema)
     extractor = TickerExtractor.from_csv(settings.aliases) if settings.aliases else None

@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
+from stream.pipeline import STAGES
+
 log = logging.getLogger("finsent.worker")
 
 
@@ -26,6 +28,10 @@ class WorkerMetrics:
         self.db = Histogram("finsent_db_seconds", "Database transaction time per batch", registry=r)
         self.lag = Gauge("finsent_consumer_lag", "Records behind the log end (sum over assigned partitions)", registry=r)
         self.alerts = Counter("finsent_alerts_total", "Alerts stored", registry=r)
+        self.stage = Counter("finsent_stage_seconds_total", "Worker time by pipeline stage "
+                             "(consume, parse, link, tokenize, infer, build, db, alerts, produce, ack)",
+                             ["stage"], registry=r)
+        self._stage_children = {name: self.stage.labels(name) for name in STAGES}
         # for the progress line
         self._n_batches = 0
         self._n_records = 0
@@ -50,6 +56,10 @@ class WorkerMetrics:
             self.infer.observe(result.infer_s)
             self.db.observe(result.db_s)
         self.alerts.inc(len(result.new_alerts))
+        for name, child in self._stage_children.items():
+            seconds = getattr(result, f"{name}_s", 0.0)
+            if seconds:
+                child.inc(seconds)
         if lag is not None:
             self.lag.set(lag)
         self._n_batches += 1

@@ -94,14 +94,41 @@ class BatchResult:
     scored: list[Any] = field(default_factory=list)  # ArticleRow for every valid item
     dead: list[DeadLetter] = field(default_factory=list)
     skipped: int = 0  # already stored (database said so)
-    infer_s: float = 0.0
+    infer_s: float = 0.0  # the model (tokenisation excluded when the engine reports it)
     db_s: float = 0.0
     alerts_s: float = 0.0
+    # per-stage seconds (see STAGES); the agent adds consume, produce and ack
+    parse_s: float = 0.0  # decode + validate (linking excluded)
+    link_s: float = 0.0
+    tokenize_s: float = 0.0
+    build_s: float = 0.0  # prediction -> ArticleRow
+    produce_s: float = 0.0
+    ack_s: float = 0.0
+    consume_s: float = 0.0  # agent: waiting for / assembling the batch
     max_event_time: datetime | None = None
     source_times: dict[str, datetime] = field(default_factory=dict)  # per topic-partition
     replay: bool = False
     notify: bool = True
     new_alerts: list[Any] = field(default_factory=list)
+
+
+# the per-stage breakdown the worker's metrics and bench/pipeline.py report (BatchResult.<stage>_s)
+STAGES = ("consume", "parse", "link", "tokenize", "infer", "build", "db", "alerts", "produce", "ack")
+
+
+class _TimedExtractor:
+    """Wraps a ticker extractor to add up the time spent linking."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.seconds = 0.0
+
+    def extract(self, text: str):
+        t0 = time.perf_counter()
+        try:
+            return self.inner.extract(text)
+        finally:
+            self.seconds += time.perf_counter() - t0
 
 
 @dataclass
@@ -187,6 +214,9 @@ class BatchProcessor:
         self.extractor = extractor
         self.alerts = alerts
         self.recent = recent if recent is not None else RecentIds()
+        from stream.schema import _DEFAULT_EXTRACTOR
+
+        self._timed_extractor = _TimedExtractor(extractor if extractor is not None else _DEFAULT_EXTRACTOR)
 
     def process(self, records: Sequence[RawRecord], unseen_sources: Sequence[str] = ()) -> BatchResult:
         """``unseen_sources``: assigned partitions ("topic:partition") with no record yet;
@@ -195,9 +225,12 @@ class BatchProcessor:
         batch_ids: set[str] = set()
         sources: dict[str, str] = {}  # item id -> topic-partition it came from
         origin: dict[str, RawRecord] = {}  # item id -> its record (dead-lettered if storage rejects it)
+        linker = self._timed_extractor
+        linker.seconds = 0.0
+        t_parse = time.perf_counter()
         for rec in records:
             try:
-                item = parse_record(rec.value, extractor=self.extractor)
+                item = parse_record(rec.value, extractor=linker)
             except InvalidRecord as exc:
                 res.dead.append(DeadLetter(rec, exc.reason, exc.detail))
                 continue
@@ -216,12 +249,18 @@ class BatchProcessor:
             if mode is not None:
                 res.replay = True
                 res.notify = mode == b"notify"
+        texts = [it.model_text for it in res.items]  # model text preparation counts as parsing
+        res.link_s = linker.seconds
+        res.parse_s = time.perf_counter() - t_parse - res.link_s
         if res.items:
             t0 = time.perf_counter()
-            preds = self.engine.predict([it.model_text for it in res.items])
-            res.infer_s = time.perf_counter() - t0
+            preds = self.engine.predict(texts)
+            res.tokenize_s = float(getattr(self.engine, "last_tokenize_s", 0.0) or 0.0)
+            res.infer_s = time.perf_counter() - t0 - res.tokenize_s
             version = self.engine.model_version
+            t0 = time.perf_counter()
             res.scored = [article_row(it, p, version) for it, p in zip(res.items, preds)]
+            res.build_s = time.perf_counter() - t0
             t0 = time.perf_counter()
             # one transaction, retried on connection loss; a row the database or the encoder refuses
             # is isolated by bisection and dead-lettered ("storage_rejected"), the rest is stored

@@ -42,16 +42,21 @@ def settings_env(settings: Settings, **extra: str) -> dict[str, str]:
 class WorkerProcess:
     """``python -m stream.cli worker`` in its own process group, output to a log file."""
 
-    def __init__(self, settings: Settings, log_path: Path, *args: str, **env: str) -> None:
+    command: tuple[str, ...] = ("-m", "stream.cli", "worker")  # bench/worker.py for the null model
+
+    def __init__(self, settings: Settings, log_path: Path, *args: str, command: tuple[str, ...] | None = None,
+                 **env: str) -> None:
         self.env = settings_env(settings, **env)
         self.log_path = Path(log_path)
         self.args = args
+        if command is not None:
+            self.command = tuple(command)
         self.proc: subprocess.Popen | None = None
 
     def start(self) -> "WorkerProcess":
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen([sys.executable, "-m", "stream.cli", "worker", *self.args],
+            self.proc = subprocess.Popen([sys.executable, *self.command, *self.args],
                                          env=self.env, cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
                                          stdin=subprocess.DEVNULL, start_new_session=True)
         return self
