@@ -16,12 +16,14 @@ are used as they are and never started or stopped.
 from __future__ import annotations
 
 import glob
+import grp
 import logging
 import os
 import pwd
 import shutil
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import time
@@ -351,8 +353,60 @@ def _chown_tree(path: Path, user: str | None) -> None:
             os.chown(os.path.join(root, f), pw.pw_uid, pw.pw_gid)
 
 
+def _can_traverse(path: Path, user: str) -> bool:
+    """Whether ``user`` can reach ``path``: search (x) permission on every existing ancestor."""
+    pw = pwd.getpwnam(user)
+    groups = {pw.pw_gid} | {g.gr_gid for g in grp.getgrall() if user in g.gr_mem}
+    p = Path(os.path.abspath(path))
+    for d in [p, *p.parents]:
+        try:
+            st = os.stat(d)
+        except FileNotFoundError:
+            continue
+        if st.st_uid == pw.pw_uid:
+            ok = st.st_mode & stat.S_IXUSR
+        elif st.st_gid in groups:
+            ok = st.st_mode & stat.S_IXGRP
+        else:
+            ok = st.st_mode & stat.S_IXOTH
+        if not ok:
+            return False
+    return True
+
+
+PG_LOCATION_FILE = "postgres.location"  # in the state dir: where the cluster lives when not under it
+
+
+def pg_root(settings: Settings) -> Path:
+    """The directory of the local PostgreSQL cluster (data, socket, log).
+
+    Normally ``<state dir>/postgres``.  When the server must run as another user (root runs it
+    as ``postgres``) and that user cannot enter the state dir (a checkout under ``/root``, a
+    ``mktemp -d`` folder, mode 0700), the cluster lives instead in a directory that user owns,
+    ``<home of postgres>/finsent/<state-dir-name>-<hash>/postgres`` (override the base with
+    ``FINSENT_PG_HOME``), and ``<state dir>/postgres.location`` records where.  No permission of
+    the user's directories is changed.
+    """
+    local = settings.state_dir / "postgres"
+    pointer = settings.state_dir / PG_LOCATION_FILE
+    try:
+        recorded = pointer.read_text().strip()
+    except OSError:
+        recorded = ""
+    if recorded:
+        return Path(recorded)
+    user = _pg_run_as()
+    if user is None or (local / "data" / "PG_VERSION").exists() or _can_traverse(settings.state_dir, user):
+        return local
+    import hashlib
+
+    state = settings.state_dir.resolve()
+    base = Path(os.environ.get("FINSENT_PG_HOME") or Path(pwd.getpwnam(user).pw_dir) / "finsent")
+    return base / f"{state.name}-{hashlib.sha256(str(state).encode()).hexdigest()[:12]}" / "postgres"
+
+
 def pg_pid(settings: Settings) -> int | None:
-    pid = _read_pid(settings.state_dir / "postgres" / "data" / "postmaster.pid")
+    pid = _read_pid(pg_root(settings) / "data" / "postmaster.pid")
     if pid and _pid_alive(pid) and "postgres" in _cmdline(pid):
         return pid
     return None
@@ -376,7 +430,7 @@ def pg_ready(dsn: str, timeout: float = 3.0) -> str | None:
 
 def start_postgres(settings: Settings, quiet: bool = False, timeout: float = 60.0) -> None:
     s = settings.stack
-    root = settings.state_dir / "postgres"
+    root = pg_root(settings)
     data = root / "data"
     sock = root / "run"
     if pg_pid(settings):
@@ -393,6 +447,13 @@ def start_postgres(settings: Settings, quiet: bool = False, timeout: float = 60.
         )
     bindir = pg_bindir()
     user = _pg_run_as()
+    if root != settings.state_dir / "postgres":
+        _say(f"postgres: user {user} cannot enter {settings.state_dir}: the cluster lives in {root} "
+             f"(recorded in {settings.state_dir / PG_LOCATION_FILE})", quiet)
+        if user is not None and not root.parent.exists():
+            root.parent.mkdir(parents=True, mode=0o700)
+            shutil.chown(root.parent, user, user)
+        (settings.state_dir / PG_LOCATION_FILE).write_text(f"{root}\n")
     root.mkdir(parents=True, exist_ok=True)
     sock.mkdir(exist_ok=True)
     if not (data / "PG_VERSION").exists():
@@ -461,7 +522,7 @@ def stop_postgres(settings: Settings, quiet: bool = False) -> None:
         _say("postgres: not running", quiet)
         return
     _say(f"postgres: stopping pid {pid} ...", quiet)
-    data = settings.state_dir / "postgres" / "data"
+    data = pg_root(settings) / "data"
     try:
         bindir = pg_bindir()
         subprocess.run(
@@ -529,6 +590,7 @@ def status(settings: Settings) -> dict:
         "kafka_pid": kafka_pid(settings) if settings.uses_local_kafka else None,
         "postgres_version": v,
         "postgres_pid": pg_pid(settings) if settings.uses_local_postgres else None,
+        "postgres_dir": str(pg_root(settings)) if settings.uses_local_postgres else None,
         "state_dir": str(settings.state_dir.resolve()),
     }
 

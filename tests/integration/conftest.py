@@ -43,13 +43,59 @@ class Topics:
     deadletter: str
 
 
+# The local stack is started once, before the first test, by whichever of these runs first.  When
+# it cannot start, the tests that need it are deselected, the reason is printed ONCE as one
+# ERROR line and the session fails -- instead of the same long error for each of those tests.
+_STACK: dict = {}
+
+
+def stack_failure_line(exc: BaseException) -> str:
+    """One line: why the local stack cannot start (initdb/pg_ctl output folded)."""
+    text = " | ".join(ln.strip() for ln in str(exc).splitlines() if ln.strip())
+    return f"local stack cannot start: {type(exc).__name__}: {text}"[:1000]
+
+
+def _start_stack():
+    """(settings, already_up), or the one-line reason it cannot start."""
+    if "result" not in _STACK:
+        try:
+            settings = load_settings()
+            st = localstack.status(settings)
+            already_up = st["kafka_ok"] and st["postgres_ok"]
+            if not already_up:  # a healthy stack (ours or one started elsewhere) is reused as it is
+                localstack.up(settings, quiet=True)
+            _STACK["result"] = (settings, already_up)
+        except Exception as exc:  # noqa: BLE001 - any reason: said once, in one line
+            _STACK["result"] = stack_failure_line(exc)
+    return _STACK["result"]
+
+
+def pytest_collection_modifyitems(session, config, items):
+    if config.option.collectonly:
+        return
+    needing = [it for it in items if "stack" in getattr(it, "fixturenames", ())]
+    if needing and isinstance(_start_stack(), str):
+        config.hook.pytest_deselected(items=needing)
+        doomed = set(map(id, needing))
+        items[:] = [it for it in items if id(it) not in doomed]
+
+
+def pytest_terminal_summary(terminalreporter):
+    if isinstance(_STACK.get("result"), str):
+        terminalreporter.write_line(f"ERROR {_STACK['result']}", red=True, bold=True)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if isinstance(_STACK.get("result"), str) and session.exitstatus in (0, 5):  # 5: nothing left to run
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
 @pytest.fixture(scope="session")
 def stack():
-    settings = load_settings()
-    st = localstack.status(settings)
-    already_up = st["kafka_ok"] and st["postgres_ok"]
-    if not already_up:  # a healthy stack (ours or one started elsewhere) is reused as it is
-        localstack.up(settings, quiet=True)
+    result = _start_stack()
+    if isinstance(result, str):
+        pytest.fail(result, pytrace=False)
+    settings, already_up = result
     yield Stack(settings)
     if not already_up:  # leave a stack we found running as it was; stop one we started
         localstack.down(settings, quiet=True)
