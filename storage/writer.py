@@ -56,10 +56,11 @@ SENTIMENTS = ("negative", "neutral", "positive")
 COLUMNS = (
     "id", "published_at", "source", "url", "title", "tickers", "topic", "topic_score", "sentiment",
     "p_negative", "p_neutral", "p_positive", "sentiment_score", "model_version", "extra",
+    "ticker_links",
 )
 _TEMPLATE = (
     "(%s, %s::timestamptz, %s, %s, %s, %s::text[], %s, %s::float8, %s, "
-    "%s::float8, %s::float8, %s::float8, %s::float8, %s, %s::jsonb)"
+    "%s::float8, %s::float8, %s::float8, %s::float8, %s, %s::jsonb, %s::jsonb)"
 )
 
 
@@ -82,6 +83,7 @@ class ArticleRow:
     sentiment_score: float  # p_positive - p_negative, in [-1, 1]
     model_version: str
     extra: dict = field(default_factory=dict)
+    ticker_links: list = field(default_factory=list)  # stream.linking: why each ticker is there (0004)
 
 
 @dataclass
@@ -130,6 +132,7 @@ def _clean(row: ArticleRow) -> tuple:
         None if row.topic_score is None else float(row.topic_score), row.sentiment,
         float(row.p_negative), float(row.p_neutral), float(row.p_positive), score,
         row.model_version, Json(row.extra or {}, dumps=_dumps),
+        Json(list(row.ticker_links or ()), dumps=_dumps),
     )
 
 

@@ -182,6 +182,7 @@ def article_row(item: NewsItem, pred: Any, model_version: str):
         model_version=model_version,
         # the summary is kept with the unknown fields so that a rescore reads the same text
         extra={**item.extra, "summary": item.summary} if item.summary else item.extra,
+        ticker_links=list(item.ticker_links),
     )
 
 

@@ -6,7 +6,6 @@ Pure code (no I/O): a raw Kafka record value goes in, a :class:`NewsItem` or an
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import html
 import json
@@ -15,8 +14,9 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 from typing import Any, Iterable, Mapping
+
+from stream.linking import Linker, default_linker
 
 MAX_RECORD_BYTES = 1 << 20  # 1 MiB
 MAX_TITLE_CHARS = 2000
@@ -51,6 +51,7 @@ class NewsItem:
     url: str | None = None
     tickers: tuple[str, ...] = ()
     extra: dict[str, Any] = field(default_factory=dict)
+    ticker_links: tuple[dict[str, Any], ...] = ()  # why each ticker is there (span, text, rule)
 
     @property
     def model_text(self) -> str:
@@ -130,32 +131,10 @@ _CASHTAG = re.compile(r"(?<![\w$])\$([A-Za-z]{1,6}(?:[.\-][A-Za-z]{1,2})?)(?![\w
 _TICKER_OK = re.compile(r"^[A-Z0-9][A-Z0-9.\-]{0,14}$")
 
 
-class TickerExtractor:
-    """Cashtags (``$AAPL``) plus whole-word company aliases from a CSV ``ticker,alias``."""
-
-    def __init__(self, aliases: Mapping[str, str] | None = None) -> None:
-        self.aliases = {a.lower(): t.upper() for a, t in (aliases or {}).items() if a and t}
-        if self.aliases:
-            words = sorted(self.aliases, key=len, reverse=True)
-            self._alias_re = re.compile(r"(?<!\w)(" + "|".join(map(re.escape, words)) + r")(?!\w)", re.IGNORECASE)
-        else:
-            self._alias_re = None
-
-    @classmethod
-    def from_csv(cls, path: str | Path) -> "TickerExtractor":
-        aliases: dict[str, str] = {}
-        with open(path, newline="", encoding="utf-8") as f:
-            for row in csv.reader(f):
-                if len(row) < 2 or not row[0].strip() or row[0].strip().lower() == "ticker":
-                    continue
-                aliases[row[1].strip()] = row[0].strip()
-        return cls(aliases)
-
-    def extract(self, text: str) -> list[str]:
-        found = [m.group(1).upper() for m in _CASHTAG.finditer(text)]
-        if self._alias_re is not None:
-            found += [self.aliases[m.group(1).lower()] for m in self._alias_re.finditer(text)]
-        return found
+# The entity linker (stream.linking) replaces the old cashtag + alias extractor: same name and
+# interface (``TickerExtractor(aliases)``, ``.from_csv(path)``, ``.extract(text)``), plus names,
+# brands, exchange tags and symbol lists from the shipped reference, and ``.link(text)`` with spans.
+TickerExtractor = Linker
 
 
 def merge_tickers(*groups: Iterable[str]) -> tuple[str, ...]:
@@ -262,13 +241,30 @@ def parse_message(
         raise InvalidRecord("bad_type", "tickers must be a list of strings")
     if len(tickers) > MAX_TICKERS:
         raise InvalidRecord("too_many_tickers", f"{len(tickers)} tickers given (max {MAX_TICKERS})")
-    extractor = extractor or _DEFAULT_EXTRACTOR
+    extractor = extractor or default_linker()
     text = f"{title} {summary or ''}"
     extra = {k: v for k, v in obj.items() if k not in KNOWN_FIELDS}
+    linked, links = link_tickers(extractor, tickers, text)
     return NewsItem(
         id=item_id, published_at=published, title=title, summary=summary, source=source, url=url,
-        tickers=merge_tickers(tickers, extractor.extract(text)), extra=extra,
+        tickers=linked, extra=extra, ticker_links=links,
     )
+
+
+def link_tickers(linker: Linker, given: Iterable[str], text: str) -> tuple[tuple[str, ...], tuple[dict, ...]]:
+    """(tickers in the watchlist, every link as a dict) for the message's tickers and its text.
+
+    Given tickers come first (rule ``given``); a link outside the linker's watchlist is kept
+    with ``"watch": false`` but its ticker is left out of the returned tickers."""
+    given = merge_tickers(given)
+    found = linker.link(text)
+    links = [{"ticker": linker.canonical(t) or t, "rule": "given"} for t in given]
+    links += [lk.as_dict() for lk in found]
+    for lk in links:
+        if not linker.in_watchlist(lk["ticker"]):
+            lk["watch"] = False
+    tickers = merge_tickers((lk["ticker"] for lk in links if lk.get("watch", True)))
+    return tickers, tuple(links)
 
 
 def parse_record(
@@ -310,5 +306,3 @@ def _json_float(text: str) -> float | None:
 def _json_constant(name: str) -> None:
     return None  # NaN, Infinity, -Infinity: not JSON, and jsonb cannot hold them -> null
 
-
-_DEFAULT_EXTRACTOR = TickerExtractor()

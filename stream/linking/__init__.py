@@ -1,13 +1,13 @@
 """Entity linking: company names, brands, cashtags and exchange tags -> listed tickers.
 
-``default_linker()`` loads the shipped table (``aliases.tsv``, ``symbols.tsv``)
-once per process; ``Linker.from_files(user_csv=...)`` adds the user's aliases.
+``default_linker()`` is the shipped table, built once per process;
+``linker_for(aliases_csv, watchlist)`` adds the user's aliases and a watchlist
+(see :func:`stream.linking.watchlist.load_watchlist`).
 """
 
 from __future__ import annotations
 
 from functools import lru_cache
-from pathlib import Path
 
 from stream.linking.matcher import Link, Linker, read_user_aliases
 
@@ -16,12 +16,16 @@ __all__ = ["Link", "Linker", "default_linker", "linker_for", "read_user_aliases"
 
 @lru_cache(maxsize=1)
 def default_linker() -> Linker:
-    return Linker.from_files()
+    return Linker()
 
 
 @lru_cache(maxsize=8)
-def linker_for(user_csv: str | None = None) -> Linker:
-    """The shipped linker, extended/overridden by the user's alias CSV when given."""
-    if not user_csv:
+def linker_for(user_csv: str | None = None, watchlist: str | None = None) -> Linker:
+    """The shipped linker, extended by the user's alias CSV and restricted by a watchlist setting."""
+    from stream.linking.watchlist import load_watchlist
+
+    tickers = load_watchlist(watchlist)
+    if not user_csv and tickers is None:
         return default_linker()
-    return Linker.from_files(user_csv=Path(user_csv))
+    users = read_user_aliases(user_csv) if user_csv else None
+    return Linker(users, watchlist=tickers)

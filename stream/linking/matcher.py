@@ -20,6 +20,7 @@ import csv
 import html
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Iterable, Mapping
 
@@ -126,15 +127,29 @@ def _is_word_char(c: str) -> bool:
 
 
 class Linker:
-    """Links text to listed tickers.  Build once (the automaton), call :meth:`link` per text."""
+    """Links text to listed tickers.  Build once (the automaton), call :meth:`link` per text.
+
+    ``Linker()`` uses the shipped table; ``Linker({"Acme": "ACME"})`` adds the user's aliases
+    (``{alias: ticker}``, matched case-insensitively; ticker ``-`` removes a shipped name).
+    ``watchlist``: the tickers that make trends and alerts (None = all); see :meth:`in_watchlist`.
+    """
 
     def __init__(
         self,
-        aliases: Iterable[tuple[str, str, str, str]] = (),
-        symbols: Mapping[str, str] | None = None,
         user_aliases: Mapping[str, str] | None = None,
+        *,
+        aliases: Iterable[tuple[str, str, str, str]] | None = None,
+        symbols: Mapping[str, str] | None = None,
+        watchlist: Iterable[str] | None = None,
     ) -> None:
-        self.symbols: dict[str, str] = dict(symbols or {})  # symbol -> canonical ticker
+        if aliases is None or symbols is None:
+            shipped_aliases, shipped_symbols = shipped_table()
+            aliases = shipped_aliases if aliases is None else aliases
+            symbols = shipped_symbols if symbols is None else symbols
+        self.symbols: dict[str, str] = dict(symbols)  # symbol -> canonical ticker
+        self.watchlist: frozenset[str] | None = (
+            None if watchlist is None else frozenset(self.symbols.get(t.upper(), t.upper()) for t in watchlist)
+        )
         table: dict[str, list[_Alias]] = {}
         for name, ticker, kind, ctx in aliases:
             table.setdefault(name.lower().replace("’", "'"), []).append(_Alias(name, ticker, kind, **_parse_context(ctx)))
@@ -156,21 +171,20 @@ class Linker:
 
     # ------------------------------------------------------------------ loading
     @classmethod
-    def from_files(cls, aliases_path: Path | None = None, symbols_path: Path | None = None,
-                   user_csv: str | Path | None = None) -> "Linker":
-        aliases_path = aliases_path or HERE / "aliases.tsv"
-        symbols_path = symbols_path or HERE / "symbols.tsv"
-        aliases = [(r[0], r[1], r[2], r[3] if len(r) > 3 else "") for r in _read_tsv(aliases_path) if len(r) >= 3]
-        symbols = {r[0]: r[1] for r in _read_tsv(symbols_path) if len(r) >= 2}
-        return cls(aliases, symbols, read_user_aliases(user_csv) if user_csv else None)
+    def from_csv(cls, path: str | Path, watchlist: Iterable[str] | None = None) -> "Linker":
+        """The shipped table extended by the user's alias CSV ``ticker,alias``."""
+        return cls(read_user_aliases(path), watchlist=watchlist)
+
+    def in_watchlist(self, ticker: str) -> bool:
+        return self.watchlist is None or ticker in self.watchlist
 
     def canonical(self, symbol: str) -> str | None:
         return self.symbols.get(symbol.upper())
 
     # ------------------------------------------------------------------ linking
     def extract(self, text: str) -> list[str]:
-        """The tickers in ``text``, in order of first mention (the old ``TickerExtractor`` interface)."""
-        return list(dict.fromkeys(link.ticker for link in self.link(text)))
+        """The ticker of every link in ``text``, in text order (the old ``TickerExtractor`` interface)."""
+        return [link.ticker for link in self.link(text)]
 
     def link(self, text: str) -> list[Link]:
         if not isinstance(text, str) or not text:
@@ -380,6 +394,23 @@ def _sentence_start(text: str, start: int) -> bool:
     while i >= 0 and text[i] in " \t\"'“‘(":
         i -= 1
     return i < 0 or text[i] in ".!?:;-–—|\n"
+
+
+@lru_cache(maxsize=1)
+def shipped_table() -> tuple[tuple[tuple[str, str, str, str], ...], dict[str, str]]:
+    """The committed alias table and symbol map (read once per process)."""
+    aliases = tuple((r[0], r[1], r[2], r[3] if len(r) > 3 else "") for r in _read_tsv(HERE / "aliases.tsv") if len(r) >= 3)
+    symbols = {r[0]: r[1] for r in _read_tsv(HERE / "symbols.tsv") if len(r) >= 2}
+    return aliases, symbols
+
+
+def symbol_ranks() -> dict[str, int]:
+    """Canonical ticker -> rank in the SEC list (1 = largest issuer), for the ``topN`` watchlists."""
+    ranks: dict[str, int] = {}
+    for r in _read_tsv(HERE / "symbols.tsv"):
+        if len(r) >= 4:
+            ranks.setdefault(r[1], int(r[3]))
+    return ranks
 
 
 def read_user_aliases(path: str | Path) -> dict[str, str]:
