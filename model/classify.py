@@ -69,9 +69,16 @@ def _round(x: float) -> float:
 
 
 def classify_lines(
-    engine: Engine, lines: Iterable[bytes | str], out: IO[str], chunk_size: int = 512
+    engine: Engine, lines: Iterable[bytes | str], out: IO[str], chunk_size: int = 512, linker: Any = None
 ) -> ClassifyStats:
-    """Score ``lines`` and write one JSON line per non-blank input line to ``out``."""
+    """Score ``lines`` and write one JSON line per non-blank input line to ``out``.
+
+    Each output line also carries ``tickers``: the tickers linked from the text by the same
+    entity linker as the worker (``linker``: a ``stream.linking.Linker``; default the shipped one)."""
+    from stream.linking import default_linker
+    from stream.schema import link_tickers
+
+    linker = linker or default_linker()
     stats = ClassifyStats()
     pending: list[tuple[int, Any, str | None, str | None]] = []
 
@@ -90,6 +97,7 @@ def classify_lines(
                 v = getattr(p, f)
                 row[f] = _round(v) if isinstance(v, float) else v
             row["model_version"] = engine.model_version
+            row["tickers"] = list(link_tickers(linker, (), text)[0])
             buf.append(json.dumps(row, ensure_ascii=False))
             stats.scored += 1
         if buf:

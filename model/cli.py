@@ -145,7 +145,11 @@ def cmd_classify(args) -> int:
         engine = _engine(args)
         out = open(args.output, "w", encoding="utf-8") if args.output else sys.stdout
         try:
-            stats = classify_lines(engine, source, out, chunk_size=args.chunk_size)
+            from stream.linking import linker_for
+
+            settings = _settings()
+            stats = classify_lines(engine, source, out, chunk_size=args.chunk_size,
+                                   linker=linker_for(settings.aliases, settings.watchlist))
         finally:
             if args.output:
                 out.close()

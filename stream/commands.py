@@ -86,14 +86,14 @@ def build_parts(settings: Settings, *, alerts: bool = True, with_notifier: bool 
     from stream.app import WorkerParts
     from stream.metrics import WorkerMetrics
     from stream.pipeline import BatchProcessor
-    from stream.schema import TickerExtractor
+    from stream.linking import linker_for
 
     migrate(settings, quiet=True)
     if engine is None:
         engine = load_engine(settings.model, device=settings.device)
     log.info("model %s loaded on %s", engine.model_version, engine.device)
     writer = Writer(settings.dsn, schema=settings.schema)
-    extractor = TickerExtractor.from_csv(settings.aliases) if settings.aliases else None
+    extractor = linker_for(settings.aliases, settings.watchlist)
     service = notifier = None
     if alerts:
         from alerts.service import AlertService
@@ -126,13 +126,13 @@ def cmd_worker(args) -> int:
 def cmd_ingest_rss(args) -> int:
     from stream.kafka_io import ensure_topics, make_producer, send_item
     from stream.rss import FeedState, mark_sent, poll_feed
-    from stream.schema import TickerExtractor
+    from stream.linking import linker_for
 
     settings = load_settings()
     ensure_topics(settings)
     producer = make_producer(settings)
     state = FeedState(settings.state_dir / "ingest" / "rss-state.json")
-    extractor = TickerExtractor.from_csv(settings.aliases) if settings.aliases else None
+    extractor = linker_for(settings.aliases, settings.watchlist)
     try:
         while True:
             for url in args.urls:
@@ -156,7 +156,7 @@ def cmd_replay(args) -> int:
     from tqdm import tqdm
 
     from stream.replay import ColumnMap, Pacer, ReplayStats, count_rows, parse_speed, prepare, read_rows
-    from stream.schema import TickerExtractor
+    from stream.linking import linker_for
 
     settings = load_settings()
     if args.from_kafka:
@@ -165,7 +165,7 @@ def cmd_replay(args) -> int:
         raise UserError("replay needs a PATH (or --from-kafka --since T)")
     speed = parse_speed(args.speed)
     columns = ColumnMap(published_at=args.time_col, title=args.title_col, tickers=args.tickers_col)
-    extractor = TickerExtractor.from_csv(settings.aliases) if settings.aliases else None
+    extractor = linker_for(settings.aliases, settings.watchlist)
     stats = ReplayStats()
     rows = read_rows(args.path, args.format)
     if args.limit:

@@ -63,8 +63,9 @@ def test_bad_lines_get_error_rows_in_order():
     assert "error" in rows[3] and rows[3]["line"] == 5
     ok = rows[0]
     assert set(ok) == {"id", "topic", "topic_id", "topic_score", "sentiment", "p_negative", "p_neutral",
-                       "p_positive", "sentiment_score", "model_version"}
+                       "p_positive", "sentiment_score", "model_version", "tickers"}
     assert ok["model_version"] == "stub-1"
+    assert ok["tickers"] == ["AAPL"] and rows[2]["tickers"] == []  # linked by name; "Fed" is no company
     assert (stats.lines, stats.scored, stats.errors) == (5, 3, 2)
 
 
