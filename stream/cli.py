@@ -29,6 +29,7 @@ COMMAND_MODULES = (
     "stream.commands",  # worker, ingest, replay
     "stream.demo",  # demo
     "stream.plot",  # plot
+    "stream.linking.cli",  # tickers
     "stream.dashboard",  # dashboard
 )
 
