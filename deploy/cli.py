@@ -35,7 +35,11 @@ def cmd_up(args) -> int:
 
 
 def cmd_down(args) -> int:
-    localstack.down(load_settings())
+    from stream.dashboard import stop_background
+
+    settings = load_settings()
+    stop_background(settings.state_dir)  # the dashboard 'finsent demo' left running, if any
+    localstack.down(settings)
     return 0
 
 

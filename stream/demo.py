@@ -34,6 +34,8 @@ def register(sub) -> None:
     p.add_argument("--spike-size", type=int, default=14, help="negative headlines in the planted burst")
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--down", action="store_true", help="stop the local stack at the end too")
+    p.add_argument("--no-dashboard", action="store_true",
+                   help="do not start the dashboard in the background at the end")
     p.add_argument("--timeout", type=float, default=420, help="give up after this many seconds")
     p.set_defaults(func=cmd_demo)
 
@@ -134,6 +136,9 @@ def cmd_demo(args) -> int:
     print("1/5 local stack (Apache Kafka in KRaft mode + PostgreSQL) ...", flush=True)
     localstack.up(base, quiet=False)
     settings = demo_settings(base)
+    from stream.dashboard import stop_background
+
+    stop_background(base.state_dir)  # a dashboard of the previous demo run: restarted at the end
     _reset(settings)
     ensure_topics(settings)
 
@@ -223,6 +228,8 @@ Next steps:
   * run it on real feeds:        finsent worker &  finsent ingest rss https://example.com/markets.rss
     (FINSENT_ALERT_URLS="json://127.0.0.1:8000/hook" delivers alerts; see README 'Operations')
 """)
+    if not args.no_dashboard and not args.down:
+        _dashboard(settings, spike_ticker, day, duration)
     print(f"demo finished in {time.monotonic() - t_start:.0f}s; the stack stays up ('finsent down' stops it)")
     if args.down:
         localstack.down(base)
@@ -231,6 +238,24 @@ Next steps:
         print(f"finsent demo: the planted spike for {spike_ticker} did NOT alert", file=sys.stderr)
         return 1
     return 0
+
+
+def _dashboard(settings: Settings, spike_ticker: str, day: datetime, duration: timedelta) -> None:
+    """Start ``finsent dashboard --schema demo`` in the background and print URLs that open on the demo."""
+    from stream.dashboard import start_background
+
+    rows = _count(settings, "SELECT id FROM alerts WHERE scope_kind = 'ticker' AND scope = %s ORDER BY window_start",
+                  (spike_ticker,))
+    since, until = day.strftime("%Y-%m-%dT%H:%MZ"), (day + duration).strftime("%Y-%m-%dT%H:%MZ")
+    try:
+        url = start_background(settings)
+    except UserError as exc:
+        print(f"(dashboard not started: {exc})\n  start it yourself: finsent dashboard --schema {settings.schema}")
+        return
+    print("Dashboard (running in the background; 'finsent dashboard --stop' or 'finsent down' stops it):")
+    if rows:
+        print(f"  the planted spike's alert:  {url}/alert/{rows[0][0]}")
+    print(f"  the demo's trading day:     {url}/?since={since}&until={until}\n")
 
 
 def _psql_url(settings: Settings) -> str:

@@ -1,8 +1,11 @@
 """`finsent demo` (a shorter day) ends with the planted spike's alert and a chart."""
 
+import json
 import re
+import socket
 import subprocess
 import sys
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -13,8 +16,19 @@ pytestmark = pytest.mark.slow
 
 
 def test_demo_alerts_on_the_planted_spike_and_writes_a_chart(stack):
-    res = subprocess.run([sys.executable, "-m", "stream.cli", "demo", "--items", "4000", "--timeout", "300"],
-                         env=settings_env(stack.settings), cwd=REPO, capture_output=True, text=True, timeout=600)
+    env = {**settings_env(stack.settings), "FINSENT_DASHBOARD_PORT": str(_free_port())}
+    try:
+        res = subprocess.run([sys.executable, "-m", "stream.cli", "demo", "--items", "4000", "--timeout", "300"],
+                             env=env, cwd=REPO, capture_output=True, text=True, timeout=600)
+        # the dashboard URL it prints opens on the planted spike's alert
+        m = re.search(r"the planted spike's alert: +(http://127\.0\.0\.1:\d+)/alert/(\d+)", res.stdout)
+        assert m, res.stdout[-3000:]
+        with urllib.request.urlopen(m.group(0).split()[-1], timeout=20) as r:
+            assert r.status == 200 and f'data-alert-id="{m.group(2)}"' in r.read().decode()
+        with urllib.request.urlopen(f"{m.group(1)}/api/alerts/{m.group(2)}", timeout=20) as r:
+            dashboard_alert = json.load(r)["alert"]
+    finally:
+        subprocess.run([sys.executable, "-m", "stream.cli", "dashboard", "--stop"], env=env, cwd=REPO, timeout=60)
     out = res.stdout
     assert res.returncode == 0, f"{out[-3000:]}\n{res.stderr[-3000:]}"
     spike = re.search(r"planted negative spike: (\w+)", out).group(1)
@@ -22,3 +36,10 @@ def test_demo_alerts_on_the_planted_spike_and_writes_a_chart(stack):
     chart = Path(re.search(r"Chart of \w+: (\S+\.png)", out).group(1))
     assert chart.is_file() and chart.stat().st_size > 10_000
     assert "Top negative movers" in out and "finsent sql" in out
+    assert dashboard_alert["scope"] == spike and spike in dashboard_alert["title"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

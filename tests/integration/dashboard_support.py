@@ -1,0 +1,104 @@
+"""Shared by the dashboard's integration tests: a seeded schema and the real server in a thread.
+
+The seeded day is generated (``stream.generate``), stored by the real writer with ground-truth
+scores and passed through the real ``AlertService`` after each batch, as the worker does, so the
+alerts, their NOTIFY and their top articles are the pipeline's own.  ``second_half`` holds a later
+stretch with a second planted spike, stored by a test while a page or stream is open.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import psycopg2
+
+from alerts.testing import event_time, store_and_observe
+from stream.generate import Spike, day_start, generate_stream, quiet_tickers
+
+START = day_start(hour=9.0)
+TICKERS = quiet_tickers(k=2, seed=11)
+SPIKE_1 = Spike(ticker=TICKERS[0], at=START + timedelta(hours=2, minutes=7, seconds=13), size=10)
+SPIKE_2 = Spike(ticker=TICKERS[1], at=START + timedelta(hours=3, minutes=37, seconds=5), size=10)
+SPLIT = START + timedelta(hours=3)
+
+
+@dataclass
+class Seeded:
+    settings: object  # stream.config.Settings on the seeded schema
+    first_half: list
+    second_half: list
+    alerts: list  # alerts.service.Alert of the first half
+
+    @property
+    def schema(self) -> str:
+        return self.settings.schema
+
+    @property
+    def spike_alert(self):
+        """The first alert on the first planted spike's ticker (the detector may fire others too)."""
+        return next(a for a in self.alerts if a.scope_kind == "ticker" and a.scope == SPIKE_1.ticker)
+
+
+def seed_schema(stack_settings, prefix: str = "t_dash") -> Seeded:
+    from storage import migrate
+
+    schema = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    migrate.upgrade(stack_settings.dsn, schema=schema)
+    settings = stack_settings.replace(schema=schema)
+    msgs = list(generate_stream(START, timedelta(hours=4), spikes=[SPIKE_1, SPIKE_2], seed=4, truth=True))
+    first = [m for m in msgs if event_time(m) < SPLIT]
+    second = [m for m in msgs if event_time(m) >= SPLIT]
+    alerts = store_and_observe(settings, first)
+    return Seeded(settings, first, second, alerts)
+
+
+def drop_schema(dsn: str, schema: str) -> None:
+    conn = psycopg2.connect(dsn)
+    try:
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+    finally:
+        conn.close()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class ServerThread:
+    """uvicorn serving an app on 127.0.0.1:<free port> in a thread, as ``finsent dashboard`` does."""
+
+    def __init__(self, app):
+        import uvicorn
+
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on",
+                                timeout_graceful_shutdown=2)
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, name="dashboard-test-server", daemon=True)
+
+    def __enter__(self) -> "ServerThread":
+        self.thread.start()
+        deadline = time.monotonic() + 30
+        while not self.server.started:
+            if not self.thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("the dashboard server did not start")
+            time.sleep(0.05)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=15)
+
+
+def iso(ts: datetime) -> str:
+    return ts.strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -1,0 +1,267 @@
+"""The dashboard's JSON API against the real local stack: every endpoint, bad parameters, the
+analyst-only connection (no write is possible through it), and an alert pushed live by SSE."""
+
+from __future__ import annotations
+
+import json
+import queue
+import threading
+import time
+from datetime import timedelta
+
+import httpx
+import psycopg2
+import pytest
+
+from storage.db import fetch_all
+from stream.dashboard.server import check_read_only, create_app
+from stream.errors import UserError
+from tests.integration.dashboard_support import (
+    SPIKE_1, SPIKE_2, SPLIT, START, ServerThread, drop_schema, iso, seed_schema,
+)
+
+pytestmark = pytest.mark.integration
+
+DAY = {"since": iso(START), "until": iso(START + timedelta(hours=4))}
+SECRET = "s3cr3t-Hook-Pass"
+
+
+@pytest.fixture(scope="module")
+def seeded(stack):
+    s = seed_schema(stack.settings)
+    yield s
+    drop_schema(stack.settings.dsn, s.schema)
+
+
+@pytest.fixture(scope="module")
+def alert_target():
+    """A real apprise target that refuses connections (a closed port), with a password in its URL."""
+    from tests.integration.dashboard_support import free_port
+
+    return f"json://hook:{SECRET}@127.0.0.1:{free_port()}/finsent"
+
+
+@pytest.fixture(scope="module")
+def server(seeded, alert_target):
+    settings = seeded.settings.replace(alert_urls=(alert_target,))
+    # poll_s=120: an alert that arrives within seconds came through LISTEN/NOTIFY, not the safety poll
+    app = create_app(settings, poll_s=120)
+    with ServerThread(app) as srv:
+        srv.app = app
+        yield srv
+
+
+@pytest.fixture(scope="module")
+def client(server):
+    with httpx.Client(base_url=server.url, timeout=20) as c:
+        yield c
+
+
+def sql(seeded, query, params=()):
+    return fetch_all(seeded.settings.dsn, seeded.schema, query, params)
+
+
+def test_seeded_day_has_the_planted_alert(seeded):
+    assert seeded.spike_alert.window_start <= SPIKE_1.at < seeded.spike_alert.window_end + timedelta(minutes=5)
+
+
+def test_meta_and_health(client, seeded):
+    meta = client.get("/api/meta").json()
+    assert meta["schema"] == seeded.schema
+    assert meta["first"] == iso(START) and meta["last_alert_id"] == max(a.id for a in seeded.alerts)
+    h = client.get("/api/health")
+    assert h.status_code == 200, h.text
+    body = h.json()
+    assert body["database"]["ok"] and body["database"]["user"] == "finsent_analyst" and body["database"]["read_only"]
+    assert body["broker"]["ok"], body["broker"]
+    assert body["broker"]["topic"] == seeded.settings.topic_raw and "consumer_lag" in body
+    assert body["live_alerts"]["listening"] is True
+
+
+def test_trends_equal_the_stored_buckets(client, seeded):
+    t = client.get("/api/trends", params={"kind": "ticker", "scope": SPIKE_1.ticker.lower(), **DAY}).json()
+    assert t["scope"] == SPIKE_1.ticker and t["bucket"] == "5min"  # 4 hours -> auto picks 5 minutes
+    (arts, neg, ssum), = sql(seeded, "SELECT sum(articles), sum(negative), sum(score_sum) FROM sentiment_minute"
+                                     " WHERE scope_kind = 'ticker' AND scope = %s", (SPIKE_1.ticker,))
+    assert t["totals"]["articles"] == arts == sum(p["articles"] for p in t["points"])
+    assert t["totals"]["negative"] == neg
+    assert t["totals"]["mean_score"] == pytest.approx(ssum / arts)
+    assert [a["id"] for a in t["alerts"]] == [a.id for a in sorted(seeded.alerts, key=lambda a: a.window_start)
+                                              if a.scope == SPIKE_1.ticker]  # the windows to shade
+    assert seeded.spike_alert.id in [a["id"] for a in t["alerts"]]
+    hourly = client.get("/api/trends", params={"kind": "ticker", "scope": SPIKE_1.ticker, "bucket": "hour", **DAY}).json()
+    assert hourly["bucket_seconds"] == 3600 and hourly["totals"] == pytest.approx(t["totals"])
+    market = client.get("/api/trends", params={"range": "1d", "until": DAY["until"]}).json()
+    assert market["kind"] == "all" and market["totals"]["articles"] == len(seeded.first_half)
+
+
+def test_scopes_and_movers(client, seeded):
+    topics = client.get("/api/scopes", params={"kind": "topic", "limit": 500, **DAY}).json()["scopes"]
+    assert sum(s["articles"] for s in topics) == len(seeded.first_half)
+    assert [s["articles"] for s in topics] == sorted((s["articles"] for s in topics), reverse=True)
+    found = client.get("/api/scopes", params={"kind": "ticker", "prefix": SPIKE_1.ticker[:2].lower()}).json()["scopes"]
+    assert SPIKE_1.ticker in [s["scope"] for s in found]
+    movers = client.get("/api/movers", params={"limit": 5, **DAY}).json()["movers"]
+    assert 1 <= len(movers) <= 5
+    # one seeded day: no ticker has a 30-day baseline, so the most negative mean score leads
+    assert all(m["baseline_mean_score"] is None for m in movers)
+    assert [m["mean_score"] for m in movers] == sorted(m["mean_score"] for m in movers)
+    assert SPIKE_1.ticker in [m["ticker"] for m in movers]
+    assert all(m["articles"] >= 5 for m in movers)
+
+
+def test_alerts_list_and_detail_never_show_a_target_url(client, seeded, alert_target):
+    from alerts.notifier import Notifier
+
+    spike = seeded.spike_alert
+    lst = client.get("/api/alerts", params=DAY).json()["alerts"]
+    assert sorted(a["id"] for a in lst) == sorted(a.id for a in seeded.alerts)
+    assert [a["window_end"] for a in lst] == sorted((a["window_end"] for a in lst), reverse=True)
+    mine = client.get("/api/alerts", params={"kind": "ticker", "scope": SPIKE_1.ticker, **DAY}).json()["alerts"]
+    assert spike.id in [a["id"] for a in mine] and all(a["scope"] == SPIKE_1.ticker for a in mine)
+
+    # a real delivery attempt to the refusing target: the alert stays pending with an error naming it
+    notifier = Notifier(seeded.settings.replace(alert_urls=(alert_target,)))
+    try:
+        assert notifier.deliver_pending() == 0
+    finally:
+        notifier.close()
+    (err,), = sql(seeded, "SELECT last_error FROM alerts WHERE id = %s", (spike.id,))
+    assert "127.0.0.1" in err  # the stored error names the target...
+
+    r = client.get(f"/api/alerts/{spike.id}")
+    assert r.status_code == 200
+    d = r.json()
+    a = d["alert"]
+    assert (a["scope"], a["rule"], a["z"]) == (SPIKE_1.ticker, spike.rule, pytest.approx(spike.z))
+    assert a["baseline"] == pytest.approx(spike.baseline)
+    assert [x["id"] for x in d["top_articles"]] == spike.top_article_ids
+    assert all(SPIKE_1.ticker in x["tickers"] for x in d["top_articles"])
+    dv = d["delivery"]
+    assert dv["status"] == "pending" and dv["attempts"] == 1
+    assert [t["status"] for t in dv["targets"]] == ["failed, retrying"]
+    assert "<target>" in dv["last_error"]
+    # ...the API never does: not the URL, not its host:port, not its password
+    port = alert_target.rsplit(":", 1)[1].split("/")[0]
+    assert SECRET not in r.text and f"127.0.0.1:{port}" not in r.text and "json://" not in r.text
+    assert client.get("/api/alerts/999999").status_code == 404
+
+
+def test_articles(client, seeded):
+    r = client.get("/api/articles", params={"kind": "ticker", "scope": SPIKE_1.ticker, "limit": 500, **DAY}).json()
+    arts = r["articles"]
+    (n,), = sql(seeded, "SELECT count(*) FROM articles WHERE tickers @> ARRAY[%s]", (SPIKE_1.ticker,))
+    assert len(arts) == n and all(SPIKE_1.ticker in a["tickers"] for a in arts)
+    assert [a["published_at"] for a in arts] == sorted((a["published_at"] for a in arts), reverse=True)
+    neg = client.get("/api/articles", params={"kind": "ticker", "scope": SPIKE_1.ticker, "order": "negative",
+                                              "sentiment": "negative", "limit": 3, **DAY}).json()["articles"]
+    assert len(neg) == 3 and all(a["sentiment"] == "negative" for a in neg)
+    assert [a["sentiment_score"] for a in neg] == sorted(a["sentiment_score"] for a in neg)
+    topic = arts[0]["topic"]
+    t = client.get("/api/articles", params={"kind": "topic", "scope": topic, "limit": 10, **DAY}).json()["articles"]
+    assert t and all(a["topic"] == topic for a in t)
+
+
+@pytest.mark.parametrize("path, params, message", [
+    ("/api/trends", {"kind": "sector", "scope": "x"}, "kind: must be one of"),
+    ("/api/trends", {"kind": "ticker"}, "scope: a ticker name is required"),
+    ("/api/trends", {"kind": "ticker", "scope": "AAPL'; DROP TABLE alerts; --"}, "not a ticker symbol"),
+    ("/api/trends", {"range": "1y"}, "range: must be one of"),
+    ("/api/trends", {"since": "2024-02-30"}, "not an ISO 8601"),
+    ("/api/trends", {"since": "2025-01-02", "until": "2025-01-01"}, "until must be after since"),
+    ("/api/trends", {"range": "30d", "bucket": "minute"}, "more than 5000 points"),
+    ("/api/trends", {"colour": "red"}, "unknown parameter"),
+    ("/api/movers", {"limit": "100000"}, "limit: must be between"),
+    ("/api/articles", {"kind": "ticker", "scope": "AAPL", "order": "random"}, "order: must be one of"),
+    ("/api/articles", {"kind": "all", "sentiment": "angry"}, "sentiment: must be one of"),
+    ("/api/alerts", {"scope": "AAPL"}, "scope needs kind"),
+    ("/api/alerts/abc", {}, "not an alert id"),
+    ("/api/scopes", {"prefix": "x" * 81}, "at most 80"),
+    ("/api/meta", {"x": "1"}, "unknown parameter"),
+])
+def test_bad_parameters_are_clear_400s(client, path, params, message):
+    r = client.get(path, params=params)
+    assert r.status_code == 400, r.text
+    assert message in r.json()["error"]
+
+
+def test_no_write_is_possible_through_the_dashboard(client, server, seeded):
+    # no route takes anything but GET
+    for method in ("POST", "PUT", "PATCH", "DELETE"):
+        r = client.request(method, "/api/alerts", content=b"{}")
+        assert r.status_code == 405 and "read-only" in r.json()["error"]
+    # the app's own connections are the analyst role in read-only transactions...
+    pool = server.app.state.pool
+    with pool.cursor() as cur:
+        cur.execute("SELECT current_user, current_setting('transaction_read_only')")
+        assert cur.fetchone() == ("finsent_analyst", "on")
+    with pytest.raises(psycopg2.errors.ReadOnlySqlTransaction):
+        with pool.cursor() as cur:
+            cur.execute("UPDATE alerts SET delivery_status = 'delivered'")
+    # ...and even a read-write transaction of that role is refused by its grants
+    with pytest.raises(psycopg2.errors.InsufficientPrivilege):
+        with pool.cursor() as cur:
+            cur.execute("ROLLBACK; BEGIN READ WRITE; DELETE FROM alerts")
+    assert sql(seeded, "SELECT count(*) FROM alerts WHERE delivery_status = 'pending'") == [(len(seeded.alerts),)]
+    # a login that could write is refused at start-up
+    conn = psycopg2.connect(seeded.settings.dsn)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(f'SET search_path = "{seeded.schema}"')
+            with pytest.raises(UserError, match="read-only finsent_analyst"):
+                check_read_only(cur)
+    finally:
+        conn.close()
+
+
+def test_pages_render(client, seeded):
+    for path in ("/", f"/ticker/{SPIKE_1.ticker}", "/topic/Earnings", f"/alert/{seeded.spike_alert.id}"):
+        r = client.get(path)
+        assert r.status_code == 200 and "text/html" in r.headers["content-type"], path
+        assert "default-src 'self'" in r.headers["content-security-policy"]
+        assert "/static/vendor/plotly.min.js" in r.text
+    js = client.get("/static/vendor/plotly.min.js")
+    assert js.status_code == 200 and len(js.content) > 1_000_000 and b"plotly" in js.content[:2000].lower()
+    assert client.get("/alert/424242").status_code == 404
+    assert client.get("/ticker/%3Cscript%3E").status_code == 400
+
+
+def test_a_new_alert_is_pushed_live_through_listen_notify(server, seeded):
+    """Open the SSE stream, store the second half (a second planted spike) through the real alert
+    service: the alert arrives within seconds -- the server's safety poll is 120 s, so by NOTIFY."""
+    from alerts.testing import store_and_observe
+
+    events: queue.Queue = queue.Queue()
+    stop = threading.Event()
+
+    def listen():
+        try:
+            with httpx.Client(base_url=server.url, timeout=httpx.Timeout(5, read=60)) as c:
+                with c.stream("GET", "/api/alerts/stream") as r:
+                    assert r.status_code == 200 and r.headers["content-type"].startswith("text/event-stream")
+                    event = None
+                    for line in r.iter_lines():
+                        if stop.is_set():
+                            return
+                        if line.startswith("event:"):
+                            event = line.split(":", 1)[1].strip()
+                        elif line.startswith("data:"):
+                            events.put((event, json.loads(line.split(":", 1)[1])))
+        except httpx.HTTPError:
+            if not stop.is_set():  # the server going away at the end of the module is expected
+                raise
+
+    t = threading.Thread(target=listen, daemon=True)
+    t.start()
+    assert events.get(timeout=20)[0] == "ready"
+    new = store_and_observe(seeded.settings, seeded.second_half)
+    t0 = time.monotonic()
+    spike2 = next(a for a in new if a.scope == SPIKE_2.ticker)
+    assert spike2.window_start >= SPLIT
+    got = []
+    while spike2.id not in [d["id"] for _, d in got]:
+        got.append(events.get(timeout=20))
+    assert time.monotonic() - t0 < 10
+    assert all(kind == "alert" for kind, _ in got)
+    assert sorted(d["id"] for _, d in got) == [a.id for a in sorted(new, key=lambda a: a.id)][:len(got)]
+    stop.set()

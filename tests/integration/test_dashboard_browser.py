@@ -1,0 +1,101 @@
+"""End to end in a real headless browser (Debian's chromium through its chromedriver): the overview
+receives an alert pushed live while it is open, the alert leads to its ticker page, whose chart
+(with the alert window shaded) and headlines are there; the watchlist is kept by the browser.
+Screenshots are saved under the test's temp dir."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from stream.dashboard.browser import console_errors, find_browser, full_page_screenshot, open_browser, wait_for
+from stream.dashboard.server import create_app
+from tests.integration.dashboard_support import SPIKE_1, SPIKE_2, START, ServerThread, drop_schema, iso, seed_schema
+
+pytestmark = pytest.mark.integration
+
+_, _, WHY = find_browser()
+
+
+@pytest.fixture
+def seeded(stack):
+    s = seed_schema(stack.settings, prefix="t_dashb")
+    yield s
+    drop_schema(stack.settings.dsn, s.schema)
+
+
+@pytest.fixture
+def browser():
+    if WHY:
+        pytest.skip(f"no headless browser: {WHY}")
+    d = open_browser()
+    yield d
+    d.quit()
+
+
+def test_overview_live_alert_to_ticker_page_in_chromium(seeded, browser, tmp_path):
+    from alerts.testing import store_and_observe
+    from selenium.webdriver.common.by import By
+
+    d = browser
+    with ServerThread(create_app(seeded.settings, poll_s=120)) as srv:  # pushes within seconds = NOTIFY
+        rng = f"since={iso(START)}&until={iso(START + timedelta(hours=4))}"
+        d.get(f"{srv.url}/?{rng}")
+        wait_for(d, "document.body.dataset.loaded === '1'", 30)
+        assert d.find_element(By.ID, "chart-market").get_attribute("data-rendered") == "1"
+        first = d.find_elements(By.CSS_SELECTOR, "#alerts li")
+        shown = {li.get_attribute("data-alert-id"): li.text for li in first}
+        assert set(shown) == {str(a.id) for a in seeded.alerts}
+        assert SPIKE_1.ticker in shown[str(seeded.spike_alert.id)]
+        assert len(d.find_elements(By.CSS_SELECTOR, "#topics tbody tr")) >= 10
+        assert len(d.find_elements(By.CSS_SELECTOR, "#movers tbody tr")) >= 5
+        wait_for(d, "document.body.dataset.live === 'ready'", 20)
+
+        # the pipeline stores a new alert while the page is open: it appears without a reload
+        new = store_and_observe(seeded.settings, seeded.second_half)
+        spike2 = next(a for a in new if a.scope_kind == "ticker" and a.scope == SPIKE_2.ticker)
+        wait_for(d, f"document.querySelector('#alerts li.new[data-alert-id=\"{spike2.id}\"]')", 20)
+        assert d.execute_script("return performance.getEntriesByType('navigation').length") == 1  # no reload
+        d.save_screenshot(str(tmp_path / "overview-live-alert.png"))
+
+        # follow the pushed alert to its ticker page
+        d.find_element(By.CSS_SELECTOR, f'#alerts li[data-alert-id="{spike2.id}"] a.scope-link').click()
+        wait_for(d, "document.body.dataset.loaded === '1'", 30)
+        assert d.current_url.startswith(f"{srv.url}/ticker/{SPIKE_2.ticker}?")
+        chart = d.find_element(By.ID, "chart-scope")
+        assert chart.get_attribute("data-rendered") == "1" and int(chart.get_attribute("data-points")) > 0
+        assert int(chart.get_attribute("data-alerts")) >= 1
+        assert d.find_elements(By.CSS_SELECTOR, "#chart-scope .shapelayer path")  # the alert window, shaded
+        assert d.find_elements(By.CSS_SELECTOR, "#chart-scope .modebar")  # zoom / pan / reset
+        rows = d.find_elements(By.CSS_SELECTOR, "#headlines tbody tr")
+        assert len(rows) >= 10
+        assert all(SPIKE_2.ticker in r.find_element(By.CSS_SELECTOR, "td:last-child").text for r in rows)
+        spike_titles = {m["title"] for m in seeded.second_half if m["truth"]["event"] == "spike:1"}
+        shown = {r.find_element(By.CSS_SELECTOR, "td.headline").text for r in rows}
+        assert len(shown & spike_titles) >= 5
+        links = [a.get_attribute("href") for a in d.find_elements(By.CSS_SELECTOR, "#headlines td.headline a")]
+        assert links and all(h.startswith("https://") for h in links)
+        assert str(spike2.id) in [li.get_attribute("data-alert-id") for li in d.find_elements(By.CSS_SELECTOR, "#alerts li")]
+
+        # pin it; the overview's watchlist (browser storage) shows it
+        d.find_element(By.ID, "pin").click()
+        assert "pinned" in d.find_element(By.ID, "pin").text
+        full_page_screenshot(d, tmp_path / "ticker-page.png")
+        d.get(f"{srv.url}/?{rng}")
+        wait_for(d, "document.body.dataset.loaded === '1'", 30)
+        wl = d.find_elements(By.CSS_SELECTOR, "#watchlist tbody tr")
+        assert [r.get_attribute("data-ticker") for r in wl] == [SPIKE_2.ticker]
+        assert len(wl[0].find_elements(By.TAG_NAME, "td")) == 5  # with its numbers
+
+        # the alert page: rule, z, window on the chart, top articles
+        d.get(f"{srv.url}/alert/{spike2.id}")
+        wait_for(d, "document.body.dataset.loaded === '1'", 30)
+        facts = d.find_element(By.ID, "alert-facts").text
+        assert spike2.rule in facts and f"{spike2.z:.2f}" in facts
+        assert int(d.find_element(By.ID, "chart-alert").get_attribute("data-alerts")) >= 1
+        assert len(d.find_elements(By.CSS_SELECTOR, "#top-articles tbody tr")) == len(spike2.top_article_ids)
+        full_page_screenshot(d, tmp_path / "alert-page.png")
+        assert console_errors(d) == []  # no script error, no blocked resource (CSP), no failed request
+    for name in ("overview-live-alert.png", "ticker-page.png", "alert-page.png"):
+        assert (tmp_path / name).stat().st_size > 20_000
