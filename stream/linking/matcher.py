@@ -283,13 +283,16 @@ class Linker:
         prev = _prev_word(text, start)
         nxt, possessive = _next_word(text, end)
         prev_raw = _prev_word(text, start, lower=False)
-        inside_name = (
-            prev_raw[:1].isupper() and prev not in _SMALL and prev not in _POSITIVE_PREV
-            and not prev_raw.endswith(("'s", "’s")) and not _sentence_start(text, start - len(prev_raw) - 1 if start else 0)
+        after_capital = (  # "Carson Block", "Chair Powell": the name may continue a capitalised word
+            prev_raw[:1].isupper() and prev not in _SMALL and prev not in _POSITIVE_PREV and prev not in _STARTERS
+            and not prev_raw.endswith(("'s", "’s")) and not _sentence_start(text, start)
         )
+        inside_name = after_capital and not title_text
         if e.kind in "GH":
             if caps_text or inside_name:
                 return None
+            if after_capital and not (possessive or nxt in _POSITIVE_NEXT):
+                return None  # Title Case: "CEO Jonathan Ferrari on Q3" but "Upgrade Hasbro To Buy"
             nxt_raw = _next_word(text, end, lower=False)[0]
             if nxt_raw[:1].isupper() and nxt not in _POSITIVE_NEXT and not possessive and not title_text:
                 return None  # "Baxter Planning", "Viking Line": a longer name we do not know
@@ -349,6 +352,12 @@ def _mostly_caps(text: str) -> bool:
     return sum(c.isupper() for c in letters) >= 0.8 * len(letters)
 
 
+# capitalised only because they start a sentence ("Because Target said so")
+_STARTERS = frozenset(
+    "because but and as when why how what if while after before so now then also still even why where who "
+    "whether though although since until unless once here there this that these those it its we they he she "
+    "i you our their his her my your why breaking update watch report analysis exclusive".split()
+)
 _SMALL = frozenset("a an and as at but by for from in into of on or the to vs with".split())
 
 
