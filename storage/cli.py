@@ -217,9 +217,15 @@ def format_table(columns: list[str], rows: list[tuple]) -> str:
 
 
 def run_query(dsn: str, schema: str, query: str, timeout: str = "60s"):
-    """Run ``query`` read-only; returns (columns, rows) -- columns None when it returns no rows."""
-    from storage.db import connect
+    """Run ``query`` read-only; returns (columns, rows) -- columns None when it returns no rows.
 
+    One statement per call (``storage.sqlguard``): several in one string could leave the
+    read-only transaction.
+    """
+    from storage.db import connect
+    from storage.sqlguard import single_statement
+
+    single_statement(query)
     conn = connect(dsn, schema, readonly=True, application_name="finsent-sql")
     try:
         with conn.cursor() as cur:

@@ -143,6 +143,14 @@ def _role_exists(cur, role: str) -> bool:
     return cur.fetchone() is not None
 
 
+ANALYST_SESSION_LIMITS = {  # ALTER ROLE finsent_analyst SET ...
+    "statement_timeout": "60s",
+    "idle_in_transaction_session_timeout": "60s",
+    "idle_session_timeout": "30min",
+}
+ANALYST_CONNECTION_LIMIT = 32
+
+
 def ensure_roles(cur, writer_password: str | None, analyst_password: str | None, *, set_passwords: bool) -> None:
     """Create the two LOGIN roles if missing; with ``set_passwords`` also reset their passwords."""
     for role, password in ((WRITER_ROLE, writer_password), (ANALYST_ROLE, analyst_password)):
@@ -178,6 +186,19 @@ def ensure_roles(cur, writer_password: str | None, analyst_password: str | None,
         cur.execute("RELEASE SAVEPOINT ro")
     except psycopg2.errors.InsufficientPrivilege:
         cur.execute("ROLLBACK TO SAVEPOINT ro")
+    # Bounded analyst sessions (`finsent sql`, the dashboard, psql): per-role timeouts (defaults a
+    # session may lower or raise itself) and a connection limit (it may not change that).
+    try:
+        cur.execute("SAVEPOINT limits")
+        for name, value in ANALYST_SESSION_LIMITS.items():
+            cur.execute(sql.SQL("ALTER ROLE {} SET {} = %s").format(sql.Identifier(ANALYST_ROLE), sql.Identifier(name)),
+                        (value,))
+        cur.execute(sql.SQL("ALTER ROLE {} CONNECTION LIMIT %s").format(sql.Identifier(ANALYST_ROLE)),
+                    (ANALYST_CONNECTION_LIMIT,))
+        cur.execute("RELEASE SAVEPOINT limits")
+    except psycopg2.Error as exc:  # no CREATEROLE, or a server before 14 (idle_session_timeout)
+        cur.execute("ROLLBACK TO SAVEPOINT limits")
+        log.warning("cannot set the session limits of role %s: %s", ANALYST_ROLE, first_line(exc))
     # SET ROLE finsent_writer needs membership unless we are superuser.
     cur.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")
     if not cur.fetchone()[0]:
