@@ -87,7 +87,9 @@ def build_parts(settings: Settings, *, alerts: bool = True, with_notifier: bool 
     from stream.metrics import WorkerMetrics
     from stream.pipeline import BatchProcessor
     from stream.linking import linker_for
+    from stream.config import refuse_default_secrets
 
+    refuse_default_secrets(settings)  # a database off the loopback with a shipped password: refuse
     migrate(settings, quiet=True)
     if engine is None:
         engine = load_engine(settings.model, device=settings.device)

@@ -230,3 +230,56 @@ def redact_url(url: str) -> str:
     netloc = parts.netloc.rsplit("@", 1)[1]
     user = parts.username or ""
     return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc}"))
+
+
+# --------------------------------------------------------------------------- default secrets
+DEFAULT_PASSWORDS = frozenset({"", "finsent", "finsent_writer", "finsent_analyst", "postgres", "password"})
+
+
+def _is_loopback(host: str | None) -> bool:
+    if not host or host.startswith("/"):  # no host: the Unix socket of this machine
+        return True
+    import ipaddress
+
+    host = host.strip("[]")
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def default_secrets_outside_loopback(settings: Settings) -> list[str]:
+    """The settings still at a shipped default password while the database is not on this
+    machine's loopback (the local stack is): the pipeline refuses to start with any of them."""
+    if settings.uses_local_postgres:
+        return []
+    from psycopg2.extensions import parse_dsn
+
+    try:
+        params = parse_dsn(settings.dsn)
+    except Exception:  # noqa: BLE001 - an unparseable URL fails later with its own message
+        return []
+    hosts = (params.get("host") or params.get("hostaddr") or "").split(",")
+    if all(_is_loopback(h.strip() or None) for h in hosts):
+        return []
+    found = []
+    password = params.get("password")
+    if password is not None and (password in DEFAULT_PASSWORDS or password == params.get("user")):
+        found.append("the password in database_url (FINSENT_DATABASE_URL)")
+    if settings.writer_password in DEFAULT_PASSWORDS:
+        found.append("writer_password (FINSENT_WRITER_PASSWORD)")
+    if settings.analyst_password in DEFAULT_PASSWORDS and not settings.analyst_database_url:
+        found.append("analyst_password (FINSENT_ANALYST_PASSWORD)")
+    return found
+
+
+def refuse_default_secrets(settings: Settings) -> None:
+    """Raise a :class:`ConfigError` when :func:`default_secrets_outside_loopback` finds any."""
+    found = default_secrets_outside_loopback(settings)
+    if found:
+        raise ConfigError(
+            f"the database at {redact_url(settings.dsn)} is not on the loopback, but "
+            + ", ".join(found) + " still has its shipped default: set your own (finsent.toml or the environment)"
+        )

@@ -64,8 +64,11 @@ class NewsItem:
         for key in ("summary", "source", "url"):
             if getattr(self, key) is not None:
                 msg[key] = getattr(self, key)
-        if self.tickers:
-            msg["tickers"] = list(self.tickers)
+        # the message's own tickers only: a consumer links the text itself (and keeps the rules)
+        given = [lk["ticker"] for lk in self.ticker_links if lk.get("rule") == "given"] \
+            if self.ticker_links else list(self.tickers)
+        if given:
+            msg["tickers"] = given
         return msg
 
 
