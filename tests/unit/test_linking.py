@@ -247,3 +247,18 @@ def test_build_from_a_small_reference(tmp_path):
     assert ("Google", "GOOGL", "N") in names  # curated
     symbols = {s: c for s, c, _, _ in table.symbols}
     assert symbols["ZZZR"] == "ZZZQ" and symbols["GOOG"] == "GOOGL"  # share classes fold by CIK
+
+
+def test_a_parsed_item_forwards_only_its_given_tickers():
+    from datetime import datetime, timezone
+
+    from stream.schema import parse_message
+
+    now = datetime(2024, 3, 5, tzinfo=timezone.utc)
+    item = parse_message({"published_at": "2024-03-04T14:00:00Z", "title": "Boeing and $KO", "tickers": ["acme"]},
+                         now=now)
+    assert item.tickers == ("ACME", "BA", "KO")
+    assert [lk["rule"] for lk in item.ticker_links] == ["given", "name", "cashtag"]
+    assert item.to_message()["tickers"] == ["ACME"]  # a replay sends the text; the worker links it again
+    assert "tickers" not in parse_message({"published_at": "2024-03-04T14:00:00Z", "title": "Boeing"},
+                                          now=now).to_message()
