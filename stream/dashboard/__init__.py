@@ -36,18 +36,22 @@ def register(sub) -> None:
         ),
     )
     p.add_argument("--port", type=int, default=None,
-                   help=f"TCP port on 127.0.0.1 (default: FINSENT_DASHBOARD_PORT or {DEFAULT_PORT})")
+                   help=f"TCP port on 127.0.0.1 (default: the dashboard_port setting, FINSENT_DASHBOARD_PORT, {DEFAULT_PORT})")
     p.add_argument("--schema", metavar="NAME", help="PostgreSQL schema to show (default: FINSENT_SCHEMA or 'public')")
     p.add_argument("--stop", action="store_true", help="stop the dashboard that 'finsent demo' left running")
     p.set_defaults(func=cmd_dashboard)
 
 
-def _port(args_port: int | None) -> int:
-    raw = args_port if args_port is not None else os.environ.get("FINSENT_DASHBOARD_PORT", DEFAULT_PORT)
-    try:
-        port = int(raw)
-    except ValueError:
-        raise UserError(f"dashboard port must be a number, not {raw!r}") from None
+def _port(args_port: int | None, settings=None) -> int:
+    """``--port``, else the ``dashboard_port`` setting (``FINSENT_DASHBOARD_PORT``, default 18080)."""
+    if args_port is not None:
+        port = args_port
+    else:
+        if settings is None:
+            from stream.config import load_settings
+
+            settings = load_settings()
+        port = settings.dashboard_port
     if not 1 <= port <= 65535:
         raise UserError(f"dashboard port must be 1..65535, not {port}")
     return port
@@ -80,7 +84,7 @@ def cmd_dashboard(args) -> int:
     from stream.dashboard.server import create_app
 
     settings = settings_for(args.schema)
-    port = _port(args.port)
+    port = _port(args.port, settings)
     app = create_app(settings)
     print(f"finsent dashboard: http://{HOST}:{port}/  (schema '{settings.schema}', read-only; Ctrl-C stops it)",
           flush=True)
@@ -154,7 +158,7 @@ def start_background(settings, port: int | None = None, wait_s: float = 30.0) ->
     A dashboard this function started before is stopped first.  Returns the base URL; UserError when
     it does not answer within ``wait_s`` (its log says why).
     """
-    port = _port(port)
+    port = _port(port, settings)
     state_dir = Path(settings.state_dir)
     stop_background(state_dir)
     if healthy(port, timeout=1.0):

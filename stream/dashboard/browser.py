@@ -77,3 +77,53 @@ def full_page_screenshot(driver, path, width: int = 1400) -> None:
     driver.set_window_size(width, min(int(height) + 20, 6000))
     time.sleep(0.5)  # plotly's responsive charts re-lay out on resize
     driver.save_screenshot(str(path))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m stream.dashboard.browser --schema demo --out docs/dashboard.png``: a screenshot of the
+    overview over a schema's latest day of data (the README's picture, made from ``finsent demo``'s data)."""
+    import argparse
+    import json
+    import urllib.request
+    from datetime import datetime, timedelta
+
+    from stream.config import load_settings
+    from stream.dashboard.server import create_app
+    from tests.integration.dashboard_support import ServerThread
+
+    ap = argparse.ArgumentParser(description=main.__doc__.split("\n")[0])
+    ap.add_argument("--schema", default="demo")
+    ap.add_argument("--out", default="docs/dashboard.png")
+    ap.add_argument("--page", default="/", help="path to shoot (default: the overview)")
+    ap.add_argument("--width", type=int, default=1400)
+    ap.add_argument("--height", type=int, default=0, help="crop to this height (default: the whole page)")
+    args = ap.parse_args(argv)
+    settings = load_settings().replace(schema=args.schema)
+    with ServerThread(create_app(settings)) as srv:
+        with urllib.request.urlopen(f"{srv.url}/api/meta", timeout=30) as r:
+            meta = json.load(r)
+        if not meta["last"]:
+            raise SystemExit(f"schema {args.schema} has no data (run 'finsent demo' first)")
+        last = datetime.fromisoformat(meta["last"].replace("Z", "+00:00"))
+        first = max(datetime.fromisoformat(meta["first"].replace("Z", "+00:00")), last - timedelta(days=1))
+        sep = "&" if "?" in args.page else "?"
+        url = f"{srv.url}{args.page}{sep}since={first:%Y-%m-%dT%H:%MZ}&until={last:%Y-%m-%dT%H:%MZ}"
+        d = open_browser(args.width, args.height or 1000)
+        try:
+            d.get(url)
+            wait_for(d, "document.body.dataset.loaded", 60)
+            wait_for(d, "document.body.dataset.live === 'ready'", 20)
+            if args.height:
+                time.sleep(0.5)
+                d.save_screenshot(args.out)
+            else:
+                full_page_screenshot(d, args.out, args.width)
+            errors = console_errors(d)
+        finally:
+            d.quit()
+    print(f"wrote {args.out} ({url.replace(srv.url, '')})" + (f"; browser errors: {errors}" if errors else ""))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -265,3 +265,25 @@ def test_a_new_alert_is_pushed_live_through_listen_notify(server, seeded):
     assert all(kind == "alert" for kind, _ in got)
     assert sorted(d["id"] for _, d in got) == [a.id for a in sorted(new, key=lambda a: a.id)][:len(got)]
     stop.set()
+
+
+def test_ticker_links_and_their_matched_text_come_with_the_headlines(stack, schema):
+    from storage.writer import ArticleRow, Writer
+
+    s = stack.settings.replace(schema=schema)
+    title = "Apple and $MSFT rally as <script>alert(1)</script> chip stocks climb"
+    links = [{"ticker": "AAPL", "rule": "name", "start": 0, "end": 5, "text": "Apple"},
+             {"ticker": "MSFT", "rule": "cashtag", "start": 10, "end": 15, "text": "$MSFT"}]
+    row = ArticleRow(id="dash-links-1", published_at=START + timedelta(minutes=3), source="Test Wire",
+                     url="javascript:alert(1)", title=title, tickers=["AAPL", "MSFT"], topic="Markets",
+                     topic_score=0.9, sentiment="positive", p_negative=0.05, p_neutral=0.1, p_positive=0.85,
+                     sentiment_score=0.8, model_version="test", ticker_links=links)
+    with Writer(s.dsn, schema) as w:
+        assert len(w.write_batch([row]).inserted) == 1
+    with ServerThread(create_app(s)) as srv:
+        r = httpx.get(f"{srv.url}/api/articles", params={"kind": "ticker", "scope": "$msft", **DAY}, timeout=20)
+    assert r.status_code == 200, r.text
+    (a,) = r.json()["articles"]
+    assert a["title"] == title and a["tickers"] == ["AAPL", "MSFT"]
+    assert a["ticker_links"] == links  # stored as is; the page marks title[start:end] and shows the text
+    assert a["url"] == "javascript:alert(1)"  # returned as stored; the page links only http(s) URLs

@@ -9,6 +9,7 @@ from datetime import timedelta
 
 import pytest
 
+from storage.writer import ArticleRow, Writer
 from stream.dashboard.browser import console_errors, find_browser, full_page_screenshot, open_browser, wait_for
 from stream.dashboard.server import create_app
 from tests.integration.dashboard_support import SPIKE_1, SPIKE_2, START, ServerThread, drop_schema, iso, seed_schema
@@ -39,6 +40,17 @@ def test_overview_live_alert_to_ticker_page_in_chromium(seeded, browser, tmp_pat
     from selenium.webdriver.common.by import By
 
     d = browser
+    # a hostile headline with linked ticker spans, shortly before the second spike
+    hostile = f"<img src=x onerror=alert(1)> {SPIKE_2.ticker} files <script>alert(2)</script> update"
+    start = hostile.index(SPIKE_2.ticker)
+    with Writer(seeded.settings.dsn, seeded.schema) as w:
+        w.write_batch([ArticleRow(
+            id="dash-hostile-1", published_at=SPIKE_2.at - timedelta(minutes=20), source="Test Wire",
+            url="javascript:alert(3)", title=hostile, tickers=[SPIKE_2.ticker], topic="Markets", topic_score=0.9,
+            sentiment="neutral", p_negative=0.1, p_neutral=0.8, p_positive=0.1, sentiment_score=0.0,
+            model_version="test",
+            ticker_links=[{"ticker": SPIKE_2.ticker, "rule": "symbol", "start": start,
+                           "end": start + len(SPIKE_2.ticker), "text": SPIKE_2.ticker}])])
     with ServerThread(create_app(seeded.settings, poll_s=120)) as srv:  # pushes within seconds = NOTIFY
         rng = f"since={iso(START)}&until={iso(START + timedelta(hours=4))}"
         d.get(f"{srv.url}/?{rng}")
@@ -75,7 +87,11 @@ def test_overview_live_alert_to_ticker_page_in_chromium(seeded, browser, tmp_pat
         shown = {r.find_element(By.CSS_SELECTOR, "td.headline").text for r in rows}
         assert len(shown & spike_titles) >= 5
         links = [a.get_attribute("href") for a in d.find_elements(By.CSS_SELECTOR, "#headlines td.headline a")]
-        assert links and all(h.startswith("https://") for h in links)
+        assert links and all(h.startswith("https://") for h in links)  # the javascript: URL is not linked
+        row = d.find_element(By.CSS_SELECTOR, '#headlines tr[data-id="dash-hostile-1"]')
+        assert row.find_element(By.CSS_SELECTOR, "td.headline").text == hostile  # shown as text, never run
+        assert row.find_element(By.CSS_SELECTOR, "td.headline mark").text == SPIKE_2.ticker  # the matched span
+        assert not d.find_elements(By.CSS_SELECTOR, "#headlines img, #headlines script")
         assert str(spike2.id) in [li.get_attribute("data-alert-id") for li in d.find_elements(By.CSS_SELECTOR, "#alerts li")]
 
         # pin it; the overview's watchlist (browser storage) shows it

@@ -187,8 +187,9 @@ function tickerLinks(a) {
     if (!tk) continue;
     seen.add(tk);
     const span = l.text || l.match || l.span || l.alias;
-    td.append(el("a", { href: scopeHref("ticker", tk), class: "tk", text: tk }),
-              span ? el("span", { class: "muted", text: " (" + span + ")" }) : "", " ");
+    const how = (l.rule ? "linked by " + l.rule : "linked") + (l.watch === false ? "; outside the watchlist (no trend)" : "");
+    td.append(el("a", { href: scopeHref("ticker", tk), class: "tk" + (l.watch === false ? " unwatched" : ""), title: how, text: tk }),
+              span && span !== tk ? el("span", { class: "muted", text: " (" + span + ")" }) : "", " ");
   }
   for (const tk of a.tickers || []) {
     if (seen.has(tk)) continue;
