@@ -96,6 +96,7 @@ class Settings:
     web_port: int = 0  # Faust web / metrics port on 127.0.0.1; 0 = off
     metrics_port: int = 0  # Prometheus endpoint; 0 = off
     metrics_bind: str = "127.0.0.1"  # a container sets its own interface so Prometheus can scrape it
+    dashboard_port: int = 18080  # finsent dashboard on 127.0.0.1 (--port overrides)
     log_every: int = 50  # batches between progress log lines
     device: str = "auto"  # auto | cpu | cuda
     stack: StackSettings = field(default_factory=StackSettings)
