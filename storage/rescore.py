@@ -33,8 +33,9 @@ from storage.db import check_schema, connect, first_line, is_connection_error, i
 log = logging.getLogger("finsent.storage.rescore")
 
 _NEW_COLS = ("id", "published_at", "topic", "topic_score", "sentiment", "p_negative", "p_neutral",
-             "p_positive", "sentiment_score", "model_version")
-_TEMPLATE = "(%s, %s::timestamptz, %s, %s::float8, %s, %s::float8, %s::float8, %s::float8, %s::float8, %s)"
+             "p_positive", "sentiment_score", "model_version", "tickers", "ticker_links")
+_TEMPLATE = ("(%s, %s::timestamptz, %s, %s::float8, %s, %s::float8, %s::float8, %s::float8, %s::float8, %s, "
+             "%s::text[], %s::jsonb)")  # tickers / ticker_links NULL = keep (no --relink)
 
 
 def _update_sql() -> str:
@@ -52,7 +53,8 @@ upd AS (
     UPDATE articles AS a SET
         topic = n.topic, topic_score = n.topic_score, sentiment = n.sentiment,
         p_negative = n.p_negative, p_neutral = n.p_neutral, p_positive = n.p_positive,
-        sentiment_score = n.sentiment_score, model_version = n.model_version
+        sentiment_score = n.sentiment_score, model_version = n.model_version,
+        tickers = coalesce(n.tickers, a.tickers), ticker_links = coalesce(n.ticker_links, a.ticker_links)
     FROM new AS n WHERE a.id = n.id AND a.published_at = n.published_at
     RETURNING a.published_at, a.tickers, a.topic, a.sentiment, a.sentiment_score),
 contrib AS ({contrib}),
@@ -83,6 +85,7 @@ def rescore(
     only_stale: bool = True,
     text_fn: Callable[[str, str | None], str] | None = None,
     progress: Callable[[int, int], None] | None = None,
+    relink: Any = None,
 ) -> dict:
     """Re-score articles since ``since`` with ``engine``; returns counts.
 
@@ -90,6 +93,9 @@ def rescore(
     (fields topic, topic_score, sentiment, p_negative, p_neutral, p_positive,
     sentiment_score).  Returns {"model_version", "since", "scanned",
     "updated", "changed_sentiment", "changed_topic", "batches", "seconds"}.
+    ``relink``: a ``stream.linking.Linker``: also link the tickers again (after the alias table,
+    the user's aliases or the watchlist changed), moving the ticker buckets with them; the
+    message's own tickers (links with rule ``given``) are kept.  Adds "changed_tickers".
     """
     check_schema(schema)
     text_fn = text_fn or _default_text_fn()
@@ -100,7 +106,7 @@ def rescore(
     except psycopg2.Error as exc:
         raise UserError(f"cannot connect to {redact(dsn)}: {first_line(exc)}") from None
     stats = {"model_version": version, "scanned": 0, "updated": 0, "changed_sentiment": 0,
-             "changed_topic": 0, "batches": 0}
+             "changed_topic": 0, "batches": 0, "changed_tickers": 0}
     try:
         with conn.cursor() as cur:
             cur.execute("SELECT to_regclass('articles')")
@@ -135,7 +141,7 @@ def rescore(
             last = (since, "")
             while True:
                 cur.execute(
-                    f"""SELECT id, published_at, title, extra->>'summary', topic, sentiment
+                    f"""SELECT id, published_at, title, extra->>'summary', topic, sentiment, tickers, ticker_links
                         FROM articles
                         WHERE published_at >= %(since)s {upper} AND (published_at, id) > (%(ts)s, %(id)s)
                           AND (NOT %(stale)s OR model_version <> %(v)s)
@@ -154,8 +160,13 @@ def rescore(
                 values = []
                 for r, p in zip(chunk, preds):
                     score = min(1.0, max(-1.0, float(p.sentiment_score)))
+                    tickers = links = None
+                    if relink is not None:
+                        tickers, links = _relink(relink, r[2], r[3], r[7])
+                        stats["changed_tickers"] += sorted(tickers) != sorted(r[6] or [])
                     values.append((r[0], r[1], p.topic, float(p.topic_score), p.sentiment, float(p.p_negative),
-                                   float(p.p_neutral), float(p.p_positive), score, version))
+                                   float(p.p_neutral), float(p.p_positive), score, version, tickers,
+                                   None if links is None else psycopg2.extras.Json(links)))
                     stats["changed_sentiment"] += p.sentiment != r[5]
                     stats["changed_topic"] += p.topic != r[4]
                 conn = _apply(conn, dsn, schema, values)
@@ -171,6 +182,15 @@ def rescore(
     log.info("rescored %d articles of schema %s with model %s (%d sentiments and %d topics changed) in %.1fs",
              stats["updated"], schema, version, stats["changed_sentiment"], stats["changed_topic"], stats["seconds"])
     return stats
+
+
+def _relink(linker: Any, title: str, summary: str | None, old_links: Any) -> tuple[list[str], list[dict]]:
+    """The worker's linking of a stored article's text (stream.schema.link_tickers), keeping its given tickers."""
+    from stream.schema import link_tickers
+
+    given = [lk.get("ticker") for lk in (old_links or []) if isinstance(lk, dict) and lk.get("rule") == "given"]
+    tickers, links = link_tickers(linker, [t for t in given if t], f"{title} {summary or ''}")
+    return list(tickers), list(links)
 
 
 def _apply(conn, dsn: str, schema: str, values: Sequence[tuple], attempts: int = 8):

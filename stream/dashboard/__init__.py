@@ -86,6 +86,7 @@ def cmd_dashboard(args) -> int:
     settings = settings_for(args.schema)
     port = _port(args.port, settings)
     app = create_app(settings)
+    _preflight(app, settings)
     print(f"finsent dashboard: http://{HOST}:{port}/  (schema '{settings.schema}', read-only; Ctrl-C stops it)",
           flush=True)
     config = uvicorn.Config(app, host=HOST, port=port, log_level="warning", access_log=False,
@@ -98,6 +99,23 @@ def cmd_dashboard(args) -> int:
     if not server.started:
         raise UserError(f"the dashboard did not start (port {port} in use? database reachable as finsent_analyst?)")
     return 0
+
+
+def _preflight(app, settings) -> None:
+    """Fail with a clear message before serving: the analyst login works and cannot write."""
+    import psycopg2
+
+    from storage.db import first_line, redact
+    from stream.dashboard.server import check_read_only
+
+    try:
+        with app.state.pool.cursor() as cur:
+            check_read_only(cur)
+    except psycopg2.Error as exc:
+        raise UserError(f"the dashboard cannot read the database as {redact(settings.analyst_dsn)}: {first_line(exc)} "
+                        "(is the stack up? has 'finsent db upgrade' created the finsent_analyst role?)") from None
+    finally:
+        app.state.pool.close()
 
 
 # --------------------------------------------------------------------------- background (the demo)
