@@ -131,8 +131,24 @@ def load_targets(settings) -> list[Target]:
         full = svc.url(privacy=False)
         key = hashlib.sha256(full.encode("utf-8")).hexdigest()[:16]
         tags = frozenset(str(t).lower() for t in (svc.tags or ()))
-        out.append(Target(key, svc.url(privacy=True), tags, svc))
+        out.append(Target(key, target_label(svc.url(privacy=True), key), tags, svc))
     return out
+
+
+def target_label(private_url: str, key: str) -> str:
+    """What logs, errors and the alerts table show of a target: apprise's privacy URL cut to
+    scheme and host (paths and query strings may hold tokens: json://host/<token>,
+    ``?-X-Api-Key=...`` headers, which the privacy URL keeps), plus the target's key."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(private_url)
+        label = f"{parts.scheme}://{parts.netloc}"
+        if parts.path.strip("/") or parts.query:
+            label += "/..."
+    except ValueError:
+        label = "<target>"
+    return f"{label} #{key[:8]}"
 
 
 def backoff_s(attempts: int, initial: float, maximum: float) -> float:
