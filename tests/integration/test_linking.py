@@ -72,6 +72,25 @@ def test_watchlist_and_in_process_replay(stack, settings, tmp_path):
     assert outside == [("TGT", False)]  # the mention is stored, but makes no trend
     scopes = {r[0] for r in query(settings, "SELECT DISTINCT scope FROM sentiment_minute WHERE scope_kind = 'ticker'")}
     assert scopes == {"BA", "KO"}
+    # the desk widens its watchlist: rescore --relink links again and moves the ticker buckets
+    from datetime import datetime, timezone
+
+    from storage import maintenance
+    from storage.rescore import rescore
+    from stream.linking import Linker
+    from tests.integration.test_storage_rescore import FakeEngine
+
+    st = rescore(settings.dsn, settings.schema, FakeEngine(), datetime(2024, 3, 4, tzinfo=timezone.utc),
+                 only_stale=False, relink=Linker())
+    assert st["updated"] == len(LABELLED) and st["changed_tickers"] == 8
+    stored = dict(query(settings, "SELECT id, tickers FROM articles"))
+    for i, (title, want) in enumerate(LABELLED):
+        assert sorted(stored[f"lk{i}"]) == sorted(want), title
+    assert query(settings, "SELECT ticker, watched FROM article_ticker_links WHERE id = 'lk3'") == [("TGT", True)]
+    scopes = {r[0] for r in query(settings, "SELECT DISTINCT scope FROM sentiment_minute WHERE scope_kind = 'ticker'")}
+    assert scopes == {t for _, want in LABELLED for t in want}
+    res = maintenance.verify(settings.dsn, settings.schema)
+    assert (res["minute"], res["hour"], res["day"]) == (0, 0, 0), res["examples"]
     # finsent classify and the debug command link the same way
     res = finsent(settings, "tickers", "link", "--json", "Alphabet's Google fined")
     assert res.returncode == 0, res.stderr
