@@ -83,6 +83,9 @@ def register(sub) -> None:
     p.add_argument("--batch-size", type=int, default=256, help="articles per transaction (default 256)")
     p.add_argument("--all", action="store_true",
                    help="also re-score articles that already carry the model's version (default: skip them, so a rerun resumes)")
+    p.add_argument("--relink", action="store_true",
+                   help="also link tickers again with the current alias table, aliases and watchlist, moving the "
+                        "ticker trends (implies --all)")
     _schema_arg(p)
     p.set_defaults(func=cmd_rescore)
 
@@ -291,6 +294,12 @@ def _sql_error(exc: psycopg2.Error, secrets, visible: str) -> int:
 
 
 # --------------------------------------------------------------------------- rescore
+def _linker(s):
+    from stream.linking import linker_for
+
+    return linker_for(s.aliases, s.watchlist)
+
+
 def cmd_rescore(args) -> int:
     from storage.maintenance import parse_time
     from storage.rescore import rescore
@@ -320,7 +329,8 @@ def cmd_rescore(args) -> int:
 
     try:
         st = rescore(s.dsn, s.schema, engine, since, until=until, batch_size=args.batch_size,
-                     only_stale=not args.all, progress=progress)
+                     only_stale=not (args.all or args.relink), progress=progress,
+                     relink=_linker(s) if args.relink else None)
     finally:
         if bar is not None:
             bar.close()
