@@ -406,6 +406,7 @@ def create_app(settings, *, now: Callable[[], datetime] | None = None, poll_s: f
 
     async def api_alert_stream(request: Request):
         from sse_starlette.sse import EventSourceResponse, ServerSentEvent
+        from starlette.concurrency import run_in_threadpool
 
         qp = request.query_params
         P.check_known(qp, ("after", "kind", "scope"))
@@ -416,16 +417,14 @@ def create_app(settings, *, now: Callable[[], datetime] | None = None, poll_s: f
         kind = scope = None
         if qp.get("kind") is not None:
             kind, scope = P.scope_param(qp, required=False)
-        qu = hub.subscribe()
-        if after is None:
-            after = hub.last_id
+        qu = hub.subscribe()  # before reading the newest id: nothing stored in between is missed
+        if after is None:  # from now on
+            after = await run_in_threadpool(lambda: db(lambda cur: q.extent(cur)["last_alert_id"]))
 
         def wanted(r):
             return (kind is None or r["scope_kind"] == kind) and (not scope or r["scope"] == scope)
 
         async def events():
-            from starlette.concurrency import run_in_threadpool
-
             last = after
             try:
                 missed = await run_in_threadpool(

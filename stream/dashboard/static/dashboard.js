@@ -251,9 +251,16 @@ function fillAlerts(rows) {
 }
 
 // ------------------------------------------------------------------ live alerts
-function liveAlerts(params) {
+function liveFailed(e) {
   const live = document.getElementById("live");
-  const qs = new URLSearchParams(params || {});
+  live.textContent = "live: off (" + e.message + ")";
+  live.className = "live off";
+}
+async function liveAlerts(params) {
+  // new alerts only: those stored after the newest one when the page opened
+  const live = document.getElementById("live");
+  const meta = await api("meta");
+  const qs = new URLSearchParams({ ...(params || {}), after: meta.last_alert_id });
   const src = new EventSource("/api/alerts/stream" + (qs.toString() ? "?" + qs : ""));
   src.addEventListener("ready", () => { live.textContent = "live"; live.className = "live on"; body.dataset.live = "ready"; });
   src.addEventListener("alert", (ev) => {
@@ -335,7 +342,7 @@ function markLoaded() {
 }
 async function overviewPage() {
   const r = setupRange();
-  liveAlerts();
+  liveAlerts().catch(liveFailed);
   const market = api("trends", { kind: "all", scope: "all", ...r }).then(async (t) => {
     showRangeText(t.since, t.until);
     const tot = t.totals;
@@ -374,7 +381,7 @@ async function scopePage() {
   const r = setupRange();
   const highlight = new URLSearchParams(location.search).get("alert");
   setupPin();
-  liveAlerts({ kind: KIND, scope: SCOPE });
+  liveAlerts({ kind: KIND, scope: SCOPE }).catch(liveFailed);
   let order = "newest";
   const loadHeadlines = () => api("articles", { kind: KIND, scope: SCOPE, limit: 100, order, ...r })
     .then((d) => fillArticles("#headlines", d.articles, "headlines-empty"))
@@ -405,7 +412,7 @@ function fact(tb, name, value) {
   tb.append(el("tr", {}, el("th", { text: name }), value instanceof Node ? el("td", {}, value) : el("td", { text: value })));
 }
 async function alertPage() {
-  liveAlerts();
+  liveAlerts().catch(liveFailed);
   const id = body.dataset.alertId;
   const d = await api("alerts/" + id);
   const a = d.alert;
