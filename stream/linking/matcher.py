@@ -122,6 +122,11 @@ def _fold_text(text: str) -> str:
     return low.replace("’", "'")
 
 
+# ASCII punctuation and a few Unicode marks separate words; "$@#&_" do not (so "#Apple", "@Apple"
+# and "AT&T" inside "XAT&T" are not names) and letters of any script stay letters
+_BOUNDARY = {ord(c): " " for c in "\t\n\r\x0b\x0c !\"%'()*+,-./:;<=>?[\\]^`{|}~\xa0’‘“”–—…·•"}
+
+
 def _is_word_char(c: str) -> bool:
     return c.isalnum() or c == "_"
 
@@ -163,9 +168,13 @@ class Linker:
             else:
                 table[key] = [_Alias(name, self.symbols.get(ticker, ticker), "U")]
         self._table = table
+        # the automaton holds " word-mapped key " (punctuation -> space, see _boundaries), so it only
+        # reports whole-word matches; the key itself is checked against the text afterwards
         self._auto = ahocorasick.Automaton()
         for key in table:
-            self._auto.add_word(key, key)
+            bounded = f" {key.translate(_BOUNDARY)} "
+            found = self._auto.get(bounded, None)
+            self._auto.add_word(bounded, (found or ()) + (key,))
         if table:
             self._auto.make_automaton()
 
@@ -193,28 +202,28 @@ class Linker:
             text = html.unescape(text)  # "AT&amp;T" in scraped feeds; spans refer to the unescaped text
         links: list[Link] = []
         taken: list[tuple[int, int]] = []
-        for m in _CASHTAG.finditer(text):
+        for m in (_CASHTAG.finditer(text) if "$" in text else ()):
             sym = m.group(1).upper()
             links.append(Link(self.symbols.get(sym, sym), m.start(), m.end(), m.group(0), "cashtag"))
             taken.append((m.start(), m.end()))
-        for m in _EXCHANGE_TAG.finditer(text):
+        for m in (_EXCHANGE_TAG.finditer(text) if ":" in text else ()):
             sym = m.group(1).upper()
             if m.group(1).isupper() and not _overlaps(taken, m.start(1), m.end(1)):
                 links.append(Link(self.symbols.get(sym, sym), m.start(), m.end(), m.group(0), "exchange"))
                 taken.append((m.start(), m.end()))
-        for m in _LISTED.finditer(text):
+        for m in (_LISTED.finditer(text) if "-listed" in text else ()):
             sym = m.group(1).split()[0]
             if sym.isupper() and sym in self.symbols and sym not in NOT_SYMBOLS and not _overlaps(taken, m.start(1), m.end(1)):
                 links.append(Link(self.symbols[sym], m.start(), m.start(1) + len(sym), text[m.start():m.start(1) + len(sym)], "exchange"))
                 taken.append((m.start(1), m.start(1) + len(sym)))
         caps_text = _mostly_caps(text)
         if not caps_text:
-            for m in _PAREN.finditer(text):
+            for m in (_PAREN.finditer(text) if "(" in text else ()):
                 sym = m.group(1)
                 if sym in self.symbols and sym not in NOT_SYMBOLS and not _overlaps(taken, m.start(1), m.end(1)):
                     links.append(Link(self.symbols[sym], m.start(1) - 1, m.end(1) + 1, f"({sym})", "paren"))
                     taken.append((m.start(1) - 1, m.end(1) + 1))
-            for m in _LIST.finditer(text):
+            for m in (_LIST.finditer(text) if ("," in text or " and " in text or "&" in text) else ()):
                 toks = [(t.group(0), m.start() + t.start()) for t in _LIST_TOKEN.finditer(m.group(0))]
                 if len({t for t, _ in toks}) >= 2 and all(t in self.symbols and t not in NOT_SYMBOLS for t, _ in toks):
                     for t, s in toks:
@@ -231,15 +240,11 @@ class Linker:
             return []
         low = _fold_text(text)
         cands: list[tuple[int, int, str]] = []
-        n = len(low)
-        for end, key in self._auto.iter(low):
-            start = end - len(key) + 1
-            if start > 0 and (_is_word_char(low[start - 1]) or low[start - 1] in "$@#&" ):
-                continue
-            if end + 1 < n and _is_word_char(low[end + 1]):
-                # possessive "Apple's" is fine (the apostrophe is not a word character); "Applebee" is not
-                continue
-            cands.append((start, end + 1, key))
+        for end, keys in self._auto.iter(f" {low.translate(_BOUNDARY)} "):
+            for key in keys:
+                start = end - len(key) - 1  # offsets in text: the search string has one leading space
+                if low[start:start + len(key)] == key:  # the punctuation matches too ("p&g", "t-mobile")
+                    cands.append((start, start + len(key), key))
         # leftmost-longest, no overlaps
         cands.sort(key=lambda c: (c[0], -(c[1] - c[0])))
         out: list[Link] = []
@@ -344,12 +349,21 @@ def _case_ok(name: str, span: str) -> bool:
     return True
 
 
+_NON_LETTER = re.compile(r"[^A-Za-z]+")
+_DROP_UPPER = str.maketrans("", "", "ABCDEFGHIJKLMNOPQRSTUVWXYZ")
+_DROP_LOWER = str.maketrans("", "", "abcdefghijklmnopqrstuvwxyz")
+
+
 def _mostly_caps(text: str) -> bool:
-    letters = [c for c in text if c.isalpha()]
-    words = _WORD.findall(text)
-    if len(words) < 3 or len(letters) < 12:
+    """An ALL-CAPS headline (at least 80% of its ASCII letters upper case, 3+ words)."""
+    head = text[:64]
+    if len(head) - len(head.translate(_DROP_LOWER)) > 12:  # plenty of lower case early on: not (fast path)
         return False
-    return sum(c.isupper() for c in letters) >= 0.8 * len(letters)
+    letters = _NON_LETTER.sub("", text)
+    if len(letters) < 12 or len(_WORD.findall(text)) < 3:
+        return False
+    upper = len(letters) - len(letters.translate(_DROP_UPPER))
+    return upper >= 0.8 * len(letters)
 
 
 # capitalised only because they start a sentence ("Because Target said so")
