@@ -10,9 +10,17 @@ PostgreSQL) over generated days and prints:
   right scope within one window of the burst's end, duplicates, misses, and
   the detection delay in event time.
 
-A planted burst is *detected* when exactly one alert for its scope has a
-window starting in ``[at - window, end + window)`` and that window ends at most
-one window after the burst's end.
+A planted burst is *detected* when exactly one incident for its scope (the
+alerts of every time scale grouped, see :class:`alerts.detector.IncidentBook`)
+overlaps ``[at - window, end + window)`` and the alert that opened it ends at
+most one window after the burst's end.
+
+``python -m alerts.quality --real ../shared/data/streams/stocknet_tweets.jsonl.gz``
+replays a real archive instead (see :mod:`alerts.realstream`): the shipped
+model's scores (cached), story novelty and the detector at every time scale,
+exactly as the worker chains them, and prints alerts per ticker-quarter, the
+share of alerts whose top articles are copies of one story, and the strongest
+alerts with their headlines.
 """
 
 from __future__ import annotations
@@ -32,8 +40,8 @@ def parse_time(text: str) -> int:
     return to_epoch(datetime.fromisoformat(text.replace("Z", "+00:00")))
 
 
-def run_detector(messages: Iterable[dict], cfg: DetectorConfig | None = None, lateness_s: int = 60,
-                 observe_every_s: int = 10, flush: bool = True) -> Detector:
+def run_detector(messages: Iterable[dict], cfg: DetectorConfig | Sequence[DetectorConfig] | None = None,
+                 lateness_s: int = 60, observe_every_s: int = 10, flush: bool = True) -> Detector:
     """Feed generated messages (with ``truth``) through a Detector, advancing the watermark as a worker would."""
     d = Detector(cfg or DetectorConfig(), lateness_s)
     last = None
@@ -45,7 +53,7 @@ def run_detector(messages: Iterable[dict], cfg: DetectorConfig | None = None, la
             d.observe(t)
             last = t
     if flush and d.max_event_time is not None:
-        d.observe(d.max_event_time + lateness_s + d.cfg.window_s)
+        d.observe(d.max_event_time + lateness_s + max(c.window_s for c in d.cfgs))
     return d
 
 
@@ -75,7 +83,8 @@ def match_spikes(alerts: Sequence[Finding], spikes: Sequence[tuple[str, Spike]],
         t0, t1 = sp.at.timestamp(), sp.end.timestamp()
         m = [
             a for a in alerts
-            if a.scope_kind == kind and a.scope == scope and t0 - window_s <= a.window_start < t1 + window_s
+            if a.scope_kind == kind and a.scope == scope and a.window_start < t1 + window_s
+            and a.window_end > t0 - window_s
         ]
         for a in m:
             used.add(id(a))
@@ -141,20 +150,21 @@ class Report:
         return "\n".join(lines)
 
 
-def evaluate(seeds: Iterable[int], cfg: DetectorConfig | None = None, spiked: bool = True, calm: bool = True,
-             rate_per_min: float = 40.0, tickers: int = 200) -> Report:
-    cfg = cfg or DetectorConfig()
+def evaluate(seeds: Iterable[int], cfg: DetectorConfig | Sequence[DetectorConfig] | None = None,
+             spiked: bool = True, calm: bool = True, rate_per_min: float = 40.0, tickers: int = 200) -> Report:
+    """Counts incidents (the alert that opened each one: what a person is sent), every scale together."""
+    cfgs = [cfg or DetectorConfig()] if not isinstance(cfg, (list, tuple)) else list(cfg)
     rep = Report()
     for seed in seeds:
         if calm:
-            d = run_detector(generate_stream(seed=seed, truth=True, rate_per_min=rate_per_min, tickers=tickers), cfg)
+            d = run_detector(generate_stream(seed=seed, truth=True, rate_per_min=rate_per_min, tickers=tickers), cfgs)
             rep.calm_days += 1
-            rep.calm_alerts += [(seed, a) for a in d.alerts]
+            rep.calm_alerts += [(seed, a) for a in d.primary]
         if spiked:
             spikes = planted_spikes(seed, tickers)
             d = run_detector(generate_stream(seed=seed, truth=True, rate_per_min=rate_per_min, tickers=tickers,
-                                             spikes=[s for _, s in spikes]), cfg)
-            res, others = match_spikes(d.alerts, spikes, cfg.window_s)
+                                             spikes=[s for _, s in spikes]), cfgs)
+            res, others = match_spikes(d.primary, spikes, cfgs[0].window_s)
             rep.spiked_days += 1
             rep.spikes += res
             rep.spiked_other_alerts += [(seed, a) for a in others]
@@ -166,11 +176,23 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--days", type=int, default=20, help="generated days (seeds 0..N-1)")
     ap.add_argument("--first-seed", type=int, default=0)
     ap.add_argument("--rate", type=float, default=40.0, help="items per minute at profile 1.0")
+    ap.add_argument("--real", metavar="PATH", help="replay this real archive instead of generated days")
+    ap.add_argument("--cache", default=None, help="score cache directory (default /tmp/finsent-quality)")
+    ap.add_argument("--strongest", type=int, default=20, help="strongest alerts listed with their headlines")
     args = ap.parse_args(argv)
     from stream.config import AlertSettings
 
-    cfg = DetectorConfig.from_settings(AlertSettings())
-    rep = evaluate(range(args.first_seed, args.first_seed + args.days), cfg, rate_per_min=args.rate)
+    a = AlertSettings()
+    cfgs = DetectorConfig.scales_from_settings(a)
+    if args.real:
+        from pathlib import Path
+
+        from alerts.realstream import DEFAULT_CACHE, real_report
+
+        print(real_report(Path(args.real), cfgs, a, Path(args.cache) if args.cache else DEFAULT_CACHE,
+                          strongest=args.strongest))
+        return 0
+    rep = evaluate(range(args.first_seed, args.first_seed + args.days), cfgs, rate_per_min=args.rate)
     print(rep.table())
     return 0
 

@@ -101,3 +101,133 @@ def _model_version(model: str | None) -> str:
     from model.checkpoint import read_config
 
     return read_config(model).model_version
+
+
+# ------------------------------------------------------------------ the replay and its report
+@dataclass(frozen=True)
+class Evidence:
+    t: int
+    p_negative: float
+    id: str
+    story_id: str
+    title: str
+
+
+@dataclass
+class RealRun:
+    detector: "Detector"
+    negatives: dict  # (kind, scope) -> [Evidence] in event-time order
+    articles: int
+    stories: int
+
+
+def replay_scored(scored: list[ScoredItem], cfgs, a, observe_every_s: int = 10) -> RealRun:
+    """Novelty, then the detector at every scale, as the worker chains them (in event-time order)."""
+    from collections import defaultdict
+
+    from alerts.detector import Detector, to_epoch
+    from stream.novelty import StoryIndex
+
+    novelty = StoryIndex(a.story_horizon_s, a.story_threshold)
+    det = Detector(cfgs, a.lateness_s, a.incident_gap_s)
+    negatives: dict = defaultdict(list)
+    last = None
+    stories = 0
+    for s in scored:
+        it = s.item
+        t = to_epoch(it.published_at)
+        mark = novelty.assign(it.id, t, it.model_text)
+        stories += mark.first
+        det.add(t, it.tickers, s.topic, s.sentiment, s.sentiment_score, mark.first)
+        if s.sentiment == "negative":
+            ev = Evidence(t, s.p_negative, it.id, mark.story_id, it.title)
+            for tk in set(it.tickers):
+                negatives[("ticker", tk)].append(ev)
+            negatives[("topic", s.topic)].append(ev)
+            negatives[("all", "all")].append(ev)
+        if last is None or t - last >= observe_every_s:
+            det.observe(t)
+            last = t
+    if det.max_event_time is not None:
+        det.observe(det.max_event_time + a.lateness_s + max(c.window_s for c in det.cfgs))
+    return RealRun(det, negatives, len(scored), stories)
+
+
+def top_evidence(run: RealRun, f, n: int = 3, distinct: bool = True) -> list[Evidence]:
+    """The ``n`` most negative articles of the alert's window (one per story with ``distinct``)."""
+    import bisect
+
+    evs = run.negatives.get((f.scope_kind, f.scope), [])
+    lo = bisect.bisect_left([e.t for e in evs], f.window_start)
+    hi = bisect.bisect_left([e.t for e in evs], f.window_end)
+    out: list[Evidence] = []
+    seen: set[str] = set()
+    for e in sorted(evs[lo:hi], key=lambda e: (-e.p_negative, e.t, e.id)):
+        if distinct and e.story_id in seen:
+            continue
+        seen.add(e.story_id)
+        out.append(e)
+        if len(out) == n:
+            break
+    return out
+
+
+def quarter(t: int) -> str:
+    from alerts.detector import from_epoch
+
+    d = from_epoch(t)
+    return f"{d.year}Q{(d.month - 1) // 3 + 1}"
+
+
+def real_report(path: Path, cfgs, a, cache_dir: Path = DEFAULT_CACHE, strongest: int = 20) -> str:
+    from collections import Counter
+
+    from alerts.detector import from_epoch
+
+    items, stats = load_items(path)
+    scored = score_items(items, path, cache_dir)
+    run = replay_scored(scored, cfgs, a)
+    det = run.detector
+    alerts = det.alerts
+    lines = [
+        f"archive {path}: {stats.read} rows, {len(items)} distinct ids, {run.stories} unique stories "
+        f"({sum(s.sentiment == 'negative' for s in scored)} negative articles); scales "
+        + ", ".join(f"{c.scale} ({c.window_s}s every {c.step_s}s{', anchored' if c.anchored else ''})" for c in cfgs),
+        f"alerts: {len(alerts)} in {len(det.incidents.incidents)} incidents; by scope kind and scale: "
+        + ", ".join(f"{k}/{s} {n}" for (k, s), n in sorted(Counter((f.scope_kind, f.scale) for f in alerts).items())),
+    ]
+    ticker = [f for f in alerts if f.scope_kind == "ticker"]
+    tdays = {(f.scope, from_epoch(f.window_start).date()) for f in ticker}
+    lines.append(f"ticker alerts: {len(ticker)} on {len(tdays)} ticker-days, "
+                 f"{sum(1 for f in det.primary if f.scope_kind == 'ticker')} ticker incidents")
+    # alerts per ticker-quarter
+    per = Counter((f.scope, quarter(f.window_start)) for f in ticker)
+    quarters = sorted({q for _, q in per})
+    dist = Counter(per.values())
+    lines.append(f"alerts per ticker-quarter (ticker alerts, all scales): {len(per)} ticker-quarters with alerts; "
+                 + ", ".join(f"{n} alert{'s' if n > 1 else ''}: {c}" for n, c in sorted(dist.items())))
+    lines.append("  ticker   " + " ".join(f"{q:>6}" for q in quarters))
+    for tk in sorted({t for t, _ in per}):
+        lines.append(f"  {tk:<8} " + " ".join(f"{per.get((tk, q), 0) or '.':>6}" for q in quarters))
+    # copies of one story
+    def one_story(f, distinct: bool) -> bool:
+        ev = top_evidence(run, f, 3, distinct)
+        return len(ev) > 0 and len({e.story_id for e in ev}) == 1 and (distinct or len(ev) > 1)
+
+    raw = sum(one_story(f, False) for f in alerts)
+    ded = sum(one_story(f, True) for f in alerts)
+    lines.append(
+        f"alerts whose top 3 negative articles are copies of one story: {raw}/{len(alerts)} "
+        f"({raw / max(len(alerts), 1):.1%}) by p_negative alone; {ded}/{len(alerts)} "
+        f"({ded / max(len(alerts), 1):.1%}) with the evidence the alert stores (most negative distinct stories)"
+    )
+    lines.append(f"the {strongest} strongest alerts (z, then negative stories), with their top distinct stories:")
+    for f in sorted(alerts, key=lambda f: (-f.decision.z, -f.decision.negative, f.window_start))[:strongest]:
+        d = f.decision
+        ws = from_epoch(f.window_start)
+        lines.append(f"  {f.scope_kind}/{f.scope} [{f.scale}] {ws:%Y-%m-%d %H:%M} +{(f.window_end - f.window_start) // 60}min: "
+                     f"{d.negative} negative stories of {d.articles} ({f.negative_articles} negative articles), "
+                     f"expected {d.baseline:.1f}, z={d.z:.1f}")
+        for e in top_evidence(run, f, 3, True):
+            lines.append(f"      - {e.title[:140]}")
+    return "\n".join(lines)

@@ -43,6 +43,7 @@ raise ``NOTIFY finsent_alerts`` (payload: the schema) on commit, which wakes
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from dataclasses import dataclass, fields
@@ -58,6 +59,8 @@ from alerts.detector import (
     find_alerts,
     floor_to,
     from_epoch,
+    joins_incident,
+    scale_ranges,
     to_epoch,
 )
 from storage.db import WRITER_ROLE, connect, first_line, is_connection_error, is_transient, redact
@@ -101,6 +104,11 @@ class Alert:
     delivered_to: list[str]
     last_error: str | None
     delivered_at: datetime | None
+    scale: str = "5m"
+    incident_id: int | None = None
+    stories: int | None = None
+    negative_stories: int | None = None
+    explanation: str | None = None
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> "Alert":
@@ -109,11 +117,12 @@ class Alert:
     @property
     def key(self) -> str:
         """Stable identity of the alert (also in its message, for receivers that de-duplicate)."""
-        return alert_key(self.scope_kind, self.scope, self.window_start, self.rule)
+        return alert_key(self.scope_kind, self.scope, self.window_start, self.rule, self.scale)
 
 
-def alert_key(scope_kind: str, scope: str, window_start: datetime, rule: str) -> str:
-    return f"{scope_kind}/{scope}/{window_start.astimezone(timezone.utc):%Y-%m-%dT%H:%M:%SZ}/{rule}"
+def alert_key(scope_kind: str, scope: str, window_start: datetime, rule: str, scale: str = "5m") -> str:
+    key = f"{scope_kind}/{scope}/{window_start.astimezone(timezone.utc):%Y-%m-%dT%H:%M:%SZ}/{rule}"
+    return key if scale == "5m" else f"{key}/{scale}"
 
 
 ALERT_COLUMNS = ", ".join(f.name for f in fields(Alert))
@@ -126,6 +135,7 @@ class Headline:
     url: str | None
     p_negative: float | None
     published_at: datetime
+    story_id: str | None = None
 
 
 # ---------------------------------------------------------------------------- message
@@ -137,74 +147,134 @@ def scope_label(scope_kind: str, scope: str) -> str:
     return "all news"
 
 
+def scale_label(cfg: DetectorConfig) -> str:
+    if cfg.anchored and cfg.window_s == 86400:
+        return "the day so far"
+    m = cfg.window_s // MINUTE
+    return f"{m} minutes" if m < 120 else f"{m // 60} hours"
+
+
+def explain(f: Finding, headlines: Sequence[Headline], cfg: DetectorConfig) -> str:
+    """Why, in one line: the scale, unique stories against the baseline, the top distinct stories."""
+    d = f.decision
+    unit = "stories" if cfg.count_stories else "articles"
+    why = (f"[{f.scale}] {d.negative} negative {unit} (of {d.articles}) in {scale_label(cfg)} "
+           f"against {d.baseline:.1f} expected, z = {d.z:.1f}")
+    if f.negative_articles and f.negative_articles != d.negative:
+        why += f" ({f.negative_articles} negative articles with copies)"
+    if headlines:
+        why += "; top stories: " + " | ".join(h.title[:120] for h in headlines[:HEADLINES_IN_MESSAGE])
+    return why
+
+
 def render(f: Finding, headlines: Sequence[Headline], cfg: DetectorConfig, replayed: bool) -> tuple[str, str]:
     """Title and plain-text body of an alert notification."""
     d = f.decision
     ws, we = from_epoch(f.window_start), from_epoch(f.window_end)
-    minutes = cfg.window_s // MINUTE
+    unit = "stories" if cfg.count_stories else "articles"
     title = f"Negative news spike: {scope_label(f.scope_kind, f.scope)}"
+    if f.scale != "5m":  # the original scale keeps its title (receivers filter on it)
+        title += f" [{f.scale}]"
     lines = [
-        f"{scope_label(f.scope_kind, f.scope)}: {d.negative} negative of {d.articles} articles "
-        f"({d.share:.0%}) between {ws:%H:%M} and {we:%H:%M} UTC on {ws:%Y-%m-%d}.",
-        f"Usual: {d.baseline:.1f} ± {d.std:.1f} negative per {minutes} minutes "
+        f"{scope_label(f.scope_kind, f.scope)}: {d.negative} negative of {d.articles} unique {unit} "
+        f"({d.share:.0%}) between {ws:%H:%M} and {we:%H:%M} UTC on {ws:%Y-%m-%d}"
+        + (f"; {f.negative_articles} negative of {f.articles} articles counting copies."
+           if cfg.count_stories and f.articles else "."),
+        f"Time scale {f.scale} ({scale_label(cfg)}). Usual: {d.baseline:.1f} ± {d.std:.1f} negative {unit} "
         f"(EWMA over {d.history} earlier windows); z = {d.z:.1f}. "
         f"Mean sentiment score {f.mean_score:+.2f}.",
     ]
     if replayed:
         lines.append("Found while replaying history.")
     if headlines:
-        lines += ["", "Top negative headlines:"]
+        lines += ["", "Most negative distinct stories:"]
         for i, h in enumerate(headlines[:HEADLINES_IN_MESSAGE], start=1):
             lines.append(f"{i}. {h.title}")
             if h.url:
                 lines.append(f"   {h.url}")
-    lines += ["", f"finsent alert {alert_key(f.scope_kind, f.scope, ws, f.rule)}"]
+    lines += ["", f"finsent alert {alert_key(f.scope_kind, f.scope, ws, f.rule, f.scale)}"]
     return title, "\n".join(lines)
 
 
 # ---------------------------------------------------------------------------- store
+_LEVEL_TABLES = {MINUTE: "sentiment_minute", 3600: "sentiment_hour", 86400: "sentiment_day"}
+
+
+def _bucket_source(bucket_s: int) -> tuple[str, str]:
+    """(table, bucket expression) reading counts in buckets of ``bucket_s`` seconds."""
+    table = _LEVEL_TABLES.get(bucket_s)
+    if table is not None:
+        return table, "extract(epoch FROM bucket)::bigint"
+    return "sentiment_minute", f"(floor(extract(epoch FROM bucket) / {int(bucket_s)}) * {int(bucket_s)})::bigint"
+
+
 class PgStore:
-    """:class:`alerts.detector.CountStore` over ``sentiment_minute`` and ``alerts``."""
+    """:class:`alerts.detector.CountStore` over ``sentiment_minute`` (and its roll-ups) and ``alerts``."""
 
     def __init__(self, cur):
         self.cur = cur
 
     def minute_counts(self, start: int, end: int, kinds: Sequence[str]):
+        return [r[:6] for r in self.bucket_counts(start, end, kinds, MINUTE)]
+
+    def bucket_counts(self, start: int, end: int, kinds: Sequence[str], bucket_s: int = MINUTE):
+        table, expr = _bucket_source(bucket_s)
         self.cur.execute(
-            "SELECT extract(epoch FROM bucket)::bigint, scope_kind, scope, articles, negative, score_sum"
-            " FROM sentiment_minute WHERE scope_kind = ANY(%s)"
-            " AND bucket >= to_timestamp(%s) AND bucket < to_timestamp(%s)",
+            f"SELECT {expr} AS b, scope_kind, scope, sum(articles)::int, sum(negative)::int, sum(score_sum),"
+            f" sum(stories)::int, sum(negative_stories)::int FROM {table} WHERE scope_kind = ANY(%s)"
+            " AND bucket >= to_timestamp(%s) AND bucket < to_timestamp(%s) GROUP BY 1, 2, 3",
             (list(kinds), start, end),
         )
         return self.cur.fetchall()
 
-    def negative_history(self, kind: str, scope: str, start: int, end: int) -> dict[int, int]:
+    def negative_history(self, kind: str, scope: str, start: int, end: int, bucket_s: int = MINUTE,
+                         stories: bool = False) -> dict[int, int]:
+        table, expr = _bucket_source(bucket_s)
+        col = "negative_stories" if stories else "negative"
         self.cur.execute(
-            "SELECT extract(epoch FROM bucket)::bigint, negative FROM sentiment_minute"
-            " WHERE scope_kind = %s AND scope = %s AND negative > 0"
-            " AND bucket >= to_timestamp(%s) AND bucket < to_timestamp(%s)",
+            f"SELECT {expr} AS b, sum({col})::int FROM {table}"
+            f" WHERE scope_kind = %s AND scope = %s AND {col} > 0"
+            " AND bucket >= to_timestamp(%s) AND bucket < to_timestamp(%s) GROUP BY 1",
             (kind, scope, start, end),
         )
         return dict(self.cur.fetchall())
 
-    def market_volume(self, start: int, end: int) -> dict[int, int]:
+    def market_volume(self, start: int, end: int, bucket_s: int = MINUTE, stories: bool = False) -> dict[int, int]:
+        table, expr = _bucket_source(bucket_s)
+        col = "stories" if stories else "articles"
         self.cur.execute(
-            "SELECT extract(epoch FROM bucket)::bigint, articles FROM sentiment_minute"
-            " WHERE scope_kind = 'all' AND scope = 'all' AND articles > 0"
-            " AND bucket >= to_timestamp(%s) AND bucket < to_timestamp(%s)",
+            f"SELECT {expr} AS b, sum({col})::int FROM {table}"
+            f" WHERE scope_kind = 'all' AND scope = 'all' AND {col} > 0"
+            " AND bucket >= to_timestamp(%s) AND bucket < to_timestamp(%s) GROUP BY 1",
             (start, end),
         )
         return dict(self.cur.fetchall())
 
-    def alert_starts(self, kind: str, scope: str, rule: str, start: int, end: int) -> list[int]:
+    def alert_starts(self, kind: str, scope: str, rule: str, start: int, end: int, scale: str = "5m") -> list[int]:
         self.cur.execute(
             "SELECT extract(epoch FROM window_start)::bigint FROM alerts"
-            " WHERE scope_kind = %s AND scope = %s AND rule = %s"
+            " WHERE scope_kind = %s AND scope = %s AND rule = %s AND scale = %s"
             " AND window_start > to_timestamp(%s) AND window_start < to_timestamp(%s)"
             " ORDER BY window_start",
-            (kind, scope, rule, start, end),
+            (kind, scope, rule, scale, start, end),
         )
         return [r[0] for r in self.cur.fetchall()]
+
+    def incident_of(self, f: Finding, gap_s: int) -> int | None:
+        """The incident an alert joins: the earliest alert of the scope (any scale) whose incident
+        it overlaps or follows within ``gap_s`` (see :func:`alerts.detector.joins_incident`)."""
+        self.cur.execute(
+            "SELECT coalesce(incident_id, id), extract(epoch FROM min(window_start) OVER w)::bigint,"
+            " extract(epoch FROM max(window_end) OVER w)::bigint FROM alerts"
+            " WHERE scope_kind = %s AND scope = %s AND window_end > to_timestamp(%s)"
+            " AND window_start < to_timestamp(%s)"
+            " WINDOW w AS (PARTITION BY coalesce(incident_id, id)) ORDER BY 1",
+            (f.scope_kind, f.scope, f.window_start - gap_s - 86400 * 2, f.window_end + gap_s),
+        )
+        for inc, lo, hi in self.cur.fetchall():
+            if joins_incident(f.window_start, f.window_end, lo, hi, gap_s):
+                return inc
+        return None
 
     def first_data_minute(self, start: int, end: int) -> int | None:
         self.cur.execute(
@@ -224,11 +294,15 @@ class PgStore:
         elif f.scope_kind == "topic":
             where = "AND topic = %s"
             params.append(f.scope)
+        # the most negative article of each story, most negative stories first
         self.cur.execute(
-            "SELECT id, title, url, p_negative, published_at FROM articles"
+            "SELECT id, title, url, p_negative, published_at, story FROM ("
+            " SELECT DISTINCT ON (coalesce(story_id, id)) id, title, url, p_negative, published_at,"
+            "  coalesce(story_id, id) AS story FROM articles"
             " WHERE published_at >= %s AND published_at < %s AND sentiment = 'negative' "
             + where
-            + " ORDER BY p_negative DESC NULLS LAST, published_at, id LIMIT %s",
+            + " ORDER BY coalesce(story_id, id), p_negative DESC NULLS LAST, published_at, id) x"
+            " ORDER BY p_negative DESC NULLS LAST, published_at, id LIMIT %s",
             (*params, limit),
         )
         return [Headline(*r) for r in self.cur.fetchall()]
@@ -256,7 +330,9 @@ class AlertService:
         self.settings = settings
         self.schema = settings.schema
         self.a = settings.alerts
-        self.cfg = DetectorConfig.from_settings(self.a)
+        self.cfgs = DetectorConfig.scales_from_settings(self.a)
+        self.cfg = self.cfgs[0]
+        self._order = {c.scale: i for i, c in enumerate(self.cfgs)}
         self.role = role
         self.notifier = notifier  # optional in-process Notifier to wake()
         self._conn = None
@@ -326,8 +402,9 @@ class AlertService:
         return alerts
 
     def _observe_tx(self, conn, sources: dict[str, int | None], replay: bool, notify: bool) -> list[Alert]:
-        a, cfg = self.a, self.cfg
-        step = cfg.step_s
+        a = self.a
+        step = MINUTE  # evaluated_until advances by minutes; each scale evaluates its own window ends
+        longest = max(c.window_s for c in self.cfgs)
         stream = "replay" if replay else "live"
         cur = conn.cursor()
         cur.execute("INSERT INTO alert_progress (stream) VALUES (%s) ON CONFLICT DO NOTHING", (stream,))
@@ -384,15 +461,20 @@ class AlertService:
                 evaluated = max(evaluated, target - floor_to(a.catchup_s, step))
             if target > evaluated:
                 # skip a stretch without any data (a gap, or a replay far ahead)
-                first = store.first_data_minute(evaluated - cfg.window_s, target)
+                first = store.first_data_minute(evaluated - longest, target)
                 if first is None:
                     evaluated = target
                 else:
                     evaluated = max(evaluated, floor_to(first, step))
             while target > evaluated:
                 chunk_end = min(target, evaluated + _CHUNK_STEPS * step)
-                for f in find_alerts(store, evaluated + step, chunk_end, cfg):
-                    row = self._insert(cur, store, f, replay, notify, watermark)
+                found: list[tuple[DetectorConfig, Finding]] = []
+                for cfg, first_end, last_end in scale_ranges(evaluated, chunk_end, self.cfgs):
+                    found += [(cfg, f) for f in find_alerts(store, first_end, last_end, cfg)]
+                found.sort(key=lambda cf: (cf[1].window_end, self._order.get(cf[1].scale, 0),
+                                           cf[1].scope_kind, cf[1].scope))
+                for cfg, f in found:
+                    row = self._insert(cur, store, cfg, f, replay, notify, watermark)
                     if row is not None:
                         inserted.append(row)
                 evaluated = chunk_end
@@ -406,30 +488,43 @@ class AlertService:
         cur.close()
         return inserted
 
-    def _insert(self, cur, store: PgStore, f: Finding, replay: bool, notify: bool, watermark: int) -> Alert | None:
+    def _insert(self, cur, store: PgStore, cfg: DetectorConfig, f: Finding, replay: bool, notify: bool,
+                watermark: int) -> Alert | None:
+        """Store one finding; an alert that joins an open incident is stored 'grouped' (not sent again)."""
         d = f.decision
         top = store.headlines(f, max(self.a.top_articles, HEADLINES_IN_MESSAGE))
-        title, message = render(f, top, self.cfg, replay)
+        title, message = render(f, top, cfg, replay)
+        incident = store.incident_of(f, self.a.incident_gap_s)
+        status = "pending" if notify else "suppressed"
+        if incident is not None:
+            status = "grouped"
+            message += f"\n(grouped into incident {incident}: not sent again)"
+        articles, negative = (f.articles, f.negative_articles) if cfg.count_stories else (d.articles, d.negative)
         cur.execute(
             "INSERT INTO alerts (scope_kind, scope, window_start, window_end, rule, articles, negative,"
             " negative_share, mean_score, baseline, baseline_std, baseline_windows, z, top_article_ids,"
-            " title, message, replayed, watermark, delivery_status)"
+            " title, message, replayed, watermark, delivery_status, scale, incident_id, stories,"
+            " negative_stories, explanation)"
             " VALUES (%s, %s, to_timestamp(%s), to_timestamp(%s), %s, %s, %s, %s, %s, %s, %s, %s, %s, %s,"
-            " %s, %s, %s, to_timestamp(%s), %s)"
+            " %s, %s, %s, to_timestamp(%s), %s, %s, %s, %s, %s, %s)"
             " ON CONFLICT ON CONSTRAINT alerts_window_key DO NOTHING"
             f" RETURNING {ALERT_COLUMNS}",
             (
-                f.scope_kind, f.scope, f.window_start, f.window_end, f.rule, d.articles, d.negative,
+                f.scope_kind, f.scope, f.window_start, f.window_end, f.rule, articles, negative,
                 d.share, f.mean_score, d.baseline, d.std, d.history, d.z,
                 [h.id for h in top[: self.a.top_articles]], title, message, replay, watermark,
-                "pending" if notify else "suppressed",
+                status, f.scale, incident, d.articles, d.negative, explain(f, top, cfg),
             ),
         )
         row = cur.fetchone()
         if row is None:
             return None
         cols = [c.name for c in cur.description]
-        return Alert.from_row(dict(zip(cols, row)))
+        alert = Alert.from_row(dict(zip(cols, row)))
+        if incident is None:
+            cur.execute("UPDATE alerts SET incident_id = id WHERE id = %s", (alert.id,))
+            alert = dataclasses.replace(alert, incident_id=alert.id)
+        return alert
 
 
 # ---------------------------------------------------------------------------- queries

@@ -103,7 +103,7 @@ def generate(conn, schema: str, articles: int, start: datetime, end: datetime, t
                    LEFT JOIN bench_names n2 ON n2.i = a.t2""")
             from storage import buckets
 
-            contrib = f"({buckets.contributions('bench_scored')}) AS c"
+            contrib = f"({buckets.contributions('bench_scored', first='true')}) AS c"
             cur.execute(f"""INSERT INTO sentiment_minute (bucket, scope_kind, scope, articles, negative, neutral, positive, score_sum)
                             SELECT * FROM ({buckets.aggregate(contrib, 'minute')}) AS g ORDER BY scope_kind, scope, bucket""")
             for table, expr in buckets.LEVELS[1:]:

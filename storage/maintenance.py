@@ -158,7 +158,8 @@ def verify_cursor(cur, since: datetime | None = None) -> dict:
     for level, (table, expr) in zip(("hour", "day"), buckets.LEVELS[1:]):
         rollup = f"""SELECT {expr.replace('minute', 'bucket')} AS bucket, scope_kind, scope,
                             sum(articles) AS articles, sum(negative) AS negative, sum(neutral) AS neutral,
-                            sum(positive) AS positive, sum(score_sum) AS score_sum
+                            sum(positive) AS positive, sum(score_sum) AS score_sum,
+                            sum(stories) AS stories, sum(negative_stories) AS negative_stories
                      FROM sentiment_minute WHERE bucket >= %(since)s GROUP BY 1, 2, 3"""
         checks.append((level, rollup, table))
     for level, expected, table in checks:

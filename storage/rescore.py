@@ -47,7 +47,7 @@ def _update_sql() -> str:
     return f"""
 WITH new ({", ".join(_NEW_COLS)}) AS (VALUES %s),
 old AS (
-    SELECT a.published_at, a.tickers, a.topic, a.sentiment, a.sentiment_score
+    SELECT a.published_at, a.tickers, a.topic, a.sentiment, a.sentiment_score, a.story_first
     FROM articles AS a JOIN new AS n ON a.id = n.id AND a.published_at = n.published_at),
 upd AS (
     UPDATE articles AS a SET
@@ -56,7 +56,7 @@ upd AS (
         sentiment_score = n.sentiment_score, model_version = n.model_version,
         tickers = coalesce(n.tickers, a.tickers), ticker_links = coalesce(n.ticker_links, a.ticker_links)
     FROM new AS n WHERE a.id = n.id AND a.published_at = n.published_at
-    RETURNING a.published_at, a.tickers, a.topic, a.sentiment, a.sentiment_score),
+    RETURNING a.published_at, a.tickers, a.topic, a.sentiment, a.sentiment_score, a.story_first),
 contrib AS ({contrib}),
 {upserts}
 {zero}"""

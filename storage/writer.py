@@ -56,11 +56,11 @@ SENTIMENTS = ("negative", "neutral", "positive")
 COLUMNS = (
     "id", "published_at", "source", "url", "title", "tickers", "topic", "topic_score", "sentiment",
     "p_negative", "p_neutral", "p_positive", "sentiment_score", "model_version", "extra",
-    "ticker_links",
+    "story_id", "story_first", "ticker_links",
 )
 _TEMPLATE = (
     "(%s, %s::timestamptz, %s, %s, %s, %s::text[], %s, %s::float8, %s, "
-    "%s::float8, %s::float8, %s::float8, %s::float8, %s, %s::jsonb, %s::jsonb)"
+    "%s::float8, %s::float8, %s::float8, %s::float8, %s, %s::jsonb, %s, %s::boolean, %s::jsonb)"
 )
 
 
@@ -83,6 +83,8 @@ class ArticleRow:
     sentiment_score: float  # p_positive - p_negative, in [-1, 1]
     model_version: str
     extra: dict = field(default_factory=dict)
+    story_id: str | None = None  # id of the first article of its story (stream.novelty); None = its own
+    story_first: bool = True  # first-seen article of its story: counted in the buckets' stories
     ticker_links: list = field(default_factory=list)  # stream.linking: why each ticker is there (0004)
 
 
@@ -132,6 +134,7 @@ def _clean(row: ArticleRow) -> tuple:
         None if row.topic_score is None else float(row.topic_score), row.sentiment,
         float(row.p_negative), float(row.p_neutral), float(row.p_positive), score,
         row.model_version, Json(row.extra or {}, dumps=_dumps),
+        row.story_id or row.id, bool(row.story_first),
         Json(list(row.ticker_links or ()), dumps=_dumps),
     )
 
@@ -149,7 +152,7 @@ new_ids AS (
 ins AS (
     INSERT INTO articles ({cols})
     SELECT {", ".join("d." + c for c in COLUMNS)} FROM data AS d JOIN new_ids AS n ON n.id = d.id
-    RETURNING published_at, tickers, topic, sentiment, sentiment_score),
+    RETURNING published_at, tickers, topic, sentiment, sentiment_score, story_first),
 contrib AS ({buckets.contributions("ins")}),
 {upserts}
 SELECT id FROM new_ids"""

@@ -66,6 +66,12 @@ class AlertSettings:
     rewind_s: int = 3600  # a replay whose event time jumps back this far restarts its watermark
     scope_kinds: tuple[str, ...] = ("ticker", "topic")  # scopes watched ('all' = the whole market)
     poll_s: float = 1.0  # notifier: longest sleep between looks at the alerts table
+    # time scales: 5m (the window keys above), 1h, 1d, or NAME=WINDOW_S/STEP_S[/BASELINE[/COOLDOWN[/anchored]]]
+    scales: tuple[str, ...] = ("5m", "1h", "1d")
+    market_scales: tuple[str, ...] = ("1h", "1d")  # scales at which the whole market ('all') is watched too
+    incident_gap_s: int = 3600  # alerts of a scope at most this far apart (any scale) are one incident
+    story_horizon_s: int = 86400  # near-duplicates within this much event time are one story
+    story_threshold: float = 0.5  # MinHash Jaccard similarity from which two articles are one story
 
 
 @dataclass(frozen=True)

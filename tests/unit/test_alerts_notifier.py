@@ -75,7 +75,7 @@ def test_message_has_title_numbers_and_top_three_headlines_with_links():
     heads = [Headline(f"id{i}", f"Headline {i}", f"https://n.example/{i}", 0.9, datetime.now(timezone.utc)) for i in range(5)]
     title, body = render(finding(), heads, DetectorConfig(), replayed=False)
     assert title == "Negative news spike: NRVX"
-    assert "9 negative of 11 articles (82%)" in body
+    assert "9 negative of 11 unique stories (82%)" in body and "Time scale 5m" in body
     assert "between 17:05 and 17:10 UTC on 2025-03-13" in body
     assert "z = 6.4" in body and "0.3" in body and "40 earlier windows" in body
     assert "1. Headline 0\n   https://n.example/0" in body and "3. Headline 2" in body
@@ -84,6 +84,26 @@ def test_message_has_title_numbers_and_top_three_headlines_with_links():
     assert "replaying" not in body
     t2, b2 = render(Finding("topic", "Energy, Oil", WS, WS + 300, finding().decision), [], DetectorConfig(), True)
     assert t2 == "Negative news spike: Energy, Oil (topic)" and "Found while replaying history." in b2
+
+
+def test_message_and_explanation_say_the_scale_unique_stories_and_top_stories():
+    from alerts.detector import parse_scale
+    from alerts.service import explain
+    from stream.config import AlertSettings
+
+    hour = parse_scale("1h", AlertSettings())
+    f = Finding("ticker", "NRVX", WS, WS + 3600, finding().decision, score_sum=-7.7, scale="1h",
+                articles=15, negative_articles=13)
+    heads = [Headline(f"id{i}", f"Story {i}", None, 0.9, datetime.now(timezone.utc), f"s{i}") for i in range(4)]
+    title, body = render(f, heads, hour, replayed=False)
+    assert title == "Negative news spike: NRVX [1h]"
+    assert "Time scale 1h (60 minutes)" in body and "13 negative of 15 articles counting copies" in body
+    assert body.rstrip().endswith("finsent alert ticker/NRVX/2025-03-13T17:05:00Z/negative_spike/1h")
+    why = explain(f, heads, hour)
+    assert why.startswith("[1h] 9 negative stories (of 11) in 60 minutes against 0.3 expected, z = 6.4")
+    assert "Story 0 | Story 1 | Story 2" in why and "Story 3" not in why
+    day = parse_scale("1d", AlertSettings())
+    assert day.anchored and "the day so far" in explain(f, [], day)
 
 
 def test_parse_since():
