@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import statistics
 import sys
 import time
@@ -34,7 +33,8 @@ def cpu_flags() -> str:
     except OSError:
         return "?"
     have = [f for f in ("avx512_bf16", "avx512_vnni", "avx2") if f in flags]
-    return f"{os.cpu_count()} CPUs ({platform.processor() or platform.machine()}; {', '.join(have) or 'no avx'})"
+    model = next((ln.split(":", 1)[1].strip() for ln in flags.splitlines() if ln.startswith("model name")), "?")
+    return f"{os.cpu_count()} CPUs ({model}; {', '.join(have) or 'no avx'})"
 
 
 def seed(settings, days: int, items: int, tickers: int) -> dict:
@@ -130,6 +130,8 @@ def main() -> int:
                                       " return m.length ? m[0].startTime : null")
                 pts = d.execute_script("return document.getElementById('chart-scope').dataset.points")
                 rows = d.execute_script("return document.querySelectorAll('#headlines tbody tr').length")
+                if not ms or not int(pts or 0) or not rows:
+                    raise SystemExit(f"the page did not show the data (chart buckets {pts}, headlines {rows}): {url}")
                 loads.append(ms)
                 if i == 0:
                     print(f"  first load (empty browser cache, plotly.min.js 4.8 MB from 127.0.0.1): {ms:.0f} ms"

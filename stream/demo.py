@@ -124,7 +124,8 @@ def cmd_demo(args) -> int:
     from tqdm import tqdm
 
     from deploy import localstack
-    from stream.generate import Spike, day_start, generate_stream, quiet_tickers
+    from stream.generate import Spike, day_start, generate_stream, quiet_tickers, write_aliases
+    from stream.linking import Linker, read_user_aliases
     from stream.kafka_io import ensure_topics, make_producer, send_item
     from stream.pipeline import REPLAY_HEADER
     from stream.process import WorkerProcess
@@ -145,20 +146,25 @@ def cmd_demo(args) -> int:
     print(f"2/5 starting a worker (topics {settings.topic_raw} -> schema '{settings.schema}') ...", flush=True)
     log_path = settings.state_dir / "demo-worker.log"
     log_path.unlink(missing_ok=True)
-    worker = WorkerProcess(settings, log_path).start()
+    # the generated companies are fictional: their names go into an alias file, and the stream carries
+    # no tickers field (like real feeds), so every ticker is linked from a name or a cashtag
+    spike_ticker = args.spike_ticker or quiet_tickers(args.tickers, k=1, seed=args.seed)[0]
+    aliases = settings.state_dir / "demo-aliases.csv"
+    write_aliases(aliases, args.tickers, extra=[spike_ticker])
+    linker = Linker(read_user_aliases(aliases))
+    worker = WorkerProcess(settings, log_path, FINSENT_ALIASES=str(aliases)).start()
     try:
         # yesterday's New York session, 09:00-16:30, compressed into a replay at full speed
         day = day_start((datetime.now(timezone.utc) - timedelta(days=1)).date(), hour=9.0)
         duration = timedelta(hours=7, minutes=30)
         spike_at = day + timedelta(hours=4, minutes=47)
-        spike_ticker = args.spike_ticker or quiet_tickers(args.tickers, k=1, seed=args.seed)[0]
         rate = args.items / 500.0  # the intraday profile averages ~1.1 over this session
         gen = generate_stream(start=day, duration=duration, tickers=args.tickers, rate_per_min=rate, seed=args.seed,
-                              spikes=[Spike(ticker=spike_ticker, at=spike_at, size=args.spike_size)])
+                              spikes=[Spike(ticker=spike_ticker, at=spike_at, size=args.spike_size)], names=True)
         items = []
         for msg in gen:
             try:
-                items.append(parse_message(msg))
+                items.append(parse_message(msg, extractor=linker))
             except InvalidRecord:
                 continue
         print(f"3/5 generated a trading day: {len(items)} headlines, "
@@ -208,6 +214,10 @@ def cmd_demo(args) -> int:
               f"articles, z={z}, delivery {status}")
         for _id, title, score in _headlines(settings, list(top or [])):
             print(f"      [{score:+}] {title}")
+    rules = dict(_count(settings, "SELECT rule, count(*) FROM article_ticker_links GROUP BY rule"))
+    print(f"\nTickers linked from the text: {rules.get('alias', 0) + rules.get('name', 0)} by company name, "
+          f"{rules.get('cashtag', 0)} by cashtag (see: finsent sql --schema {settings.schema} "
+          f"\"SELECT title, ticker, text, rule FROM article_ticker_links LIMIT 5\")")
     print("\nTop negative movers (tickers with >= 5 articles, by mean sentiment score):")
     print(_table(["ticker", "articles", "negative", "neg share", "mean score"], _movers(settings)))
     chart = None

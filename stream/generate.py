@@ -839,8 +839,13 @@ def generate_stream(
     *,
     events: bool = True,
     truth: bool = False,
+    names: bool = False,
 ) -> Iterator[dict]:
     """Yield news.raw messages in event-time order (see the module docstring).
+
+    ``names``: write messages the way real feeds do, without a ``tickers`` field: a consumer
+    must link the company names (with :func:`company_aliases` as its alias file, since the
+    companies are fictional) and the occasional cashtag.
 
     ``start`` defaults to 04:00 New York time on 2025-03-13 (``day_start()``);
     the default 16 hours cover pre-market to 20:00.  With the default rate a
@@ -880,11 +885,11 @@ def generate_stream(
             ei += 1
         batch.sort(key=lambda x: x.t)
         for it in batch:
-            yield _message(it, seed, t_start, truth)
+            yield _message(it, seed, t_start, truth, names)
         minute += 60
 
 
-def _message(it: _Item, seed: int, t_start: float, truth: bool) -> dict:
+def _message(it: _Item, seed: int, t_start: float, truth: bool, names: bool = False) -> dict:
     published = _iso(it.t)
     digest = hashlib.sha1(f"{seed}|{int(t_start)}|{it.key}|{published}|{it.title}".encode()).hexdigest()
     outlet, domain = OUTLETS[it.outlet]
@@ -896,11 +901,35 @@ def _message(it: _Item, seed: int, t_start: float, truth: bool) -> dict:
         "url": f"https://{domain}/news/{published[:10]}/{digest[:12]}",
         "tickers": list(it.tickers),
     }
+    if names:
+        del msg["tickers"]  # like a real feed: the names are in the text
     if it.summary:
         msg["summary"] = it.summary
     if truth:
         msg["truth"] = {"sentiment": it.sentiment, "topic": it.topic, "event": it.event}
     return msg
+
+
+def company_aliases(tickers: int = 200, extra: Iterable[str] = ()) -> dict[str, str]:
+    """``{company name: ticker}`` of the fictional universe (and of ``extra`` spike tickers outside
+    it, named "<TICKER> Corp"): the alias file that lets the linker find them by name."""
+    aliases = {c.name: c.ticker for c in universe(tickers)}
+    known = set(aliases.values())
+    aliases.update({f"{t} Corp": t for t in extra if t not in known})
+    return aliases
+
+
+def write_aliases(path, tickers: int = 200, extra: Iterable[str] = ()) -> int:
+    """Write :func:`company_aliases` as the ``ticker,alias`` CSV of the ``aliases`` setting."""
+    import csv
+
+    rows = company_aliases(tickers, extra)
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow(["ticker", "alias"])
+        for name, ticker in sorted(rows.items()):
+            w.writerow([ticker, name])
+    return len(rows)
 
 
 def write_jsonl(path, messages: Iterable[dict]) -> int:

@@ -52,6 +52,13 @@ def test_overview_live_alert_to_ticker_page_in_chromium(seeded, browser, tmp_pat
             ticker_links=[{"ticker": SPIKE_2.ticker, "rule": "symbol", "start": start,
                            "end": start + len(SPIKE_2.ticker), "text": SPIKE_2.ticker}])])
     with ServerThread(create_app(seeded.settings, poll_s=120)) as srv:  # pushes within seconds = NOTIFY
+        # a preset range ending at a given time (range=6h&until=...) keeps its end
+        d.get(f"{srv.url}/ticker/{SPIKE_1.ticker}?range=6h&until={iso(START + timedelta(hours=4))}")
+        wait_for(d, "document.body.dataset.loaded === '1'", 30)
+        assert int(d.find_element(By.ID, "chart-scope").get_attribute("data-points")) > 0
+        assert len(d.find_elements(By.CSS_SELECTOR, "#headlines tbody tr")) > 5
+        assert d.find_element(By.CSS_SELECTOR, '#range [data-range="6h"]').get_attribute("class") == "active"
+
         rng = f"since={iso(START)}&until={iso(START + timedelta(hours=4))}"
         d.get(f"{srv.url}/?{rng}")
         wait_for(d, "document.body.dataset.loaded === '1'", 30)

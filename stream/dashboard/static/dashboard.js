@@ -57,7 +57,9 @@ function currentRange() {
     if (u.get("until")) r.until = u.get("until");
     return r;
   }
-  return { range: u.get("range") || (PAGE === "alert" ? "1d" : "1d") };
+  const r = { range: u.get("range") || "1d" };
+  if (u.get("until")) r.until = u.get("until");  // a preset range ending at a given time
+  return r;
 }
 function setupRange(onChange) {
   const r = currentRange();
