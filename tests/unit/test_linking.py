@@ -262,3 +262,22 @@ def test_a_parsed_item_forwards_only_its_given_tickers():
     assert item.to_message()["tickers"] == ["ACME"]  # a replay sends the text; the worker links it again
     assert "tickers" not in parse_message({"published_at": "2024-03-04T14:00:00Z", "title": "Boeing"},
                                           now=now).to_message()
+
+
+def test_generated_stream_in_names_mode_is_linked_back_to_its_tickers():
+    from datetime import timedelta
+
+    from stream.generate import company_aliases, day_start, generate_stream
+
+    start = day_start(hour=9.0)
+    plain = list(generate_stream(start, timedelta(minutes=90), seed=5))
+    named = list(generate_stream(start, timedelta(minutes=90), seed=5, names=True))
+    assert [m["title"] for m in plain] == [m["title"] for m in named]  # same stream, minus the tickers field
+    assert all("tickers" not in m for m in named)
+    linker = Linker(company_aliases())
+    by_name = 0
+    for p, n in zip(plain, named):
+        got = tickers(linker, n["title"])
+        assert sorted(got) == sorted(p["tickers"]), n["title"]
+        by_name += any(lk.rule == "alias" for lk in linker.link(n["title"]))
+    assert by_name > len(named) / 3  # most company headlines name the company, a few use a cashtag
