@@ -136,6 +136,7 @@ class Headline:
     p_negative: float | None
     published_at: datetime
     story_id: str | None = None
+    ticker_links: Any = None  # articles.ticker_links: why the article is under a ticker
 
 
 # ---------------------------------------------------------------------------- message
@@ -190,10 +191,24 @@ def render(f: Finding, headlines: Sequence[Headline], cfg: DetectorConfig, repla
         lines += ["", "Most negative distinct stories:"]
         for i, h in enumerate(headlines[:HEADLINES_IN_MESSAGE], start=1):
             lines.append(f"{i}. {h.title}")
+            why = _linked_by(h, f) if f.scope_kind == "ticker" else ""
+            if why:
+                lines.append(f"   under {f.scope} because of {why}")
             if h.url:
                 lines.append(f"   {h.url}")
     lines += ["", f"finsent alert {alert_key(f.scope_kind, f.scope, ws, f.rule, f.scale)}"]
     return title, "\n".join(lines)
+
+
+def _linked_by(h: Headline, f: Finding) -> str:
+    """The text that linked a headline to the alert's ticker: "'Target' (name), '$TGT' (cashtag)"."""
+    seen = []
+    for lk in h.ticker_links or ():
+        if isinstance(lk, dict) and lk.get("ticker") == f.scope:
+            part = f"'{lk['text']}' ({lk.get('rule')})" if lk.get("text") else f"the message's tickers ({lk.get('rule')})"
+            if part not in seen:
+                seen.append(part)
+    return ", ".join(seen)
 
 
 # ---------------------------------------------------------------------------- store
@@ -296,9 +311,9 @@ class PgStore:
             params.append(f.scope)
         # the most negative article of each story, most negative stories first
         self.cur.execute(
-            "SELECT id, title, url, p_negative, published_at, story FROM ("
+            "SELECT id, title, url, p_negative, published_at, story, ticker_links FROM ("
             " SELECT DISTINCT ON (coalesce(story_id, id)) id, title, url, p_negative, published_at,"
-            "  coalesce(story_id, id) AS story FROM articles"
+            "  coalesce(story_id, id) AS story, ticker_links FROM articles"
             " WHERE published_at >= %s AND published_at < %s AND sentiment = 'negative' "
             + where
             + " ORDER BY coalesce(story_id, id), p_negative DESC NULLS LAST, published_at, id) x"

@@ -287,3 +287,39 @@ def test_ticker_links_and_their_matched_text_come_with_the_headlines(stack, sche
     assert a["title"] == title and a["tickers"] == ["AAPL", "MSFT"]
     assert a["ticker_links"] == links  # stored as is; the page marks title[start:end] and shows the text
     assert a["url"] == "javascript:alert(1)"  # returned as stored; the page links only http(s) URLs
+
+
+def test_health_reports_the_worker_groups_lag_beside_a_prometheus_scrape(settings):
+    """Real topic, real committed offsets: lag = log end - committed, per the worker's consumer group;
+    the worker's Prometheus endpoint serves beside the dashboard."""
+    from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+    from kafka.structs import OffsetAndMetadata
+    from prometheus_client import CollectorRegistry
+
+    from stream.kafka_io import ensure_topics
+    from stream.metrics import WorkerMetrics
+    from tests.integration.dashboard_support import free_port
+
+    ensure_topics(settings)
+    producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap)
+    for i in range(10):
+        producer.send(settings.topic_raw, f"record {i}".encode(), partition=0)
+    producer.flush()
+    producer.close()
+    tp = TopicPartition(settings.topic_raw, 0)
+    consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, group_id=settings.app_id,
+                             enable_auto_commit=False)
+    consumer.assign([tp])
+    consumer.commit({tp: OffsetAndMetadata(4, "", -1)})
+    consumer.close()
+
+    metrics = WorkerMetrics(registry=CollectorRegistry())
+    metrics_port = free_port()
+    metrics.serve(metrics_port)
+    metrics.lag.set(6)
+    with ServerThread(create_app(settings)) as srv:
+        h = httpx.get(f"{srv.url}/api/health", timeout=30).json()
+        scrape = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10)
+    assert h["broker"]["ok"] and h["broker"]["group"] == settings.app_id and h["broker"]["partitions"] == settings.partitions
+    assert h["consumer_lag"] == 6 and h["broker"]["uncommitted_partitions"] == settings.partitions - 1
+    assert scrape.status_code == 200 and "finsent_consumer_lag 6.0" in scrape.text
