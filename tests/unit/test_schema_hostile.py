@@ -72,19 +72,19 @@ def outcome(raw: bytes):
     return item
 
 
-@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.binary(max_size=300))
 def test_any_bytes_give_an_item_or_a_reason(raw):
     outcome(raw)
 
 
-@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(JSONISH)
 def test_any_json_value_gives_an_item_or_a_reason(value):
     outcome(json.dumps(value).encode())  # Python writes NaN/Infinity and \ud800 escapes: hostile JSON
 
 
-@settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     title=TITLES, published=TIMES,
     optional=st.dictionaries(st.sampled_from(["id", "summary", "source", "url", "tickers"]),

@@ -54,7 +54,7 @@ def test_single_statement():
         single_statement("-- nothing")
 
 
-@settings(max_examples=500)
+@settings(max_examples=500, deadline=None)
 @given(st.text(st.sampled_from("ab1 ;'\"$-/*\\\nEeU&x_"), max_size=40))
 def test_any_text_is_counted_or_refused(text):
     try:
@@ -72,7 +72,7 @@ LITERALS = st.one_of(
 )
 
 
-@settings(max_examples=300)
+@settings(max_examples=300, deadline=None)
 @given(st.lists(st.lists(LITERALS, min_size=1, max_size=4), min_size=1, max_size=4))
 def test_semicolons_inside_quotes_and_comments_never_split(statements):
     sql = "; ".join("SELECT " + " ".join(parts) for parts in statements)
