@@ -281,3 +281,20 @@ def test_generated_stream_in_names_mode_is_linked_back_to_its_tickers():
         assert sorted(got) == sorted(p["tickers"]), n["title"]
         by_name += any(lk.rule == "alias" for lk in linker.link(n["title"]))
     assert by_name > len(named) / 3  # most company headlines name the company, a few use a cashtag
+
+
+def test_alert_message_says_which_text_put_a_headline_under_the_ticker():
+    from datetime import datetime, timezone
+
+    from alerts.detector import Decision, DetectorConfig, Finding
+    from alerts.service import Headline, render
+
+    ws = int(datetime(2025, 3, 13, 17, 5, tzinfo=timezone.utc).timestamp())
+    links = [{"ticker": "TGT", "start": 0, "end": 6, "text": "Target", "rule": "name"},
+             {"ticker": "WMT", "start": 11, "end": 18, "text": "Walmart", "rule": "name"}]
+    heads = [Headline("a1", "Target and Walmart cut outlooks", None, 0.9, datetime.now(timezone.utc),
+                      ticker_links=links)]
+    f = Finding("ticker", "TGT", ws, ws + 300, Decision(True, "fired", articles=10, negative=9, share=0.9, baseline=0.3, std=0.55, z=6.4,
+                                                       history=40))
+    _, body = render(f, heads, DetectorConfig(), replayed=False)
+    assert "under TGT because of 'Target' (name)" in body and "Walmart' (name)" not in body
