@@ -349,3 +349,33 @@ def test_any_query_string_gets_data_or_a_clear_400(client, path, query):
     body = r.json()
     if r.status_code == 400:
         assert isinstance(body["error"], str) and body["error"]
+
+
+def test_movers_are_the_cookbooks_query_1_live(stack, schema):
+    """/api/movers over the last 24 hours gives the rows of README cookbook query 1 run now."""
+    from datetime import datetime, timezone
+
+    from storage.cli import run_query
+    from storage.dashboard import ceil_to
+    from storage.sample import Spike, sample_rows, write_all
+    from storage.writer import Writer
+    from tests.integration.test_cookbook import QUERIES
+
+    now = datetime.now(timezone.utc)
+    with Writer(stack.dsn, schema) as w:
+        write_all(w, sample_rows(now - timedelta(days=12), now, per_hour=40, seed=5,
+                                 spikes=(Spike("NFLX", now - timedelta(hours=6), minutes=20, articles=30),)))
+    s = stack.settings.replace(schema=schema)
+    cols, rows = run_query(s.analyst_dsn, schema, QUERIES[0][1], timeout="30s")
+    assert rows and rows[0][0] == "NFLX"  # the planted burst leads
+    # the cookbook reads hourly buckets: those starting at or after now - 24 h, up to now
+    since = ceil_to(now - timedelta(hours=24), timedelta(hours=1))
+    with ServerThread(create_app(s)) as srv:
+        r = httpx.get(f"{srv.url}/api/movers", params={"since": iso(since), "until": iso(now + timedelta(hours=1)),
+                                                        "limit": 10}, timeout=30)
+    assert r.status_code == 200, r.text
+    got = [(m["ticker"], m["articles"], round(m["change"], 3)) for m in r.json()["movers"]]
+    want = [(row[cols.index("ticker")], row[cols.index("articles_24h")], float(row[cols.index("change")]))
+            for row in rows]
+    assert [g[:2] for g in got] == [w_[:2] for w_ in want]  # same tickers, same order, same 24-hour volume
+    assert [g[2] for g in got] == pytest.approx([w_[2] for w_ in want], abs=0.0011)  # the cookbook rounds
