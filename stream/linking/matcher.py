@@ -243,8 +243,7 @@ class Linker:
         for end, keys in self._auto.iter(f" {low.translate(_BOUNDARY)} "):
             for key in keys:
                 start = end - len(key) - 1  # offsets in text: the search string has one leading space
-                if low[start:start + len(key)] == key:  # the punctuation matches too ("p&g", "t-mobile")
-                    cands.append((start, start + len(key), key))
+                cands.append((start, start + len(key), key))  # "Kimberly-Clark" = "Kimberly Clark"
         # leftmost-longest, no overlaps
         cands.sort(key=lambda c: (c[0], -(c[1] - c[0])))
         out: list[Link] = []
@@ -293,6 +292,8 @@ class Linker:
             and not prev_raw.endswith(("'s", "’s")) and not _sentence_start(text, start)
         )
         inside_name = after_capital and not title_text
+        if prev in _PERSON_PREV:
+            return None  # "Fed's Powell", "Chair Powell", "investor Icahn": a person, not the company
         if e.kind in "GH":
             if caps_text or inside_name:
                 return None
@@ -366,6 +367,13 @@ def _mostly_caps(text: str) -> bool:
     return upper >= 0.8 * len(letters)
 
 
+# words before a person's name
+_PERSON_PREV = frozenset(
+    "chair chairman chairwoman president governor secretary senator sen rep mr mrs ms dr judge minister "
+    "premier ceo cfo coo founder co-founder billionaire investor activist analyst economist strategist "
+    "fed's fed boss chief mayor commissioner ambassador spokesman spokeswoman lawmaker justice king queen "
+    "prince princess general gov".split()
+)
 # capitalised only because they start a sentence ("Because Target said so")
 _STARTERS = frozenset(
     "because but and as when why how what if while after before so now then also still even why where who "

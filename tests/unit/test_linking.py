@@ -298,3 +298,11 @@ def test_alert_message_says_which_text_put_a_headline_under_the_ticker():
                                                        history=40))
     _, body = render(f, heads, DetectorConfig(), replayed=False)
     assert "under TGT because of 'Target' (name)" in body and "Walmart' (name)" not in body
+
+
+@pytest.mark.parametrize("text", [
+    "Fed's Powell says rates to stay high", "Chair Powell testifies", "Investor Icahn builds a stake",
+    "Treasury Secretary Yellen warns", "Billionaire Ackman bets against bonds",
+])
+def test_people_are_not_companies(L, text):
+    assert tickers(L, text) == []
