@@ -29,7 +29,7 @@ import argparse
 import random
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Iterable, Sequence
 
 from alerts.detector import Detector, DetectorConfig, Finding, to_epoch
@@ -179,6 +179,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--real", metavar="PATH", help="replay this real archive instead of generated days")
     ap.add_argument("--cache", default=None, help="score cache directory (default /tmp/finsent-quality)")
     ap.add_argument("--strongest", type=int, default=20, help="strongest alerts listed with their headlines")
+    ap.add_argument("--until", default=None, help="with --real: only the archive before this date (YYYY-MM-DD)")
     args = ap.parse_args(argv)
     from stream.config import AlertSettings
 
@@ -189,8 +190,9 @@ def main(argv: list[str] | None = None) -> int:
 
         from alerts.realstream import DEFAULT_CACHE, real_report
 
+        until = datetime.fromisoformat(args.until).replace(tzinfo=timezone.utc) if args.until else None
         print(real_report(Path(args.real), cfgs, a, Path(args.cache) if args.cache else DEFAULT_CACHE,
-                          strongest=args.strongest))
+                          strongest=args.strongest, until=until))
         return 0
     rep = evaluate(range(args.first_seed, args.first_seed + args.days), cfgs, rate_per_min=args.rate)
     print(rep.table())

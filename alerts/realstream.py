@@ -69,10 +69,12 @@ def score_items(items: list[NewsItem], path: Path, cache_dir: Path = DEFAULT_CAC
     sent = topic = None
     if cache.exists():
         z = np.load(cache, allow_pickle=False)
-        if list(z["texts"]) == texts:
-            sent, topic = z["sent"], z["topic"]
+        where = {t: i for i, t in enumerate(z["texts"].tolist())}
+        if all(t in where for t in texts):  # the cache may hold more (a longer stretch of the archive)
+            idx = np.array([where[t] for t in texts], dtype=np.int64)
+            sent, topic = z["sent"][idx], z["topic"][idx]
         else:
-            log.warning("score cache %s does not match the archive; rescoring", cache)
+            log.warning("score cache %s lacks texts of the archive; rescoring", cache)
     if sent is None:
         engine = load_engine(model, "auto")
         sent = np.zeros((len(texts), 3), np.float32)
@@ -95,6 +97,16 @@ def score_items(items: list[NewsItem], path: Path, cache_dir: Path = DEFAULT_CAC
         p = sent[j]
         out.append(ScoredItem(it, SENTIMENTS[int(p.argmax())], float(p[0]), float(p[2] - p[0]), TOPICS[int(topic[j])]))
     return out
+
+
+def store_scores(path: Path, texts, sent, topic, cache_dir: Path = DEFAULT_CACHE, model: str | None = None) -> Path:
+    """Write scores computed elsewhere (e.g. in parallel shards) as the archive's cache."""
+    cache = _cache_file(path, _model_version(model), cache_dir)
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    tmp = cache.with_name(cache.stem + ".tmp.npz")
+    np.savez(tmp, texts=np.array(list(texts)), sent=np.asarray(sent, np.float32), topic=np.asarray(topic, np.int16))
+    os.replace(tmp, cache)
+    return cache
 
 
 def _model_version(model: str | None) -> str:
@@ -179,18 +191,22 @@ def quarter(t: int) -> str:
     return f"{d.year}Q{(d.month - 1) // 3 + 1}"
 
 
-def real_report(path: Path, cfgs, a, cache_dir: Path = DEFAULT_CACHE, strongest: int = 20) -> str:
+def real_report(path: Path, cfgs, a, cache_dir: Path = DEFAULT_CACHE, strongest: int = 20,
+                until=None) -> str:
     from collections import Counter
 
     from alerts.detector import from_epoch
 
     items, stats = load_items(path)
+    if until is not None:
+        items = [it for it in items if it.published_at < until]
     scored = score_items(items, path, cache_dir)
     run = replay_scored(scored, cfgs, a)
     det = run.detector
     alerts = det.alerts
     lines = [
-        f"archive {path}: {stats.read} rows, {len(items)} distinct ids, {run.stories} unique stories "
+        f"archive {path}{f' before {until:%Y-%m-%d}' if until else ''}: {stats.read} rows, {len(items)} distinct ids "
+        f"in {items[0].published_at:%Y-%m-%d}..{items[-1].published_at:%Y-%m-%d}, {run.stories} unique stories "
         f"({sum(s.sentiment == 'negative' for s in scored)} negative articles); scales "
         + ", ".join(f"{c.scale} ({c.window_s}s every {c.step_s}s{', anchored' if c.anchored else ''})" for c in cfgs),
         f"alerts: {len(alerts)} in {len(det.incidents.incidents)} incidents; by scope kind and scale: "

@@ -105,7 +105,11 @@ def build_parts(settings: Settings, *, alerts: bool = True, with_notifier: bool 
             from alerts.notifier import Notifier
 
             notifier = Notifier(settings)
-    processor = BatchProcessor(engine, writer, extractor=extractor, alerts=service)
+    from stream.novelty import StoryIndex, warm_start
+
+    novelty = StoryIndex(settings.alerts.story_horizon_s, settings.alerts.story_threshold)
+    warm_start(novelty, settings)
+    processor = BatchProcessor(engine, writer, extractor=extractor, alerts=service, novelty=novelty)
     return WorkerParts(processor=processor, metrics=WorkerMetrics(), notifier=notifier)
 
 

@@ -136,3 +136,40 @@ class StoryIndex:
         self._stories[story_id] = (event_time, sig)
         self._lsh.insert(story_id, sig)
         heapq.heappush(self._order, (event_time, story_id))
+
+
+def warm_start(index: StoryIndex, settings, limit: int = 200_000) -> int:
+    """Rebuild ``index`` from the stories PostgreSQL holds for the last ``horizon_s`` (before the newest
+    stored article), so a restarted worker continues the same stories.  Returns the stories loaded."""
+    import logging
+
+    import psycopg2
+
+    from storage.db import WRITER_ROLE, connect
+    from stream.schema import model_text
+
+    log = logging.getLogger("finsent.novelty")
+    try:
+        conn = connect(settings.dsn, settings.schema, role=WRITER_ROLE, application_name="finsent-novelty")
+    except psycopg2.Error as exc:
+        log.warning("story index starts empty: %s", str(exc).splitlines()[0])
+        return 0
+    try:
+        with conn.cursor() as cur:
+            cur.execute(
+                "SELECT id, extract(epoch FROM published_at), title, extra->>'summary' FROM articles"
+                " WHERE story_first AND published_at >= (SELECT max(published_at) FROM articles)"
+                " - make_interval(secs => %s) ORDER BY published_at, id LIMIT %s",
+                (float(index.horizon_s), limit),
+            )
+            rows = cur.fetchall()
+        conn.rollback()
+    except psycopg2.Error as exc:
+        log.warning("story index starts empty: %s", str(exc).splitlines()[0])
+        return 0
+    finally:
+        conn.close()
+    for article_id, t, title, summary in rows:
+        index.remember(article_id, float(t), text=model_text(title, summary))
+    log.info("story index: %d stories of the last %ds loaded", len(rows), index.horizon_s)
+    return len(rows)

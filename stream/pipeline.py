@@ -198,6 +198,14 @@ def scored_message(row: Any) -> bytes:
     }, ensure_ascii=False).encode("utf-8")
 
 
+def mark_stories(index: Any, rows: Sequence[Any], texts: Sequence[str]) -> None:
+    """Set ``story_id`` / ``story_first`` of each row (stream.novelty), in event-time order."""
+    order = sorted(range(len(rows)), key=lambda i: (rows[i].published_at, rows[i].id))
+    for i in order:
+        mark = index.assign(rows[i].id, rows[i].published_at.timestamp(), texts[i])
+        rows[i].story_id, rows[i].story_first = mark.story_id, mark.first
+
+
 class BatchProcessor:
     """One batch: parse every record, score the valid ones, store them in one transaction."""
 
@@ -209,9 +217,11 @@ class BatchProcessor:
         extractor: TickerExtractor | None = None,
         alerts: Any | None = None,  # alerts.service.AlertService (observe())
         recent: RecentIds | None = None,
+        novelty: Any | None = None,  # stream.novelty.StoryIndex: story_id / first-seen per article
     ) -> None:
         self.engine = engine
         self.writer = writer
+        self.novelty = novelty
         self.extractor = extractor
         self.alerts = alerts
         self.recent = recent if recent is not None else RecentIds()
@@ -261,6 +271,8 @@ class BatchProcessor:
             version = self.engine.model_version
             t0 = time.perf_counter()
             res.scored = [article_row(it, p, version) for it, p in zip(res.items, preds)]
+            if self.novelty is not None:
+                mark_stories(self.novelty, res.scored, texts)
             res.build_s = time.perf_counter() - t0
             t0 = time.perf_counter()
             # one transaction, retried on connection loss; a row the database or the encoder refuses

@@ -47,7 +47,8 @@ def test_rss_ingest_sends_new_entries_once_across_restarts(stack, settings, tmp_
     assert len(recs) == 5
     key, msg, ts, _ = sorted(recs, key=lambda r: r[2])[0]
     assert msg["title"] == "Acme news 0" and msg["source"] == "Test Wire" and msg["url"] == "http://wire.test/0"
-    assert "ACME" in msg["tickers"] and key == msg["id"].encode()
+    # the feed's text travels as is; the worker links "$ACME" (a record carries only given tickers)
+    assert "$ACME" in msg["summary"] and "tickers" not in msg and key == msg["id"].encode()
     assert ts == 1709560800000  # record timestamp = published_at (2024-03-04T14:00:00Z)
 
 

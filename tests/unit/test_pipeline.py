@@ -122,3 +122,18 @@ def test_recent_ids_is_bounded():
     for i in range(5):
         r.add(str(i))
     assert "0" not in r and "1" not in r and all(str(i) in r for i in (2, 3, 4))
+
+
+def test_copies_of_a_story_are_marked_before_storage():
+    from stream.novelty import StoryIndex
+
+    writer = FakeWriter()
+    proc = BatchProcessor(FakeEngine(), writer, novelty=StoryIndex())
+    wire = "Acme shares plunge 20% after the company slashes its outlook"
+    res = proc.process([RawRecord(msg(3, title="RT @desk: " + wire)), RawRecord(msg(1, title=wire)),
+                        RawRecord(msg(2, title="Acme names a new chief financial officer"))])
+    marks = {r.id: (r.story_id, r.story_first) for r in res.inserted}
+    # in event-time order: a1 is the story, a3 (later) its copy, whatever the arrival order
+    assert marks == {"a1": ("a1", True), "a3": ("a1", False), "a2": ("a2", True)}
+    res = proc.process([RawRecord(msg(4, title=wire + " - Reuters"))])  # a later batch continues the story
+    assert (res.inserted[0].story_id, res.inserted[0].story_first) == ("a1", False)
