@@ -177,7 +177,7 @@ class DetectorConfig:
 # 1h: sliding hours every 5 minutes, baseline the last week;
 # 1d: the UTC calendar day so far, evaluated every hour, baseline the last 30 days.
 SCALES: dict[str, tuple[int, int, int, int, int, bool]] = {
-    "1h": (3600, 300, 168, 6, 6 * 3600, False),
+    "1h": (3600, 300, 168, 4, 6 * 3600, False),
     "1d": (86400, 3600, 30, 7, 86400, True),
 }
 
