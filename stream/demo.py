@@ -99,7 +99,7 @@ def _movers(settings: Settings, limit: int = 10):
 def _alerts(settings: Settings):
     return _count(settings, """
         SELECT a.scope_kind, a.scope, a.window_start, a.window_end, a.negative, a.articles,
-               round(a.z::numeric, 1), a.delivery_status, a.top_article_ids
+               round(a.z::numeric, 1), a.delivery_status, a.top_article_ids, a.scale
         FROM alerts a ORDER BY a.window_start, a.scope_kind, a.scope""")
 
 
@@ -148,9 +148,13 @@ def cmd_demo(args) -> int:
     log_path.unlink(missing_ok=True)
     # the generated companies are fictional: their names go into an alias file, and the stream carries
     # no tickers field (like real feeds), so every ticker is linked from a name or a cashtag
-    spike_ticker = args.spike_ticker or quiet_tickers(args.tickers, k=1, seed=args.seed)[0]
+    quiet = quiet_tickers(args.tickers, k=2, seed=args.seed)
+    spike_ticker = args.spike_ticker or quiet[0]
+    # and a story that builds slowly: ten negative headlines over 50 minutes, never five in five
+    # minutes, so only the hour time scale sees it
+    slow_ticker = quiet[1] if quiet[1] != spike_ticker else quiet[0]
     aliases = settings.state_dir / "demo-aliases.csv"
-    write_aliases(aliases, args.tickers, extra=[spike_ticker])
+    write_aliases(aliases, args.tickers, extra=[spike_ticker, slow_ticker])
     linker = Linker(read_user_aliases(aliases))
     worker = WorkerProcess(settings, log_path, FINSENT_ALIASES=str(aliases)).start()
     try:
@@ -158,9 +162,10 @@ def cmd_demo(args) -> int:
         day = day_start((datetime.now(timezone.utc) - timedelta(days=1)).date(), hour=9.0)
         duration = timedelta(hours=7, minutes=30)
         spike_at = day + timedelta(hours=4, minutes=47)
+        slow = Spike(ticker=slow_ticker, at=day + timedelta(hours=5, minutes=5), size=10, duration_s=3000)
         rate = args.items / 500.0  # the intraday profile averages ~1.1 over this session
         gen = generate_stream(start=day, duration=duration, tickers=args.tickers, rate_per_min=rate, seed=args.seed,
-                              spikes=[Spike(ticker=spike_ticker, at=spike_at, size=args.spike_size)], names=True)
+                              spikes=[Spike(ticker=spike_ticker, at=spike_at, size=args.spike_size), slow], names=True)
         items = []
         for msg in gen:
             try:
@@ -169,7 +174,8 @@ def cmd_demo(args) -> int:
                 continue
         print(f"3/5 generated a trading day: {len(items)} headlines, "
               f"{len({t for i in items for t in i.tickers})} tickers, {day:%Y-%m-%d %H:%M}-"
-              f"{day + duration:%H:%M} UTC; planted negative spike: {spike_ticker} at {spike_at:%H:%M} UTC", flush=True)
+              f"{day + duration:%H:%M} UTC; planted negative spike: {spike_ticker} at {spike_at:%H:%M} UTC; "
+              f"slow story: {slow_ticker} from {slow.at:%H:%M} to {slow.end:%H:%M} UTC", flush=True)
 
         producer = make_producer(settings)
         headers = [(REPLAY_HEADER, b"notify")]
@@ -200,7 +206,8 @@ def cmd_demo(args) -> int:
         wait_until = time.monotonic() + 15
         while time.monotonic() < wait_until:
             rows = _alerts(settings)
-            if any(r[1] == spike_ticker for r in rows) and all(r[7] != "pending" for r in rows):
+            if (any(r[1] == spike_ticker for r in rows) and any(r[1] == slow_ticker for r in rows)
+                    and all(r[7] != "pending" for r in rows)):
                 break
             time.sleep(0.5)
     finally:
@@ -209,9 +216,9 @@ def cmd_demo(args) -> int:
     print("5/5 results")
     alerts = _alerts(settings)
     print(f"\nAlerts fired ({len(alerts)}):")
-    for kind, scope, ws, we, neg, arts, z, status, top in alerts:
-        print(f"  * Negative news spike: {scope} ({kind}) {ws:%H:%M}-{we:%H:%M} UTC: {neg} negative of {arts} "
-              f"articles, z={z}, delivery {status}")
+    for kind, scope, ws, we, neg, arts, z, status, top, scale in alerts:
+        print(f"  * Negative news spike: {scope} ({kind}) [{scale}] {ws:%H:%M}-{we:%H:%M} UTC: {neg} negative of "
+              f"{arts} articles, z={z}, delivery {status}")
         for _id, title, score in _headlines(settings, list(top or [])):
             print(f"      [{score:+}] {title}")
     rules = dict(_count(settings, "SELECT rule, count(*) FROM article_ticker_links GROUP BY rule"))
@@ -246,6 +253,9 @@ Next steps:
     fired = any(r[1] == spike_ticker for r in alerts)
     if not fired:
         print(f"finsent demo: the planted spike for {spike_ticker} did NOT alert", file=sys.stderr)
+        return 1
+    if not any(r[1] == slow_ticker and r[9] == "1h" for r in alerts):
+        print(f"finsent demo: the slow story of {slow_ticker} did NOT alert at the hour scale", file=sys.stderr)
         return 1
     return 0
 

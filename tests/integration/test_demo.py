@@ -1,4 +1,4 @@
-"""`finsent demo` (a shorter day) ends with the planted spike's alert and a chart."""
+"""`finsent demo` (a shorter day) ends with the planted spike's alert, the slow story's hour-scale alert and a chart."""
 
 import json
 import re
@@ -33,6 +33,9 @@ def test_demo_alerts_on_the_planted_spike_and_writes_a_chart(stack):
     assert res.returncode == 0, f"{out[-3000:]}\n{res.stderr[-3000:]}"
     spike = re.search(r"planted negative spike: (\w+)", out).group(1)
     assert re.search(rf"Negative news spike: {spike} \(ticker\)", out), out[-3000:]
+    # the slow story (ten negatives over 50 minutes) alerts at the hour scale
+    slow = re.search(r"slow story: (\w+)", out).group(1)
+    assert re.search(rf"Negative news spike: {slow} \(ticker\) \[1h\]", out), out[-3000:]
     chart = Path(re.search(r"Chart of \w+: (\S+\.png)", out).group(1))
     assert chart.is_file() and chart.stat().st_size > 10_000
     assert "Top negative movers" in out and "finsent sql" in out
