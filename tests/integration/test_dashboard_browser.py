@@ -6,6 +6,7 @@ Screenshots are saved under the test's temp dir."""
 from __future__ import annotations
 
 from datetime import timedelta
+from urllib.parse import quote
 
 import pytest
 
@@ -111,6 +112,13 @@ def test_overview_live_alert_to_ticker_page_in_chromium(seeded, browser, tmp_pat
         assert [r.get_attribute("data-ticker") for r in wl] == [SPIKE_2.ticker]
         assert len(wl[0].find_elements(By.TAG_NAME, "td")) == 5  # with its numbers
 
+        # a topic page (a name with a comma and a space)
+        d.get(f"{srv.url}/topic/{quote('Fed, Central Banks')}?{rng}")
+        wait_for(d, "document.body.dataset.loaded === '1'", 30)
+        assert int(d.find_element(By.ID, "chart-scope").get_attribute("data-points")) > 0
+        topics = {r.text for r in d.find_elements(By.CSS_SELECTOR, "#headlines tbody td:nth-child(3)")}
+        assert topics == {"Fed, Central Banks"}
+
         # the alert page: rule, z, window on the chart, top articles
         d.get(f"{srv.url}/alert/{spike2.id}")
         wait_for(d, "document.body.dataset.loaded === '1'", 30)
@@ -120,5 +128,8 @@ def test_overview_live_alert_to_ticker_page_in_chromium(seeded, browser, tmp_pat
         assert len(d.find_elements(By.CSS_SELECTOR, "#top-articles tbody tr")) == len(spike2.top_article_ids)
         full_page_screenshot(d, tmp_path / "alert-page.png")
         assert console_errors(d) == []  # no script error, no blocked resource (CSP), no failed request
+        # pages left behind closed their event streams (a browser holds only 6 connections per server)
+        health = d.execute_script("return fetch('/api/health').then(r => r.json())")
+        assert health["live_alerts"]["subscribers"] == 1
     for name in ("overview-live-alert.png", "ticker-page.png", "alert-page.png"):
         assert (tmp_path / name).stat().st_size > 20_000

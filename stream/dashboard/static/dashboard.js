@@ -274,6 +274,10 @@ async function liveAlerts(params) {
     body.dataset.liveAlerts = String(Number(body.dataset.liveAlerts || 0) + 1);
   });
   src.onerror = () => { live.textContent = "live: reconnecting"; live.className = "live off"; };
+  // a page left for another one may be kept (back/forward cache) with its stream open, and a browser
+  // holds only 6 connections per server: close the stream when the page is left, reload if it comes back
+  window.addEventListener("pagehide", () => src.close());
+  window.addEventListener("pageshow", (ev) => { if (ev.persisted) location.reload(); });
 }
 
 // ------------------------------------------------------------------ watchlist
