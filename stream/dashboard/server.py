@@ -47,6 +47,7 @@ HERE = Path(__file__).resolve().parent
 NOTIFY_CHANNEL = "finsent_alerts"  # alerts.service.NOTIFY_CHANNEL (not imported: keeps the app light)
 DEFAULT_PORT = 18080
 STATEMENT_TIMEOUT_MS = 5000
+MAX_STREAMS = 200  # open /api/alerts/stream connections
 WRITE_PRIVILEGES = ("INSERT", "UPDATE", "DELETE", "TRUNCATE")
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
        "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
@@ -417,6 +418,8 @@ def create_app(settings, *, now: Callable[[], datetime] | None = None, poll_s: f
         kind = scope = None
         if qp.get("kind") is not None:
             kind, scope = P.scope_param(qp, required=False)
+        if len(hub._subs) >= MAX_STREAMS:
+            raise HTTPException(503, f"too many open alert streams (at most {MAX_STREAMS})")
         qu = hub.subscribe()  # before reading the newest id: nothing stored in between is missed
         if after is None:  # from now on
             after = await run_in_threadpool(lambda: db(lambda cur: q.extent(cur)["last_alert_id"]))
