@@ -8,6 +8,7 @@ import queue
 import threading
 import time
 from datetime import timedelta
+from pathlib import Path
 
 import httpx
 import psycopg2
@@ -359,14 +360,17 @@ def test_movers_are_the_cookbooks_query_1_live(stack, schema):
     from storage.dashboard import ceil_to
     from storage.sample import Spike, sample_rows, write_all
     from storage.writer import Writer
-    from tests.integration.test_cookbook import QUERIES
 
     now = datetime.now(timezone.utc)
     with Writer(stack.dsn, schema) as w:
         write_all(w, sample_rows(now - timedelta(days=12), now, per_hour=40, seed=5,
                                  spikes=(Spike("NFLX", now - timedelta(hours=6), minutes=20, articles=30),)))
     s = stack.settings.replace(schema=schema)
-    cols, rows = run_query(s.analyst_dsn, schema, QUERIES[0][1], timeout="30s")
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    cookbook = readme.split("\n## Analyst SQL cookbook", 1)[1]
+    assert "**1. Worst movers:**" in cookbook.split("```sql", 1)[0]
+    query_1 = cookbook.split("```sql\n", 1)[1].split("```", 1)[0]
+    cols, rows = run_query(s.analyst_dsn, schema, query_1, timeout="30s")
     assert rows and rows[0][0] == "NFLX"  # the planted burst leads
     # the cookbook reads hourly buckets: those starting at or after now - 24 h, up to now
     since = ceil_to(now - timedelta(hours=24), timedelta(hours=1))
