@@ -89,7 +89,7 @@ def main() -> int:
     args = ap.parse_args()
 
     from stream.linking import default_linker
-    from stream.schema import parse_record
+    from stream.schema import InvalidRecord, parse_record
 
     texts = headlines(args.n)
     t0 = time.perf_counter()
@@ -99,8 +99,15 @@ def main() -> int:
     linked = sum(1 for t in texts if linker.link(t))
     records = [json.dumps({"published_at": "2024-03-04T14:00:00Z", "title": t}).encode() for t in texts]
     nolinks = _NoLinks()
-    parse_s = timed(lambda r: parse_record(r, extractor=linker), records, args.repeat)
-    parse0_s = timed(lambda r: parse_record(r, extractor=nolinks), records, args.repeat)
+
+    def parse(raw, extractor):
+        try:
+            return parse_record(raw, extractor=extractor)
+        except InvalidRecord:  # a few tweets are only a URL: dead-lettered by the worker too
+            return None
+
+    parse_s = timed(lambda r: parse(r, linker), records, args.repeat)
+    parse0_s = timed(lambda r: parse(r, nolinks), records, args.repeat)
 
     from model.engine import load_engine
 
