@@ -50,10 +50,14 @@ def seed_schema(stack_settings, prefix: str = "t_dash") -> Seeded:
     schema = f"{prefix}_{uuid.uuid4().hex[:8]}"
     migrate.upgrade(stack_settings.dsn, schema=schema)
     settings = stack_settings.replace(schema=schema)
-    msgs = list(generate_stream(START, timedelta(hours=4), spikes=[SPIKE_1, SPIKE_2], seed=4, truth=True))
-    first = [m for m in msgs if event_time(m) < SPLIT]
-    second = [m for m in msgs if event_time(m) >= SPLIT]
-    alerts = store_and_observe(settings, first)
+    try:
+        msgs = list(generate_stream(START, timedelta(hours=4), spikes=[SPIKE_1, SPIKE_2], seed=4, truth=True))
+        first = [m for m in msgs if event_time(m) < SPLIT]
+        second = [m for m in msgs if event_time(m) >= SPLIT]
+        alerts = store_and_observe(settings, first)
+    except BaseException:
+        drop_schema(stack_settings.dsn, schema)  # the fixture's teardown does not run when its setup fails
+        raise
     return Seeded(settings, first, second, alerts)
 
 
