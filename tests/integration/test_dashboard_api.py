@@ -383,3 +383,28 @@ def test_movers_are_the_cookbooks_query_1_live(stack, schema):
             for row in rows]
     assert [g[:2] for g in got] == [w_[:2] for w_ in want]  # same tickers, same order, same 24-hour volume
     assert [g[2] for g in got] == pytest.approx([w_[2] for w_ in want], abs=0.0011)  # the cookbook rounds
+
+
+def test_background_dashboard_of_the_demo_starts_and_stops(seeded, tmp_path):
+    """What 'finsent demo' starts and 'finsent dashboard --stop' / 'finsent down' stop (by its pid file)."""
+    import os
+
+    from stream.dashboard import healthy, start_background, stop_background
+    from tests.integration.dashboard_support import free_port
+
+    port = free_port()
+    s = seeded.settings.replace(state_dir=tmp_path, dashboard_port=port)
+    url = start_background(s)
+    try:
+        assert url == f"http://127.0.0.1:{port}"
+        pid = int((tmp_path / "dashboard.pid").read_text())
+        r = httpx.get(f"{url}/api/alerts/{seeded.spike_alert.id}", timeout=20)
+        assert r.status_code == 200 and r.json()["alert"]["scope"] == SPIKE_1.ticker
+        assert start_background(s) == url  # a second start replaces the first
+        assert int((tmp_path / "dashboard.pid").read_text()) != pid
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
+    finally:
+        assert stop_background(tmp_path)
+    assert not healthy(port) and not (tmp_path / "dashboard.pid").exists()
+    assert not stop_background(tmp_path)  # nothing left to stop
