@@ -134,6 +134,12 @@ def scrape(port: int) -> dict[str, float]:
     return out
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process (all its threads) so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(") ", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def peak_rss_mib(pid: int) -> float | None:
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -147,9 +153,9 @@ def peak_rss_mib(pid: int) -> float | None:
 class Run:
     """One benchmark mode: its own schema, topics, consumer group and worker process."""
 
-    def __init__(self, base, name: str, engine: str, max_batch: int, max_wait: float | None) -> None:
-        tag = f"{name[:4]}{uuid.uuid4().hex[:6]}"
-        changes = dict(schema=f"bench_{tag}", topic_raw=f"bench{tag}.news.raw", topic_scored=f"bench{tag}.news.scored",
+    def __init__(self, base, name: str, engine: str, max_batch: int, max_wait: float | None, **changes) -> None:
+        tag = "".join(c for c in name if c.isalnum())[:5].lower() + uuid.uuid4().hex[:6]
+        changes.update(schema=f"bench_{tag}", topic_raw=f"bench{tag}.news.raw", topic_scored=f"bench{tag}.news.scored",
                        topic_deadletter=f"bench{tag}.news.deadletter", app_id=f"finsent-bench-{tag}",
                        max_batch=max_batch)
         if max_wait is not None:
@@ -157,18 +163,30 @@ class Run:
         self.settings = base.replace(**changes)
         self.engine = engine
         self.tag = tag
-        self.port = free_port()
-        self.worker: WorkerProcess | None = None
+        self.workers: list[WorkerProcess] = []
+        self.ports: list[int] = []
         from storage import migrate
 
         migrate.upgrade(self.settings.dsn, schema=self.settings.schema)
         ensure_topics(self.settings)
 
-    def start_worker(self) -> WorkerProcess:
-        log = Path(self.settings.state_dir) / f"bench-worker-{self.tag}.log"
-        self.worker = WorkerProcess(self.settings, log, command=(str(ROOT / "bench" / "worker.py"),),
-                                    FINSENT_BENCH_ENGINE=self.engine, FINSENT_METRICS_PORT=str(self.port)).start()
-        return self.worker
+    @property
+    def worker(self) -> WorkerProcess | None:
+        return self.workers[0] if self.workers else None
+
+    @property
+    def port(self) -> int:
+        return self.ports[0]
+
+    def start_worker(self, n: int = 1) -> WorkerProcess:
+        """Start ``n`` worker processes in the run's consumer group (they split the partitions)."""
+        for _ in range(n):
+            port = free_port()
+            log = Path(self.settings.state_dir) / f"bench-worker-{self.tag}-{len(self.workers)}.log"
+            self.workers.append(WorkerProcess(self.settings, log, command=(str(ROOT / "bench" / "worker.py"),),
+                                              FINSENT_BENCH_ENGINE=self.engine, FINSENT_METRICS_PORT=str(port)).start())
+            self.ports.append(port)
+        return self.workers[0]
 
     def produce(self, producer, msgs: list[dict]) -> float:
         t0 = time.perf_counter()
@@ -177,25 +195,39 @@ class Run:
         producer.flush()
         return time.perf_counter() - t0
 
-    def wait_observed(self, records: int, timeout: float = 900) -> tuple[float, dict]:
-        """Poll the worker's metrics until ``records`` were handled (committed, produced, acked)."""
+    def wait_observed(self, records: int, timeout: float = 900, each: bool = False,
+                      total: float = float("inf")) -> tuple[float, dict]:
+        """Poll the workers' metrics until ``records`` were handled (committed, produced, acked), summed
+        (``each``: by every worker, or ``total`` by all of them); ``self.first`` = (time, metrics) when
+        the first record was seen."""
         deadline = time.monotonic() + timeout
+        self.first = None
         while True:
-            try:
-                m = scrape(self.port)
-            except OSError:
-                m = {}
-            if m.get("_records", 0) >= records:
-                return time.perf_counter(), m
-            if not self.worker.alive():
-                raise SystemExit(f"worker died:\n{self.worker.log()}")
+            m: dict[str, float] = {}
+            least = float("inf")
+            for port in self.ports:
+                try:
+                    got = scrape(port)
+                except OSError:
+                    got = {}
+                least = min(least, got.get("_records", 0.0))
+                for k, v in got.items():
+                    m[k] = m.get(k, 0.0) + v
+            now = time.perf_counter()
+            if self.first is None and m.get("_records", 0) >= 1:
+                self.first = (now, m)
+            if (least if each else m.get("_records", 0)) >= records or m.get("_records", 0) >= total:
+                return now, m
+            for w in self.workers:
+                if not w.alive():
+                    raise SystemExit(f"worker died:\n{w.log()}")
             if time.monotonic() > deadline:
                 raise SystemExit(f"timed out at {m.get('_records', 0)}/{records} records:\n{self.worker.log()}")
-            time.sleep(0.05)
+            time.sleep(0.1)  # each scrape costs the worker a little
 
     def close(self, keep: bool) -> None:
-        if self.worker is not None:
-            self.worker.stop()
+        for w in self.workers:
+            w.stop()
         if keep:
             return
         conn = psycopg2.connect(self.settings.dsn)
@@ -247,7 +279,7 @@ def print_breakdowns(rows: dict[str, dict[str, float]]) -> None:
     names = list(rows)
     print("\nper-stage breakdown, ms per 1,000 items (worker's stage counters; wall = 1,000 / rate):")
     print(f"  {'stage':<18}" + "".join(f"{n:>14}" for n in names))
-    for s in (*STAGES, "other", "wall"):
+    for s in (*STAGES, "other", "wall", "worker CPU"):
         label = STAGE_LABELS.get(s, s)
         print(f"  {label:<18}" + "".join(f"{rows[n].get(s, 0.0):>14.1f}" for n in names))
 
@@ -271,17 +303,23 @@ def mode_model(settings, msgs: list[dict]) -> dict:
     return {"rate": rate, "tokenize": 1e6 * tok / len(texts), "infer": 1e6 * (secs - tok) / len(texts)}
 
 
-def mode_drain(base, msgs, engine: str, args, label: str) -> dict:
-    """Pre-loaded: fill the topic, then start the worker and time the drain."""
-    run = Run(base, label, engine, args.max_batch, args.max_wait)
+def mode_drain(base, msgs, engine: str, args, label: str, workers: int = 1, **changes) -> dict:
+    """Pre-loaded: fill the topic, then start the worker(s) and time the drain."""
+    run = Run(base, label, engine, args.max_batch, args.max_wait, **changes)
     producer = make_producer(run.settings)
     try:
         produce_s = run.produce(producer, msgs)
-        run.start_worker()
+        run.start_worker(workers)
         # the window: first batch fully handled -> last batch fully handled (worker's own counters)
-        t_first, m0 = run.wait_observed(1, timeout=300)
+        t_first, m0 = run.wait_observed(1, timeout=300, each=True, total=len(msgs))  # all workers have partitions
+        fell_back = m0.get("_records", 0) >= len(msgs)
+        if fell_back:  # drained before every worker had joined: time it from the first batch (CPU not sampled)
+            print(f"  ({label}: drained before all {workers} workers joined; use more items)")
+            t_first, m0 = run.first
+        cpu0 = sum(cpu_seconds(w.pid) for w in run.workers)
         spy = start_profile(args.profile, label, run.worker.pid)
         t_end, m1 = run.wait_observed(len(msgs))
+        cpu1 = sum(cpu_seconds(w.pid) for w in run.workers)
         stop_profile(spy)
         n, buckets = counts(run.settings)
         items = int(m1["_records"] - m0["_records"])
@@ -294,7 +332,13 @@ def mode_drain(base, msgs, engine: str, args, label: str) -> dict:
               f"({n} articles, {buckets} in 'all' buckets); mean batch "
               f"{(m1.get('_records', 0) - m0.get('_records', 0)) / max(1, m1.get('_batches', 0) - m0.get('_batches', 0)):.1f}"
               + (f"; worker peak RSS {rss:.0f} MiB" if rss else ""))
-        return {"rate": rate, "exact": exact, "stages": breakdown(m0, m1, items, wall), "rss_mib": rss}
+        cpu_ms = 0.0 if fell_back else 1e6 * (cpu1 - cpu0) / items
+        if cpu_ms > 0:  # (0 when the window fell back to the first batch: CPU not sampled there)
+            print(f"  worker CPU: {cpu_ms:.0f} ms per 1,000 items (all threads; {1e6 / cpu_ms:,.0f} items per "
+                  "CPU-second)")
+        stages = breakdown(m0, m1, items, wall)
+        stages["worker CPU"] = cpu_ms
+        return {"rate": rate, "exact": exact, "stages": stages, "rss_mib": rss, "cpu_ms_per_1000": cpu_ms}
     finally:
         producer.close()
         run.close(args.keep)
@@ -424,7 +468,9 @@ def main() -> int:
     if args.max_batch is None:
         args.max_batch = base.max_batch
     base = base.replace(max_batch=args.max_batch)
-    localstack.up(base, quiet=True)
+    st = localstack.status(base)
+    if not (st["kafka_ok"] and st["postgres_ok"]):  # a running stack is used as it is
+        localstack.up(base, quiet=True)
     msgs, what = load_messages(args.items)
     print(f"input: {len(msgs)} {what}; max_batch {args.max_batch}, max_wait "
           f"{args.max_wait if args.max_wait is not None else base.max_wait_s}s; CPU: {cpu_note()}")

@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import threading
 import time
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -26,6 +28,8 @@ from stream.metrics import WorkerMetrics
 from stream.pipeline import BatchProcessor, RawRecord, scored_message
 
 log = logging.getLogger("finsent.worker")
+
+MAX_INFLIGHT = 2  # stored batches whose news.scored delivery and offset acks may still be pending
 
 
 def _headers(event) -> tuple[tuple[str, bytes], ...]:
@@ -74,7 +78,7 @@ def build_app(settings: Settings, parts: WorkerParts) -> faust.App:
     )
     raw_codec = dict(key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
     raw_topic = app.topic(settings.topic_raw, partitions=settings.partitions, **raw_codec)
-    scored_topic = app.topic(settings.topic_scored, partitions=settings.partitions, **raw_codec)
+    app.topic(settings.topic_scored, partitions=settings.partitions, **raw_codec)  # sent via app.producer
     dead_topic = app.topic(settings.topic_deadletter, partitions=settings.partitions, **raw_codec)
     executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="finsent-model")
 
@@ -112,41 +116,85 @@ def build_app(settings: Settings, parts: WorkerParts) -> faust.App:
         if not log.isEnabledFor(logging.DEBUG):  # Faust set logging up at start: keep our lines, not its chatter
             for name in ("faust", "mode", "aiokafka", "kafka"):
                 logging.getLogger(name).setLevel(logging.WARNING)
-        t_free = time.perf_counter()  # per-stage breakdown: consume = from here to a batch in hand
-        async for events in stream.take_events(settings.max_batch, within=settings.max_wait_s):
-            for ev in events:  # hold the offsets until the transaction commits (see module doc)
-                ev.message.incref()
-            records = [to_raw(ev) for ev in events]
-            consume_s = time.perf_counter() - t_free
-            seen.update(f"{r.topic}:{r.partition}" for r in records)
-            result = await loop.run_in_executor(executor, parts.processor.process, records, unseen_sources())
+        if not settings.web_port and app.monitor in set(app.sensors):
+            app.sensors.remove(app.monitor)  # per-event statistics only Faust's web page reads (it is off)
+        producer = app.producer
+        inflight: deque[asyncio.Task] = deque()  # batches stored, their fan-out and acks still pending
+
+        def step(records: list[RawRecord], unseen: list[str]):
+            """Executor thread: the batch step, then the news.scored bytes (no per-record work on the loop)."""
+            result = parts.processor.process(records, unseen)
             t0 = time.perf_counter()
-            sends = []
-            for d in result.dead:
-                sends.append(await dead_topic.send(key=d.record.key, value=d.record.value or b"",
-                                                   headers=d.headers()))
-            for row in (result.inserted if settings.publish_scored else ()):
-                sends.append(await scored_topic.send(key=row.id.encode(), value=scored_message(row),
-                                                     timestamp=row.published_at.timestamp()))
-            if sends:
-                await asyncio.gather(*sends)
-            t1 = time.perf_counter()
-            for ev in events:
-                ev.message.decref()  # the take's ack is now the final one -> offset committable
-            result.consume_s, result.produce_s, result.ack_s = consume_s, t1 - t0, time.perf_counter() - t1
+            out = ([(row.id.encode(), scored_message(row), row.published_at.timestamp()) for row in result.inserted]
+                   if settings.publish_scored else [])
+            result.build_s += time.perf_counter() - t0
+            return result, out
+
+        async def finish(events, result, futures) -> None:
+            """After the commit: wait for news.scored / news.deadletter delivery, then ack the offsets."""
+            if futures:
+                await asyncio.gather(*futures)
+            t0 = time.perf_counter()
+            for ev in events:  # the last reference: the offset becomes committable (see module doc)
+                ev.message.ack(app.consumer)
+            result.ack_s = time.perf_counter() - t0
             if result.new_alerts and parts.notifier is not None:
                 parts.notifier.wake()
             parts.metrics.observe(result, lag_of(events), settings.log_every)
-            t_free = time.perf_counter()
+
+        t_free = time.perf_counter()  # per-stage breakdown: consume = from here to a batch in hand
+        waited = 0.0  # time spent waiting for an earlier batch's delivery: counted as produce
+        try:
+            async for events in stream.take_events(settings.max_batch, within=settings.max_wait_s):
+                for ev in events:  # hold the offsets until the transaction commits (see module doc)
+                    ev.message.incref()
+                records = [to_raw(ev) for ev in events]
+                result_consume_s = time.perf_counter() - t_free
+                seen.update(f"{r.topic}:{r.partition}" for r in records)
+                result, out = await loop.run_in_executor(executor, step, records, unseen_sources())
+                t0 = time.perf_counter()
+                futures = []
+                for d in result.dead:
+                    futures.append(await dead_topic.send(key=d.record.key, value=d.record.value or b"",
+                                                         headers=d.headers()))
+                for key, value, ts in out:  # straight to the producer: one record batch per partition
+                    futures.append(await producer.send(settings.topic_scored, key, value, None, ts, None))
+                result.consume_s = result_consume_s
+                result.produce_s = time.perf_counter() - t0 + waited
+                inflight.append(asyncio.ensure_future(finish(events, result, futures)))
+                # the next batch is scored while this one's fan-out is delivered; at most MAX_INFLIGHT wait
+                t0 = time.perf_counter()
+                while len(inflight) > MAX_INFLIGHT or (inflight and inflight[0].done()):
+                    await inflight.popleft()
+                waited = time.perf_counter() - t0
+                t_free = time.perf_counter()
+            while inflight:
+                await inflight.popleft()
+        finally:
+            for task in inflight:  # stopping: unfinished batches stay unacked and are read again
+                task.cancel()
 
     app.finsent_executor = executor  # type: ignore[attr-defined]
     return app
+
+
+def use_uvloop() -> bool:
+    """Run the worker's event loop on uvloop when it is installed (measured: bench/pipeline.py)."""
+    if os.environ.get("FINSENT_EVENT_LOOP", "uvloop") != "uvloop":
+        return False
+    try:
+        import uvloop
+    except ImportError:
+        return False
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+    return True
 
 
 def run_worker(settings: Settings, parts: WorkerParts, loglevel: str = "INFO") -> int:
     """Run the Faust worker in the foreground until SIGINT/SIGTERM."""
     from faust.worker import Worker
 
+    use_uvloop()
     app = build_app(settings, parts)
     stop = threading.Event()
     notifier_thread = None

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol, Sequence
 
+import orjson
+
 from stream.schema import InvalidRecord, NewsItem, TickerExtractor, format_time, parse_record
 
 log = logging.getLogger("finsent.pipeline")
@@ -130,6 +132,16 @@ class _TimedExtractor:
         finally:
             self.seconds += time.perf_counter() - t0
 
+    def link(self, text: str):
+        t0 = time.perf_counter()
+        try:
+            return self.inner.link(text)
+        finally:
+            self.seconds += time.perf_counter() - t0
+
+    def __getattr__(self, name: str):  # canonical(), in_watchlist(), ... of the linker
+        return getattr(self.inner, name)
+
 
 @dataclass
 class IsolatedWrite:
@@ -187,15 +199,19 @@ def article_row(item: NewsItem, pred: Any, model_version: str):
 
 
 def scored_message(row: Any) -> bytes:
-    """The news.scored JSON form of a stored row."""
-    return json.dumps({
+    """The news.scored JSON form of a stored row (orjson: compact UTF-8)."""
+    msg = {
         "id": row.id, "published_at": format_time(row.published_at), "title": row.title,
         "source": row.source, "url": row.url, "tickers": list(row.tickers), "topic": row.topic,
         "topic_score": round(row.topic_score, 6), "sentiment": row.sentiment,
         "p_negative": round(row.p_negative, 6), "p_neutral": round(row.p_neutral, 6),
         "p_positive": round(row.p_positive, 6), "sentiment_score": round(row.sentiment_score, 6),
         "model_version": row.model_version,
-    }, ensure_ascii=False).encode("utf-8")
+    }
+    try:
+        return orjson.dumps(msg)
+    except TypeError:  # what orjson refuses (a str subclass, a lone surrogate) goes the slow way, as before
+        return json.dumps(msg, ensure_ascii=False).encode("utf-8")
 
 
 def mark_stories(index: Any, rows: Sequence[Any], texts: Sequence[str]) -> None:
@@ -225,9 +241,9 @@ class BatchProcessor:
         self.extractor = extractor
         self.alerts = alerts
         self.recent = recent if recent is not None else RecentIds()
-        from stream.schema import _DEFAULT_EXTRACTOR
+        from stream.linking import default_linker
 
-        self._timed_extractor = _TimedExtractor(extractor if extractor is not None else _DEFAULT_EXTRACTOR)
+        self._timed_extractor = _TimedExtractor(extractor if extractor is not None else default_linker())
 
     def process(self, records: Sequence[RawRecord], unseen_sources: Sequence[str] = ()) -> BatchResult:
         """``unseen_sources``: assigned partitions ("topic:partition") with no record yet;
