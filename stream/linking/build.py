@@ -35,11 +35,12 @@ HERE = Path(__file__).resolve().parent
 CURATED = HERE / "curated.tsv"
 ALIASES = HERE / "aliases.tsv"
 SYMBOLS = HERE / "symbols.tsv"
-DEFAULT_SEC = Path("../shared/data/reference/sec_company_tickers.csv")
+DATA = HERE.parents[1].parent / "shared" / "data"  # ../shared/data next to the project root
+DEFAULT_SEC = DATA / "reference" / "sec_company_tickers.csv"
 DEFAULT_CORPUS = (
-    Path("../shared/data/sentiment/fpb_train.csv"),
-    Path("../shared/data/sentiment/tfns_train.csv"),
-    Path("../shared/data/topic/topic_train.csv"),
+    DATA / "sentiment" / "fpb_train.csv",
+    DATA / "sentiment" / "tfns_train.csv",
+    DATA / "topic" / "topic_train.csv",
 )
 KINDS = "NCASXFDGH"
 # first words that make a generated short name unusable on its own ("Trump Media" -> not "Trump")

@@ -306,3 +306,20 @@ def test_alert_message_says_which_text_put_a_headline_under_the_ticker():
 ])
 def test_people_are_not_companies(L, text):
     assert tickers(L, text) == []
+
+
+def test_committed_table_is_what_the_build_produces():
+    """A stale table (curated.tsv or the builder edited without 'finsent tickers build') fails here."""
+    from stream.linking.build import ALIASES, DEFAULT_SEC, SYMBOLS, write_table
+
+    if not DEFAULT_SEC.is_file():
+        pytest.skip(f"SEC reference not found at {DEFAULT_SEC}")
+    pytest.importorskip("wordfreq")
+    table = build_table()
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as d:
+        a, s = Path(d) / "aliases.tsv", Path(d) / "symbols.tsv"
+        write_table(table, a, s)
+        assert a.read_text() == ALIASES.read_text()
+        assert s.read_text() == SYMBOLS.read_text()
