@@ -89,7 +89,7 @@ class Settings:
     alert_config: str | None = None  # apprise YAML/text config file
     model: str | None = None  # checkpoint dir; None = the shipped checkpoint
     aliases: str | None = None  # CSV ticker,alias
-    watchlist: str = "all"  # tickers that make trends/alerts: all | topN (largest issuers) | file of tickers
+    watchlist: str = "all"  # tickers that make trends/alerts: all | sp500/sp100/nasdaq100/dow30 | topN | file
     topic_raw: str = "news.raw"
     topic_scored: str = "news.scored"
     topic_deadletter: str = "news.deadletter"

@@ -1,0 +1,46 @@
+"""The benchmark scripts of issue 16 run end to end on the real stack (tiny sizes: logic, not figures)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from stream.process import REPO, settings_env
+
+
+def _run(stack, tmp_path, *args: str, timeout: float = 900) -> subprocess.CompletedProcess:
+    env = settings_env(stack.settings)
+    return subprocess.run([sys.executable, *args], cwd=REPO, env=env, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+@pytest.mark.slow
+def test_pipeline_bench_null_model_drain_counts_exactly_and_reports_every_stage(stack, tmp_path):
+    out = tmp_path / "bench.json"
+    res = _run(stack, tmp_path, "bench/pipeline.py", "--items", "300", "--modes", "null", "--json", str(out))
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    assert "counts exact" in res.stdout
+    figures = json.loads(out.read_text())
+    null = figures["null"]
+    assert null["exact"] is True and null["rate"] > 0 and null["cpu_ms_per_1000"] > 0
+    stages = null["stages"]
+    for stage in ("consume", "parse", "link", "tokenize", "db", "produce", "ack", "wall"):
+        assert stage in stages
+    assert stages["tokenize"] > 0 and stages["db"] > 0  # the null model still tokenizes; rows are stored
+    assert figures["input"].startswith(("StockNet", "generated"))
+
+
+@pytest.mark.slow
+def test_gpu_host_script_cpu_check_runs_one_and_two_workers_exactly(stack, tmp_path):
+    out = tmp_path / "gpu.json"
+    res = _run(stack, tmp_path, "bench/gpu_host.py", "--cpu-check", "--json", str(out))
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    figures = json.loads(out.read_text())
+    assert figures["device"] == "cpu"
+    assert set(figures["workers"]) == {"1", "2"}
+    assert all(r["exact"] for r in figures["workers"].values())
+    assert figures["recommended"]["workers"] in (1, 2)
+    assert "recommended layout" in res.stdout
