@@ -1,6 +1,8 @@
 """The ``watchlist`` setting: which tickers make trends and alerts.
 
 * ``all`` (default, or empty): every linked ticker;
+* ``sp500``, ``sp100``, ``nasdaq100``, ``dow30``: an index's constituents (``indexes.tsv``, generated
+  by ``finsent tickers build`` from pytickersymbols' bundled lists, MIT; committed);
 * ``topN`` (e.g. ``top100``, ``top500``): the N largest issuers of the shipped SEC
   reference (its order is by size, largest first);
 * a path to a file of tickers: a CSV whose first column is the ticker (header
@@ -25,6 +27,14 @@ def load_watchlist(spec: str | None) -> frozenset[str] | None:
     if spec is None or not str(spec).strip() or str(spec).strip().lower() == "all":
         return None
     spec = str(spec).strip()
+    from stream.linking.build import INDEX_FILE, INDEXES
+
+    if spec.lower() in INDEXES:
+        members = frozenset(line.split("\t")[1].strip() for line in INDEX_FILE.read_text(encoding="utf-8").splitlines()
+                            if line and not line.startswith("#") and line.split("\t")[0] == spec.lower())
+        if not members:
+            raise UserError(f"watchlist: no members of {spec!r} in {INDEX_FILE} (run 'finsent tickers build')")
+        return members
     m = re.fullmatch(r"top(\d+)", spec.lower())
     if m:
         from stream.linking.matcher import symbol_ranks
@@ -33,7 +43,8 @@ def load_watchlist(spec: str | None) -> frozenset[str] | None:
         return frozenset(t for t, rank in symbol_ranks().items() if rank <= n)
     path = Path(spec).expanduser()
     if not path.is_file():
-        raise UserError(f"watchlist: {spec!r} is neither 'all', 'topN' nor a readable file of tickers")
+        raise UserError(f"watchlist: {spec!r} is neither 'all', an index ({', '.join(INDEXES)}), 'topN' "
+                        "nor a readable file of tickers")
     tickers = set()
     with open(path, newline="", encoding="utf-8") as f:
         for row in csv.reader(f):

@@ -318,8 +318,21 @@ def test_committed_table_is_what_the_build_produces():
     table = build_table()
     import tempfile
 
+    from stream.linking.build import INDEX_FILE
+
+    pytest.importorskip("pytickersymbols")
     with tempfile.TemporaryDirectory() as d:
-        a, s = Path(d) / "aliases.tsv", Path(d) / "symbols.tsv"
-        write_table(table, a, s)
+        a, s, i = Path(d) / "aliases.tsv", Path(d) / "symbols.tsv", Path(d) / "indexes.tsv"
+        write_table(table, a, s, i)
         assert a.read_text() == ALIASES.read_text()
         assert s.read_text() == SYMBOLS.read_text()
+        assert i.read_text() == INDEX_FILE.read_text()
+
+
+def test_index_watchlists():
+    sp500, dow = load_watchlist("sp500"), load_watchlist("DOW30")
+    assert 480 <= len(sp500) <= 510 and {"AAPL", "MSFT", "JPM", "BRK-B", "GOOGL"} <= sp500
+    assert len(dow) == 30 and dow <= sp500 | {"BRK-B"}
+    assert "TNK" not in sp500
+    with pytest.raises(Exception, match="neither"):
+        load_watchlist("ftse250")
