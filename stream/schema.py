@@ -130,7 +130,6 @@ def format_time(ts: datetime) -> str:
 
 
 # --------------------------------------------------------------------------- tickers
-_CASHTAG = re.compile(r"(?<![\w$])\$([A-Za-z]{1,6}(?:[.\-][A-Za-z]{1,2})?)(?![\w])")
 _TICKER_OK = re.compile(r"^[A-Z0-9][A-Z0-9.\-]{0,14}$")
 
 
