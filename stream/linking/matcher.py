@@ -127,10 +127,6 @@ def _fold_text(text: str) -> str:
 _BOUNDARY = {ord(c): " " for c in "\t\n\r\x0b\x0c !\"%'()*+,-./:;<=>?[\\]^`{|}~\xa0’‘“”–—…·•"}
 
 
-def _is_word_char(c: str) -> bool:
-    return c.isalnum() or c == "_"
-
-
 class Linker:
     """Links text to listed tickers.  Build once (the automaton), call :meth:`link` per text.
 
@@ -321,9 +317,8 @@ class Linker:
         positive = (
             e.ticker in confirmed or possessive or nxt in e.plus_next or prev in e.plus_prev
         )
-        if e.kind == "S":
-            strong = positive and (e.ticker in confirmed or possessive or nxt in e.plus_next or prev in e.plus_prev)
-            return "name" if strong or nxt in _STRONG_NEXT else None
+        if e.kind == "S":  # only with a strong sign: possessive, "shares"/"CEO"/..., its own tag or context
+            return "name" if positive or nxt in _STRONG_NEXT else None
         if title_text:
             ok = positive or nxt in _POSITIVE_NEXT or prev in _POSITIVE_PREV
             return "name" if ok else None
