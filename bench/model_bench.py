@@ -36,6 +36,13 @@ from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+# An AVX2-only CPU, simulated (must be set before torch loads): torch's own kernels (ATen), oneDNN and MKL
+# are capped at AVX2, and finsent's path selection sees only AVX2-era flags.  int8 then runs on the oneDNN
+# quantized engine (capped too); fbgemm would still use this CPU's VNNI.  The baseline runs under the same caps.
+SIMULATED_AVX2 = "--simulate-avx2" in sys.argv
+if SIMULATED_AVX2:
+    os.environ.update(ATEN_CPU_CAPABILITY="avx2", ONEDNN_MAX_CPU_ISA="AVX2", MKL_ENABLE_INSTRUCTIONS="AVX2",
+                      FINSENT_CPU_FEATURES="sse4_2,avx,avx2,fma,f16c")
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
@@ -144,13 +151,20 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--call-sizes", default="64,all", help="texts per predict() call for the shipped model")
     ap.add_argument("--no-baseline", action="store_true", help="skip the BERT-base baseline")
     ap.add_argument("--baseline-n", type=int, help="headlines for the baseline (default: all --n)")
-    ap.add_argument("--compare-dtypes", action="store_true", help="also time the shipped model in fp32 (CPU)")
+    ap.add_argument("--cpu-paths", "--compare-dtypes", dest="cpu_paths", action="store_true",
+                    help="also time every CPU path (bf16 where native, int8, fp32) in calls of 64 and all at once")
+    ap.add_argument("--simulate-avx2", action="store_true",
+                    help="cap torch/oneDNN/MKL at AVX2 and hide newer CPU flags (an AVX2-only CPU, simulated)")
+    ap.add_argument("--teacher", metavar="DIR", help="also time this (teacher) checkpoint, e.g. the MPNet one")
     ap.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     args = ap.parse_args(argv)
 
+    from model.cpu import cpu_features, select_cpu_path
     from model.engine import configure_cpu_threads, load_engine, select_device
 
     device = select_device(args.device).type
+    if SIMULATED_AVX2:
+        torch.backends.quantized.engine = "onednn"
     if device == "cpu":
         configure_cpu_threads()
     texts, origin = load_headlines(args.n, Path(args.data) if args.data else None)
@@ -162,6 +176,11 @@ def main(argv: list[str] | None = None) -> int:
             "device": device,
             "cpu": platform.processor() or platform.machine(),
             "cpu_threads": torch.get_num_threads(),
+            "cpu_flags": sorted(set(cpu_features()) & {"avx2", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16",
+                                                         "amx_bf16", "amx_int8"}),
+            "simulated_avx2": SIMULATED_AVX2,
+            "torch_cpu_capability": torch.backends.cpu.get_cpu_capability(),
+            "quantized_engine": torch.backends.quantized.engine,
             "gpu": torch.cuda.get_device_name() if device == "cuda" else None,
             "load_average_start": [round(x, 2) for x in os.getloadavg()],
         },
@@ -178,7 +197,8 @@ def main(argv: list[str] | None = None) -> int:
     lens = [len(x) for x in engine.tokenize(texts)]
     results["headlines"]["tokens_mean"] = round(float(np.mean(lens)), 1)
     results["headlines"]["tokens_p99"] = int(np.percentile(lens, 99))
-    print(f"shipped model {engine.model_version}: {desc['dtype']}, micro-batch {desc['batch_size']}, "
+    print(f"shipped model {engine.model_version}: {desc['cpu_path'] or desc['dtype']}"
+          f"{' (' + desc['cpu_path_reason'] + ')' if desc['cpu_path_reason'] else ''}, micro-batch {desc['batch_size']}, "
           f"load+warm-up {load_s:.1f}s; tokens/headline mean {results['headlines']['tokens_mean']}")
 
     shipped = {}
@@ -195,13 +215,35 @@ def main(argv: list[str] | None = None) -> int:
     for row in lat:
         print(f"  shipped latency batch {row['batch']:>3}: p50 {row['p50_ms']:.1f} ms, p99 {row['p99_ms']:.1f} ms")
 
-    if args.compare_dtypes and device == "cpu":
+    if args.cpu_paths and device == "cpu":
         alt = {}
-        for dt in ("float32", "bfloat16"):
-            e = load_engine(args.model, device, dtype=dt)
-            alt[dt] = round(throughput(e.predict, texts, 64, args.repeats, device), 1)
-            print(f"  shipped {dt}, calls of 64: {alt[dt]:9.1f} items/s")
-        results["shipped"]["by_dtype_call_64"] = alt
+        native_bf16 = select_cpu_path(cpu_features(), machine=platform.machine()).path == "bf16"
+        for path in ("bf16", "int8", "fp32"):
+            if path == "bf16" and not native_bf16:
+                continue  # emulated bf16 is slower than fp32: never chosen on such CPUs
+            e = load_engine(args.model, device, cpu_path=path)
+            row = {}
+            for cs in args.call_sizes.split(","):
+                size = len(texts) if cs == "all" else int(cs)
+                row[f"call_{cs}"] = round(throughput(e.predict, texts, size, args.repeats, device), 1)
+            alt[path] = row
+            print(f"  CPU path {path:>4}: " + ", ".join(f"calls of {k[5:]} {v:.1f}/s" for k, v in row.items()))
+            del e
+        results["cpu_paths"] = alt
+        best = max(best, *(v for row in alt.values() for v in row.values()))
+        results["shipped"]["best"] = best
+
+    if args.teacher:
+        e = load_engine(args.teacher, device)
+        row = {}
+        for cs in args.call_sizes.split(","):
+            size = len(texts) if cs == "all" else int(cs)
+            row[f"call_{cs}"] = round(throughput(e.predict, texts, size, 1 if device == "cpu" else args.repeats,
+                                                 device), 1)
+        results["teacher"] = {"engine": e.describe(), "items_per_s": row}
+        print(f"  teacher {e.model_version} ({e.describe()['cpu_path'] or e.describe()['dtype']}): "
+              + ", ".join(f"calls of {k[5:]} {v:.1f}/s" for k, v in row.items()))
+        del e
 
     if not args.no_baseline:
         predict, n_params = naive_bert_base(device, engine.tokenizer)

