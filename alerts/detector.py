@@ -172,13 +172,16 @@ class DetectorConfig:
 
 
 # -- time scales ---------------------------------------------------------------------------
-# name -> (window_s, step_s, baseline_windows, warmup_windows, cooldown_s, anchored)
+# name -> (window_s, step_s, baseline_windows, warmup_windows, cooldown_s, anchored, overrides)
 # 5m: sliding 5-minute windows every minute, baseline the last day (from the [alerts] keys);
 # 1h: sliding hours every 5 minutes, baseline the last week;
-# 1d: the UTC calendar day so far, evaluated every hour, baseline the last 30 days.
-SCALES: dict[str, tuple[int, int, int, int, int, bool]] = {
-    "1h": (3600, 300, 168, 4, 6 * 3600, False),
-    "1d": (86400, 3600, 30, 7, 86400, True),
+# 1d: the UTC calendar day so far, evaluated every hour, baseline the last 30 days.  A day of bad
+#     news about a company is a few more negatives among many ordinary posts: no share floor, and
+#     z >= 3 (measured on the StockNet replay: at z >= 5 with the 40 % share floor the day scale
+#     found 6 ticker-days in two years, all of them days of the simple daily rule of issue 15).
+SCALES: dict[str, tuple[int, int, int, int, int, bool, dict]] = {
+    "1h": (3600, 300, 168, 4, 6 * 3600, False, {}),
+    "1d": (86400, 3600, 30, 7, 86400, True, {"min_share": 0.0, "z_threshold": 3.0}),
 }
 
 
@@ -214,9 +217,9 @@ def parse_scale(spec: str, a) -> DetectorConfig:
                               warmup_windows=a.warmup_windows, cooldown_s=a.cooldown_s, scale=name, **base)
     if name not in SCALES:
         raise ConfigError(f"alerts scale {name!r}: unknown (use 5m, 1h, 1d or NAME=WINDOW_S/STEP_S)")
-    window, step, baseline, warmup, cooldown, anchored = SCALES[name]
+    window, step, baseline, warmup, cooldown, anchored, overrides = SCALES[name]
     return DetectorConfig(window_s=window, step_s=step, baseline_windows=baseline, warmup_windows=warmup,
-                          cooldown_s=cooldown, scale=name, anchored=anchored, **base)
+                          cooldown_s=cooldown, scale=name, anchored=anchored, **{**base, **overrides})
 
 
 # -- the decision for one window -------------------------------------------------
@@ -377,7 +380,7 @@ def in_cooldown(window_start: int, alert_starts: Sequence[int], cooldown_s: int)
 
 def history_counts(
     negatives: Mapping[int, int], volume: Mapping[int, int], window_start: int, cfg: DetectorConfig,
-    memo: dict | None = None,
+    memo: dict | None = None, own: Mapping[int, int] | None = None,
 ) -> list[tuple[int, int]]:
     """(negatives, market volume) of the observed earlier windows ending at ``window_start``.
 
@@ -385,7 +388,10 @@ def history_counts(
     the scope's negative count, ``volume`` maps bucket to what the whole system
     saw; windows without any are skipped (unobserved).  Oldest first.  Earlier
     windows are always full ``window_s`` long (for anchored scales: the
-    previous whole days).  ``memo`` caches window sums between calls.
+    previous whole days).  ``memo`` caches window sums between calls.  With
+    ``own`` (bucket -> the scope's own articles) the volume is the rest of the
+    market: a scope that makes up much of the stream (one big ticker in a
+    sparse archive) does not raise its own expectation with its own burst.
     """
     W, b = cfg.window_s, cfg.bucket_s
     out: list[tuple[int, int]] = []
@@ -394,10 +400,12 @@ def history_counts(
         got = memo.get(s) if memo is not None else None
         if got is None:
             buckets = range(s, s + W, b)
-            got = (sum(negatives.get(m, 0) for m in buckets), sum(volume.get(m, 0) for m in buckets))
+            v = sum(volume.get(m, 0) for m in buckets)
+            rest = v - sum(own.get(m, 0) for m in buckets) if own is not None else v
+            got = (sum(negatives.get(m, 0) for m in buckets), rest if v > 0 else -1)
             if memo is not None:
                 memo[s] = got
-        if got[1] > 0:
+        if got[1] >= 0:  # observed (the whole system saw something in it)
             out.append(got)
     return out
 
@@ -427,6 +435,11 @@ class CountStore(Protocol):
 
     def market_volume(self, start: int, end: int, bucket_s: int = MINUTE, stories: bool = False) -> Mapping[int, int]:
         """bucket -> articles (or stories) seen by the whole system (scope 'all'), start <= bucket < end."""
+
+    def scope_history(
+        self, kind: str, scope: str, start: int, end: int, bucket_s: int = MINUTE, stories: bool = False
+    ) -> Mapping[int, tuple[int, int]]:
+        """bucket -> (articles, negative) of one scope (stories with ``stories``), start <= bucket < end."""
 
     def alert_starts(self, kind: str, scope: str, rule: str, start: int, end: int, scale: str = "5m") -> list[int]:
         """Sorted window starts of the scope's stored alerts at this scale, start < window_start < end."""
@@ -511,15 +524,20 @@ def find_alerts(
     for (kind, scope), found in sorted(candidates.items()):
         ws0 = cfg.window_start(found[0][0])
         ws1 = cfg.window_start(found[-1][0])
-        negatives = store.negative_history(kind, scope, ws0 - cfg.lookback_s, ws1, b, stories)
+        own_rows = store.scope_history(kind, scope, ws0 - cfg.lookback_s, ws1, b, stories)
+        negatives = {m: n for m, (_a, n) in own_rows.items() if n}
+        # a ticker is measured against the rest of the market (one big ticker can be much of a sparse
+        # stream); topics and the market itself against all of it
+        own = {m: a_ for m, (a_, _n) in own_rows.items()} if kind == "ticker" else None
         alerts = sorted(store.alert_starts(kind, scope, cfg.rule, ws0 - cfg.cooldown_s, ws1 + cfg.cooldown_s, cfg.scale))
         memo: dict = {}
         for e, a, n, s, aa, na in found:
             ws = cfg.window_start(e)
             if ws in alerts:
                 continue  # this window (start) already alerted at this scale
-            hist = history_counts(negatives, volume, ws, cfg, memo)
-            vol = max(window_volume(volume, ws, cfg, e), a)
+            hist = history_counts(negatives, volume, ws, cfg, memo, own)
+            vol = window_volume(volume, ws, cfg, e)
+            vol = max(vol - a, 0) if own is not None else max(vol, a)  # the rest of the market
             d = decide(a, n, hist, vol, in_cooldown(ws, alerts, cfg.cooldown_s), cfg)
             if trace is not None:
                 trace(kind, scope, ws, d)
@@ -654,6 +672,19 @@ class MemoryStore:
             c = buckets.get(m)
             if c and c[i]:
                 out[m] = c[i]
+        return out
+
+    def scope_history(self, kind, scope, start, end, bucket_s=MINUTE, stories=False):
+        counts, _ = self._level(bucket_s)
+        buckets = counts.get((kind, scope), {})
+        ia, ineg = (3, 4) if stories else (0, 1)
+        if len(buckets) < (end - start) // bucket_s:
+            return {m: (c[ia], c[ineg]) for m, c in buckets.items() if start <= m < end and c[ia]}
+        out = {}
+        for m in range(floor_to(start, bucket_s), end, bucket_s):
+            c = buckets.get(m)
+            if c and c[ia]:
+                out[m] = (c[ia], c[ineg])
         return out
 
     def market_volume(self, start, end, bucket_s=MINUTE, stories=False):

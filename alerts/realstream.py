@@ -66,30 +66,35 @@ def score_items(items: list[NewsItem], path: Path, cache_dir: Path = DEFAULT_CAC
 
     texts = sorted({it.model_text for it in items})
     cache = _cache_file(path, _model_version(model), cache_dir)
-    sent = topic = None
-    if cache.exists():
+    known: list[str] = []
+    k_sent = np.zeros((0, 3), np.float32)
+    k_topic = np.zeros(0, np.int16)
+    if cache.exists():  # the cache may hold more (a longer stretch) or less (scored in parts)
         z = np.load(cache, allow_pickle=False)
-        where = {t: i for i, t in enumerate(z["texts"].tolist())}
-        if all(t in where for t in texts):  # the cache may hold more (a longer stretch of the archive)
-            idx = np.array([where[t] for t in texts], dtype=np.int64)
-            sent, topic = z["sent"][idx], z["topic"][idx]
-        else:
-            log.warning("score cache %s lacks texts of the archive; rescoring", cache)
-    if sent is None:
+        known, k_sent, k_topic = z["texts"].tolist(), z["sent"], z["topic"]
+    where = {t: i for i, t in enumerate(known)}
+    missing = [t for t in texts if t not in where]
+    if missing:
+        log.info("scoring %d texts (%d cached)", len(missing), len(texts) - len(missing))
         engine = load_engine(model, "auto")
-        sent = np.zeros((len(texts), 3), np.float32)
-        topic = np.zeros(len(texts), np.int16)
+        m_sent = np.zeros((len(missing), 3), np.float32)
+        m_topic = np.zeros(len(missing), np.int16)
         t0 = time.perf_counter()
-        for i in range(0, len(texts), batch):
-            tp, sp = engine.predict_proba(texts[i : i + batch])
-            sent[i : i + batch] = sp
-            topic[i : i + batch] = tp.argmax(1)
-            done = min(i + batch, len(texts))
-            log.info("scored %d/%d texts (%.0f/s)", done, len(texts), done / (time.perf_counter() - t0))
-        cache_dir.mkdir(parents=True, exist_ok=True)
-        tmp = cache.with_name(cache.stem + ".tmp.npz")
-        np.savez(tmp, texts=np.array(texts), sent=sent, topic=topic)
-        os.replace(tmp, cache)
+        for i in range(0, len(missing), batch):
+            tp, sp = engine.predict_proba(missing[i : i + batch])
+            m_sent[i : i + batch] = sp
+            m_topic[i : i + batch] = tp.argmax(1)
+            done = min(i + batch, len(missing))
+            log.info("scored %d/%d texts (%.0f/s)", done, len(missing), done / (time.perf_counter() - t0))
+        known = known + missing
+        k_sent = np.concatenate([k_sent, m_sent])
+        k_topic = np.concatenate([k_topic, m_topic])
+        store_scores(path, known, k_sent, k_topic, cache_dir, model)
+        # numpy's text arrays drop trailing NULs: look texts up as they come back from the file
+        where = {t: i for i, t in enumerate(np.array(known).tolist())}
+        where.update({t: i for i, t in enumerate(known)})
+    idx = np.array([where[t] for t in texts], dtype=np.int64)
+    sent, topic = k_sent[idx], k_topic[idx]
     index = {t: i for i, t in enumerate(texts)}
     out = []
     for it in items:

@@ -254,6 +254,18 @@ class PgStore:
         )
         return dict(self.cur.fetchall())
 
+    def scope_history(self, kind: str, scope: str, start: int, end: int, bucket_s: int = MINUTE,
+                      stories: bool = False) -> dict[int, tuple[int, int]]:
+        table, expr = _bucket_source(bucket_s)
+        cols = ("stories", "negative_stories") if stories else ("articles", "negative")
+        self.cur.execute(
+            f"SELECT {expr} AS b, sum({cols[0]})::int, sum({cols[1]})::int FROM {table}"
+            f" WHERE scope_kind = %s AND scope = %s AND {cols[0]} > 0"
+            " AND bucket >= to_timestamp(%s) AND bucket < to_timestamp(%s) GROUP BY 1",
+            (kind, scope, start, end),
+        )
+        return {b: (n_a, n_neg) for b, n_a, n_neg in self.cur.fetchall()}
+
     def market_volume(self, start: int, end: int, bucket_s: int = MINUTE, stories: bool = False) -> dict[int, int]:
         table, expr = _bucket_source(bucket_s)
         col = "stories" if stories else "articles"
