@@ -271,6 +271,15 @@ class Soak:
             self.worker.kill9()
         self.receiver.stop()
         localstack.down(self.settings, quiet=True)  # stops only this soak's servers, by PID
+        if self.args.state_dir is None and not self.args.keep:  # our temporary stack: remove it
+            import shutil
+
+            pg = localstack.pg_root(self.settings)
+            if not str(pg).startswith(str(self.state)):  # the cluster was kept where postgres can enter
+                shutil.rmtree(pg.parent, ignore_errors=True)
+            shutil.rmtree(self.state, ignore_errors=True)
+        else:
+            self.say(f"stack data kept in {self.state}")
 
 
 def main(argv=None) -> int:
@@ -284,6 +293,7 @@ def main(argv=None) -> int:
     ap.add_argument("--kafka-port", type=int, default=29392, help="its own broker port (controller: +1)")
     ap.add_argument("--pg-port", type=int, default=29432, help="its own PostgreSQL port")
     ap.add_argument("--state-dir", help="its own state dir (default: a fresh temporary one)")
+    ap.add_argument("--keep", action="store_true", help="keep the temporary state dir (logs, data) afterwards")
     ap.add_argument("--timeout-s", type=float, default=3000.0)
     ap.add_argument("--json", help="write the figures to this file too")
     args = ap.parse_args(argv)
