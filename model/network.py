@@ -6,7 +6,7 @@ from typing import Any, Mapping
 
 import torch
 from torch import nn
-from transformers import BertConfig, BertModel, MPNetConfig, MPNetModel, PretrainedConfig
+from transformers import BertConfig, BertModel, PretrainedConfig
 
 
 def encoder_config(config: Mapping[str, Any], attn_implementation: str = "sdpa") -> PretrainedConfig:
@@ -18,6 +18,8 @@ def encoder_config(config: Mapping[str, Any], attn_implementation: str = "sdpa")
         and k not in ("architectures", "transformers_version", "torch_dtype", "dtype", "model_type")
     }
     if dict(config).get("model_type") == "mpnet":
+        from transformers import MPNetConfig  # the teacher only: not imported by the serving path
+
         cfg = MPNetConfig(**keep)
         cfg._attn_implementation = "eager"  # MPNet has no SDPA attention in transformers
         return cfg
@@ -48,15 +50,21 @@ MPNET_FIELDS = tuple(f for f in ENCODER_FIELDS if f != "type_vocab_size") + (
 )
 
 
+def _is_mpnet(cfg: PretrainedConfig) -> bool:
+    return getattr(cfg, "model_type", None) == "mpnet"
+
+
 def encoder_dict(cfg: PretrainedConfig) -> dict[str, Any]:
     """The encoder fields a checkpoint records (stable across transformers 5.x)."""
-    if isinstance(cfg, MPNetConfig):
+    if _is_mpnet(cfg):
         return {"model_type": "mpnet", **{k: getattr(cfg, k) for k in MPNET_FIELDS}}
     return {k: getattr(cfg, k) for k in ENCODER_FIELDS}
 
 
 def build_encoder(cfg: PretrainedConfig) -> nn.Module:
-    if isinstance(cfg, MPNetConfig):
+    if _is_mpnet(cfg):
+        from transformers import MPNetModel
+
         return MPNetModel(cfg, add_pooling_layer=False)
     return BertModel(cfg, add_pooling_layer=False)
 

