@@ -93,8 +93,8 @@ def test_the_whole_market_alerts_at_the_hour_scale():
     background(det, T0, 10, per_min=6.0)
     rng = random.Random(5)
     start = T0 + 8 * 3600
-    for i in range(240):  # a sell-off: 4 negative articles a minute for an hour, spread over every ticker
-        det.add(start + i * 15, [f"T{rng.randrange(60):02d}"], "Markets", "negative", -0.8)
+    for i in range(360):  # a sell-off: 6 negative articles a minute for an hour, spread over every ticker
+        det.add(start + i * 10, [f"T{rng.randrange(60):02d}"], "Markets", "negative", -0.8)
     got = run(det, T0 + 10 * 3600)
     assert ("all", "all", "1h") in {(f.scope_kind, f.scope, f.scale) for f in got}
     assert not any(f.scope_kind == "all" and f.scale == "5m" for f in got)  # 'all' is watched at 1h and 1d
