@@ -175,14 +175,14 @@ class DetectorConfig:
 # name -> (window_s, step_s, baseline_windows, warmup_windows, cooldown_s, anchored, overrides)
 # 5m: sliding 5-minute windows every minute, baseline the last day (from the [alerts] keys);
 # 1h: sliding hours every 5 minutes, baseline the last week; floors: at least 0.25 negatives expected
-#     an hour and half the hour's stories negative (at the 5m floors, earnings hours of quiet
+#     an hour, half the hour's stories negative, z >= 6 (at the 5m floors, earnings hours of quiet
 #     tickers fired 0.6 false alerts per calm generated day);
 # 1d: the UTC calendar day so far, evaluated every hour, baseline the last 30 days.  A day of bad
 #     news about a company is a few more negatives among many ordinary posts: no share floor, and
 #     z >= 3 (measured on the StockNet replay: at z >= 5 with the 40 % share floor the day scale
 #     found 6 ticker-days in two years, all of them days of the simple daily rule of issue 15).
 SCALES: dict[str, tuple[int, int, int, int, int, bool, dict]] = {
-    "1h": (3600, 300, 168, 4, 6 * 3600, False, {"min_std": 0.5, "min_share": 0.5}),
+    "1h": (3600, 300, 168, 4, 6 * 3600, False, {"min_std": 0.5, "min_share": 0.5, "z_threshold": 6.0}),
     "1d": (86400, 3600, 30, 7, 86400, True, {"min_share": 0.0, "z_threshold": 3.0}),
 }
 
