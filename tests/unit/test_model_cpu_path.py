@@ -19,6 +19,7 @@ HASWELL = {"sse4_2", "avx2", "fma"}
 OLD = {"sse4_2"}
 
 
+@pytest.mark.parametrize("int8_auto", [True, False])
 @pytest.mark.parametrize("features,path,word", [
     (SAPPHIRE_RAPIDS, "bf16", "amx_bf16"),
     (ZEN4, "bf16", "avx512_bf16"),
@@ -27,7 +28,10 @@ OLD = {"sse4_2"}
     (HASWELL, "int8", "avx2"),
     (OLD, "fp32", "no avx2"),
 ])
-def test_selection_from_faked_features(features, path, word):
+def test_selection_from_faked_features(monkeypatch, features, path, word, int8_auto):
+    monkeypatch.setattr(cpu_mod, "INT8_AUTO", int8_auto)
+    if path == "int8" and not int8_auto:  # int8 not (yet) within the accuracy limit: fp32, saying why
+        path = "fp32"
     choice = select_cpu_path(features, machine="x86_64")
     assert choice.path == path
     assert word in choice.reason
@@ -42,7 +46,7 @@ def test_forced_path_wins_and_bad_name_refused():
     assert select_cpu_path(SAPPHIRE_RAPIDS, "int8").path == "int8"
     assert select_cpu_path(HASWELL, "fp32").path == "fp32"
     assert "forced" in select_cpu_path(HASWELL, "bf16").reason
-    assert select_cpu_path(HASWELL, "auto", machine="x86_64").path == "int8"
+    assert select_cpu_path(HASWELL, "auto", machine="x86_64").path == ("int8" if cpu_mod.INT8_AUTO else "fp32")
     with pytest.raises(ValueError, match="unknown CPU path"):
         select_cpu_path(HASWELL, "int4")
 
@@ -67,6 +71,7 @@ TEXTS = ["Apple shares jump after earnings beat", "Fed holds rates", "Oil slumps
 def test_load_engine_uses_selected_path_and_reports_it(monkeypatch, tiny, caplog):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     monkeypatch.delenv(cpu_mod.ENV_VAR, raising=False)
+    monkeypatch.setattr(cpu_mod, "INT8_AUTO", True)
     monkeypatch.setattr(engine_mod, "cpu_features", lambda: frozenset(HASWELL))
     monkeypatch.setattr(cpu_mod.platform, "machine", lambda: "x86_64")
     with caplog.at_level("INFO", logger="model.engine"):
