@@ -47,6 +47,7 @@ HERE = Path(__file__).resolve().parent
 NOTIFY_CHANNEL = "finsent_alerts"  # alerts.service.NOTIFY_CHANNEL (not imported: keeps the app light)
 DEFAULT_PORT = 18080
 STATEMENT_TIMEOUT_MS = 5000
+MAX_IDLE_S = 600.0  # pooled analyst connections older than this are replaced (the role has idle_session_timeout 30min)
 MAX_STREAMS = 200  # open /api/alerts/stream connections
 WRITE_PRIVILEGES = ("INSERT", "UPDATE", "DELETE", "TRUNCATE")
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
@@ -85,7 +86,8 @@ class ReadPool:
 
     def __init__(self, dsn: str, schema: str, size: int = 6, timeout_ms: int = STATEMENT_TIMEOUT_MS):
         self.dsn, self.schema, self.size, self.timeout_ms = dsn, schema, size, timeout_ms
-        self._idle: list = []
+        self._idle: list = []  # (connection, monotonic time it was last returned)
+        self.max_idle_s = MAX_IDLE_S
         self._open = 0
         self._cv = threading.Condition()
 
@@ -101,7 +103,15 @@ class ReadPool:
             while not self._idle and self._open >= self.size:
                 if not self._cv.wait(timeout=10):
                     raise psycopg2.OperationalError("no free database connection (dashboard pool busy)")
-            conn = self._idle.pop() if self._idle else None
+            conn = None
+            while self._idle and conn is None:
+                conn, last_used = self._idle.pop()
+                if time.monotonic() - last_used > self.max_idle_s or conn.closed:
+                    # the server ends idle analyst sessions (idle_session_timeout): never hand one out
+                    if not conn.closed:
+                        conn.close()
+                    conn = None
+                    self._open -= 1
             if conn is None:
                 self._open += 1
         broken = False
@@ -124,7 +134,7 @@ class ReadPool:
                 if conn is not None and not broken and not conn.closed:
                     try:
                         conn.rollback()  # end the read-only transaction
-                        self._idle.append(conn)
+                        self._idle.append((conn, time.monotonic()))
                     except psycopg2.Error:
                         broken = True
                 if conn is None or broken or conn.closed:
@@ -135,7 +145,7 @@ class ReadPool:
 
     def close(self) -> None:
         with self._cv:
-            for c in self._idle:
+            for c, _ in self._idle:
                 c.close()
             self._open -= len(self._idle)
             self._idle.clear()

@@ -39,3 +39,45 @@ def test_ranges_widen_to_whole_buckets(ts, width):
 def test_json_times_are_utc_with_z():
     t = datetime(2025, 3, 13, 15, 7, tzinfo=timezone(timedelta(hours=2)))
     assert json.loads(dumps({"t": t})) == {"t": "2025-03-13T13:07:00Z"}
+
+
+class _FakeConn:
+    def __init__(self) -> None:
+        self.closed = 0
+
+    def cursor(self):
+        from contextlib import nullcontext
+
+        return nullcontext(object())
+
+    def rollback(self) -> None:
+        pass
+
+    def close(self) -> None:
+        self.closed = 1
+
+
+def test_pool_replaces_connections_idle_longer_than_the_server_keeps_them(monkeypatch):
+    """The analyst role has idle_session_timeout: an old pooled connection must not be handed out."""
+    import stream.dashboard.server as server
+
+    made: list[_FakeConn] = []
+
+    def new(self):
+        made.append(_FakeConn())
+        return made[-1]
+
+    monkeypatch.setattr(server.ReadPool, "_new", new)
+    clock = [1000.0]
+    monkeypatch.setattr(server.time, "monotonic", lambda: clock[0])
+    pool = server.ReadPool("postgresql://x", "public", size=2)
+    with pool.cursor():
+        pass
+    with pool.cursor():  # reused while fresh
+        pass
+    assert len(made) == 1
+    clock[0] += pool.max_idle_s + 1
+    with pool.cursor():
+        pass
+    assert len(made) == 2 and made[0].closed and not made[1].closed
+    assert pool._open == 1
