@@ -30,8 +30,9 @@ from __future__ import annotations
 
 import html
 import re
+import unicodedata
 
-__all__ = ["INPUT_CONTRACT", "URL_TOKEN", "clean", "model_input"]
+__all__ = ["INPUT_CONTRACT", "URL_TOKEN", "clean", "has_visible", "model_input"]
 
 URL_TOKEN = "https://t.co"
 # Recorded in checkpoints trained on model_input() text; bump when the output changes.
@@ -52,7 +53,15 @@ def clean(text: str | None) -> str:
     text = _TAG.sub(" ", text)
     text = _URL.sub(f" {URL_TOKEN} ", text)
     text = _CONTROL.sub("", text)
-    return _SPACE.sub(" ", text).strip()
+    text = _SPACE.sub(" ", text).strip()
+    return text if has_visible(text) else ""
+
+
+def has_visible(text: str) -> bool:
+    """False for text made only of spaces, controls and invisible format characters
+    (zero-width space/joiners, BOM, bidi marks): such a field is empty to the model,
+    and the worker treats it as absent (an invisible title is ``empty_title``)."""
+    return any(unicodedata.category(ch)[0] not in "CZ" for ch in text)
 
 
 def model_input(title: str | None, summary: str | None = None) -> str:

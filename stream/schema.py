@@ -11,12 +11,11 @@ import html
 import json
 import math
 import re
-import unicodedata
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, Iterable, Mapping
 
-from model.text import model_input
+from model.text import has_visible, model_input
 from stream.linking import Linker, default_linker
 
 MAX_RECORD_BYTES = 1 << 20  # 1 MiB
@@ -201,10 +200,7 @@ def _sanitize(value: Any, depth: int = 0, budget: list[int] | None = None) -> An
     return value  # other scalars from replayed rows (dates, decimals): stored with str()
 
 
-def _has_visible(text: str) -> bool:
-    """False for text made only of spaces, controls and invisible format characters
-    (zero-width space/joiners, BOM, bidi marks): such a title is empty to the model."""
-    return any(unicodedata.category(ch)[0] not in "CZ" for ch in text)
+_has_visible = has_visible  # one definition of "nothing visible", shared with the model input
 
 
 def parse_message(
