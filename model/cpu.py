@@ -33,7 +33,8 @@ ENV_VAR = "FINSENT_CPU_PATH"
 ENV_FEATURES = "FINSENT_CPU_FEATURES"  # comma list: pretend the CPU has only these (benchmarks, tests)
 
 # int8 is chosen automatically only once its accuracy cost on the validation split is under 0.5 points:
-# per-tensor dynamic quantisation measured -1.8 points (PhraseBank) and -0.8 (topic) against fp32.
+# per-tensor weight scales measured -1.8 points (PhraseBank) and -0.8 (topic) against fp32; per-channel
+# -1.0 (PhraseBank), -0.7 (TFNS), -0.35 (topic).  See model/README.md, "CPU paths".
 INT8_AUTO = False
 INT8_NOTE = "int8 measured over the 0.5-point accuracy limit; FINSENT_CPU_PATH=int8 forces it"
 
@@ -119,7 +120,7 @@ def prepare_cpu_model(model: torch.nn.Module, path: str) -> torch.nn.Module:
 
         with warnings.catch_warnings():  # torch.ao's quantisation APIs warn about their future move
             warnings.simplefilter("ignore")
-            # per output channel weight scales: per-tensor scales cost 1.8 points on the PhraseBank
+            # per output channel weight scales: per-tensor cost 1.8 points on the PhraseBank, per-channel 1.0
             return quantize_dynamic(model, {torch.nn.Linear: per_channel_dynamic_qconfig}, dtype=torch.qint8)
     if path == "fp32":
         return model
