@@ -75,10 +75,14 @@ def shingles(text: str) -> set[str]:
     return set(words) | {f"{a} {b}" for a, b in zip(words, words[1:])}
 
 
+# One MinHash's permutations, generated once: building them for every article cost ~150 us an item,
+# and hashing the shingles one at a time another ~200 us (update_batch gives the same values).
+_TEMPLATE = MinHash(num_perm=NUM_PERM, seed=1)
+
+
 def signature(text: str) -> MinHash:
-    m = MinHash(num_perm=NUM_PERM, seed=1)
-    for s in sorted(shingles(text)):
-        m.update(s.encode("utf-8"))
+    m = MinHash(num_perm=NUM_PERM, seed=1, permutations=_TEMPLATE.permutations, scheme=_TEMPLATE.scheme)
+    m.update_batch([s.encode("utf-8") for s in sorted(shingles(text))])
     return m
 
 

@@ -76,3 +76,17 @@ def test_assignment_is_deterministic_and_points_at_a_first_seen_article(rows):
 @given(st.text(max_size=200))
 def test_signature_is_stable_for_any_text(text):
     assert signature(text).jaccard(signature(text)) == 1.0
+
+
+def test_signature_is_the_plain_datasketch_minhash_of_the_shingles():
+    """The fast path (shared permutations, batched update) gives exactly the textbook signature."""
+    import numpy as np
+    from datasketch import MinHash
+
+    from stream.novelty import NUM_PERM, shingles, signature
+
+    for text in ("rt AT_USER $AAPL falls 5% after iPhone sales miss", "Boeing halts 737 MAX deliveries", ""):
+        plain = MinHash(num_perm=NUM_PERM, seed=1)
+        for s in sorted(shingles(text)):
+            plain.update(s.encode("utf-8"))
+        assert np.array_equal(signature(text).hashvalues, plain.hashvalues)
