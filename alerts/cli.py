@@ -3,29 +3,12 @@
 from __future__ import annotations
 
 import json
-import re
 import signal
 import threading
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 
-from stream.config import load_settings
-from stream.errors import UserError
-
-_REL = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$", re.IGNORECASE)
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-
-
-def parse_since(text: str, now: datetime | None = None) -> datetime:
-    """``2h`` / ``30m`` / ``7d`` (ago), or an ISO 8601 date or time (naive = UTC)."""
-    now = now or datetime.now(timezone.utc)
-    m = _REL.match(text)
-    if m:
-        return now - timedelta(seconds=float(m.group(1)) * _UNITS[m.group(2).lower()])
-    try:
-        t = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-    except ValueError:
-        raise UserError(f"--since {text!r}: use a duration like 2h, 30m, 7d or an ISO time like 2024-03-14T13:30") from None
-    return t if t.tzinfo else t.replace(tzinfo=timezone.utc)
+from stream.base.config import load_settings
+from stream.base.timeparse import parse_time_arg
 
 
 def register(sub) -> None:
@@ -94,7 +77,7 @@ def cmd_list(args) -> int:
     from alerts.service import list_alerts
 
     settings = _settings(args)
-    since = parse_since(args.since) if args.since else None
+    since = parse_time_arg(args.since) if args.since else None
     alerts = list_alerts(settings, since=since, limit=args.limit)
     if args.json:
         for a in alerts:

@@ -65,9 +65,10 @@ from statistics import NormalDist
 from datetime import datetime, timezone
 from typing import Iterable, Mapping, Protocol, Sequence
 
+from stream.base.labels import SCOPE_KINDS
+
 MINUTE = 60
 RULE = "negative_spike"
-SCOPE_KINDS = ("ticker", "topic", "all")
 
 
 # -- time helpers (epoch seconds, UTC) ----------------------------------------
@@ -131,13 +132,13 @@ class DetectorConfig:
         if bad:
             problems.append(f"scope_kinds: unknown {bad} (use {', '.join(SCOPE_KINDS)})")
         if problems:
-            from stream.config import ConfigError
+            from stream.base.config import ConfigError
 
             raise ConfigError("alerts settings: " + "; ".join(problems))
 
     @classmethod
     def from_settings(cls, a) -> "DetectorConfig":
-        """From :class:`stream.config.AlertSettings`."""
+        """From :class:`stream.base.config.AlertSettings`."""
         return cls(
             window_s=a.window_s,
             step_s=a.step_s,
@@ -167,7 +168,7 @@ class DetectorConfig:
 
     @classmethod
     def scales_from_settings(cls, a) -> list["DetectorConfig"]:
-        """One config per time scale of :class:`stream.config.AlertSettings` (``scales``)."""
+        """One config per time scale of :class:`stream.base.config.AlertSettings` (``scales``)."""
         return [parse_scale(spec, a) for spec in a.scales]
 
 
@@ -191,7 +192,7 @@ SCALES: dict[str, tuple[int, int, int, int, int, bool, dict]] = {
 def parse_scale(spec: str, a) -> DetectorConfig:
     """A scale spec of the settings: ``5m`` (the [alerts] window keys), ``1h``, ``1d``, or
     ``NAME=WINDOW_S/STEP_S[/BASELINE_WINDOWS[/COOLDOWN_S[/anchored]]]``."""
-    from stream.config import ConfigError
+    from stream.base.config import ConfigError
 
     base = dict(
         min_negative=a.min_negative, min_share=a.min_share, z_threshold=a.z_threshold, ewma_alpha=a.ewma_alpha,

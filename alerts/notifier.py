@@ -47,7 +47,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import re
 import select
 import threading
 from dataclasses import dataclass
@@ -58,16 +57,13 @@ import psycopg2
 
 from alerts.service import NOTIFY_CHANNEL
 from storage.db import WRITER_ROLE, connect, first_line
-from stream.config import redact_url
-from stream.errors import UserError
+from stream.base.config import redact_url
+from stream.base.errors import UserError
+from stream.base.labels import slug
 
 log = logging.getLogger("finsent.alerts.notifier")
 
 CATCH_ALL_TAGS = frozenset({"all", "always"})
-
-
-def slug(text: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
 
 
 def alert_tags(scope_kind: str, scope: str) -> frozenset[str]:

@@ -33,11 +33,12 @@ from datetime import datetime, timedelta, timezone
 from typing import Iterable, Sequence
 
 from alerts.detector import Detector, DetectorConfig, Finding, to_epoch
+from stream.base.timeparse import parse_iso
 from stream.generate import Spike, day_start, generate_stream, universe
 
 
-def parse_time(text: str) -> int:
-    return to_epoch(datetime.fromisoformat(text.replace("Z", "+00:00")))
+def published_epoch(text: str) -> int:
+    return to_epoch(parse_iso(text))
 
 
 def run_detector(messages: Iterable[dict], cfg: DetectorConfig | Sequence[DetectorConfig] | None = None,
@@ -46,7 +47,7 @@ def run_detector(messages: Iterable[dict], cfg: DetectorConfig | Sequence[Detect
     d = Detector(cfg or DetectorConfig(), lateness_s)
     last = None
     for m in messages:
-        t = parse_time(m["published_at"])
+        t = published_epoch(m["published_at"])
         truth = m["truth"]
         d.add(t, m.get("tickers") or (), truth["topic"], truth["sentiment"])
         if last is None or t - last >= observe_every_s:
@@ -181,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--strongest", type=int, default=20, help="strongest alerts listed with their headlines")
     ap.add_argument("--until", default=None, help="with --real: only the archive before this date (YYYY-MM-DD)")
     args = ap.parse_args(argv)
-    from stream.config import AlertSettings
+    from stream.base.config import AlertSettings
 
     a = AlertSettings()
     cfgs = DetectorConfig.scales_from_settings(a)

@@ -20,13 +20,13 @@ from pathlib import Path
 
 import numpy as np
 
+from stream.base.labels import SENTIMENTS
 from stream.replay import ColumnMap, ReplayStats, prepare, read_rows
 from stream.schema import NewsItem
 
 log = logging.getLogger("finsent.quality")
 
 DEFAULT_CACHE = Path(os.environ.get("FINSENT_QUALITY_CACHE", "/tmp/finsent-quality"))
-SENTIMENTS = ("negative", "neutral", "positive")
 
 
 @dataclass(frozen=True)
@@ -62,7 +62,7 @@ def score_items(items: list[NewsItem], path: Path, cache_dir: Path = DEFAULT_CAC
                 model: str | None = None) -> list[ScoredItem]:
     """Model scores for ``items``: each distinct text scored once, cached per archive and model version."""
     from model.engine import load_engine
-    from model.labels import TOPICS
+    from stream.base.labels import TOPICS
 
     texts = sorted({it.model_text for it in items})
     cache = _cache_file(path, _model_version(model), cache_dir)

@@ -64,7 +64,8 @@ from alerts.detector import (
     to_epoch,
 )
 from storage.db import WRITER_ROLE, connect, first_line, is_connection_error, is_transient, redact
-from stream.errors import UserError
+from stream.base.errors import UserError
+from stream.base.labels import alert_scope_label
 
 log = logging.getLogger("finsent.alerts")
 
@@ -140,12 +141,6 @@ class Headline:
 
 
 # ---------------------------------------------------------------------------- message
-def scope_label(scope_kind: str, scope: str) -> str:
-    if scope_kind == "ticker":
-        return scope
-    if scope_kind == "topic":
-        return f"{scope} (topic)"
-    return "all news"
 
 
 def scale_label(cfg: DetectorConfig) -> str:
@@ -173,11 +168,11 @@ def render(f: Finding, headlines: Sequence[Headline], cfg: DetectorConfig, repla
     d = f.decision
     ws, we = from_epoch(f.window_start), from_epoch(f.window_end)
     unit = "stories" if cfg.count_stories else "articles"
-    title = f"Negative news spike: {scope_label(f.scope_kind, f.scope)}"
+    title = f"Negative news spike: {alert_scope_label(f.scope_kind, f.scope)}"
     if f.scale != "5m":  # the original scale keeps its title (receivers filter on it)
         title += f" [{f.scale}]"
     lines = [
-        f"{scope_label(f.scope_kind, f.scope)}: {d.negative} negative of {d.articles} unique {unit} "
+        f"{alert_scope_label(f.scope_kind, f.scope)}: {d.negative} negative of {d.articles} unique {unit} "
         f"({d.share:.0%}) between {ws:%H:%M} and {we:%H:%M} UTC on {ws:%Y-%m-%d}"
         + (f"; {f.negative_articles} negative of {f.articles} articles counting copies."
            if cfg.count_stories and f.articles else "."),

@@ -37,7 +37,7 @@ from alerts.service import AlertService  # noqa: E402
 from alerts.testing import Receiver, article_rows, event_time  # noqa: E402
 from storage import migrate  # noqa: E402
 from storage.writer import Writer  # noqa: E402
-from stream.config import load_settings  # noqa: E402
+from stream.base.config import load_settings  # noqa: E402
 from stream.generate import Spike, day_start, generate_stream, quiet_tickers  # noqa: E402
 
 

@@ -81,7 +81,7 @@ def _key(message: str) -> str:
 class Soak:
     def __init__(self, args) -> None:
         from alerts.testing import Receiver, free_port
-        from stream.config import load_settings
+        from stream.base.config import load_settings
 
         self.args = args
         self.rng = random.Random(args.seed)

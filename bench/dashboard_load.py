@@ -81,7 +81,7 @@ def main() -> int:
     import httpx
 
     from storage.db import fetch_all
-    from stream.config import load_settings
+    from stream.base.config import load_settings
     from stream.dashboard.browser import open_browser, wait_for
     from stream.dashboard.server import create_app
     from tests.integration.dashboard_support import ServerThread

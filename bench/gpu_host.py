@@ -36,7 +36,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from bench.pipeline import cpu_note, load_messages, mode_drain  # noqa: E402
 from deploy import localstack  # noqa: E402
-from stream.config import load_settings  # noqa: E402
+from stream.base.config import load_settings  # noqa: E402
 from stream.schema import model_text  # noqa: E402
 
 

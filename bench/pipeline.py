@@ -51,7 +51,7 @@ import psycopg2  # noqa: E402
 from kafka import KafkaConsumer  # noqa: E402
 
 from deploy import localstack  # noqa: E402
-from stream.config import load_settings  # noqa: E402
+from stream.base.config import load_settings  # noqa: E402
 from stream.kafka_io import ensure_topics, make_producer  # noqa: E402
 from stream.pipeline import STAGES  # noqa: E402
 from stream.process import WorkerProcess  # noqa: E402

@@ -6,7 +6,7 @@ import json
 import time
 
 from deploy import localstack
-from stream.config import load_settings
+from stream.base.config import load_settings
 
 
 def register(sub) -> None:

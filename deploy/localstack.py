@@ -31,8 +31,8 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from stream.config import Settings, redact_url
-from stream.errors import UserError
+from stream.base.config import Settings, redact_url
+from stream.base.errors import UserError
 
 log = logging.getLogger("finsent.stack")
 

@@ -28,9 +28,10 @@ from typing import Any, Mapping
 import torch
 from safetensors.torch import load_file, save_file
 
-from model.labels import SENTIMENTS, TOPICS, check_label_names
+from model.labels import check_label_names
+from stream.base.labels import SENTIMENTS, TOPICS
 from model.network import FinsentModel, encoder_config
-from stream.errors import UserError
+from stream.base.errors import UserError
 
 FORMAT = "finsent-checkpoint/1"
 CONFIG_FILE = "config.json"

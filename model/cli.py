@@ -8,11 +8,11 @@ import sys
 import time
 from pathlib import Path
 
-from stream.errors import UserError
+from stream.base.errors import UserError
 
 
 def _settings():
-    from stream.config import load_settings
+    from stream.base.config import load_settings
 
     return load_settings()
 
@@ -102,7 +102,8 @@ def cmd_distill(args) -> int:
 def cmd_evaluate(args) -> int:
     import pandas as pd
 
-    from model.labels import SENTIMENTS, TOPICS, map_labels, resolve_label_map
+    from model.labels import map_labels, resolve_label_map
+    from stream.base.labels import SENTIMENTS, TOPICS
     from model.metrics import classification_report, format_report
 
     path = Path(args.data)

@@ -18,9 +18,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from model.labels import SENTIMENT_TO_ID, SENTIMENTS, TFNS_LABELS, TOPICS
+from model.labels import SENTIMENT_TO_ID, TFNS_LABELS
+from stream.base.labels import SENTIMENTS, TOPICS
 from model.text import model_input
-from stream.errors import UserError
+from stream.base.errors import UserError
 
 
 @dataclass(frozen=True)

@@ -40,7 +40,7 @@ import torch
 import torch.nn.functional as F
 
 from model.text import INPUT_CONTRACT, URL_TOKEN, model_input
-from stream.errors import UserError
+from stream.base.errors import UserError
 
 IGNORE = -100
 _STOCKNET_URL = re.compile(r"\bURL\b")
@@ -204,7 +204,8 @@ def distill(cfg: DistillConfig) -> Path:
     from model.checkpoint import BASE_MODEL, CheckpointConfig, load_tokenizer, read_config, save_checkpoint
     from model.data import SOURCES, default_data_dir, load_splits
     from model.engine import load_engine, select_device
-    from model.labels import SENTIMENTS, TFNS_LABELS, TOPICS
+    from model.labels import TFNS_LABELS
+    from stream.base.labels import SENTIMENTS, TOPICS
     from model.metrics import classification_report
     from model.train import (_batches, _class_weights, _pad, base_model_dir, build_base_model,
                              evaluate_splits, seed_everything)

@@ -30,9 +30,9 @@ import torch
 
 from model.checkpoint import load_checkpoint
 from model.cpu import ENV_VAR as CPU_PATH_ENV, cpu_features, prepare_cpu_model, select_cpu_path
-from model.labels import SENTIMENTS, TOPICS
+from stream.base.labels import SENTIMENTS, TOPICS
 from model.text import model_input
-from stream.errors import UserError
+from stream.base.errors import UserError
 
 __all__ = [
     "Engine",

@@ -15,31 +15,8 @@ import re
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
-from stream.errors import UserError
-
-TOPICS: tuple[str, ...] = (
-    "Analyst Update",
-    "Fed, Central Banks",
-    "Company, Product News",
-    "Treasuries, Corporate Debt",
-    "Dividend",
-    "Earnings",
-    "Energy, Oil",
-    "Financials",
-    "Currencies",
-    "General News, Opinion",
-    "Gold, Metals, Materials",
-    "IPO",
-    "Legal, Regulation",
-    "M&A, Investments",
-    "Macro",
-    "Markets",
-    "Politics",
-    "Personnel Change",
-    "Stock Commentary",
-    "Stock Movement",
-)
-SENTIMENTS: tuple[str, ...] = ("negative", "neutral", "positive")
+from stream.base.errors import UserError
+from stream.base.labels import SENTIMENTS, TOPICS
 
 TOPIC_TO_ID = {name: i for i, name in enumerate(TOPICS)}
 SENTIMENT_TO_ID = {name: i for i, name in enumerate(SENTIMENTS)}

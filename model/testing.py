@@ -10,7 +10,7 @@ import torch
 from safetensors.torch import save_file
 
 from model.checkpoint import CheckpointConfig, load_tokenizer, save_checkpoint
-from model.labels import SENTIMENTS, TOPICS
+from stream.base.labels import SENTIMENTS, TOPICS
 from model.network import FinsentModel, encoder_config, encoder_dict
 
 TINY_ENCODER = {

@@ -33,10 +33,11 @@ from model.checkpoint import BASE_MODEL, CheckpointConfig, load_tokenizer, save_
 from model.teacher import TEACHER_BASE_MODEL
 from model.text import INPUT_CONTRACT
 from model.data import SOURCES, Split, default_data_dir, load_splits, write_val_csvs
-from model.labels import SENTIMENTS, TFNS_LABELS, TOPICS
+from model.labels import TFNS_LABELS
+from stream.base.labels import SENTIMENTS, TOPICS
 from model.metrics import classification_report
 from model.network import FinsentModel, encoder_config, encoder_dict
-from stream.errors import UserError
+from stream.base.errors import UserError
 
 log = logging.getLogger(__name__)
 IGNORE = -100

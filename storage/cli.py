@@ -16,13 +16,13 @@ from decimal import Decimal
 
 import psycopg2
 
-from stream.errors import UserError
+from stream.base.errors import UserError
 
 log = logging.getLogger("finsent.storage")
 
 
 def _settings(args):
-    from stream.config import load_settings
+    from stream.base.config import load_settings
 
     s = load_settings()
     if getattr(args, "schema", None):
@@ -128,7 +128,8 @@ def cmd_status(args) -> int:
 
 
 def cmd_prune(args) -> int:
-    from storage.maintenance import parse_age, prune
+    from storage.maintenance import prune
+    from stream.base.timeparse import parse_age
 
     s = _settings(args)
     age = parse_age(args.older_than)
@@ -147,10 +148,11 @@ def cmd_prune(args) -> int:
 
 
 def cmd_verify(args) -> int:
-    from storage.maintenance import parse_time, verify
+    from storage.maintenance import verify
+    from stream.base.timeparse import parse_time_arg
 
     s = _settings(args)
-    res = verify(s.dsn, s.schema, parse_time(args.since) if args.since else None)
+    res = verify(s.dsn, s.schema, parse_time_arg(args.since) if args.since else None)
     bad = res["minute"] + res["hour"] + res["day"]
     print(f"schema '{s.schema}' since {res['since']:%Y-%m-%d}: "
           f"{res['minute']} minute, {res['hour']} hour, {res['day']} day bucket(s) differ")
@@ -301,12 +303,12 @@ def _linker(s):
 
 
 def cmd_rescore(args) -> int:
-    from storage.maintenance import parse_time
+    from stream.base.timeparse import parse_time_arg
     from storage.rescore import rescore
 
     s = _settings(args)
-    since = parse_time(args.since)
-    until = parse_time(args.until) if args.until else None
+    since = parse_time_arg(args.since)
+    until = parse_time_arg(args.until) if args.until else None
     if args.batch_size < 1:
         raise UserError("--batch-size must be at least 1")
     from model.engine import load_engine

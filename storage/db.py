@@ -14,8 +14,8 @@ import psycopg2
 import psycopg2.errorcodes
 from psycopg2 import sql
 
-from stream.config import redact_url
-from stream.errors import UserError
+from stream.base.config import redact_url
+from stream.base.errors import UserError
 
 WRITER_ROLE = "finsent_writer"
 ANALYST_ROLE = "finsent_analyst"

@@ -15,51 +15,14 @@
 
 from __future__ import annotations
 
-import re
 from datetime import datetime, timedelta, timezone
 
 import psycopg2
 from psycopg2 import sql
 
-from stream.errors import UserError
+from stream.base.errors import UserError
 from storage import buckets
 from storage.db import check_schema, connect, first_line, redact
-
-_AGE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(d|day|days|h|hour|hours|w|week|weeks|m|min|minutes|mo|month|months|y|year|years)?\s*$",
-                     re.IGNORECASE)
-_UNITS = {"d": 86400, "h": 3600, "w": 7 * 86400, "m": 60, "mo": 30 * 86400, "y": 365 * 86400}
-
-
-def parse_age(text: str) -> timedelta:
-    """'400d', '12h', '2w', '90m' (minutes), '6mo' (30-day months), '1y' (365 days); bare number = days."""
-    m = _AGE_RE.match(text or "")
-    if not m:
-        raise UserError(f"cannot read age {text!r}: use e.g. 400d, 12h, 2w, 6mo or 1y")
-    n = float(m.group(1))
-    unit = (m.group(2) or "d").lower()
-    key = {"day": "d", "days": "d", "hour": "h", "hours": "h", "week": "w", "weeks": "w", "min": "m",
-           "minutes": "m", "month": "mo", "months": "mo", "year": "y", "years": "y"}.get(unit, unit)
-    return timedelta(seconds=n * _UNITS[key])
-
-
-def parse_time(text: str, now: datetime | None = None) -> datetime:
-    """An RFC 3339 / ISO time (naive = UTC), a date, or an age ('7d' = 7 days ago)."""
-    now = now or datetime.now(timezone.utc)
-    t = (text or "").strip()
-    if not t:
-        raise UserError("empty time")
-    if t.lower() == "now":
-        return now
-    try:
-        d = datetime.fromisoformat(t.replace("Z", "+00:00"))
-        return d if d.tzinfo else d.replace(tzinfo=timezone.utc)
-    except ValueError:
-        pass
-    try:
-        return now - parse_age(t)
-    except UserError:
-        raise UserError(f"cannot read time {text!r}: use e.g. 2024-05-01, 2024-05-01T12:00:00Z or 7d (ago)") from None
-
 
 def list_partitions(cur, schema: str) -> list[dict]:
     """Partitions of ``schema.articles``: name, lower, upper (None for a default partition), estimated rows."""

@@ -35,7 +35,7 @@ from pathlib import Path
 import psycopg2
 from psycopg2 import sql
 
-from stream.errors import UserError
+from stream.base.errors import UserError
 from storage.db import ANALYST_ROLE, WRITER_ROLE, check_schema, connect, first_line, redact
 
 log = logging.getLogger("finsent.storage.migrate")
@@ -103,7 +103,7 @@ def scram_verifier(password: str, iterations: int = 4096) -> str:
 
 
 def _default_passwords() -> tuple[str, str]:
-    from stream.config import load_settings
+    from stream.base.config import load_settings
 
     s = load_settings()
     return s.writer_password, s.analyst_password

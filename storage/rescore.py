@@ -26,7 +26,7 @@ from typing import Any, Callable, Sequence
 import psycopg2
 import psycopg2.extras
 
-from stream.errors import UserError
+from stream.base.errors import UserError
 from storage import buckets
 from storage.db import check_schema, connect, first_line, is_connection_error, is_transient, redact
 

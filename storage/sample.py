@@ -18,15 +18,10 @@ from datetime import datetime, timedelta, timezone
 from typing import Iterator
 
 from storage.writer import ArticleRow
+from stream.base.labels import TOPICS
 
 TICKERS = ("AAPL", "MSFT", "NVDA", "AMZN", "GOOGL", "META", "TSLA", "JPM", "XOM", "NFLX",
            "BAC", "WMT", "KO", "PFE", "INTC", "DIS", "BA", "GS", "CVX", "AMD")
-TOPICS = (
-    "Analyst Update", "Fed, Central Banks", "Company, Product News", "Treasuries, Corporate Debt",
-    "Dividend", "Earnings", "Energy, Oil", "Financials", "Currencies", "General News, Opinion",
-    "Gold, Metals, Materials", "IPO", "Legal, Regulation", "M&A, Investments", "Macro", "Markets",
-    "Politics", "Personnel Change", "Stock Commentary", "Stock Movement",
-)
 _NEG = ("plunges", "misses estimates", "faces probe", "cuts guidance", "recalls", "downgraded", "sued over")
 _POS = ("beats estimates", "surges", "raises dividend", "upgraded", "wins contract", "record sales")
 _NEU = ("to report earnings", "announces conference call", "files 10-Q", "names new CFO", "holds annual meeting")

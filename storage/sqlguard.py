@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import re
 
-from stream.errors import UserError
+from stream.base.errors import UserError
 
 _IDENT_START = re.compile(r"[A-Za-z_\u0080-\U0010ffff]")
 _IDENT = re.compile(r"[A-Za-z0-9_$\u0080-\U0010ffff]*")

@@ -36,7 +36,8 @@ import psycopg2
 import psycopg2.extras
 from psycopg2.extras import Json
 
-from stream.errors import UserError
+from stream.base.errors import UserError
+from stream.base.labels import SENTIMENTS
 from storage import buckets
 from storage.db import (
     WRITER_ROLE,
@@ -50,8 +51,6 @@ from storage.db import (
 )
 
 log = logging.getLogger("finsent.storage.writer")
-
-SENTIMENTS = ("negative", "neutral", "positive")
 
 COLUMNS = (
     "id", "published_at", "source", "url", "title", "tickers", "topic", "topic_score", "sentiment",

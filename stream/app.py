@@ -23,7 +23,7 @@ from typing import Any
 import faust
 from mode.supervisors import CrashingSupervisor
 
-from stream.config import Settings
+from stream.base.config import Settings
 from stream.metrics import WorkerMetrics
 from stream.pipeline import BatchProcessor, RawRecord, scored_message
 

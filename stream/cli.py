@@ -18,8 +18,8 @@ import sys
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
-from stream.config import ConfigError  # noqa: E402
-from stream.errors import UserError  # noqa: E402
+from stream.base.config import ConfigError  # noqa: E402
+from stream.base.errors import UserError  # noqa: E402
 
 COMMAND_MODULES = (
     "deploy.cli",  # up, down, status

@@ -8,25 +8,11 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from stream.config import Settings, load_settings
-from stream.errors import UserError
+from stream.base.config import Settings, load_settings
+from stream.base.errors import UserError
+from stream.base.timeparse import parse_time_arg
 
 log = logging.getLogger("finsent")
-
-
-def parse_when(text: str) -> datetime:
-    """RFC 3339 / ISO date, or a relative age such as 30m, 6h, 7d."""
-    from datetime import timedelta
-
-    t = text.strip()
-    units = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-    if t and t[-1] in units and t[:-1].replace(".", "", 1).isdigit():
-        return datetime.now(timezone.utc) - timedelta(seconds=float(t[:-1]) * units[t[-1]])
-    try:
-        ts = datetime.fromisoformat(t)
-    except ValueError:
-        raise UserError(f"cannot read time {text!r} (use 2024-05-01, 2024-05-01T14:30:00Z or 6h / 7d)") from None
-    return ts if ts.tzinfo else ts.replace(tzinfo=timezone.utc)
 
 
 def register(sub) -> None:
@@ -59,8 +45,8 @@ def register(sub) -> None:
                     "stored with replayed=true and only sent with --notify.")
     p.add_argument("path", nargs="?", type=Path, help="archive file (.jsonl, .jsonl.gz, .csv, .parquet)")
     p.add_argument("--speed", default="max", help="X times real time, or 'max' (default)")
-    p.add_argument("--from", dest="since", type=parse_when, help="skip items published before T")
-    p.add_argument("--to", dest="until", type=parse_when, help="skip items published at or after T")
+    p.add_argument("--from", dest="since", type=parse_time_arg, help="skip items published before T")
+    p.add_argument("--to", dest="until", type=parse_time_arg, help="skip items published at or after T")
     p.add_argument("--notify", action="store_true", help="deliver alerts found in this replay")
     p.add_argument("--format", default="auto", choices=("auto", "jsonl", "csv", "parquet"))
     p.add_argument("--time-col", default="published_at", help="column with the event time")
@@ -71,7 +57,7 @@ def register(sub) -> None:
     p.add_argument("--model", help="checkpoint dir for in-process scoring (default: settings)")
     p.add_argument("--from-kafka", action="store_true",
                    help="re-process what news.raw still retains (with --since) under a separate consumer group")
-    p.add_argument("--since", dest="kafka_since", type=parse_when, help="with --from-kafka: start time")
+    p.add_argument("--since", dest="kafka_since", type=parse_time_arg, help="with --from-kafka: start time")
     p.set_defaults(func=cmd_replay)
 
 
@@ -87,7 +73,7 @@ def build_parts(settings: Settings, *, alerts: bool = True, with_notifier: bool 
     from stream.metrics import WorkerMetrics
     from stream.pipeline import BatchProcessor
     from stream.linking import linker_for
-    from stream.config import refuse_default_secrets
+    from stream.base.config import refuse_default_secrets
 
     refuse_default_secrets(settings)  # a database off the loopback with a shipped password: refuse
     migrate(settings, quiet=True)

@@ -18,8 +18,8 @@ import sys
 import time
 from datetime import datetime, timedelta, timezone
 
-from stream.config import Settings, load_settings
-from stream.errors import UserError
+from stream.base.config import Settings, load_settings
+from stream.base.errors import UserError
 
 DEMO_SCHEMA = "demo"
 DEMO_PREFIX = "demo."
@@ -279,7 +279,7 @@ def _dashboard(settings: Settings, spike_ticker: str, day: datetime, duration: t
 
 
 def _psql_url(settings: Settings) -> str:
-    from stream.config import redact_url
+    from stream.base.config import redact_url
 
     return redact_url(settings.analyst_dsn)
 

@@ -56,14 +56,9 @@ from string import Formatter
 from typing import Iterable, Iterator, Sequence
 from zoneinfo import ZoneInfo
 
+from stream.base.labels import SENTIMENTS, TOPICS
+
 NY = ZoneInfo("America/New_York")
-TOPICS: tuple[str, ...] = (
-    "Analyst Update", "Fed, Central Banks", "Company, Product News", "Treasuries, Corporate Debt",
-    "Dividend", "Earnings", "Energy, Oil", "Financials", "Currencies", "General News, Opinion",
-    "Gold, Metals, Materials", "IPO", "Legal, Regulation", "M&A, Investments", "Macro", "Markets",
-    "Politics", "Personnel Change", "Stock Commentary", "Stock Movement",
-)
-SENTIMENTS = ("negative", "neutral", "positive")
 DEFAULT_DAY = date(2025, 3, 13)  # a Thursday
 
 

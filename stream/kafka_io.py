@@ -7,8 +7,8 @@ import logging
 from datetime import datetime
 from typing import Iterable
 
-from stream.config import Settings
-from stream.errors import UserError
+from stream.base.config import Settings
+from stream.base.errors import UserError
 from stream.schema import NewsItem
 
 log = logging.getLogger("finsent.kafka")

@@ -34,11 +34,11 @@ from typing import Sequence
 
 import pandas as pd
 
-from stream.errors import UserError
+from stream.base.errors import UserError
+from stream.base.labels import SCOPE_KINDS, scope_label
 
 log = logging.getLogger("finsent.plot")
 
-SCOPE_KINDS = ("ticker", "topic", "all")
 
 # Bucket widths: name -> (width, source).  Sub-hour widths are rolled up from
 # sentiment_minute; hour and day read the analyst views.
@@ -102,12 +102,6 @@ def format_range(since, until) -> str:
         end = "24:00" if b.date() != a.date() else b.strftime("%H:%M")
         return f"{a.strftime('%Y-%m-%d %H:%M')} – {end} UTC"
     return f"{_fmt_time(a)} – {_fmt_time(b)} UTC"
-
-
-def scope_label(scope_kind: str, scope: str) -> str:
-    if scope_kind == "all":
-        return "all news"
-    return f"{scope_kind} {scope}"
 
 
 def normalize_trend(df: pd.DataFrame) -> pd.DataFrame:
@@ -672,7 +666,7 @@ def plot_scope(
 ) -> Path:
     """Chart one scope ('ticker', 'topic' or 'all') into ``out`` (default under the state dir); returns the path.
 
-    Raises :class:`~stream.errors.UserError` when the scope has no data in the range.
+    Raises :class:`~stream.base.errors.UserError` when the scope has no data in the range.
     """
     data = fetch(settings, scope_kind, scope, since, until, bucket=bucket, schema=schema)
     schema = schema or settings.schema
@@ -715,12 +709,12 @@ def register(sub) -> None:
 
 
 def cmd_plot(args) -> int:
-    from storage.maintenance import parse_time
-    from stream.config import load_settings
+    from stream.base.timeparse import parse_time_arg
+    from stream.base.config import load_settings
 
     settings = load_settings()
-    since = parse_time(args.since) if args.since else None
-    until = parse_time(args.until) if args.until else None
+    since = parse_time_arg(args.since) if args.since else None
+    until = parse_time_arg(args.until) if args.until else None
     if args.ticker is not None:
         kind, scope = "ticker", args.ticker
     elif args.topic is not None:

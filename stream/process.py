@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from stream.config import Settings
+from stream.base.config import Settings
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -20,7 +20,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from stream.errors import UserError
+from stream.base.errors import UserError
 from stream.schema import InvalidRecord, NewsItem, TickerExtractor, parse_message
 
 log = logging.getLogger("finsent.replay")

@@ -100,7 +100,7 @@ def stable_id(source: str | None, url: str | None, title: str) -> str:
     return hashlib.sha256(basis.encode("utf-8")).hexdigest()[:32]
 
 
-def parse_time(value: Any, *, now: datetime | None = None) -> datetime:
+def parse_published_at(value: Any, *, now: datetime | None = None) -> datetime:
     if not isinstance(value, str):
         raise InvalidRecord("bad_type", f"published_at must be an RFC 3339 string, got {type(value).__name__}")
     text = value.strip()
@@ -222,7 +222,7 @@ def parse_message(
         raise InvalidRecord("oversized", f"title has {len(title)} characters (max {MAX_TITLE_CHARS})")
     if "published_at" not in obj or obj["published_at"] in (None, ""):
         raise InvalidRecord("missing_published_at", "published_at is required")
-    published = parse_time(obj["published_at"], now=now)
+    published = parse_published_at(obj["published_at"], now=now)
     summary, source, url = _opt_str(obj, "summary"), _opt_str(obj, "source"), _opt_str(obj, "url")
     raw_id = obj.get("id")
     if raw_id is not None and not isinstance(raw_id, str):

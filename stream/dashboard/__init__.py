@@ -18,7 +18,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from stream.errors import UserError
+from stream.base.errors import UserError
 
 log = logging.getLogger("finsent.dashboard")
 
@@ -48,7 +48,7 @@ def _port(args_port: int | None, settings=None) -> int:
         port = args_port
     else:
         if settings is None:
-            from stream.config import load_settings
+            from stream.base.config import load_settings
 
             settings = load_settings()
         port = settings.dashboard_port
@@ -60,7 +60,7 @@ def _port(args_port: int | None, settings=None) -> int:
 def settings_for(schema: str | None):
     """Settings for a schema; the demo's schema gets the demo's topics and consumer group (for the lag)."""
     from storage.db import check_schema
-    from stream.config import load_settings
+    from stream.base.config import load_settings
 
     s = load_settings()
     if schema:
@@ -74,7 +74,7 @@ def settings_for(schema: str | None):
 
 def cmd_dashboard(args) -> int:
     if args.stop:
-        from stream.config import load_settings
+        from stream.base.config import load_settings
 
         stopped = stop_background(load_settings().state_dir)
         print("stopped the background dashboard" if stopped else "no background dashboard was running")

@@ -87,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     import urllib.request
     from datetime import datetime, timedelta
 
-    from stream.config import load_settings
+    from stream.base.config import load_settings
     from stream.dashboard.server import create_app
     from tests.integration.dashboard_support import ServerThread
 

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Iterable, Mapping
 
+from stream.base.labels import SCOPE_KINDS as BASE_SCOPE_KINDS, SENTIMENTS
+from stream.base.timeparse import parse_iso
 from stream.plot import BUCKETS, auto_bucket
 
 RANGES: dict[str, timedelta] = {
@@ -28,8 +30,7 @@ RANGES: dict[str, timedelta] = {
 }
 MAX_SPAN = timedelta(days=400)
 MAX_POINTS = 5000  # buckets one trend request may return
-SCOPE_KINDS = ("all", "ticker", "topic")
-SENTIMENTS = ("negative", "neutral", "positive")
+SCOPE_KINDS = tuple(sorted(BASE_SCOPE_KINDS))  # alphabetical, as the API lists them
 BUCKET_CHOICES = ("auto", *BUCKETS)
 MIN_TIME = datetime(1990, 1, 1, tzinfo=timezone.utc)
 MAX_TIME = datetime(2200, 1, 1, tzinfo=timezone.utc)
@@ -67,18 +68,14 @@ def check_known(query: Mapping[str, str], allowed: Iterable[str]) -> None:
             raise ParamError(f"{k}: control characters are not allowed")
 
 
-def parse_time(name: str, text: str) -> datetime:
+def param_time(name: str, text: str) -> datetime:
     t = text.strip()
     if not t:
         raise ParamError(f"{name}: empty time")
-    if t.endswith(("Z", "z")):
-        t = t[:-1] + "+00:00"
     try:
-        ts = datetime.fromisoformat(t)
+        ts = parse_iso(t)
     except ValueError:
         raise ParamError(f"{name}: not an ISO 8601 time or date: {text[:40]!r} (e.g. 2024-05-01T09:30:00Z)") from None
-    if ts.tzinfo is None:
-        ts = ts.replace(tzinfo=timezone.utc)
     try:
         ts = ts.astimezone(timezone.utc)
     except (OverflowError, ValueError):
@@ -93,9 +90,9 @@ def time_range(query: Mapping[str, str], now: datetime, default: str = "1d") -> 
     rng = query.get("range")
     if rng is not None and query.get("since") is not None:
         raise ParamError("give either range or since, not both")
-    until = parse_time("until", query["until"]) if query.get("until") is not None else now
+    until = param_time("until", query["until"]) if query.get("until") is not None else now
     if query.get("since") is not None:
-        since = parse_time("since", query["since"])
+        since = param_time("since", query["since"])
     else:
         key = rng if rng is not None else default
         if key not in RANGES:

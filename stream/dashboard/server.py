@@ -39,7 +39,7 @@ from starlette.templating import Jinja2Templates
 
 from storage import dashboard as q
 from stream.dashboard import params as P
-from stream.errors import UserError
+from stream.base.errors import UserError
 
 log = logging.getLogger("finsent.dashboard")
 

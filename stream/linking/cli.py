@@ -25,7 +25,7 @@ def register(sub) -> None:
 
 
 def cmd_link(args) -> int:
-    from stream.config import load_settings
+    from stream.base.config import load_settings
     from stream.linking import linker_for
     from stream.schema import link_tickers
 
@@ -45,7 +45,7 @@ def cmd_link(args) -> int:
 
 
 def cmd_build(args) -> int:
-    from stream.errors import UserError
+    from stream.base.errors import UserError
     from stream.linking.build import ALIASES, DEFAULT_CORPUS, DEFAULT_SEC, SYMBOLS, build_table, write_table
 
     sec = args.sec or DEFAULT_SEC

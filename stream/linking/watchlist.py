@@ -19,7 +19,7 @@ import csv
 import re
 from pathlib import Path
 
-from stream.errors import UserError
+from stream.base.errors import UserError
 
 
 def load_watchlist(spec: str | None) -> frozenset[str] | None:

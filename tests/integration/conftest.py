@@ -7,7 +7,7 @@
 * ``schema``: a fresh PostgreSQL schema with the migrations applied, dropped
   afterwards.
 * ``topics``: unique Kafka topic names for this test, deleted afterwards.
-* ``settings``: :class:`stream.config.Settings` pointing at all of the above
+* ``settings``: :class:`stream.base.config.Settings` pointing at all of the above
   (own schema, own topics, own consumer group).
 """
 
@@ -20,7 +20,7 @@ import psycopg2
 import pytest
 
 from deploy import localstack
-from stream.config import Settings, load_settings
+from stream.base.config import Settings, load_settings
 
 
 @dataclass(frozen=True)

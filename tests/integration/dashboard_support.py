@@ -29,7 +29,7 @@ SPLIT = START + timedelta(hours=3)
 
 @dataclass
 class Seeded:
-    settings: object  # stream.config.Settings on the seeded schema
+    settings: object  # stream.base.config.Settings on the seeded schema
     first_half: list
     second_half: list
     alerts: list  # alerts.service.Alert of the first half

@@ -138,7 +138,7 @@ def _env(settings, urls: str) -> dict:
 DETECT_AND_HANG = f"""
 import sys, time
 sys.path.insert(0, {str(REPO)!r})
-from stream.config import load_settings
+from stream.base.config import load_settings
 from alerts.testing import store_and_observe
 from tests.integration.test_alerts_delivery import spiked_day
 new = store_and_observe(load_settings(), spiked_day())

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from storage.db import fetch_all
 from stream.dashboard.server import check_read_only, create_app
-from stream.errors import UserError
+from stream.base.errors import UserError
 from tests.integration.dashboard_support import (
     SPIKE_1, SPIKE_2, SPLIT, START, ServerThread, drop_schema, iso, seed_schema,
 )

@@ -17,7 +17,7 @@ import psycopg2
 import pytest
 
 from deploy import localstack
-from stream.config import load_settings
+from stream.base.config import load_settings
 from stream.process import REPO
 
 pytestmark = pytest.mark.integration

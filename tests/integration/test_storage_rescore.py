@@ -12,9 +12,10 @@ import pytest
 from storage.db import fetch_all
 from storage import maintenance
 from storage.rescore import rescore
-from storage.sample import TOPICS, sample_rows, utc, write_all
+from storage.sample import sample_rows, utc, write_all
+from stream.base.labels import TOPICS
 from storage.writer import Writer
-from stream.errors import UserError
+from stream.base.errors import UserError
 
 pytestmark = pytest.mark.integration
 

@@ -13,7 +13,7 @@ from psycopg2 import sql
 from storage import maintenance, migrate
 from storage.sample import Spike, sample_rows, utc, write_all
 from storage.writer import Writer
-from stream.errors import UserError
+from stream.base.errors import UserError
 
 pytestmark = pytest.mark.integration
 

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 from storage.db import fetch_all
-from stream.config import Settings
+from stream.base.config import Settings
 from stream.process import REPO, WorkerProcess, settings_env
 
 Worker = WorkerProcess

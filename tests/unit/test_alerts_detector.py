@@ -21,7 +21,7 @@ from alerts.detector import (
     surprise_z,
     tail_probability,
 )
-from stream.config import AlertSettings, ConfigError
+from stream.base.config import AlertSettings, ConfigError
 
 T0 = 1_741_000_000 - (1_741_000_000 % 3600)  # an hour boundary (epoch seconds)
 CFG = DetectorConfig()

@@ -6,12 +6,14 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from alerts.cli import format_table, parse_since
+from alerts.cli import format_table
+from stream.base.timeparse import parse_time_arg as parse_since
 from alerts.detector import Decision, DetectorConfig, Finding
-from alerts.notifier import Target, alert_tags, backoff_s, load_targets, slug
+from alerts.notifier import Target, alert_tags, backoff_s, load_targets
+from stream.base.labels import slug
 from alerts.service import Alert, Headline, alert_key, render
-from stream.config import Settings
-from stream.errors import UserError
+from stream.base.config import Settings
+from stream.base.errors import UserError
 
 WS = int(datetime(2025, 3, 13, 17, 5, tzinfo=timezone.utc).timestamp())
 
@@ -89,7 +91,7 @@ def test_message_has_title_numbers_and_top_three_headlines_with_links():
 def test_message_and_explanation_say_the_scale_unique_stories_and_top_stories():
     from alerts.detector import parse_scale
     from alerts.service import explain
-    from stream.config import AlertSettings
+    from stream.base.config import AlertSettings
 
     hour = parse_scale("1h", AlertSettings())
     f = Finding("ticker", "NRVX", WS, WS + 3600, finding().decision, score_sum=-7.7, scale="1h",

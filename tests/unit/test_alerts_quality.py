@@ -12,7 +12,7 @@ import pytest
 
 from alerts.detector import DetectorConfig
 from alerts.quality import match_spikes, run_detector
-from stream.config import AlertSettings
+from stream.base.config import AlertSettings
 from stream.generate import Spike, day_start, generate_stream, universe
 
 CFG = DetectorConfig.from_settings(AlertSettings())  # the shipped defaults

@@ -7,7 +7,7 @@ import random
 import pytest
 
 from alerts.detector import Detector, DetectorConfig, IncidentBook, Finding, joins_incident, parse_scale
-from stream.config import AlertSettings, ConfigError
+from stream.base.config import AlertSettings, ConfigError
 
 DAY = 86400
 T0 = 1_741_000_000 - (1_741_000_000 % DAY)  # a UTC midnight

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from stream.config import AlertSettings, ConfigError, Settings, StackSettings, load_settings, redact_url
+from stream.base.config import AlertSettings, ConfigError, Settings, StackSettings, load_settings, redact_url
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 

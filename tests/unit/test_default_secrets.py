@@ -2,7 +2,7 @@
 
 import pytest
 
-from stream.config import ConfigError, default_secrets_outside_loopback, load_settings, refuse_default_secrets
+from stream.base.config import ConfigError, default_secrets_outside_loopback, load_settings, refuse_default_secrets
 
 
 def settings(**env):

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from stream.config import AlertSettings, Settings, StackSettings, load_settings
+from stream.base.config import AlertSettings, Settings, StackSettings, load_settings
 from tests.conftest import REPO
 
 yaml = pytest.importorskip("yaml")  # PyYAML: pinned in deploy/constraints.txt (via transformers)
@@ -33,7 +33,7 @@ ENV_EXAMPLE = PROD / "finsent-worker.env.example"
 
 # --------------------------------------------------------------------------- helpers
 def setting_env_names() -> set[str]:
-    """Every environment name stream.config reads: FINSENT_<FIELD>, FINSENT_ALERTS_/STACK_<FIELD>, FINSENT_CONFIG."""
+    """Every environment name stream.base.config reads: FINSENT_<FIELD>, FINSENT_ALERTS_/STACK_<FIELD>, FINSENT_CONFIG."""
     names = {"FINSENT_CONFIG"}
     nested = {"alerts": AlertSettings, "stack": StackSettings}
     for f in dataclasses.fields(Settings):

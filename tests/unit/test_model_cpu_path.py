@@ -9,7 +9,7 @@ import model.engine as engine_mod
 from model.cpu import cpu_features, prepare_cpu_model, select_cpu_path
 from model.engine import load_engine
 from model.testing import make_tiny_checkpoint, make_tiny_model
-from stream.errors import UserError
+from stream.base.errors import UserError
 
 SAPPHIRE_RAPIDS = {"sse4_2", "avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16", "amx_int8"}
 ZEN4 = {"sse4_2", "avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16"}

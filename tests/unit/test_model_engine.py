@@ -19,7 +19,7 @@ from model.engine import (
     select_dtype,
 )
 from model.testing import make_tiny_checkpoint
-from stream.errors import UserError
+from stream.base.errors import UserError
 
 TEXTS = [
     "Apple shares jump after earnings beat",

@@ -6,14 +6,13 @@ import re
 import pytest
 
 from model.labels import (
-    SENTIMENTS,
-    TOPICS,
     default_label_map,
     labels_for,
     map_labels,
     resolve_label_map,
 )
-from stream.errors import UserError
+from stream.base.errors import UserError
+from stream.base.labels import SENTIMENTS, TOPICS
 from tests.conftest import SHARED_DATA
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from model.teacher import MPNET_SHA256, PART_FILES, assemble, find_parts, teacher_base_dir, verify
-from stream.errors import UserError
+from stream.base.errors import UserError
 
 WEIGHTS = b"not really safetensors, but bytes with a known hash " * 200
 
@@ -110,7 +110,7 @@ def test_mpnet_encoder_checkpoint_round_trip(tmp_path):
 
     from model.checkpoint import CheckpointConfig, load_tokenizer, read_config, save_checkpoint
     from model.engine import load_engine
-    from model.labels import SENTIMENTS, TOPICS
+    from stream.base.labels import SENTIMENTS, TOPICS
     from model.network import FinsentModel, encoder_config, encoder_dict
     from model.testing import base_tokenizer_dir
 

@@ -10,7 +10,7 @@ from safetensors.torch import load_file
 from model.cli import main as model_cli
 from model.data import load_splits, normalise, stratified_split, write_val_csvs
 from model.engine import load_engine
-from model.labels import TOPICS
+from stream.base.labels import TOPICS
 from model.testing import make_tiny_base
 from model.train import TrainConfig, train
 

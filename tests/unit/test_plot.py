@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from stream import plot
-from stream.errors import UserError
+from stream.base.errors import UserError
 
 T0 = datetime(2024, 5, 1, 9, 30, tzinfo=timezone.utc)
 EXPECTED_PX = (int(plot.FIGSIZE[0] * plot.DPI), int(plot.FIGSIZE[1] * plot.DPI))

@@ -14,9 +14,10 @@ import pytest
 from storage import buckets, migrate
 from storage.cli import _cell, format_table
 from storage.db import check_schema, is_connection_error, is_transient, redact, scrub
-from storage.maintenance import parse_age, parse_time
+from stream.base.timeparse import parse_age
+from stream.base.timeparse import parse_time_arg as parse_time
 from storage.writer import ArticleRow, Writer, WriterUnavailable, _clean
-from stream.errors import UserError
+from stream.base.errors import UserError
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -1,0 +1,6 @@
+"""The base layer of finsent: settings, errors, the label vocabulary, CLI time parsing.
+
+Every other package (model, storage, alerts, deploy and the rest of stream)
+may import from here; the modules here import nothing else of finsent
+(tests/unit/test_layering.py checks that).
+"""
