@@ -8,6 +8,7 @@ import threading
 from datetime import datetime, timezone
 
 from stream.base.config import load_settings
+from stream.base.table import format_table as table
 from stream.base.timeparse import parse_time_arg
 
 
@@ -67,10 +68,7 @@ def format_table(alerts) -> str:
             str(a.id), f"{ws:%Y-%m-%d %H:%M}-{we:%H:%M}", _short(scope, 28), f"{a.negative}/{a.articles}",
             f"{a.negative_share:.0%}", f"{a.baseline:.1f}", f"{a.z:.1f}", status, _short(_headline(a.message), 70),
         ))
-    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(head)]
-    out = ["  ".join(h.ljust(w) for h, w in zip(head, widths)).rstrip()]
-    out += ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
-    return "\n".join(out)
+    return table(head, rows)
 
 
 def cmd_list(args) -> int:

@@ -65,6 +65,7 @@ from statistics import NormalDist
 from datetime import datetime, timezone
 from typing import Iterable, Mapping, Protocol, Sequence
 
+from stream.base.config import AlertSettings, ConfigError
 from stream.base.labels import SCOPE_KINDS
 
 MINUTE = 60
@@ -90,19 +91,27 @@ def floor_to(s: int, step: int) -> int:
 
 
 # -- configuration ---------------------------------------------------------------
+# The thresholds are defined once, in the [alerts] settings section (stream/base/config.py
+# AlertSettings); a DetectorConfig takes its defaults from there and from_settings() reads
+# these fields of the section.
+_ALERTS = AlertSettings()
+THRESHOLDS = ("window_s", "step_s", "min_negative", "min_share", "z_threshold", "ewma_alpha", "baseline_windows",
+              "min_std", "warmup_windows", "cooldown_s", "scope_kinds")
+
+
 @dataclass(frozen=True)
 class DetectorConfig:
-    window_s: int = 300
-    step_s: int = 60
-    min_negative: int = 5
-    min_share: float = 0.4
-    z_threshold: float = 5.0
-    ewma_alpha: float = 0.1
-    baseline_windows: int = 288
-    min_std: float = 0.3
-    warmup_windows: int = 6
-    cooldown_s: int = 1800
-    scope_kinds: tuple[str, ...] = ("ticker", "topic")
+    window_s: int = _ALERTS.window_s
+    step_s: int = _ALERTS.step_s
+    min_negative: int = _ALERTS.min_negative
+    min_share: float = _ALERTS.min_share
+    z_threshold: float = _ALERTS.z_threshold
+    ewma_alpha: float = _ALERTS.ewma_alpha
+    baseline_windows: int = _ALERTS.baseline_windows
+    min_std: float = _ALERTS.min_std
+    warmup_windows: int = _ALERTS.warmup_windows
+    cooldown_s: int = _ALERTS.cooldown_s
+    scope_kinds: tuple[str, ...] = tuple(_ALERTS.scope_kinds)
     rule: str = RULE
     scale: str = "5m"  # the time scale's name, stored with each alert
     anchored: bool = False  # windows grow from a multiple of window_s (a calendar day) instead of sliding
@@ -132,26 +141,12 @@ class DetectorConfig:
         if bad:
             problems.append(f"scope_kinds: unknown {bad} (use {', '.join(SCOPE_KINDS)})")
         if problems:
-            from stream.base.config import ConfigError
-
             raise ConfigError("alerts settings: " + "; ".join(problems))
 
     @classmethod
     def from_settings(cls, a) -> "DetectorConfig":
         """From :class:`stream.base.config.AlertSettings`."""
-        return cls(
-            window_s=a.window_s,
-            step_s=a.step_s,
-            min_negative=a.min_negative,
-            min_share=a.min_share,
-            z_threshold=a.z_threshold,
-            ewma_alpha=a.ewma_alpha,
-            baseline_windows=a.baseline_windows,
-            min_std=a.min_std,
-            warmup_windows=a.warmup_windows,
-            cooldown_s=a.cooldown_s,
-            scope_kinds=tuple(a.scope_kinds),
-        )
+        return cls(**{k: tuple(getattr(a, k)) if k == "scope_kinds" else getattr(a, k) for k in THRESHOLDS})
 
     @property
     def lookback_s(self) -> int:
@@ -192,8 +187,6 @@ SCALES: dict[str, tuple[int, int, int, int, int, bool, dict]] = {
 def parse_scale(spec: str, a) -> DetectorConfig:
     """A scale spec of the settings: ``5m`` (the [alerts] window keys), ``1h``, ``1d``, or
     ``NAME=WINDOW_S/STEP_S[/BASELINE_WINDOWS[/COOLDOWN_S[/anchored]]]``."""
-    from stream.base.config import ConfigError
-
     base = dict(
         min_negative=a.min_negative, min_share=a.min_share, z_threshold=a.z_threshold, ewma_alpha=a.ewma_alpha,
         min_std=a.min_std, scope_kinds=tuple(a.scope_kinds),

@@ -348,7 +348,7 @@ class AlertService:
     Not thread-safe: one instance per thread (it holds one connection).
     """
 
-    def __init__(self, settings, *, role: str | None = WRITER_ROLE, notifier=None):
+    def __init__(self, settings, *, role: str | None = WRITER_ROLE):
         self.settings = settings
         self.schema = settings.schema
         self.a = settings.alerts
@@ -356,7 +356,6 @@ class AlertService:
         self.cfg = self.cfgs[0]
         self._order = {c.scale: i for i, c in enumerate(self.cfgs)}
         self.role = role
-        self.notifier = notifier  # optional in-process Notifier to wake()
         self._conn = None
         self.last_watermark: datetime | None = None  # effective watermark after the last observe()
 
@@ -419,8 +418,6 @@ class AlertService:
         if alerts:
             for a in alerts:
                 log.warning("ALERT %s: %s negative of %s (z=%.1f) %s", a.title, a.negative, a.articles, a.z, a.key)
-            if self.notifier is not None and any(a.delivery_status == "pending" for a in alerts):
-                self.notifier.wake()
         return alerts
 
     def _observe_tx(self, conn, sources: dict[str, int | None], replay: bool, notify: bool) -> list[Alert]:

@@ -17,6 +17,7 @@ from decimal import Decimal
 import psycopg2
 
 from stream.base.errors import UserError
+from stream.base.table import format_table as table
 
 log = logging.getLogger("finsent.storage")
 
@@ -210,15 +211,7 @@ def format_table(columns: list[str], rows: list[tuple]) -> str:
     cells = [[_cell(v) for v in r] for r in rows]
     numeric = [bool(rows) and all(r[i] is None or (isinstance(r[i], _NUMERIC) and not isinstance(r[i], bool)) for r in rows)
                for i in range(len(columns))]
-    widths = [max([len(c)] + [len(line) for row in cells for line in row[i].splitlines() or [""]])
-              for i, c in enumerate(columns)]
-    out = [" | ".join(c.center(w) for c, w in zip(columns, widths)).rstrip(),
-           "-+-".join("-" * w for w in widths)]
-    for row in cells:
-        out.append(" | ".join((v.replace("\n", "\\n").rjust(w) if numeric[i] else v.replace("\n", "\\n").ljust(w))
-                              for i, (v, w) in enumerate(zip(row, widths))).rstrip())
-    out.append(f"({len(rows)} row{'s' if len(rows) != 1 else ''})")
-    return "\n".join(out)
+    return table(columns, cells, psql=True, numeric=numeric)
 
 
 def run_query(dsn: str, schema: str, query: str, timeout: str = "60s"):

@@ -113,12 +113,6 @@ def fetch_all(dsn: str, schema: str, query: str, params=None) -> list[tuple]:
         conn.close()
 
 
-def schema_exists(conn, schema: str) -> bool:
-    with conn.cursor() as cur:
-        cur.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", (schema,))
-        return cur.fetchone() is not None
-
-
 def is_connection_error(exc: BaseException) -> bool:
     """True for errors after which the connection is unusable (server gone, restart)."""
     if isinstance(exc, psycopg2.InterfaceError):

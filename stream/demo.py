@@ -20,6 +20,7 @@ from datetime import datetime, timedelta, timezone
 
 from stream.base.config import Settings, load_settings
 from stream.base.errors import UserError
+from stream.base.table import format_table
 
 DEMO_SCHEMA = "demo"
 DEMO_PREFIX = "demo."
@@ -113,11 +114,8 @@ def _headlines(settings: Settings, ids: list[str], limit: int = 3):
 
 
 def _table(header: list[str], rows) -> str:
-    cells = [header] + [["" if v is None else str(v) for v in r] for r in rows]
-    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)) for r in cells]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join("  " + line for line in lines)
+    cells = [["" if v is None else str(v) for v in r] for r in rows]
+    return format_table(header, cells, rule=True, indent="  ", strip=False)
 
 
 def cmd_demo(args) -> int:

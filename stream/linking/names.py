@@ -73,14 +73,3 @@ def short_names(name: str) -> list[str]:
             out.append(form)
     return out
 
-
-def short_name(name: str) -> str | None:
-    """A shorter form people write, by dropping generic trailing words: "Cisco Systems" -> "Cisco"."""
-    words = name.split()
-    cut = list(words)
-    while len(cut) > 1 and cut[-1].lower().strip(".") in GENERIC | {"&", "and"}:
-        cut.pop()
-    if len(cut) < len(words) and cut:
-        s = " ".join(cut).strip(" &-")
-        return s or None
-    return None

@@ -2,8 +2,10 @@
 
 * ``stack`` (session): brings the embedded Kafka + PostgreSQL up once, reusing a
   stack that is already running (or the servers named by ``FINSENT_KAFKA`` /
-  ``FINSENT_DATABASE_URL``).  It is left running for the next session; ``make
-  test`` does not stop a stack it did not start.
+  ``FINSENT_DATABASE_URL``).  A stack found running is left as it was; one this
+  session started is stopped when the session ends.  If the stack cannot start,
+  the tests that need it are deselected, the reason is printed as one ``ERROR``
+  line and the session fails.
 * ``schema``: a fresh PostgreSQL schema with the migrations applied, dropped
   afterwards.
 * ``topics``: unique Kafka topic names for this test, deleted afterwards.
