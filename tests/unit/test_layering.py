@@ -17,7 +17,7 @@ PACKAGES = ("stream", "model", "storage", "alerts", "deploy")
 
 # Lowest first.  Module prefixes per layer; the longest matching prefix decides.
 LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    # settings, errors, label vocabulary, CLI time parsing: imports nothing of ours
+    # settings, errors, label vocabulary, CLI time parsing, CLI table printer: imports nothing of ours
     ("base", ("stream.base",)),
     # the news.raw message contract and what makes messages without a broker or a database:
     # validation, the model's input text, ticker linking, archive reading, the synthetic generator
