@@ -158,7 +158,7 @@ def test_compose_env_names_are_real_settings(compose):
         assert required in worker_env
     for name, svc in compose["services"].items():
         unknown = {k for k in env_of(svc) if k.startswith("FINSENT_")} - valid
-        assert not unknown, f"{name}: not settings in stream/config.py: {sorted(unknown)}"
+        assert not unknown, f"{name}: not settings in stream/base/config.py: {sorted(unknown)}"
     # the values coerce to the settings' types
     s = load_settings(env={k: interpolate(v) for k, v in worker_env.items()}, config_file=None)
     assert s.kafka == "kafka1:9092,kafka2:9092,kafka3:9092" and s.partitions >= 1 and s.replication == 3
