@@ -208,7 +208,7 @@ def distill(cfg: DistillConfig) -> Path:
     from stream.base.labels import SENTIMENTS, TOPICS
     from model.metrics import classification_report
     from model.train import (_batches, _class_weights, _pad, base_model_dir, build_base_model,
-                             evaluate_splits, seed_everything)
+                             evaluate_splits, optimizer_step, seed_everything)
 
     if not (Path(cfg.teacher) / "config.json").is_file():
         raise UserError(f"no teacher checkpoint at {cfg.teacher} (train one with 'finsent train --base mpnet')")
@@ -290,18 +290,7 @@ def distill(cfg: DistillConfig) -> Path:
             loss, parts = distill_loss(
                 s_topic, s_sent, tt[idx].to(device), ts[idx].to(device), topic_t[idx].to(device),
                 sent_t[idx].to(device), temperature=cfg.temperature, alpha=cfg.alpha, topic_weight=tw)
-            opt.zero_grad(set_to_none=True)
-            if scaler is not None:
-                scaler.scale(loss).backward()
-                scaler.unscale_(opt)
-                torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-                scaler.step(opt)
-                scaler.update()
-            else:
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-                opt.step()
-            sched.step()
+            optimizer_step(model, opt, sched, scaler, loss)
             if step % 50 == 0:
                 bar.set_postfix(soft=f"{parts['soft']:.3f}", hard=f"{parts['hard']:.3f}")
         bar.close()

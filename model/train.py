@@ -193,6 +193,22 @@ def _class_weights(labels: list[int], k: int, power: float) -> torch.Tensor | No
     return torch.tensor(w, dtype=torch.float32)
 
 
+def optimizer_step(model, opt, sched, scaler, loss: torch.Tensor, max_grad_norm: float = 1.0) -> None:
+    """One step: backward (scaled under fp16 autocast), gradients clipped, optimiser and schedule advanced."""
+    opt.zero_grad(set_to_none=True)
+    if scaler is not None:
+        scaler.scale(loss).backward()
+        scaler.unscale_(opt)
+        torch.nn.utils.clip_grad_norm_(model.parameters(), max_grad_norm)
+        scaler.step(opt)
+        scaler.update()
+    else:
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), max_grad_norm)
+        opt.step()
+    sched.step()
+
+
 def train(cfg: TrainConfig) -> Path:
     os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     from model.engine import select_device
@@ -330,18 +346,7 @@ def train(cfg: TrainConfig) -> Path:
                 loss = loss + topic_loss(t_logits.float(), ty)
             if (sy != IGNORE).any():
                 loss = loss + sent_loss(s_logits.float(), sy)
-            opt.zero_grad(set_to_none=True)
-            if scaler is not None:
-                scaler.scale(loss).backward()
-                scaler.unscale_(opt)
-                torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-                scaler.step(opt)
-                scaler.update()
-            else:
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-                opt.step()
-            sched.step()
+            optimizer_step(model, opt, sched, scaler, loss)
             if step % 20 == 0:
                 running = loss.item() if step == first else 0.9 * running + 0.1 * loss.item()
                 bar.set_postfix(loss=f"{running:.3f}", lr=f"{sched.get_last_lr()[0]:.2e}")
