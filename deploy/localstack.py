@@ -56,7 +56,7 @@ def port_open(port: int, host: str = "127.0.0.1", timeout: float = 0.5) -> bool:
         return False
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -185,7 +185,7 @@ def _java_cmd(libs: Path, paths: KafkaPaths, main: str, *args: str) -> list[str]
 def kafka_pid(settings: Settings) -> int | None:
     paths = KafkaPaths(settings.state_dir / "kafka")
     pid = _read_pid(paths.pid)
-    if pid and _pid_alive(pid) and "kafka.Kafka" in _cmdline(pid):
+    if pid and pid_alive(pid) and "kafka.Kafka" in _cmdline(pid):
         return pid
     return None
 
@@ -276,7 +276,7 @@ def stop_pid(pid: int, name: str, timeout: float = 30.0, quiet: bool = False) ->
         return
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if not _pid_alive(pid):
+        if not pid_alive(pid):
             return
         time.sleep(0.2)
     _say(f"{name}: did not stop within {timeout:.0f}s, killing pid {pid}", quiet)
@@ -407,7 +407,7 @@ def pg_root(settings: Settings) -> Path:
 
 def pg_pid(settings: Settings) -> int | None:
     pid = _read_pid(pg_root(settings) / "data" / "postmaster.pid")
-    if pid and _pid_alive(pid) and "postgres" in _cmdline(pid):
+    if pid and pid_alive(pid) and "postgres" in _cmdline(pid):
         return pid
     return None
 
@@ -531,7 +531,7 @@ def stop_postgres(settings: Settings, quiet: bool = False) -> None:
         )
     except (UserError, subprocess.TimeoutExpired):
         pass
-    if _pid_alive(pid):
+    if pid_alive(pid):
         stop_pid(pid, "postgres", quiet=quiet)
     _say("postgres: stopped", quiet)
 

@@ -208,7 +208,7 @@ def distill(cfg: DistillConfig) -> Path:
     from stream.base.labels import SENTIMENTS, TOPICS
     from model.metrics import classification_report
     from model.train import (_batches, _class_weights, _pad, base_model_dir, build_base_model,
-                             evaluate_splits, optimizer_step, seed_everything)
+                             epoch_report, optimizer_step, seed_everything)
 
     if not (Path(cfg.teacher) / "config.json").is_file():
         raise UserError(f"no teacher checkpoint at {cfg.teacher} (train one with 'finsent train --base mpnet')")
@@ -294,10 +294,8 @@ def distill(cfg: DistillConfig) -> Path:
             if step % 50 == 0:
                 bar.set_postfix(soft=f"{parts['soft']:.3f}", hard=f"{parts['hard']:.3f}")
         bar.close()
-        reports = evaluate_splits(model, tokenized_val, splits, device, pad_id, amp)
-        score = float(np.mean([r["macro_f1"] for r in reports.values()]))
-        row = {"epoch": epoch, "score": score, "elapsed_s": round(time.perf_counter() - started, 1)}
-        row.update({f"{k}_acc": r["accuracy"] for k, r in reports.items()})
+        _reports, row = epoch_report(model, tokenized_val, splits, device, pad_id, amp, epoch, started)
+        score = row["score"]
         history.append(row)
         print("  ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()),
               file=sys.stderr)

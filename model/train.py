@@ -193,6 +193,15 @@ def _class_weights(labels: list[int], k: int, power: float) -> torch.Tensor | No
     return torch.tensor(w, dtype=torch.float32)
 
 
+def epoch_report(model, tokenized_val, splits, device, pad_id, amp, epoch: int, started: float):
+    """Validation after an epoch: the per-split reports and the history row (score = mean macro-F1)."""
+    reports = evaluate_splits(model, tokenized_val, splits, device, pad_id, amp)
+    score = float(np.mean([r["macro_f1"] for r in reports.values()]))
+    row = {"epoch": epoch, "score": score, "elapsed_s": round(time.perf_counter() - started, 1)}
+    row.update({f"{k}_acc": r["accuracy"] for k, r in reports.items()})
+    return reports, row
+
+
 def optimizer_step(model, opt, sched, scaler, loss: torch.Tensor, max_grad_norm: float = 1.0) -> None:
     """One step: backward (scaled under fp16 autocast), gradients clipped, optimiser and schedule advanced."""
     opt.zero_grad(set_to_none=True)
@@ -354,10 +363,8 @@ def train(cfg: TrainConfig) -> Path:
                 save_resume(epoch, step + 1, batches)
                 last_save = time.monotonic()
         bar.close()
-        reports = evaluate_splits(model, tokenized_val, splits, device, pad_id, amp_dtype)
-        score = float(np.mean([r["macro_f1"] for r in reports.values()]))
-        row = {"epoch": epoch, "score": score, "elapsed_s": round(time.perf_counter() - started, 1)}
-        row.update({f"{k}_acc": r["accuracy"] for k, r in reports.items()})
+        reports, row = epoch_report(model, tokenized_val, splits, device, pad_id, amp_dtype, epoch, started)
+        score = row["score"]
         row.update({f"{k}_macro_f1": r["macro_f1"] for k, r in reports.items()})
         history.append(row)
         print("  ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()),

@@ -18,6 +18,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+from deploy.localstack import pid_alive
 from stream.base.errors import UserError
 
 log = logging.getLogger("finsent.dashboard")
@@ -123,16 +124,6 @@ def _pid_file(state_dir: Path) -> Path:
     return Path(state_dir) / "dashboard.pid"
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def _ours(pid: int) -> bool:
     """The pid is a finsent dashboard process (not a reused pid of something else)."""
     try:
@@ -150,12 +141,12 @@ def stop_background(state_dir: Path, timeout: float = 10.0) -> bool:
     except (OSError, ValueError, IndexError):
         return False
     stopped = False
-    if _alive(pid) and _ours(pid):
+    if pid_alive(pid) and _ours(pid):
         os.kill(pid, signal.SIGTERM)
         deadline = time.monotonic() + timeout
-        while _alive(pid) and time.monotonic() < deadline:
+        while pid_alive(pid) and time.monotonic() < deadline:
             time.sleep(0.1)
-        if _alive(pid):
+        if pid_alive(pid):
             os.kill(pid, signal.SIGKILL)
         stopped = True
     pf.unlink(missing_ok=True)

@@ -17,7 +17,7 @@ import psycopg2
 import pytest
 from kafka import KafkaConsumer, KafkaProducer
 
-from deploy.localstack import _pid_alive
+from deploy.localstack import pid_alive
 
 pytestmark = pytest.mark.slow
 
@@ -71,7 +71,7 @@ def test_up_status_down_up_keeps_data_and_leaves_no_process(private_env):
 
     finsent(env, "down")
     time.sleep(0.5)
-    assert not any(_pid_alive(p) for p in pids), "a broker or database process outlived 'finsent down'"
+    assert not any(pid_alive(p) for p in pids), "a broker or database process outlived 'finsent down'"
     down = finsent(env, "status", check=False)
     assert down.returncode == 1 and "DOWN" in down.stdout
 
