@@ -23,7 +23,6 @@ from alerts.notifier import Notifier
 from alerts.testing import Receiver, free_port, store_and_observe
 from stream.generate import Spike, day_start, generate_stream, quiet_tickers
 
-pytestmark = pytest.mark.integration
 
 REPO = Path(__file__).resolve().parents[2]
 START = day_start(hour=7.0)

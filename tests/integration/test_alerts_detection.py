@@ -23,7 +23,6 @@ from alerts.testing import article_rows, event_time, store_and_observe
 from storage.writer import Writer
 from stream.generate import Spike, day_start, generate_stream, quiet_tickers
 
-pytestmark = pytest.mark.integration
 
 START = day_start(hour=7.0)
 TICKER = quiet_tickers(k=1, seed=11)[0]

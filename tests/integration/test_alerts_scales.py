@@ -20,7 +20,6 @@ from alerts.quality import run_detector
 from alerts.testing import store_and_observe
 from storage.db import fetch_all
 
-pytestmark = pytest.mark.integration
 
 DAY0 = datetime(2025, 3, 3, tzinfo=timezone.utc)
 DAY9 = DAY0 + timedelta(days=8)

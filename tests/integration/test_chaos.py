@@ -11,7 +11,7 @@ import pytest
 
 from stream.process import REPO
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
+pytestmark = pytest.mark.slow
 
 
 def test_small_chaos_soak_loses_nothing_and_delivers_every_alert(tmp_path):

@@ -23,7 +23,6 @@ from storage.cli import run_query
 from storage.sample import Spike, sample_rows, write_all
 from storage.writer import Writer
 
-pytestmark = pytest.mark.integration
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 FED_DECISIONS = ("2025-09-17", "2025-10-29", "2025-12-10")  # the dates query 2 uses

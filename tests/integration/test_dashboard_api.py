@@ -24,7 +24,6 @@ from tests.integration.dashboard_support import (
     SPIKE_1, SPIKE_2, SPLIT, START, ServerThread, drop_schema, iso, seed_schema,
 )
 
-pytestmark = pytest.mark.integration
 
 DAY = {"since": iso(START), "until": iso(START + timedelta(hours=4))}
 SECRET = "s3cr3t-Hook-Pass"

@@ -15,7 +15,6 @@ from stream.dashboard.browser import console_errors, find_browser, full_page_scr
 from stream.dashboard.server import create_app
 from tests.integration.dashboard_support import SPIKE_1, SPIKE_2, START, ServerThread, drop_schema, iso, seed_schema
 
-pytestmark = pytest.mark.integration
 
 _, _, WHY = find_browser()
 

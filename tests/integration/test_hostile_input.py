@@ -7,13 +7,11 @@ import json
 import time
 import uuid
 
-import pytest
 from kafka import KafkaConsumer, KafkaProducer
 
 from stream.schema import MAX_ID_CHARS, MAX_JSON_DEPTH, MAX_JSON_VALUES, MAX_TICKERS, MAX_TITLE_CHARS
 from tests.integration.workers import Worker, all_bucket_sum, article_count, query, simple_messages, wait_for
 
-pytestmark = pytest.mark.integration
 
 T = "2024-03-04T15:00:00Z"
 

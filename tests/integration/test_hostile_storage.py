@@ -18,9 +18,8 @@ from storage.db import fetch_all
 from storage.writer import ArticleRow, Writer
 from stream.pipeline import article_row, write_isolating
 from stream.schema import InvalidRecord, parse_record
-from tests.unit.test_schema_hostile import ANY_TEXT, JSONISH, NOW, TITLES
+from tests.unit.stream.test_schema_hostile import ANY_TEXT, JSONISH, NOW, TITLES
 
-pytestmark = pytest.mark.integration
 
 
 class Pred:

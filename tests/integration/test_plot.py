@@ -14,7 +14,6 @@ from storage.writer import ArticleRow, Writer
 from stream import plot
 from tests.conftest import REPO
 
-pytestmark = pytest.mark.integration
 
 T0 = datetime(2024, 5, 1, 13, 0, tzinfo=timezone.utc)
 

@@ -9,13 +9,11 @@ import subprocess
 import sys
 import time
 
-import pytest
 
 from alerts.testing import Receiver, free_port, store_and_observe
 from tests.integration.test_alerts_delivery import REPO, _env, alert_rows, spiked_day
 from tests.integration.workers import query
 
-pytestmark = pytest.mark.integration
 
 PASSWORD = "Pw-Secret-9x7q"
 TOKEN = "Tok-Secret-3k1z"

@@ -17,7 +17,6 @@ from stream.base.labels import TOPICS
 from storage.writer import Writer
 from stream.base.errors import UserError
 
-pytestmark = pytest.mark.integration
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,6 @@ from storage.sample import Spike, sample_rows, utc, write_all
 from storage.writer import Writer
 from stream.base.errors import UserError
 
-pytestmark = pytest.mark.integration
 
 
 def admin(stack, schema):

@@ -22,7 +22,6 @@ from storage import maintenance, migrate
 from storage.sample import sample_rows, utc
 from storage.writer import Writer, WriterUnavailable
 
-pytestmark = pytest.mark.integration
 
 
 def q(dsn, schema, query, args=None):

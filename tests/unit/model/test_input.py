@@ -1,7 +1,6 @@
 """The one input contract: the worker, classify, evaluate, rescore and training feed the model the same text."""
 
 import json
-from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -13,6 +12,7 @@ from model.engine import build_text
 from model.text import URL_TOKEN, model_input
 from storage.rescore import _default_text_fn
 from stream.schema import InvalidRecord, model_text, normalize_text, parse_message
+from tests.conftest import REPO
 
 CASES = [  # (title, summary, what the model must read)
     ("Apple &amp; Google <b>rally</b>", "<p>Shares up 5%&nbsp;today</p>", "Apple & Google rally. Shares up 5% today"),
@@ -96,5 +96,5 @@ def test_property_all_paths_agree(title, summary):
 
 
 def test_contract_module_imports_nothing_from_stream():
-    src = (Path(__file__).resolve().parents[2] / "model" / "text.py").read_text()
+    src = (REPO / "model" / "text.py").read_text()
     assert "import stream" not in src and "from stream" not in src

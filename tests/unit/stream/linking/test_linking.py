@@ -12,8 +12,8 @@ from stream.linking.build import build_table, read_curated
 from stream.linking.names import normalize_name, short_names
 from stream.linking.watchlist import load_watchlist
 from stream.schema import link_tickers
+from tests.conftest import REPO
 
-REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from stream.pipeline import BatchProcessor, RawRecord, write_isolating
-from tests.unit.test_pipeline import FakeEngine, Written
+from tests.unit.stream.test_pipeline import FakeEngine, Written
 
 
 class PickyWriter:

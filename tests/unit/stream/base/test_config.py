@@ -2,13 +2,13 @@
 
 import dataclasses
 import re
-from pathlib import Path
 
 import pytest
 
 from stream.base.config import AlertSettings, ConfigError, Settings, StackSettings, load_settings, redact_url
+from tests.conftest import REPO
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+README = REPO / "README.md"
 
 
 def test_defaults_are_the_local_stack(tmp_path, monkeypatch):

@@ -6,7 +6,6 @@ import base64
 import logging
 import re
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 
 import psycopg2
 import pytest
@@ -18,8 +17,8 @@ from stream.base.timeparse import parse_age
 from stream.base.timeparse import parse_time_arg as parse_time
 from storage.writer import ArticleRow, Writer, WriterUnavailable, _clean
 from stream.base.errors import UserError
+from tests.conftest import REPO
 
-REPO = Path(__file__).resolve().parents[2]
 
 
 def row(**kw) -> ArticleRow:

@@ -12,7 +12,7 @@ from model.null import NULL_MODEL_VERSION, NullEngine, fixed_predictions
 from storage.writer import ArticleRow
 from stream.metrics import WorkerMetrics
 from stream.pipeline import STAGES, BatchProcessor, RawRecord, scored_message
-from tests.unit.test_pipeline import FakeWriter, msg
+from tests.unit.stream.test_pipeline import FakeWriter, msg
 
 
 class SlowLinker:
