@@ -36,8 +36,11 @@ from __future__ import annotations
 import heapq
 import re
 from dataclasses import dataclass
+from typing import Sequence
 
+import numpy as np
 from datasketch import MinHash, MinHashLSH
+from datasketch.minhash import _fmix  # the pre-mix of the affine schemes (pinned datasketch; see signatures())
 
 NUM_PERM = 64
 DEFAULT_THRESHOLD = 0.5
@@ -78,12 +81,36 @@ def shingles(text: str) -> set[str]:
 # One MinHash's permutations, generated once: building them for every article cost ~150 us an item,
 # and hashing the shingles one at a time another ~200 us (update_batch gives the same values).
 _TEMPLATE = MinHash(num_perm=NUM_PERM, seed=1)
+if _TEMPLATE.scheme != "affine32":  # signatures() below reproduces this scheme's update (datasketch 2.x)
+    raise ImportError(f"stream.novelty expects datasketch's affine32 MinHash scheme, not {_TEMPLATE.scheme!r}")
+_WIDTH = 32
 
 
 def signature(text: str) -> MinHash:
     m = MinHash(num_perm=NUM_PERM, seed=1, permutations=_TEMPLATE.permutations, scheme=_TEMPLATE.scheme)
     m.update_batch([s.encode("utf-8") for s in sorted(shingles(text))])
     return m
+
+
+def signatures(texts: Sequence[str]) -> list[MinHash]:
+    """``[signature(t) for t in texts]`` with identical values, the permutations applied once per batch.
+
+    What ``MinHash.update_batch`` does per text (hash each shingle, MurmurHash3 pre-mix, affine
+    permutations, column minimum) runs here over the whole batch's shingles in one numpy expression,
+    and ``np.minimum.reduceat`` takes each text's minimum (every text has at least one shingle).
+    """
+    groups = [sorted(shingles(t)) for t in texts]
+    if not groups:
+        return []
+    hashfunc = _TEMPLATE.hashfunc
+    hv = np.array([hashfunc(s.encode("utf-8")) for g in groups for s in g], dtype=_TEMPLATE.hashvalues.dtype)
+    hv = _fmix(hv.reshape(-1, 1), _WIDTH)
+    a, b = _TEMPLATE.permutations
+    phv = hv * a + b  # (shingles, NUM_PERM), wrapping modulo 2**32 as in datasketch's affine32 scheme
+    starts = np.cumsum([0] + [len(g) for g in groups[:-1]])
+    mins = np.minimum(np.minimum.reduceat(phv, starts, axis=0), _TEMPLATE.hashvalues)
+    return [MinHash(seed=1, hashvalues=row, permutations=_TEMPLATE.permutations, scheme=_TEMPLATE.scheme)
+            for row in mins]
 
 
 @dataclass(frozen=True)
@@ -115,11 +142,20 @@ class StoryIndex:
 
     def assign(self, article_id: str, event_time: float, text: str) -> StoryMark:
         """The story of one article; a new story (first-seen) when nothing near enough is indexed."""
+        return self._assign(article_id, event_time, text, None)
+
+    def assign_batch(self, rows: Sequence[tuple[str, float, str]]) -> list[StoryMark]:
+        """``[assign(id, t, text) for id, t, text in rows]``, same marks, signatures computed per batch."""
+        todo = [i for i, (aid, _t, _x) in enumerate(rows) if aid not in self._stories]
+        sigs = dict(zip(todo, signatures([rows[i][2] for i in todo])))
+        return [self._assign(aid, t, text, sigs.get(i)) for i, (aid, t, text) in enumerate(rows)]
+
+    def _assign(self, article_id: str, event_time: float, text: str, sig: MinHash | None) -> StoryMark:
         if article_id in self._stories:
             return StoryMark(article_id, True)
         self._latest = max(self._latest, event_time)
         self._expire(self._latest)
-        sig = signature(text)
+        sig = sig if sig is not None else signature(text)
         best: tuple[float, str] | None = None
         for sid in self._lsh.query(sig):
             t0, other = self._stories[sid]

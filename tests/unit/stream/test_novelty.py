@@ -90,3 +90,28 @@ def test_signature_is_the_plain_datasketch_minhash_of_the_shingles():
         for s in sorted(shingles(text)):
             plain.update(s.encode("utf-8"))
         assert np.array_equal(signature(text).hashvalues, plain.hashvalues)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.one_of(words, st.text(max_size=120)), max_size=20))
+def test_batched_signatures_equal_one_at_a_time(texts):
+    import numpy as np
+
+    from stream.novelty import signatures
+
+    got = signatures(texts)
+    assert len(got) == len(texts)
+    for text, sig in zip(texts, got):
+        assert np.array_equal(sig.hashvalues, signature(text).hashvalues)
+        assert sig.jaccard(signature(text)) == 1.0
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(words, st.integers(0, 7200)), min_size=1, max_size=25), st.integers(1, 8))
+def test_assign_batch_gives_the_marks_of_assign_one_at_a_time(rows, cut):
+    rows = [(f"id{i % 17}", t, text) for i, (text, t) in enumerate(rows)]  # some ids repeat
+    one = StoryIndex()
+    expected = [one.assign(*r) for r in rows]
+    batched = StoryIndex()
+    got = [m for k in range(0, len(rows), cut) for m in batched.assign_batch(rows[k:k + cut])]
+    assert got == expected
