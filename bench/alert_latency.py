@@ -34,7 +34,7 @@ import psycopg2  # noqa: E402
 
 from alerts.notifier import Notifier  # noqa: E402
 from alerts.service import AlertService  # noqa: E402
-from alerts.testing import Receiver, article_rows, event_time  # noqa: E402
+from tests.support.alert_streams import Receiver, article_rows, event_time  # noqa: E402
 from storage import migrate  # noqa: E402
 from storage.writer import Writer  # noqa: E402
 from stream.base.config import load_settings  # noqa: E402

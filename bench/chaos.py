@@ -80,7 +80,7 @@ def _key(message: str) -> str:
 
 class Soak:
     def __init__(self, args) -> None:
-        from alerts.testing import Receiver, free_port
+        from tests.support.alert_streams import Receiver, free_port
         from stream.base.config import load_settings
 
         self.args = args

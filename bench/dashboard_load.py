@@ -40,7 +40,7 @@ def cpu_flags() -> str:
 def seed(settings, days: int, items: int, tickers: int) -> dict:
     import psycopg2
 
-    from alerts.testing import article_rows
+    from tests.support.alert_streams import article_rows
     from storage import migrate
     from storage.writer import Writer
     from stream.generate import Spike, day_start, generate_stream, quiet_tickers
@@ -84,7 +84,7 @@ def main() -> int:
     from stream.base.config import load_settings
     from stream.dashboard.browser import open_browser, wait_for
     from stream.dashboard.server import create_app
-    from tests.integration.dashboard_support import ServerThread
+    from stream.dashboard.serve import ServerThread
 
     settings = load_settings().replace(schema=args.schema)
     print(f"CPU: {cpu_flags()}")

@@ -10,7 +10,6 @@
 * :mod:`storage.maintenance` -- partitions, ``prune``, ``verify``.
 * :mod:`storage.cli` -- ``finsent db upgrade|status|prune|verify``, ``finsent sql``,
   ``finsent rescore``.
-* :mod:`storage.sample` -- deterministic scored streams for tests and benchmarks.
 
 Every entry point takes a schema name and sets ``search_path`` per connection,
 so a replay schema (``--schema NAME``) is built, written and queried exactly

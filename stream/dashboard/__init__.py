@@ -3,6 +3,7 @@
 * :mod:`stream.dashboard.params` -- request parameters, validated (pure);
 * :mod:`storage.dashboard` -- the bounded, parameterized SQL;
 * :mod:`stream.dashboard.server` -- the Starlette app (pages, ``/api/``, live alerts by SSE);
+* :mod:`stream.dashboard.serve` -- uvicorn on 127.0.0.1, in the foreground or in a thread;
 * this module -- the command, and a background dashboard for ``finsent demo`` (pid file under
   the state dir; ``finsent dashboard --stop`` and ``finsent down`` stop it).
 """
@@ -80,8 +81,7 @@ def cmd_dashboard(args) -> int:
         stopped = stop_background(load_settings().state_dir)
         print("stopped the background dashboard" if stopped else "no background dashboard was running")
         return 0
-    import uvicorn
-
+    from stream.dashboard.serve import uvicorn_server
     from stream.dashboard.server import create_app
 
     settings = settings_for(args.schema)
@@ -90,9 +90,7 @@ def cmd_dashboard(args) -> int:
     _preflight(app, settings)
     print(f"finsent dashboard: http://{HOST}:{port}/  (schema '{settings.schema}', read-only; Ctrl-C stops it)",
           flush=True)
-    config = uvicorn.Config(app, host=HOST, port=port, log_level="warning", access_log=False,
-                            timeout_graceful_shutdown=3, lifespan="on")
-    server = uvicorn.Server(config)
+    server = uvicorn_server(app, port)
     try:
         server.run()
     except SystemExit as exc:  # uvicorn exits when the lifespan fails (e.g. the role can write)

@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from stream.base.config import load_settings
     from stream.dashboard.server import create_app
-    from tests.integration.dashboard_support import ServerThread
+    from stream.dashboard.serve import ServerThread
 
     ap = argparse.ArgumentParser(description=main.__doc__.split("\n")[0])
     ap.add_argument("--schema", default="demo")

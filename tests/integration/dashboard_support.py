@@ -1,4 +1,5 @@
-"""Shared by the dashboard's integration tests: a seeded schema and the real server in a thread.
+"""Shared by the dashboard's integration tests: a seeded schema (the real server in a thread is
+``stream.dashboard.serve.ServerThread``).
 
 The seeded day is generated (``stream.generate``), stored by the real writer with ground-truth
 scores and passed through the real ``AlertService`` after each batch, as the worker does, so the
@@ -8,17 +9,15 @@ stretch with a second planted spike, stored by a test while a page or stream is 
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import psycopg2
 
-from alerts.testing import event_time, store_and_observe
+from storage import migrate
 from stream.generate import Spike, day_start, generate_stream, quiet_tickers
+from tests.support.alert_streams import event_time, store_and_observe
 
 START = day_start(hour=9.0)
 TICKERS = quiet_tickers(k=2, seed=11)
@@ -45,8 +44,6 @@ class Seeded:
 
 
 def seed_schema(stack_settings, prefix: str = "t_dash") -> Seeded:
-    from storage import migrate
-
     schema = f"{prefix}_{uuid.uuid4().hex[:8]}"
     migrate.upgrade(stack_settings.dsn, schema=schema)
     settings = stack_settings.replace(schema=schema)
@@ -69,39 +66,6 @@ def drop_schema(dsn: str, schema: str) -> None:
             cur.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
     finally:
         conn.close()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class ServerThread:
-    """uvicorn serving an app on 127.0.0.1:<free port> in a thread, as ``finsent dashboard`` does."""
-
-    def __init__(self, app):
-        import uvicorn
-
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on",
-                                timeout_graceful_shutdown=2)
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, name="dashboard-test-server", daemon=True)
-
-    def __enter__(self) -> "ServerThread":
-        self.thread.start()
-        deadline = time.monotonic() + 30
-        while not self.server.started:
-            if not self.thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("the dashboard server did not start")
-            time.sleep(0.05)
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=15)
 
 
 def iso(ts: datetime) -> str:

@@ -20,7 +20,7 @@ import psycopg2
 import pytest
 
 from alerts.notifier import Notifier
-from alerts.testing import Receiver, free_port, store_and_observe
+from tests.support.alert_streams import Receiver, free_port, store_and_observe
 from stream.generate import Spike, day_start, generate_stream, quiet_tickers
 
 
@@ -138,7 +138,7 @@ DETECT_AND_HANG = f"""
 import sys, time
 sys.path.insert(0, {str(REPO)!r})
 from stream.base.config import load_settings
-from alerts.testing import store_and_observe
+from tests.support.alert_streams import store_and_observe
 from tests.integration.test_alerts_delivery import spiked_day
 new = store_and_observe(load_settings(), spiked_day())
 print("DETECTED", len(new), flush=True)

@@ -19,7 +19,7 @@ from storage.db import fetch_all
 from alerts.detector import DetectorConfig, to_epoch
 from alerts.quality import run_detector
 from alerts.service import AlertService, list_alerts
-from alerts.testing import article_rows, event_time, store_and_observe
+from tests.support.alert_streams import article_rows, event_time, store_and_observe
 from storage.writer import Writer
 from stream.generate import Spike, day_start, generate_stream, quiet_tickers
 

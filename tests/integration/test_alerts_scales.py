@@ -17,7 +17,7 @@ import pytest
 
 from alerts.detector import DetectorConfig, to_epoch
 from alerts.quality import run_detector
-from alerts.testing import store_and_observe
+from tests.support.alert_streams import store_and_observe
 from storage.db import fetch_all
 
 
@@ -104,7 +104,7 @@ def test_every_scale_alerts_exactly_once_across_restarts_and_groups_incidents(pg
 
 def test_copies_count_as_articles_not_as_stories(pg):
     from storage.writer import Writer
-    from alerts.testing import article_rows
+    from tests.support.alert_streams import article_rows
 
     msgs = [msg(i, DAY0 + timedelta(minutes=i), "ECHO", "negative", "Echo recalls its cars") for i in range(4)]
     rows_ = article_rows(msgs)

@@ -20,7 +20,7 @@ from psycopg2 import sql
 
 from storage import migrate
 from storage.cli import run_query
-from storage.sample import Spike, sample_rows, write_all
+from tests.support.sample_rows import Spike, sample_rows, write_all
 from storage.writer import Writer
 
 

@@ -20,9 +20,8 @@ from hypothesis import strategies as st
 from storage.db import fetch_all
 from stream.dashboard.server import check_read_only, create_app
 from stream.base.errors import UserError
-from tests.integration.dashboard_support import (
-    SPIKE_1, SPIKE_2, SPLIT, START, ServerThread, drop_schema, iso, seed_schema,
-)
+from stream.dashboard.serve import ServerThread, free_port
+from tests.integration.dashboard_support import SPIKE_1, SPIKE_2, SPLIT, START, drop_schema, iso, seed_schema
 
 
 DAY = {"since": iso(START), "until": iso(START + timedelta(hours=4))}
@@ -39,8 +38,6 @@ def seeded(stack):
 @pytest.fixture(scope="module")
 def alert_target():
     """A real apprise target that refuses connections (a closed port), with a password in its URL."""
-    from tests.integration.dashboard_support import free_port
-
     return f"json://hook:{SECRET}@127.0.0.1:{free_port()}/finsent"
 
 
@@ -232,7 +229,7 @@ def test_pages_render(client, seeded):
 def test_a_new_alert_is_pushed_live_through_listen_notify(server, seeded):
     """Open the SSE stream, store the second half (a second planted spike) through the real alert
     service: the alert arrives within seconds -- the server's safety poll is 120 s, so by NOTIFY."""
-    from alerts.testing import store_and_observe
+    from tests.support.alert_streams import store_and_observe
 
     events: queue.Queue = queue.Queue()
     stop = threading.Event()
@@ -301,7 +298,6 @@ def test_health_reports_the_worker_groups_lag_beside_a_prometheus_scrape(setting
 
     from stream.kafka_io import ensure_topics
     from stream.metrics import WorkerMetrics
-    from tests.integration.dashboard_support import free_port
 
     ensure_topics(settings)
     producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap)
@@ -357,7 +353,7 @@ def test_movers_are_the_cookbooks_query_1_live(stack, schema):
 
     from storage.cli import run_query
     from storage.dashboard import ceil_to
-    from storage.sample import Spike, sample_rows, write_all
+    from tests.support.sample_rows import Spike, sample_rows, write_all
     from storage.writer import Writer
 
     now = datetime.now(timezone.utc)
@@ -389,7 +385,6 @@ def test_background_dashboard_of_the_demo_starts_and_stops(seeded, tmp_path):
     import os
 
     from stream.dashboard import healthy, start_background, stop_background
-    from tests.integration.dashboard_support import free_port
 
     port = free_port()
     s = seeded.settings.replace(state_dir=tmp_path, dashboard_port=port)

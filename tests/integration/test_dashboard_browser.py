@@ -13,7 +13,8 @@ import pytest
 from storage.writer import ArticleRow, Writer
 from stream.dashboard.browser import console_errors, find_browser, full_page_screenshot, open_browser, wait_for
 from stream.dashboard.server import create_app
-from tests.integration.dashboard_support import SPIKE_1, SPIKE_2, START, ServerThread, drop_schema, iso, seed_schema
+from stream.dashboard.serve import ServerThread
+from tests.integration.dashboard_support import SPIKE_1, SPIKE_2, START, drop_schema, iso, seed_schema
 
 
 _, _, WHY = find_browser()
@@ -36,7 +37,7 @@ def browser():
 
 
 def test_overview_live_alert_to_ticker_page_in_chromium(seeded, browser, tmp_path):
-    from alerts.testing import store_and_observe
+    from tests.support.alert_streams import store_and_observe
     from selenium.webdriver.common.by import By
 
     d = browser

@@ -2,7 +2,6 @@
 
 import json
 import re
-import socket
 import subprocess
 import sys
 import urllib.request
@@ -10,13 +9,14 @@ from pathlib import Path
 
 import pytest
 
+from stream.dashboard.serve import free_port
 from stream.process import REPO, settings_env
 
 pytestmark = pytest.mark.slow
 
 
 def test_demo_alerts_on_the_planted_spike_and_writes_a_chart(stack):
-    env = {**settings_env(stack.settings), "FINSENT_DASHBOARD_PORT": str(_free_port())}
+    env = {**settings_env(stack.settings), "FINSENT_DASHBOARD_PORT": str(free_port())}
     try:
         res = subprocess.run([sys.executable, "-m", "stream.cli", "demo", "--items", "4000", "--timeout", "300"],
                              env=env, cwd=REPO, capture_output=True, text=True, timeout=600)
@@ -40,9 +40,3 @@ def test_demo_alerts_on_the_planted_spike_and_writes_a_chart(stack):
     assert chart.is_file() and chart.stat().st_size > 10_000
     assert "Top negative movers" in out and "finsent sql" in out
     assert dashboard_alert["scope"] == spike and spike in dashboard_alert["title"]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]

@@ -10,7 +10,7 @@ import sys
 import time
 
 
-from alerts.testing import Receiver, free_port, store_and_observe
+from tests.support.alert_streams import Receiver, free_port, store_and_observe
 from tests.integration.test_alerts_delivery import REPO, _env, alert_rows, spiked_day
 from tests.integration.workers import query
 

@@ -12,7 +12,7 @@ import pytest
 from storage.db import fetch_all
 from storage import maintenance
 from storage.rescore import rescore
-from storage.sample import sample_rows, utc, write_all
+from tests.support.sample_rows import sample_rows, utc, write_all
 from stream.base.labels import TOPICS
 from storage.writer import Writer
 from stream.base.errors import UserError

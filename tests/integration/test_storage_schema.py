@@ -11,7 +11,7 @@ import pytest
 from psycopg2 import sql
 
 from storage import maintenance, migrate
-from storage.sample import Spike, sample_rows, utc, write_all
+from tests.support.sample_rows import Spike, sample_rows, utc, write_all
 from storage.writer import Writer
 from stream.base.errors import UserError
 

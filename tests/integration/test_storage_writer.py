@@ -19,7 +19,7 @@ import pytest
 
 from storage.db import fetch_all
 from storage import maintenance, migrate
-from storage.sample import sample_rows, utc
+from tests.support.sample_rows import sample_rows, utc
 from storage.writer import Writer, WriterUnavailable
 
 

@@ -1,27 +1,28 @@
-"""Helpers shared by the alert tests and ``bench/alert_latency.py`` (not used at run time).
+"""Helpers shared by the alert tests and the benchmarks (not used at run time).
 
 * :func:`article_rows`: generated messages (with ``truth``) -> ``storage.writer.ArticleRow``
   scored by the generator's ground truth, so database tests need no model.
 * :class:`Receiver`: a real HTTP endpoint on 127.0.0.1 that records what apprise's
-  ``json://`` URLs post to it.
+  ``json://`` URLs post to it (``free_port`` is the dashboard's, re-exported here).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import socket
 import threading
 import time
 from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Iterable
 
+from alerts.service import AlertService
+from storage.writer import ArticleRow, Writer
+from stream.dashboard.serve import free_port
+
 
 def article_rows(messages: Iterable[dict], model_version: str = "ground-truth"):
     """ArticleRows scored with the generator's truth (p_negative varies a little, deterministically, by id)."""
-    from storage.writer import ArticleRow
-
     out = []
     for m in messages:
         truth = m["truth"]
@@ -41,12 +42,6 @@ def article_rows(messages: Iterable[dict], model_version: str = "ground-truth"):
             model_version=model_version, extra={},
         ))
     return out
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Receiver:
@@ -131,9 +126,6 @@ def store_and_observe(settings, messages, *, batch: int = 300, replay: bool = Fa
                       source: str = "p0", restart_every: int | None = None, writer=None):
     """Write generated messages batch by batch (ground-truth scores) and call ``observe`` after each,
     as the worker does; ``restart_every``: a fresh AlertService every N batches.  Returns the new alerts."""
-    from alerts.service import AlertService
-    from storage.writer import Writer
-
     msgs = list(messages)
     own_writer = writer is None
     writer = writer or Writer(settings.dsn, settings.schema)

@@ -8,7 +8,7 @@ import pytest
 from model.classify import classify_lines, parse_line
 from model.cli import main as model_cli
 from model.engine import Prediction
-from model.testing import make_tiny_checkpoint
+from tests.support.tiny_model import make_tiny_checkpoint
 
 
 class StubEngine:

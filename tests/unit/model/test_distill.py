@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from model.distill import IGNORE, distill_loss, soft_kl, stocknet_texts, teacher_logits
-from model.testing import make_tiny_checkpoint, make_tiny_model
+from tests.support.tiny_model import make_tiny_checkpoint, make_tiny_model
 
 
 def _logits(n, k, seed):

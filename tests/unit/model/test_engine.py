@@ -18,7 +18,7 @@ from model.engine import (
     select_device,
     select_dtype,
 )
-from model.testing import make_tiny_checkpoint
+from tests.support.tiny_model import make_tiny_checkpoint
 from stream.base.errors import UserError
 
 TEXTS = [

@@ -112,7 +112,7 @@ def test_mpnet_encoder_checkpoint_round_trip(tmp_path):
     from model.engine import load_engine
     from stream.base.labels import SENTIMENTS, TOPICS
     from model.network import FinsentModel, encoder_config, encoder_dict
-    from model.testing import base_tokenizer_dir
+    from tests.support.tiny_model import base_tokenizer_dir
 
     tiny = {"model_type": "mpnet", "vocab_size": 30522, "hidden_size": 32, "num_hidden_layers": 2,
             "num_attention_heads": 2, "intermediate_size": 64, "max_position_embeddings": 130, "pad_token_id": 0}

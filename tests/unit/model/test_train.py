@@ -11,7 +11,7 @@ from model.cli import main as model_cli
 from model.data import load_splits, normalise, stratified_split, write_val_csvs
 from model.engine import load_engine
 from stream.base.labels import TOPICS
-from model.testing import make_tiny_base
+from tests.support.tiny_model import make_tiny_base
 from model.train import TrainConfig, train
 
 
