@@ -34,7 +34,7 @@ from typing import Iterable, Sequence
 
 from alerts.detector import Detector, DetectorConfig, Finding, to_epoch
 from stream.base.timeparse import parse_iso
-from stream.generate import Spike, day_start, generate_stream, universe
+from stream.synthetic.generate import Spike, day_start, generate_stream, universe
 
 
 def published_epoch(text: str) -> int:

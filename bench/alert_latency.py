@@ -38,7 +38,7 @@ from tests.support.alert_streams import Receiver, article_rows, event_time  # no
 from storage import migrate  # noqa: E402
 from storage.writer import Writer  # noqa: E402
 from stream.base.config import load_settings  # noqa: E402
-from stream.generate import Spike, day_start, generate_stream, quiet_tickers  # noqa: E402
+from stream.synthetic.generate import Spike, day_start, generate_stream, quiet_tickers  # noqa: E402
 
 
 def pct(xs, q):

@@ -54,7 +54,7 @@ def _env(args, state: Path, receiver_port: int) -> dict[str, str]:
 
 def messages(n: int, seed: int) -> list[dict]:
     """``n`` generated headlines (40 a minute) with a planted negative burst every 75 minutes."""
-    from stream.generate import Spike, day_start, generate_stream, quiet_tickers
+    from stream.synthetic.generate import Spike, day_start, generate_stream, quiet_tickers
 
     start = day_start(hour=6.0)
     hours = n / 40 / 60 + 1

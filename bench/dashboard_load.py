@@ -43,7 +43,7 @@ def seed(settings, days: int, items: int, tickers: int) -> dict:
     from tests.support.alert_streams import article_rows
     from storage import migrate
     from storage.writer import Writer
-    from stream.generate import Spike, day_start, generate_stream, quiet_tickers
+    from stream.synthetic.generate import Spike, day_start, generate_stream, quiet_tickers
 
     conn = psycopg2.connect(settings.dsn)
     conn.autocommit = True

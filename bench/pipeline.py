@@ -78,7 +78,7 @@ def load_messages(n: int, path: Path = STOCKNET) -> tuple[list[dict], str]:
                     break
         if len(out) >= n:
             return out, f"StockNet tweets ({path.name})"
-    from stream.generate import generate_stream
+    from stream.synthetic.generate import generate_stream
 
     out = []
     start = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(hours=20)

@@ -3,7 +3,7 @@
 Data: all labelled training texts of the split (``model.data``, the same
 held-out validation split as ``finsent train``) plus unlabelled in-domain text:
 the StockNet tweets (``../shared/data/streams/stocknet_tweets.jsonl.gz``) and
-headlines from ``stream.generate``.  Every text goes through the one input
+headlines from ``stream.synthetic.generate``.  Every text goes through the one input
 contract (``model.text.model_input``).
 
 The teacher (a finsent checkpoint, e.g. ``finsent train --base mpnet``) scores
@@ -146,7 +146,7 @@ def generated_texts(n: int, seed: int = 11) -> list[str]:
         return []
     from datetime import timedelta
 
-    from stream.generate import generate_stream
+    from stream.synthetic.generate import generate_stream
 
     seen: dict[str, None] = {}
     day = 0
@@ -316,7 +316,7 @@ def distill(cfg: DistillConfig) -> Path:
         "teacher": {"model_version": teacher_version, "base_model": teacher_cfg.base_model,
                     "validation": "see the teacher's metrics.json"},
         "data": {"labelled": n_labelled, "unlabelled": len(extra),
-                 "unlabelled_sources": ["StockNet tweets (MIT)", "stream.generate headlines"],
+                 "unlabelled_sources": ["StockNet tweets (MIT)", "stream.synthetic.generate headlines"],
                  "split": {"val_fraction": cfg.val_fraction, "seed": cfg.seed}},
         "best_epoch": best_epoch,
         "epochs_run": len(history),

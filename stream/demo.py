@@ -122,7 +122,7 @@ def cmd_demo(args) -> int:
     from tqdm import tqdm
 
     from deploy import localstack
-    from stream.generate import Spike, day_start, generate_stream, quiet_tickers, write_aliases
+    from stream.synthetic.generate import Spike, day_start, generate_stream, quiet_tickers, write_aliases
     from stream.linking import Linker, read_user_aliases
     from stream.kafka_io import ensure_topics, make_producer, send_item
     from stream.pipeline import REPLAY_HEADER

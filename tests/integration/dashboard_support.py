@@ -1,7 +1,7 @@
 """Shared by the dashboard's integration tests: a seeded schema (the real server in a thread is
 ``stream.dashboard.serve.ServerThread``).
 
-The seeded day is generated (``stream.generate``), stored by the real writer with ground-truth
+The seeded day is generated (``stream.synthetic.generate``), stored by the real writer with ground-truth
 scores and passed through the real ``AlertService`` after each batch, as the worker does, so the
 alerts, their NOTIFY and their top articles are the pipeline's own.  ``second_half`` holds a later
 stretch with a second planted spike, stored by a test while a page or stream is open.
@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 import psycopg2
 
 from storage import migrate
-from stream.generate import Spike, day_start, generate_stream, quiet_tickers
+from stream.synthetic.generate import Spike, day_start, generate_stream, quiet_tickers
 from tests.support.alert_streams import event_time, store_and_observe
 
 START = day_start(hour=9.0)

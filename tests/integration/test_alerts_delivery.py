@@ -21,7 +21,7 @@ import pytest
 
 from alerts.notifier import Notifier
 from tests.support.alert_streams import Receiver, free_port, store_and_observe
-from stream.generate import Spike, day_start, generate_stream, quiet_tickers
+from stream.synthetic.generate import Spike, day_start, generate_stream, quiet_tickers
 
 
 REPO = Path(__file__).resolve().parents[2]

@@ -21,7 +21,7 @@ from alerts.quality import run_detector
 from alerts.service import AlertService, list_alerts
 from tests.support.alert_streams import article_rows, event_time, store_and_observe
 from storage.writer import Writer
-from stream.generate import Spike, day_start, generate_stream, quiet_tickers
+from stream.synthetic.generate import Spike, day_start, generate_stream, quiet_tickers
 
 
 START = day_start(hour=7.0)

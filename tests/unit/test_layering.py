@@ -21,7 +21,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("base", ("stream.base",)),
     # the news.raw message contract and what makes messages without a broker or a database:
     # validation, the model's input text, ticker linking, archive reading, the synthetic generator
-    ("messages", ("stream.schema", "model.text", "stream.linking", "stream.replay", "stream.generate")),
+    ("messages", ("stream.schema", "model.text", "stream.linking", "stream.replay", "stream.synthetic")),
     # the topic-and-sentiment model: training, checkpoints, inference
     ("model", ("model",)),
     # PostgreSQL: migrations, writer, buckets, maintenance; story novelty reads its signatures from it

@@ -13,7 +13,7 @@ import pytest
 from alerts.detector import DetectorConfig
 from alerts.quality import match_spikes, run_detector
 from stream.base.config import AlertSettings
-from stream.generate import Spike, day_start, generate_stream, universe
+from stream.synthetic.generate import Spike, day_start, generate_stream, universe
 
 CFG = DetectorConfig.from_settings(AlertSettings())  # the shipped defaults
 

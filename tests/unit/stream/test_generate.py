@@ -1,7 +1,8 @@
-"""The synthetic news-stream generator (stream/generate.py)."""
+"""The synthetic news-stream generator (stream/synthetic/generate.py)."""
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from collections import Counter
@@ -9,7 +10,9 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from stream.generate import (
+import stream.synthetic.generate as gen
+from stream.base.labels import SENTIMENTS
+from stream.synthetic.generate import (
     SHOCK,
     TOPICS,
     Spike,
@@ -129,9 +132,22 @@ def test_fast_enough():
 
 
 def test_write_jsonl(tmp_path):
-    import json
-
     p = tmp_path / "day.jsonl"
     n = write_jsonl(p, generate_stream(START, timedelta(minutes=30), seed=0))
     rows = [json.loads(line) for line in p.read_text().splitlines()]
     assert n == len(rows) > 0 and all("published_at" in r for r in rows)
+
+
+def test_the_template_data_covers_every_topic_and_sentiment_and_names_only_known_slots():
+    """templates.json is data: a typo in it (a topic, a sentiment, a slot) fails here, not mid-demo."""
+    assert set(gen.T) == set(TOPICS)
+    assert all(set(by_sentiment) == set(SENTIMENTS) and all(by_sentiment.values()) for by_sentiment in gen.T.values())
+    assert {t for t, _ in SHOCK} <= set(TOPICS) and set(gen.TOPIC_SHOCK) <= set(TOPICS)
+    assert {t for t, _ in gen.COMPANY_TOPICS} - {"SECTOR"} <= set(TOPICS)
+    assert {t for t, _ in gen.MARKET_TOPICS} | set(gen.SECTOR_TOPIC.values()) <= set(TOPICS)
+    assert set(gen.SENTIMENT_MIX) == set(TOPICS) and all(sum(m) == pytest.approx(1.0) for m in gen.SENTIMENT_MIX.values())
+    known = set(gen._SLOTS) | gen._COMPANY_SLOTS
+    templates = ([x for d in gen.T.values() for v in d.values() for x in v] + [x for _, x in SHOCK]
+                 + [x for v in gen.TOPIC_SHOCK.values() for x in v] + list(gen._GENERIC_SHOCK))
+    unknown = {f for x in templates for f in gen._fields(x)} - known
+    assert not unknown, f"templates name unknown slots: {unknown}"

@@ -10,8 +10,8 @@ import io
 import json
 from datetime import timedelta
 
-import stream.generate as gen
-from stream.generate import (
+import stream.synthetic.generate as gen
+from stream.synthetic.generate import (
     Spike,
     company_aliases,
     day_start,

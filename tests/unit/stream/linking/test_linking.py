@@ -267,7 +267,7 @@ def test_a_parsed_item_forwards_only_its_given_tickers():
 def test_generated_stream_in_names_mode_is_linked_back_to_its_tickers():
     from datetime import timedelta
 
-    from stream.generate import company_aliases, day_start, generate_stream
+    from stream.synthetic.generate import company_aliases, day_start, generate_stream
 
     start = day_start(hour=9.0)
     plain = list(generate_stream(start, timedelta(minutes=90), seed=5))

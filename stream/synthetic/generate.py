@@ -2,7 +2,7 @@
 
 Used by ``finsent demo``, the alert quality tests and the benchmarks::
 
-    from stream.generate import Spike, generate_stream, universe
+    from stream.synthetic.generate import Spike, generate_stream, universe
     spike = Spike(ticker="NRVX", at=datetime(2025, 3, 13, 17, 0, tzinfo=timezone.utc), size=12)
     for msg in generate_stream(start, timedelta(hours=16), tickers=200, rate_per_min=40, spikes=[spike], seed=0):
         ...  # news.raw messages (DESIGN.md schema), in event-time order
@@ -40,18 +40,24 @@ keeps unknown fields in ``articles.extra``.
 
 Fast: ~100k items in a few seconds (pure Python, one pass, constant memory
 per minute).
+
+The word lists, headline templates, topic and sentiment mixes and the volume profile are data:
+``templates.json`` next to this module.
 """
 
 from __future__ import annotations
 
 import bisect
+import csv
 import hashlib
+import json
 import math
 import random
 import re
 from dataclasses import dataclass
 from datetime import date, datetime, time as dtime, timedelta, timezone
 from functools import lru_cache
+from importlib import resources
 from string import Formatter
 from typing import Iterable, Iterator, Sequence
 from zoneinfo import ZoneInfo
@@ -71,35 +77,16 @@ class Company:
     weight: float  # share of company news about it (sums to 1 over the universe)
 
 
-SECTORS = (  # name, share of companies, name suffixes, product words
-    ("Technology", 0.22, ("Systems", "Networks", "Software", "Semiconductor", "Labs", "Technologies", "Data"),
-     ("chip", "cloud platform", "software suite", "AI server", "smartphone", "data center")),
-    ("Health Care", 0.13, ("Therapeutics", "Biosciences", "Health", "Pharmaceuticals", "Medical", "Genomics"),
-     ("cancer drug", "vaccine", "diabetes treatment", "heart device", "gene therapy", "diagnostic test")),
-    ("Financials", 0.13, ("Bancorp", "Financial", "Capital", "Insurance", "Trust", "Holdings"),
-     ("credit card", "wealth platform", "mortgage business", "payments app", "insurance unit", "lending arm")),
-    ("Consumer", 0.15, ("Brands", "Foods", "Retail", "Apparel", "Restaurants", "Beverages", "Motors"),
-     ("sneaker line", "store format", "snack brand", "electric SUV", "loyalty program", "beverage line")),
-    ("Industrials", 0.12, ("Industries", "Aerospace", "Logistics", "Machinery", "Rail", "Engineering"),
-     ("jet engine", "freight network", "excavator", "defense system", "factory robot", "cargo fleet")),
-    ("Energy", 0.07, ("Energy", "Petroleum", "Oil & Gas", "Resources", "Midstream"),
-     ("shale field", "LNG terminal", "pipeline", "offshore rig", "refinery", "drilling program")),
-    ("Materials", 0.05, ("Mining", "Materials", "Chemicals", "Steel", "Metals"),
-     ("copper mine", "lithium project", "steel mill", "gold mine", "chemical plant", "smelter")),
-    ("Utilities", 0.04, ("Utilities", "Power", "Electric", "Water"),
-     ("solar farm", "grid upgrade", "nuclear plant", "wind project", "rate plan", "power plant")),
-    ("Real Estate", 0.04, ("Realty", "Properties", "REIT", "Land"),
-     ("office tower", "warehouse portfolio", "mall", "apartment complex", "data center campus", "hotel portfolio")),
-    ("Communication", 0.05, ("Media", "Telecom", "Communications", "Interactive", "Studios"),
-     ("streaming service", "5G network", "video game", "ad platform", "broadband plan", "film slate")),
-)
+def _load(name: str = "templates.json") -> dict:
+    """The generator's word lists, headline templates and mixes (a data file next to this module)."""
+    return json.loads(resources.files(__package__).joinpath(name).read_text(encoding="utf-8"))
+
+
+DATA = _load()
+SECTORS = tuple((s["name"], s["share"], tuple(s["suffixes"]), tuple(s["products"])) for s in DATA["sectors"])
 _SECTOR_INFO = {s[0]: s for s in SECTORS}
-_SYL1 = ("Nor", "Val", "Hal", "Ter", "Quan", "Lum", "Ast", "Bry", "Cor", "Dal", "Ev", "Fal", "Gran", "Hel",
-         "Ion", "Jun", "Kal", "Lyr", "Mer", "Nov", "Or", "Pel", "Quil", "Ros", "Sol", "Tal", "Ul", "Ver",
-         "Wyn", "Xen", "Yar", "Zel", "Ard", "Bel", "Cal", "Dor", "Ens", "Fer", "Gal", "Har", "Kes", "Lan",
-         "Mar", "Nex", "Ost", "Pra", "Rel", "Sar", "Tor", "Vex")
-_SYL2 = ("ex", "ara", "ion", "ora", "ent", "ix", "on", "is", "a", "eon", "ium", "ant", "ova", "eus", "ity",
-         "ane", "ico", "yx", "ar", "el", "wick", "field", "stone", "gate", "point", "bridge", "crest", "ridge")
+_SYL1 = tuple(DATA["name_syllables"]["first"])
+_SYL2 = tuple(DATA["name_syllables"]["second"])
 
 
 def _ticker_for(name: str, taken: set[str], rng: random.Random) -> str:
@@ -155,390 +142,25 @@ def quiet_tickers(n: int = 200, k: int = 5, seed: int = 0) -> list[str]:
 
 
 # ============================================================================ templates
-# Slots: {co} company, {tk} ticker, {co2}/{tk2} a second company, {pct} a normal move,
-# {bigpct} a large move, {bank} a broker, {pt}/{pt2} price targets, {q} quarter, {eps}/{eps2},
-# {amt} billions, {mamt} millions, {exec} executive role, {person}, {product}, {div}, {yld},
-# {bp}, {idx}, {cur}, {country}, {n}, {agency}, {regulator}, {month}, {day}.
-T: dict[str, dict[str, tuple[str, ...]]] = {}
-
-
-def _t(topic: str, negative: str, neutral: str, positive: str) -> None:
-    T[topic] = {
-        s: tuple(line.strip() for line in block.strip().splitlines() if line.strip())
-        for s, block in zip(SENTIMENTS, (negative, neutral, positive))
-    }
-
-
-_t("Analyst Update", """
-{bank} downgrades {co} to underweight, cuts price target to ${pt}
-{co} cut to sell at {bank} on weakening demand
-{bank} slashes {co} price target to ${pt} from ${pt2}, sees more downside
-{co} downgraded to neutral at {bank} as margins come under pressure
-""", """
-{bank} initiates coverage of {co} with a neutral rating
-{bank} keeps {co} at equal weight, price target ${pt}
-{co} price target adjusted to ${pt} at {bank}, rating unchanged
-{bank} reiterates hold on {co} ahead of results
-""", """
-{bank} upgrades {co} to buy, raises price target to ${pt}
-{co} upgraded to outperform at {bank} on strong demand
-{bank} lifts {co} price target to ${pt} from ${pt2}, sees big upside
-{co} added to {bank} top picks list
-""")
-_t("Fed, Central Banks", """
-Fed officials signal rates will stay higher for longer, dashing hopes for cuts
-Central bank warns inflation fight is far from over
-Fed minutes show officials worried about stubborn inflation
-{country} central bank unexpectedly hikes rates to fight inflation
-""", """
-Fed leaves interest rates unchanged, as expected
-Fed chair to testify before Congress on monetary policy next week
-{country} central bank holds rates steady at {yld}%
-Fed governor speaks on the economic outlook at a conference
-""", """
-Fed signals rate cuts are coming as inflation cools
-Central bank cuts rates by {bp} basis points to support growth
-Fed officials say soft landing is within reach
-{country} central bank eases policy, boosting markets
-""")
-_t("Company, Product News", """
-{co} delays launch of its new {product} after quality problems
-{co} recalls {product} over safety defects
-{co} to cut {n} thousand jobs as demand weakens
-{co} loses key {product} contract to a rival
-""", """
-{co} unveils new {product} at its annual event
-{co} to open a new {product} facility in {state}
-{co} announces partnership with {co2} on {product}
-{co} schedules investor day for {month} {day}
-""", """
-{co} wins major {product} contract worth ${mamt} million
-{co} launches {product} to strong early demand
-{co} expands {product} production as orders surge
-{co} secures record orders for its {product}
-""")
-_t("Treasuries, Corporate Debt", """
-{co} bonds slump after rating downgrade
-Treasury yields spike to {yld}%, rattling investors
-{agency} cuts {co} credit rating to junk
-Weak Treasury auction sends yields sharply higher
-""", """
-{co} prices ${amt} billion bond offering
-10-year Treasury yield holds near {yld}%
-{co} files to issue senior notes due {year}
-Treasury to auction ${amt0} billion of 10-year notes
-""", """
-{co} bonds rally after upgrade by {agency}
-Strong demand for {co} debt sale lets it cut borrowing costs
-{agency} upgrades {co} to investment grade
-Treasuries rally as yields fall to {yld}%
-""")
-_t("Dividend", """
-{co} suspends its dividend to conserve cash
-{co} cuts quarterly dividend by half
-{co} slashes payout as earnings slump
-""", """
-{co} declares quarterly dividend of ${div} per share
-{co} maintains dividend at ${div} a share
-{co} sets record date for quarterly dividend
-""", """
-{co} raises quarterly dividend by {pct}%
-{co} boosts dividend and announces ${amt} billion buyback
-{co} hikes payout for the tenth straight year
-""")
-_t("Earnings", """
-{co} misses {q} profit estimates and cuts full-year guidance
-{co} swings to a loss in {q} as sales drop
-{co} {q} revenue falls short, outlook disappoints
-{co} warns of weaker {q} results, shares slide
-""", """
-{co} reports {q} earnings of ${eps} per share, in line with estimates
-{co} to report {q} results on {month} {day}
-{co} {q} revenue of ${amt} billion matches expectations
-{co} earnings call scheduled for after the close
-""", """
-{co} beats {q} estimates and raises full-year guidance
-{co} {q} profit jumps, topping forecasts
-{co} posts record {q} revenue on strong demand
-{co} earnings beat: EPS ${eps} vs ${eps2} expected
-""")
-_t("Energy, Oil", """
-Oil prices tumble as demand fears grow
-{co} shuts {product} after leak, output falls
-Crude slides {pct}% on surprise inventory build
-{co} cuts production outlook as costs climb
-""", """
-Oil prices steady ahead of OPEC meeting
-{co} to sell stake in {product}
-Crude inventories match forecasts
-{co} completes maintenance at its {product}
-""", """
-Oil prices jump {pct}% as supply tightens
-{co} raises output target after strong {product} results
-{co} discovers large new reserves at its {product}
-Crude rallies on strong demand outlook
-""")
-_t("Financials", """
-{co} sets aside more money for bad loans as defaults rise
-Bank stocks slide as {co} warns on loan losses
-{co} hit by trading losses in {q}
-{co} faces deposit outflows, shares fall
-Bank stocks slide on worries about bad loans
-""", """
-{co} completes annual stress test
-{co} names new head of its {product}
-{co} to present at a financial services conference
-Regional banks report {q} deposit figures
-Banks prepare for new capital rules
-""", """
-{co} posts strong loan growth and record fee income
-{co} wins approval for bigger buyback after stress test
-Bank stocks rally as {co} beats on trading revenue
-{co} net interest income rises {pct}%
-Bank stocks rally on strong lending data
-""")
-_t("Currencies", """
-Dollar slumps to a {n}-month low against the euro
-{country} currency plunges to record low
-Yen tumbles as intervention fears fade
-""", """
-Dollar little changed ahead of jobs data
-Euro trades near {fx} against the dollar
-Currency markets steady in light trade
-""", """
-Dollar rallies on strong economic data
-{country} currency surges after rate decision
-Euro climbs to a {n}-month high
-""")
-_t("General News, Opinion", """
-Investors brace for a rough week as worries mount
-Opinion: the market is ignoring serious risks
-Consumer confidence sinks to a {n}-month low
-""", """
-What to watch in markets this week
-Five things investors are watching today
-Opinion: how to think about {sector} stocks now
-""", """
-Opinion: why the rally still has room to run
-Consumer confidence rises to a {n}-month high
-Investors grow more upbeat on the economy
-""")
-_t("Gold, Metals, Materials", """
-Copper prices slump on weak demand from China
-{co} cuts output guidance at its {product}
-Gold falls as dollar strengthens
-{co} halts operations at {product} after accident
-""", """
-Gold holds near ${gold} an ounce
-{co} updates reserves at its {product}
-Metal prices mixed in quiet trade
-""", """
-Gold hits a record high as investors seek safety
-Copper surges on supply concerns
-{co} raises production target at {product}
-""")
-_t("IPO", """
-{co} IPO prices below range as demand disappoints
-Shares of newly listed {co} sink in trading debut
-{co} postpones IPO citing market conditions
-""", """
-{co} files for an initial public offering
-{co} sets terms for IPO of {n} million shares
-{co} IPO expected to price next week
-""", """
-{co} IPO prices above range on strong demand
-Shares of {co} soar {bigpct}% in trading debut
-{co} upsizes IPO after heavy demand
-""")
-_t("Legal, Regulation", """
-{regulator} sues {co} over misleading investors
-{co} faces antitrust probe over {product} practices
-{co} fined ${mamt} million for violations
-{co} hit with class action lawsuit over {product}
-""", """
-{co} responds to {regulator} inquiry
-Court hearing in {co} patent case set for {month}
-{regulator} publishes new rules for {sector} companies
-{co} files routine disclosure with {regulator}
-""", """
-{co} wins dismissal of lawsuit
-{regulator} approves {co} {product}
-{co} settles dispute on favorable terms
-Court rules in favor of {co} in patent case
-""")
-_t("M&A, Investments", """
-{co} deal to buy {co2} collapses
-{co2} rejects takeover offer from {co}
-Regulators move to block {co} acquisition of {co2}
-""", """
-{co} in talks to acquire {co2}
-{co} completes acquisition of {co2}
-{co} takes {pct}% stake in {co2}
-{co} explores sale of its {product} unit
-""", """
-{co} agrees to buy {co2} for ${amt} billion at a big premium
-{co2} shares soar on takeover bid from {co}
-{co} wins bidding war for {co2}
-""")
-_t("Macro", """
-Inflation jumps more than expected to {yld}%
-Economy unexpectedly shrinks in the {qtr} quarter
-Jobless claims surge to highest in {n} months
-Retail sales drop sharply, raising recession fears
-""", """
-Economists expect inflation of {yld}% in {month}
-Jobless claims little changed last week
-GDP report due on {month} {day}
-Consumer prices rise {pct0}% in line with forecasts
-""", """
-Economy adds more jobs than expected
-Inflation cools to {yld}%, lowest in {n} months
-Retail sales beat forecasts as consumers keep spending
-GDP growth tops estimates
-""")
-_t("Markets", """
-Stocks slide as recession fears grip Wall Street
-{idx} falls {pct}% in broad sell-off
-Stocks tumble as yields jump
-Wall Street suffers worst day in {n} weeks
-""", """
-Stocks little changed as investors await data
-{idx} ends little changed
-Futures steady ahead of earnings
-Markets mixed at midday
-""", """
-Stocks rally to record highs
-{idx} jumps {pct}% as tech leads gains
-Wall Street rises on upbeat earnings
-Stocks climb as inflation cools
-""")
-_t("Politics", """
-Government shutdown fears weigh on markets
-New tariffs threaten {sector} companies
-Political gridlock raises debt ceiling worries
-""", """
-Congress debates spending bill
-Senate committee schedules vote on {sector} regulation
-Trade talks with {country} to resume next week
-""", """
-Lawmakers reach deal to avert shutdown
-Tariff relief boosts {sector} stocks
-Trade deal with {country} seen lifting exports
-""")
-_t("Personnel Change", """
-{co} {exec} resigns abruptly amid investigation
-{co} ousts its {exec} after weak results
-{co} {exec} departs as turnaround stalls
-""", """
-{co} names {person} as new {exec}
-{co} appoints {person} to its board
-{co} {exec} to retire at year end, succession planned
-""", """
-{co} hires star executive {person} as {exec}
-{co} shares rise as respected {exec} joins
-{co} names proven leader {person} {exec}
-""")
-_t("Stock Commentary", """
-Why {co} stock is a falling knife
-{co} shares look expensive after the rally, analysts warn
-3 reasons to avoid {co} stock
-Is {co} in trouble? Investors are worried
-""", """
-Is {co} stock a buy right now?
-{co} stock: what investors need to know
-{co} vs {co2}: which stock is better?
-Here's what to watch in {co} stock this week
-""", """
-Why {co} stock could double
-{co} is a top stock to buy now
-3 reasons {co} stock is a winner
-{co} looks like a bargain after strong results
-""")
-_t("Stock Movement", """
-{co} shares fall {pct}% in heavy trading
-{co} stock slides {pct}% to {n}-week low
-{co} drops {pct}% after disappointing update
-{co} shares sink as investors sell
-""", """
-{co} shares little changed in early trading
-{co} stock unchanged ahead of results
-{co} trading volume above average
-{co} shares move in line with the market
-""", """
-{co} shares jump {pct}% to a record high
-{co} stock surges {pct}% on strong demand
-{co} rallies {pct}% after upbeat update
-{co} shares climb to {n}-week high
-""")
-
+# Slots: {co} company, {tk} ticker, {co2}/{tk2} a second company, {topic_name}, and the values of
+# _SLOTS: {pct} a normal move, {bigpct} a large move, {bank} a broker, {pt}/{pt2} price targets,
+# {q} quarter, {eps}/{eps2}, {amt} billions, {mamt} millions, {exec} executive role, {person},
+# {product}, {div}, {yld}, {bp}, {idx}, {cur}, {country}, {n}, {agency}, {regulator}, {month}, {day}.
+# T[topic][sentiment]: headlines of one topic and sentiment.
+T: dict[str, dict[str, tuple[str, ...]]] = {
+    topic: {s: tuple(by_sentiment[s]) for s in SENTIMENTS} for topic, by_sentiment in DATA["templates"].items()
+}
 # Planted spikes: unmistakably negative, spread over the topics such news falls into.
-SHOCK: tuple[tuple[str, str], ...] = (
-    ("Stock Movement", "{co} shares plunge {bigpct}% after the company slashes its outlook"),
-    ("Stock Movement", "{co} stock crashes {bigpct}% in its worst day on record"),
-    ("Stock Movement", "{co} shares collapse as investors flee"),
-    ("Legal, Regulation", "{regulator} opens fraud investigation into {co}, shares tumble"),
-    ("Legal, Regulation", "{co} hit with class action lawsuit over misleading investors"),
-    ("Legal, Regulation", "{co} fined ${mamt} million for safety violations, stock sinks"),
-    ("Analyst Update", "{co} downgraded to sell at {bank}; price target slashed to ${pt}"),
-    ("Analyst Update", "{bank} cuts {co} to underperform, warns of steep losses"),
-    ("Company, Product News", "{co} stock sinks after recall of {n} thousand faulty {product} units over fire risk"),
-    ("Company, Product News", "{co} loses its biggest customer, shares plunge"),
-    ("Company, Product News", "{co} shares plunge after deadly explosion halts {product} production"),
-    ("Earnings", "{co} warns of a big loss and withdraws guidance"),
-    ("Earnings", "{co} badly misses estimates as sales collapse"),
-    ("Personnel Change", "{co} shares tumble as {exec} is ousted amid accounting fraud scandal"),
-    ("Treasuries, Corporate Debt", "{agency} cuts {co} to junk, bonds plunge"),
-    ("Dividend", "{co} suspends dividend as losses mount"),
-    ("Stock Commentary", "Short seller alleges fraud at {co}; stock sinks"),
-    ("General News, Opinion", "{co} data breach exposes millions of customers, shares slide"),
-)
-TOPIC_SHOCK: dict[str, tuple[str, ...]] = {
-    "Energy, Oil": ("Oil prices crash {bigpct}% as OPEC deal collapses", "Crude plunges on a massive supply glut",
-                    "Energy stocks tumble as oil prices collapse", "Oil sinks to a multi-year low as demand craters"),
-    "Macro": ("Economy plunges into recession as GDP shrinks sharply", "Inflation soars to {yld}%, far worse than feared",
-              "Jobless claims explode, signaling a deep downturn", "Retail sales collapse in the worst drop in years"),
-    "Markets": ("Stocks crash as panic selling sweeps Wall Street", "{idx} plunges {bigpct}% in a brutal sell-off",
-                "Markets tumble as recession fears explode", "Wall Street suffers its worst day in years"),
-    "Financials": ("Bank stocks plunge as deposit run spreads", "Lender collapses, sparking banking crisis fears",
-                   "Banks tumble on massive loan losses", "Regional banks crash as depositors flee"),
-}
-_GENERIC_SHOCK = ("{topic_name} news turns sharply negative as losses mount",
-                  "Selling pressure hits {topic_name} as worries deepen")
-
-MARKET_SUMMARIES = {
-    "negative": ("Traders said the mood was gloomy.", "Analysts warned of further declines.",
-                 "The news added to worries about the economy."),
-    "neutral": ("Traders are waiting for more data.", "Figures were released by the statistics office.",
-                "Further details are expected later this week."),
-    "positive": ("Traders welcomed the news.", "Analysts said the outlook is improving.",
-                 "The news eased worries about the economy."),
-}
-SUMMARIES = {
-    "negative": ("The company cited weaker demand and rising costs.", "Investors reacted badly to the news.",
-                 "Analysts warned that more losses could follow."),
-    "neutral": ("The company did not comment further.", "Details were disclosed in a regulatory filing.",
-                "The company will provide more information at a later date."),
-    "positive": ("Analysts expect the strong momentum to continue.", "Investors welcomed the news.",
-                 "The company said demand remains robust."),
-}
-
-BANKS = ("Whitmore Securities", "Calder Partners", "Northgate Research", "Ashby & Co", "Pemberton Capital",
-         "Kingsley Markets", "Redfern Advisors", "Stanwick Group")
-AGENCIES = ("Apex Ratings", "Meridian Credit", "Sterling Ratings")
-REGULATORS = ("The SEC", "The FTC", "The Justice Department", "The CFPB", "State regulators")
-EXECS = ("CEO", "CFO", "COO", "chief technology officer", "president")
-FIRST = ("Maria", "James", "Priya", "Daniel", "Elena", "Marcus", "Aisha", "Thomas", "Sofia", "Kenji", "Laura", "David")
-LAST = ("Alvarez", "Brennan", "Chen", "Dubois", "Eriksen", "Fischer", "Garcia", "Hughes", "Ivanova", "Kowalski",
-        "Lindqvist", "Moreau", "Okafor", "Patel", "Rossi", "Schmidt", "Tanaka", "Walsh")
-COUNTRIES = ("Japan", "UK", "Canada", "Australia", "Brazil", "India", "Mexico", "Switzerland", "Sweden", "Korea")
-STATES = ("Texas", "Ohio", "Arizona", "Georgia", "North Carolina", "Indiana", "Nevada", "Tennessee")
-INDICES = ("S&P 500", "Nasdaq", "Dow", "Russell 2000")
-MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
-          "November", "December")
-OUTLETS = (("Meridian Newswire", "meridian-newswire.example"), ("Ledger Daily", "ledger-daily.example"),
-           ("Tickertape Wire", "tickertape.example"), ("Harbor Street Journal", "harborstreet.example"),
-           ("Market Pulse", "marketpulse.example"), ("Capital Desk", "capitaldesk.example"),
-           ("Bullhorn Finance", "bullhorn.example"), ("Quarterly Times", "quarterlytimes.example"))
+SHOCK: tuple[tuple[str, str], ...] = tuple((s["topic"], s["template"]) for s in DATA["shock"])
+TOPIC_SHOCK: dict[str, tuple[str, ...]] = {t: tuple(v) for t, v in DATA["topic_shock"].items()}
+_GENERIC_SHOCK = tuple(DATA["generic_shock"])
+MARKET_SUMMARIES = {s: tuple(v) for s, v in DATA["summaries"]["market"].items()}
+SUMMARIES = {s: tuple(v) for s, v in DATA["summaries"]["company"].items()}
+_W = DATA["words"]
+BANKS, AGENCIES, REGULATORS, EXECS = (tuple(_W[k]) for k in ("banks", "agencies", "regulators", "execs"))
+FIRST, LAST = tuple(_W["first_names"]), tuple(_W["last_names"])
+COUNTRIES, STATES, INDICES, MONTHS = (tuple(_W[k]) for k in ("countries", "states", "indices", "months"))
+OUTLETS = tuple((o["name"], o["domain"]) for o in DATA["outlets"])
 
 
 def _slots_fn():
@@ -591,28 +213,12 @@ def _render(template: str, rng: random.Random, co: Company | None, co2: Company 
 
 
 # Topic mixes (topic, weight) and sentiment mixes (negative, neutral, positive).
-COMPANY_TOPICS = (("Stock Movement", 0.22), ("Company, Product News", 0.20), ("Stock Commentary", 0.11),
-                  ("Analyst Update", 0.12), ("Earnings", 0.07), ("Legal, Regulation", 0.05),
-                  ("M&A, Investments", 0.05), ("Personnel Change", 0.04), ("Dividend", 0.03), ("IPO", 0.01),
-                  ("Treasuries, Corporate Debt", 0.02), ("SECTOR", 0.05), ("General News, Opinion", 0.03))
-SECTOR_TOPIC = {"Energy": "Energy, Oil", "Financials": "Financials", "Materials": "Gold, Metals, Materials"}
-MARKET_TOPICS = (("Markets", 0.22), ("Macro", 0.18), ("Fed, Central Banks", 0.12), ("Treasuries, Corporate Debt", 0.08),
-                 ("Currencies", 0.08), ("Energy, Oil", 0.09), ("Gold, Metals, Materials", 0.06), ("Politics", 0.08),
-                 ("General News, Opinion", 0.09), ("Financials", 0.04))
-SENTIMENT_MIX = {
-    "Analyst Update": (0.17, 0.43, 0.40), "Fed, Central Banks": (0.17, 0.63, 0.20),
-    "Company, Product News": (0.10, 0.62, 0.28), "Treasuries, Corporate Debt": (0.15, 0.65, 0.20),
-    "Dividend": (0.05, 0.55, 0.40), "Earnings": (0.17, 0.48, 0.35), "Energy, Oil": (0.20, 0.50, 0.30),
-    "Financials": (0.15, 0.60, 0.25), "Currencies": (0.17, 0.63, 0.20), "General News, Opinion": (0.15, 0.70, 0.15),
-    "Gold, Metals, Materials": (0.17, 0.53, 0.30), "IPO": (0.10, 0.60, 0.30), "Legal, Regulation": (0.25, 0.63, 0.12),
-    "M&A, Investments": (0.08, 0.55, 0.37), "Macro": (0.20, 0.60, 0.20), "Markets": (0.20, 0.50, 0.30),
-    "Politics": (0.17, 0.70, 0.13), "Personnel Change": (0.10, 0.75, 0.15), "Stock Commentary": (0.15, 0.50, 0.35),
-    "Stock Movement": (0.20, 0.40, 0.40),
-}
+COMPANY_TOPICS = tuple(DATA["company_topics"].items())
+SECTOR_TOPIC = dict(DATA["sector_topic"])
+MARKET_TOPICS = tuple(DATA["market_topics"].items())
+SENTIMENT_MIX = {t: tuple(mix) for t, mix in DATA["sentiment_mix"].items()}
 # Intraday volume profile (New York hour, multiplier); linear in between.
-PROFILE = ((0.0, 0.10), (4.0, 0.15), (6.0, 0.35), (7.0, 0.55), (8.0, 0.70), (8.5, 0.85), (9.5, 1.0), (9.75, 1.8),
-           (10.5, 1.3), (12.0, 0.9), (13.5, 0.8), (14.0, 1.0), (15.0, 1.1), (15.75, 1.5), (16.0, 1.4), (16.5, 1.2),
-           (17.5, 0.6), (20.0, 0.3), (24.0, 0.1))
+PROFILE = tuple(tuple(p) for p in DATA["volume_profile"])
 
 
 def profile(hour: float) -> float:
@@ -916,8 +522,6 @@ def company_aliases(tickers: int = 200, extra: Iterable[str] = ()) -> dict[str, 
 
 def write_aliases(path, tickers: int = 200, extra: Iterable[str] = ()) -> int:
     """Write :func:`company_aliases` as the ``ticker,alias`` CSV of the ``aliases`` setting."""
-    import csv
-
     rows = company_aliases(tickers, extra)
     with open(path, "w", newline="", encoding="utf-8") as fh:
         w = csv.writer(fh)
@@ -929,8 +533,6 @@ def write_aliases(path, tickers: int = 200, extra: Iterable[str] = ()) -> int:
 
 def write_jsonl(path, messages: Iterable[dict]) -> int:
     """Write messages as JSON lines (the archive format ``finsent replay`` reads); returns the count."""
-    import json
-
     n = 0
     with open(path, "w", encoding="utf-8") as fh:
         for m in messages:
