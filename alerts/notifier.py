@@ -56,7 +56,7 @@ from typing import Any
 import psycopg2
 
 from alerts.service import NOTIFY_CHANNEL
-from storage.db import WRITER_ROLE, connect, first_line
+from storage.db import WRITER_ROLE, LazyConnection, RetryPolicy, connect, first_line, retry_call
 from stream.base.config import redact_url
 from stream.base.errors import UserError
 from stream.base.labels import slug
@@ -64,6 +64,8 @@ from stream.base.labels import slug
 log = logging.getLogger("finsent.alerts.notifier")
 
 CATCH_ALL_TAGS = frozenset({"all", "always"})
+# a database error in the loop: start the next round on fresh connections after 1, 2, 4 ... 30 s
+LOOP_RETRY = RetryPolicy(initial_s=1.0, max_s=30.0)
 
 
 def alert_tags(scope_kind: str, scope: str) -> frozenset[str]:
@@ -148,8 +150,9 @@ def target_label(private_url: str, key: str) -> str:
 
 
 def backoff_s(attempts: int, initial: float, maximum: float) -> float:
-    """Delay before the next try after ``attempts`` failed ones (1, 2, 4, ... capped)."""
-    return min(maximum, initial * (2 ** max(0, attempts - 1)))
+    """Delay before the next try after ``attempts`` failed ones (1, 2, 4, ... capped): the alert's
+    delivery schedule, stored in ``next_attempt_at`` (the same doubling as storage's retries)."""
+    return RetryPolicy(initial_s=initial, max_s=maximum).delay(attempts)
 
 
 class Notifier:
@@ -161,24 +164,29 @@ class Notifier:
         self.a = settings.alerts
         self.role = role
         self.targets = load_targets(settings) if targets is None else targets
-        self._conn = None
-        self._listen = None
+        self._db = LazyConnection(
+            lambda: connect(self.settings.dsn, self.schema, role=self.role, application_name="finsent-notifier")
+        )
+        self._listen = LazyConnection(self._open_listen)
         self._r, self._w = os.pipe()
         os.set_blocking(self._r, False)
         os.set_blocking(self._w, False)
         self.sent = 0  # successful target deliveries by this instance (tests, metrics)
 
     # -- connections -------------------------------------------------------------
-    def _connection(self):
-        if self._conn is None or self._conn.closed:
-            self._conn = connect(self.settings.dsn, self.schema, role=self.role, application_name="finsent-notifier")
-        return self._conn
+    def _open_listen(self):
+        conn = connect(self.settings.dsn, self.schema, autocommit=True, application_name="finsent-notifier-listen")
+        try:
+            with conn.cursor() as cur:
+                cur.execute(f"LISTEN {NOTIFY_CHANNEL}")
+        except BaseException:
+            conn.close()
+            raise
+        return conn
 
     def close(self) -> None:
-        for c in (self._conn, self._listen):
-            if c is not None and not c.closed:
-                c.close()
-        self._conn = self._listen = None
+        self._db.close()
+        self._listen.close()
 
     def __del__(self):
         for fd in (getattr(self, "_r", None), getattr(self, "_w", None)):
@@ -210,7 +218,7 @@ class Notifier:
 
     def _deliver_one(self) -> int | None:
         """One alert: None when nothing is due, else 1 if it got delivered, 0 if not."""
-        conn = self._connection()
+        conn = self._db.get()
         try:
             with conn.cursor() as cur:
                 cur.execute(
@@ -272,7 +280,7 @@ class Notifier:
 
     def seconds_until_due(self) -> float | None:
         """Seconds until the earliest pending alert is due (<= 0: now); None if none."""
-        conn = self._connection()
+        conn = self._db.get()
         with conn.cursor() as cur:
             cur.execute(
                 "SELECT extract(epoch FROM min(next_attempt_at) - now()) FROM alerts WHERE delivery_status = 'pending'"
@@ -282,15 +290,8 @@ class Notifier:
         return None if v is None else float(v)
 
     # -- the loop --------------------------------------------------------------------
-    def _listen_conn(self):
-        if self._listen is None or self._listen.closed:
-            self._listen = connect(self.settings.dsn, self.schema, autocommit=True, application_name="finsent-notifier-listen")
-            with self._listen.cursor() as cur:
-                cur.execute(f"LISTEN {NOTIFY_CHANNEL}")
-        return self._listen
-
     def _wait(self, timeout: float) -> None:
-        listen = self._listen_conn()
+        listen = self._listen.get()
         rlist = [self._r, listen]
         ready, _, _ = select.select(rlist, [], [], max(0.0, timeout))
         if self._r in ready:
@@ -310,22 +311,24 @@ class Notifier:
             len(self.targets), self.schema,
             "" if self.targets else " (alerts will be marked unrouted)",
         )
-        failures = 0
-        while not stop.is_set():
-            try:
-                self.deliver_pending()
-                due = self.seconds_until_due()
-                timeout = self.a.poll_s if due is None else min(self.a.poll_s, max(due, 0.0) + 0.01)
-                if stop.is_set():
-                    break
+
+        def one_round() -> None:
+            if stop.is_set():
+                return
+            self.deliver_pending()
+            due = self.seconds_until_due()
+            timeout = self.a.poll_s if due is None else min(self.a.poll_s, max(due, 0.0) + 0.01)
+            if not stop.is_set():
                 self._wait(timeout)
-                failures = 0
-            except psycopg2.Error as exc:
-                failures += 1
-                delay = min(30.0, 0.5 * 2 ** min(failures, 6))
-                log.warning("notifier: database error (%s); retrying in %.1fs", first_line(exc), delay)
-                self.close()  # whatever failed, start the next round on fresh connections
-                stop.wait(delay)
+
+        def on_retry(exc: BaseException, attempt: int, delay: float) -> None:
+            log.warning("notifier: database error (%s); retrying in %.1fs", first_line(exc), delay)
+            self.close()  # whatever failed, start the next round on fresh connections
+
+        while not stop.is_set():
+            retry_call(one_round, policy=LOOP_RETRY, retryable=lambda e: isinstance(e, psycopg2.Error),
+                       on_retry=on_retry, give_up=lambda exc, attempts, elapsed: None, stop_event=stop,
+                       sleep=stop.wait)
         self.close()
 
     def start(self) -> tuple[threading.Thread, threading.Event]:

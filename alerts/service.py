@@ -45,7 +45,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import time
 from dataclasses import dataclass, fields
 from datetime import datetime, timezone
 from typing import Any, Mapping, Sequence
@@ -63,7 +62,7 @@ from alerts.detector import (
     scale_ranges,
     to_epoch,
 )
-from storage.db import WRITER_ROLE, connect, first_line, is_connection_error, is_transient, redact
+from storage.db import WRITER_ROLE, LazyConnection, RetryPolicy, connect, first_line, redact, transaction
 from stream.base.errors import UserError
 from stream.base.labels import alert_scope_label
 
@@ -72,6 +71,7 @@ log = logging.getLogger("finsent.alerts")
 NOTIFY_CHANNEL = "finsent_alerts"
 HEADLINES_IN_MESSAGE = 3
 _CHUNK_STEPS = 240  # windows evaluated per query round
+OBSERVE_RETRY = RetryPolicy(attempts=5, initial_s=0.2, max_s=5.0)
 
 
 # ---------------------------------------------------------------------------- rows
@@ -356,24 +356,18 @@ class AlertService:
         self.cfg = self.cfgs[0]
         self._order = {c.scale: i for i, c in enumerate(self.cfgs)}
         self.role = role
-        self._conn = None
+        self._db = LazyConnection(self._connect)
         self.last_watermark: datetime | None = None  # effective watermark after the last observe()
 
     # -- connection ------------------------------------------------------------
-    def _connection(self):
-        if self._conn is None or self._conn.closed:
-            try:
-                self._conn = connect(
-                    self.settings.dsn, self.schema, role=self.role, application_name="finsent-alerts"
-                )
-            except psycopg2.Error as exc:
-                raise UserError(f"alerts: cannot connect to {redact(self.settings.dsn)}: {first_line(exc)}") from None
-        return self._conn
+    def _connect(self):
+        try:
+            return connect(self.settings.dsn, self.schema, role=self.role, application_name="finsent-alerts")
+        except psycopg2.Error as exc:
+            raise UserError(f"alerts: cannot connect to {redact(self.settings.dsn)}: {first_line(exc)}") from None
 
     def close(self) -> None:
-        if self._conn is not None and not self._conn.closed:
-            self._conn.close()
-        self._conn = None
+        self._db.close()
 
     def __enter__(self):
         return self
@@ -396,25 +390,14 @@ class AlertService:
         this call (already committed).
         """
         sources = _normalize_sources(max_event_time, source)
-        delay = 0.2
-        for attempt in range(1, 6):
-            conn = self._connection()
-            try:
-                alerts = self._observe_tx(conn, sources, replay, notify)
-                conn.commit()
-                break
-            except psycopg2.Error as exc:
-                try:
-                    conn.rollback()
-                except psycopg2.Error:
-                    pass
-                if is_connection_error(exc):
-                    self.close()
-                if not is_transient(exc) or attempt == 5:
-                    raise
-                log.warning("alerts: observe failed (%s), retry %d in %.1fs", first_line(exc), attempt, delay)
-                time.sleep(delay)
-                delay = min(delay * 2, 5.0)
+
+        def on_retry(exc: BaseException, attempt: int, delay: float) -> None:
+            log.warning("alerts: observe failed (%s), retry %d in %.1fs", first_line(exc), attempt, delay)
+
+        alerts = transaction(
+            self._db, lambda conn: self._observe_tx(conn, sources, replay, notify),
+            policy=OBSERVE_RETRY, on_retry=on_retry,
+        ).value
         if alerts:
             for a in alerts:
                 log.warning("ALERT %s: %s negative of %s (z=%.1f) %s", a.title, a.negative, a.articles, a.z, a.key)

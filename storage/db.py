@@ -9,9 +9,14 @@ logs a password: use :func:`redact` for anything that names a database.
 from __future__ import annotations
 
 import re
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, Generic, TypeVar
 
 import psycopg2
 import psycopg2.errorcodes
+import tenacity
 from psycopg2 import sql
 
 from stream.base.config import redact_url
@@ -20,6 +25,7 @@ from stream.base.errors import UserError
 WRITER_ROLE = "finsent_writer"
 ANALYST_ROLE = "finsent_analyst"
 
+T = TypeVar("T")
 _SCHEMA_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 _KV_PASSWORD = re.compile(r"(password\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)", re.IGNORECASE)
 
@@ -165,4 +171,178 @@ def is_fatal_connect_error(exc: BaseException) -> bool:
             "invalid dsn",
             "invalid connection option",
         )
+    )
+
+
+# ---------------------------------------------------------------------------- one connection, retried transactions
+class LazyConnection:
+    """One connection, opened on first use and opened again after :meth:`drop` (or once the server
+    closed it).  ``opener`` opens it (usually a :func:`connect` call with the caller's role and
+    application name) and decides what a refusal raises: a psycopg2 connection error is retried by
+    :func:`transaction`, a :class:`UserError` is not."""
+
+    def __init__(self, opener: Callable[[], Any]) -> None:
+        self._opener = opener
+        self._conn = None
+
+    def get(self):
+        if self._conn is None or self._conn.closed:
+            self._conn = self._opener()
+        return self._conn
+
+    @property
+    def is_open(self) -> bool:
+        return self._conn is not None and not self._conn.closed
+
+    def drop(self) -> None:
+        """Close the connection (errors ignored: it may be broken already); the next :meth:`get` opens a new one."""
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            try:
+                conn.close()
+            except Exception:  # noqa: BLE001 - already broken
+                pass
+
+    close = drop
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Exponential backoff: waits ``initial_s``, then twice as long each time, at most ``max_s``.
+
+    ``attempts``: tries in all (``None``: no limit); ``deadline_s``: give up instead of waiting past
+    this many seconds after the first try (``None``: no deadline).
+    """
+
+    attempts: int | None = None
+    deadline_s: float | None = None
+    initial_s: float = 0.2
+    max_s: float = 10.0
+
+    def delay(self, failures: int) -> float:
+        """The wait after the ``failures``-th retried failure (1, 2, ...)."""
+        return min(self.max_s, self.initial_s * 2 ** max(0, failures - 1))
+
+
+@dataclass
+class Attempted(Generic[T]):
+    value: T
+    attempts: int  # tries made (1 = no retry)
+
+
+def retry_call(
+    fn: Callable[[], T],
+    *,
+    policy: RetryPolicy,
+    retryable: Callable[[BaseException], bool],
+    on_retry: Callable[[BaseException, int, float], None] | None = None,
+    give_up: Callable[[BaseException, int, float], Any] | None = None,
+    retry_now: Callable[[BaseException], bool] | None = None,
+    stop_event: threading.Event | None = None,
+    sleep: Callable[[float], Any] = time.sleep,
+) -> Attempted[T]:
+    """Call ``fn`` until it returns, retrying the errors ``retryable`` accepts with ``policy``'s backoff.
+
+    ``on_retry(exc, attempt, delay)`` runs before each wait (log there, with the DSN redacted).
+    ``retry_now(exc)``: errors retried at once, without a wait and without growing the backoff.
+    When the policy (or ``stop_event``) ends the retries, ``give_up(exc, attempts, elapsed_s)`` is
+    called and its result returned (it may raise instead); without it the last error is raised.
+    An error that is not retryable is raised as it is.
+    """
+    failures = 0
+    now = False  # the last error is one of retry_now's (asked once per error: it may keep state)
+    started = time.monotonic()
+
+    def should_retry(exc: BaseException) -> bool:
+        nonlocal now
+        now = retry_now is not None and bool(retry_now(exc))
+        return now or retryable(exc)
+
+    def wait(rs: tenacity.RetryCallState) -> float:
+        nonlocal failures
+        if now:
+            return 0.0
+        failures += 1
+        return policy.delay(failures)
+
+    stop = tenacity.stop_never
+    if policy.attempts is not None:
+        stop = stop | tenacity.stop_after_attempt(policy.attempts)
+    if policy.deadline_s is not None:
+        stop = stop | tenacity.stop_before_delay(policy.deadline_s)
+    if stop_event is not None:
+        stop = stop | tenacity.stop_when_event_set(stop_event)
+
+    def before_sleep(rs: tenacity.RetryCallState) -> None:
+        if on_retry is not None and rs.upcoming_sleep > 0:
+            on_retry(rs.outcome.exception(), rs.attempt_number, rs.upcoming_sleep)
+
+    def stopped(rs: tenacity.RetryCallState):
+        exc = rs.outcome.exception()
+        if give_up is None:
+            raise exc
+        return give_up(exc, rs.attempt_number, time.monotonic() - started)
+
+    retrying = tenacity.Retrying(
+        retry=tenacity.retry_if_exception(should_retry),
+        wait=wait,
+        stop=stop,
+        sleep=lambda s: sleep(s) if s > 0 else None,
+        before_sleep=before_sleep,
+        retry_error_callback=stopped,
+        reraise=True,
+    )
+    attempts = 0
+
+    def counted() -> T:
+        nonlocal attempts
+        attempts += 1
+        return fn()
+
+    value = retrying(counted)
+    return Attempted(value, attempts)
+
+
+def transaction(
+    db: LazyConnection,
+    body: Callable[[Any], T],
+    *,
+    policy: RetryPolicy,
+    on_retry: Callable[[BaseException, int, float], None] | None = None,
+    give_up: Callable[[BaseException, int, float], Any] | None = None,
+    retry_now: Callable[[BaseException], bool] | None = None,
+    sleep: Callable[[float], Any] = time.sleep,
+) -> Attempted[T]:
+    """Run ``body(conn)`` and COMMIT, as one transaction on ``db``'s connection, retried as a whole.
+
+    A failed try is rolled back; after a connection error (:func:`is_connection_error`) the
+    connection is dropped and the next try opens a fresh one.  Transient errors
+    (:func:`is_transient`: connection lost, deadlock, serialization failure) are retried with
+    ``policy``; any other error is raised at once.  See :func:`retry_call` for the hooks.
+    """
+
+    def attempt() -> T:
+        conn = db.get()
+        try:
+            value = body(conn)
+            conn.commit()
+            return value
+        except BaseException as exc:
+            if not conn.closed:
+                try:
+                    conn.rollback()
+                except psycopg2.Error:
+                    pass
+            if conn.closed or (isinstance(exc, psycopg2.Error) and is_connection_error(exc)):
+                db.drop()
+            raise
+
+    return retry_call(
+        attempt,
+        policy=policy,
+        retryable=lambda e: isinstance(e, psycopg2.Error) and is_transient(e),
+        on_retry=on_retry,
+        give_up=give_up,
+        retry_now=retry_now,
+        sleep=sleep,
     )

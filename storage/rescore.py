@@ -28,7 +28,7 @@ import psycopg2.extras
 
 from stream.base.errors import UserError
 from storage import buckets
-from storage.db import check_schema, connect, first_line, is_connection_error, is_transient, redact
+from storage.db import LazyConnection, RetryPolicy, check_schema, connect, first_line, redact, transaction
 
 log = logging.getLogger("finsent.storage.rescore")
 
@@ -63,6 +63,7 @@ contrib AS ({contrib}),
 
 
 UPDATE_SQL = _update_sql()
+RETRY = RetryPolicy(attempts=8, initial_s=0.5, max_s=10.0)  # one batch's transaction
 
 
 def _default_text_fn() -> Callable[[str, str | None], str]:
@@ -98,8 +99,9 @@ def rescore(
     text_fn = text_fn or _default_text_fn()
     version = str(engine.model_version)
     started = time.monotonic()
+    db = LazyConnection(lambda: connect(dsn, schema, application_name="finsent-rescore"))
     try:
-        conn = connect(dsn, schema, application_name="finsent-rescore")
+        conn = db.get()
     except psycopg2.Error as exc:
         raise UserError(f"cannot connect to {redact(dsn)}: {first_line(exc)}") from None
     stats = {"model_version": version, "scanned": 0, "updated": 0, "changed_sentiment": 0,
@@ -166,7 +168,8 @@ def rescore(
                                    None if links is None else psycopg2.extras.Json(links)))
                     stats["changed_sentiment"] += p.sentiment != r[5]
                     stats["changed_topic"] += p.topic != r[4]
-                conn = _apply(conn, dsn, schema, values)
+                _apply(db, values)
+                conn = db.get()  # a new one if the batch was retried after a lost connection
                 cur = conn.cursor()
                 stats["scanned"] += len(chunk)
                 stats["updated"] += len(values)
@@ -174,7 +177,7 @@ def rescore(
                 if progress:
                     progress(stats["scanned"], todo)
     finally:
-        conn.close()  # also releases the advisory lock
+        db.close()  # also releases the advisory lock
     stats["seconds"] = time.monotonic() - started
     log.info("rescored %d articles of schema %s with model %s (%d sentiments and %d topics changed) in %.1fs",
              stats["updated"], schema, version, stats["changed_sentiment"], stats["changed_topic"], stats["seconds"])
@@ -190,42 +193,29 @@ def _relink(linker: Any, title: str, summary: str | None, old_links: Any) -> tup
     return list(tickers), list(links)
 
 
-def _apply(conn, dsn: str, schema: str, values: Sequence[tuple], attempts: int = 8):
+def _apply(db: LazyConnection, values: Sequence[tuple]) -> None:
     """One batch: update the articles and move their bucket counts; retried on transient errors."""
-    delay = 0.5
-    for attempt in range(1, attempts + 1):
-        try:
-            with conn.cursor() as cur:
-                zero = psycopg2.extras.execute_values(cur, UPDATE_SQL, values, template=_TEMPLATE,
-                                                      page_size=len(values), fetch=True)
-                by_table: dict[str, list[tuple]] = {}
-                for tbl, bucket, kind, scope in zero:
-                    by_table.setdefault(tbl, []).append((bucket, kind, scope))
-                for table, keys in sorted(by_table.items()):
-                    psycopg2.extras.execute_values(
-                        cur,
-                        f"""DELETE FROM {table} AS t USING (VALUES %s) AS k(bucket, scope_kind, scope)
-                            WHERE t.bucket = k.bucket::timestamptz AND t.scope_kind = k.scope_kind
-                              AND t.scope = k.scope AND t.articles = 0""",
-                        keys, page_size=len(keys),
-                    )
-            conn.commit()
-            return conn
-        except psycopg2.Error as exc:
-            if not is_transient(exc) or attempt == attempts:
-                if not conn.closed:
-                    conn.rollback()
-                raise UserError(f"rescore failed: {first_line(exc)}") from None
-            log.warning("rescore batch: %s; retrying in %.1fs", first_line(exc), delay)
-            if is_connection_error(exc) or conn.closed:
-                try:
-                    conn.close()
-                except Exception:  # noqa: BLE001
-                    pass
-                time.sleep(delay)
-                conn = connect(dsn, schema, application_name="finsent-rescore")
-            else:
-                conn.rollback()
-                time.sleep(delay)
-            delay = min(delay * 2, 10.0)
-    return conn
+
+    def body(conn) -> None:
+        with conn.cursor() as cur:
+            zero = psycopg2.extras.execute_values(cur, UPDATE_SQL, values, template=_TEMPLATE,
+                                                  page_size=len(values), fetch=True)
+            by_table: dict[str, list[tuple]] = {}
+            for tbl, bucket, kind, scope in zero:
+                by_table.setdefault(tbl, []).append((bucket, kind, scope))
+            for table, keys in sorted(by_table.items()):
+                psycopg2.extras.execute_values(
+                    cur,
+                    f"""DELETE FROM {table} AS t USING (VALUES %s) AS k(bucket, scope_kind, scope)
+                        WHERE t.bucket = k.bucket::timestamptz AND t.scope_kind = k.scope_kind
+                          AND t.scope = k.scope AND t.articles = 0""",
+                    keys, page_size=len(keys),
+                )
+
+    def on_retry(exc: BaseException, attempt: int, delay: float) -> None:
+        log.warning("rescore batch: %s; retrying in %.1fs", first_line(exc), delay)
+
+    try:
+        transaction(db, body, policy=RETRY, on_retry=on_retry)
+    except psycopg2.Error as exc:
+        raise UserError(f"rescore failed: {first_line(exc)}") from None

@@ -41,13 +41,15 @@ from stream.base.labels import SENTIMENTS
 from storage import buckets
 from storage.db import (
     WRITER_ROLE,
+    LazyConnection,
+    RetryPolicy,
     check_schema,
     connect,
     first_line,
     is_connection_error,
     is_fatal_connect_error,
-    is_transient,
     redact,
+    transaction,
 )
 
 log = logging.getLogger("finsent.storage.writer")
@@ -194,7 +196,8 @@ class Writer:
         self.retry_max_s = retry_max_s
         self.connect_timeout = connect_timeout
         self.application_name = application_name
-        self._conn = None
+        self.retry = RetryPolicy(deadline_s=retry_deadline_s, initial_s=retry_initial_s, max_s=retry_max_s)
+        self._db = LazyConnection(self._connect)
         self._months: set[datetime] = set()
         self.retries = 0  # total retries over the writer's life (for metrics)
 
@@ -223,20 +226,10 @@ class Writer:
         return conn
 
     def _connection(self):
-        if self._conn is None or self._conn.closed:
-            self._conn = self._connect()
-        return self._conn
-
-    def _drop_connection(self) -> None:
-        if self._conn is not None:
-            try:
-                self._conn.close()
-            except Exception:  # noqa: BLE001 - already broken
-                pass
-        self._conn = None
+        return self._db.get()
 
     def close(self) -> None:
-        self._drop_connection()
+        self._db.drop()
 
     def __enter__(self) -> "Writer":
         return self
@@ -272,53 +265,41 @@ class Writer:
         values = [_clean(r) for r in unique.values()]
         months = {month_start(r.published_at) for r in unique.values()}
 
-        deadline = None if self.retry_deadline_s is None else started + self.retry_deadline_s
-        delay = self.retry_initial_s
-        attempts = 0
-        partitions_refreshed = False
-        while True:
-            attempts += 1
-            try:
-                conn = self._connection()
-                self._ensure_partitions(conn, months)
-                try:
-                    with conn.cursor() as cur:
-                        got = psycopg2.extras.execute_values(
-                            cur, WRITE_SQL, values, template=_TEMPLATE, page_size=len(values), fetch=True
-                        )
-                    conn.commit()
-                except BaseException:
-                    if not conn.closed:
-                        try:
-                            conn.rollback()
-                        except psycopg2.Error:
-                            pass
-                    raise
-                break
-            except psycopg2.Error as exc:
-                if is_connection_error(exc):
-                    self._drop_connection()
-                code = getattr(exc, "pgcode", None)
-                if code == "23514" and "partition" in str(exc) and not partitions_refreshed:
-                    # a partition we remembered was dropped (prune) meanwhile
-                    self._months.clear()
-                    partitions_refreshed = True
-                    continue
-                if not is_transient(exc):
-                    raise
-                self.retries += 1
-                now = time.monotonic()
-                if deadline is not None and now + delay > deadline:
-                    raise WriterUnavailable(
-                        f"database {redact(self.dsn)} unavailable for {now - started:.1f}s "
-                        f"({attempts} attempts): {first_line(exc)}"
-                    ) from None
-                log.warning(
-                    "database %s: %s; retrying batch of %d in %.1fs (attempt %d)",
-                    redact(self.dsn), first_line(exc), len(values), delay, attempts + 1,
+        refreshed = False
+
+        def body(conn):
+            self._ensure_partitions(conn, months)
+            with conn.cursor() as cur:
+                return psycopg2.extras.execute_values(
+                    cur, WRITE_SQL, values, template=_TEMPLATE, page_size=len(values), fetch=True
                 )
-                time.sleep(delay)
-                delay = min(delay * 2, self.retry_max_s)
+
+        def partition_dropped(exc: BaseException) -> bool:
+            """A partition we remembered was dropped (prune) meanwhile: forget them, retry at once (once)."""
+            nonlocal refreshed
+            if refreshed or getattr(exc, "pgcode", None) != "23514" or "partition" not in str(exc):
+                return False
+            self._months.clear()
+            refreshed = True
+            return True
+
+        def on_retry(exc: BaseException, attempt: int, delay: float) -> None:
+            self.retries += 1
+            log.warning(
+                "database %s: %s; retrying batch of %d in %.1fs (attempt %d)",
+                redact(self.dsn), first_line(exc), len(values), delay, attempt + 1,
+            )
+
+        def give_up(exc: BaseException, attempts: int, elapsed: float):
+            self.retries += 1
+            raise WriterUnavailable(
+                f"database {redact(self.dsn)} unavailable for {elapsed:.1f}s "
+                f"({attempts} attempts): {first_line(exc)}"
+            ) from None
+
+        done = transaction(self._db, body, policy=self.retry, on_retry=on_retry, give_up=give_up,
+                           retry_now=partition_dropped)
+        got, attempts = done.value, done.attempts
         new = {r[0] for r in got}
         inserted = [r for r in unique.values() if r.id in new]
         return WriteResult(inserted, len(rows) - len(inserted), attempts, time.monotonic() - started)
