@@ -369,3 +369,48 @@ def articles(cur, kind: str, scope: str, since: datetime, until: datetime, limit
         cols=_article_select(optional), where=sql.SQL(" AND ").join(where), order=_ORDERS[order])
     cur.execute(q, (*params, limit))
     return _clean_articles(_rows(cur))
+
+
+# --------------------------------------------------------------------------- the login, health, single rows
+WRITE_PRIVILEGES = ("INSERT", "UPDATE", "DELETE", "TRUNCATE")
+
+
+def login(cur) -> tuple[str, bool]:
+    """(the session's user, whether it is a superuser)."""
+    cur.execute("SELECT current_user, rolsuper FROM pg_roles WHERE rolname = current_user")
+    user, superuser = cur.fetchone()
+    return user, bool(superuser)
+
+
+def writable_table(cur, privileges: tuple[str, ...] = WRITE_PRIVILEGES) -> tuple[str, str] | None:
+    """A table or view of the current schema that the login holds one of ``privileges`` on:
+    (name, privilege), or None."""
+    cur.execute(
+        "SELECT c.relname, p.priv FROM pg_class AS c JOIN pg_namespace AS n ON n.oid = c.relnamespace,"
+        " unnest(%s::text[]) AS p(priv)"
+        " WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p', 'v')"
+        " AND has_table_privilege(current_user, c.oid, p.priv) LIMIT 1",
+        (list(privileges),),
+    )
+    row = cur.fetchone()
+    return None if row is None else (row[0], row[1])
+
+
+def health(cur) -> tuple[str, bool, bool]:
+    """(user, session is read-only, the schema has the finsent tables)."""
+    cur.execute("SELECT current_user, current_setting('transaction_read_only'), to_regclass('alerts') IS NOT NULL")
+    user, ro, ok_schema = cur.fetchone()
+    return user, ro == "on", bool(ok_schema)
+
+
+def last_alert_id(cur) -> int:
+    """The largest alert id stored (0: none)."""
+    cur.execute("SELECT coalesce(max(id), 0) FROM alerts")
+    return int(cur.fetchone()[0])
+
+
+def alert_scope(cur, alert_id: int) -> tuple[str, str] | None:
+    """(scope_kind, scope) of one alert, or None when there is no such alert."""
+    cur.execute("SELECT scope_kind, scope FROM alerts WHERE id = %s", (alert_id,))
+    row = cur.fetchone()
+    return None if row is None else (row[0], row[1])

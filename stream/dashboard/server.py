@@ -38,6 +38,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
 from storage import dashboard as q
+from storage.db import LazyConnection, RetryPolicy, connect, first_line, is_connection_error, retry_call
 from stream.dashboard import params as P
 from stream.base.errors import UserError
 
@@ -49,7 +50,7 @@ DEFAULT_PORT = 18080
 STATEMENT_TIMEOUT_MS = 5000
 MAX_IDLE_S = 600.0  # pooled analyst connections older than this are replaced (the role has idle_session_timeout 30min)
 MAX_STREAMS = 200  # open /api/alerts/stream connections
-WRITE_PRIVILEGES = ("INSERT", "UPDATE", "DELETE", "TRUNCATE")
+LISTEN_RETRY = RetryPolicy(initial_s=1.0, max_s=30.0)  # the alert listener after a database error
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
        "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
 
@@ -125,8 +126,6 @@ class ReadPool:
             with conn.cursor() as cur:
                 yield cur
         except psycopg2.Error as exc:
-            from storage.db import is_connection_error
-
             broken = broken or is_connection_error(exc)
             raise
         finally:
@@ -153,19 +152,11 @@ class ReadPool:
 
 def check_read_only(cur) -> str:
     """The login's name; UserError if it may write any finsent table of the schema (or is a superuser)."""
-    cur.execute("SELECT current_user, rolsuper FROM pg_roles WHERE rolname = current_user")
-    user, superuser = cur.fetchone()
+    user, superuser = q.login(cur)
     if superuser:
         raise UserError(f"the dashboard's database login '{user}' is a superuser; it must be the read-only "
                         "finsent_analyst role (FINSENT_ANALYST_DATABASE_URL)")
-    cur.execute(
-        "SELECT c.relname, p.priv FROM pg_class AS c JOIN pg_namespace AS n ON n.oid = c.relnamespace,"
-        " unnest(%s::text[]) AS p(priv)"
-        " WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p', 'v')"
-        " AND has_table_privilege(current_user, c.oid, p.priv) LIMIT 1",
-        (list(WRITE_PRIVILEGES),),
-    )
-    row = cur.fetchone()
+    row = q.writable_table(cur)
     if row:
         raise UserError(f"the dashboard's database login '{user}' has {row[1]} on {row[0]}; it must be the "
                         "read-only finsent_analyst role")
@@ -211,45 +202,52 @@ class AlertHub:
                 except asyncio.QueueFull:  # a stalled client: it re-reads from the database on reconnect
                     pass
 
-    def _run(self) -> None:
-        from storage.db import connect
-
-        conn = None
-        failures = 0
-        while not self._stop.is_set():
-            try:
-                if conn is None or conn.closed:
-                    conn = connect(self.dsn, self.schema, autocommit=True, readonly=True,
-                                   statement_timeout_ms=STATEMENT_TIMEOUT_MS,
-                                   application_name="finsent-dashboard-listen", connect_timeout=5)
-                    with conn.cursor() as cur:
-                        cur.execute(f"LISTEN {NOTIFY_CHANNEL}")
-                        if not self.last_id:
-                            cur.execute("SELECT coalesce(max(id), 0) FROM alerts")
-                            self.last_id = int(cur.fetchone()[0])
-                    self.listening = True
-                    failures = 0
-                    self._check(conn)  # whatever was stored while we were not listening
-                deadline = time.monotonic() + self.poll_s
-                woken = False
-                while not self._stop.is_set() and time.monotonic() < deadline and not woken:
-                    ready, _, _ = select.select([conn], [], [], min(0.5, max(0.0, deadline - time.monotonic())))
-                    if ready:
-                        conn.poll()
-                        woken = any(n.payload == self.schema for n in conn.notifies)
-                        conn.notifies.clear()
-                if not self._stop.is_set():
-                    self._check(conn)
-            except psycopg2.Error as exc:
-                self.listening = False
-                failures += 1
-                log.warning("dashboard: alert listener: %s; retrying", str(exc).strip().splitlines()[0] if str(exc) else exc)
-                if conn is not None and not conn.closed:
-                    conn.close()
-                conn = None
-                self._stop.wait(min(30.0, 0.5 * 2 ** min(failures, 6)))
-        if conn is not None and not conn.closed:
+    def _listen(self):
+        conn = connect(self.dsn, self.schema, autocommit=True, readonly=True,
+                       statement_timeout_ms=STATEMENT_TIMEOUT_MS,
+                       application_name="finsent-dashboard-listen", connect_timeout=5)
+        try:
+            with conn.cursor() as cur:
+                cur.execute(f"LISTEN {NOTIFY_CHANNEL}")
+                if not self.last_id:
+                    self.last_id = q.last_alert_id(cur)
+        except BaseException:
             conn.close()
+            raise
+        return conn
+
+    def _run(self) -> None:
+        db = LazyConnection(self._listen)
+
+        def one_round() -> None:
+            if self._stop.is_set():
+                return
+            fresh = not db.is_open
+            conn = db.get()
+            if fresh:
+                self.listening = True
+                self._check(conn)  # whatever was stored while we were not listening
+            deadline = time.monotonic() + self.poll_s
+            woken = False
+            while not self._stop.is_set() and time.monotonic() < deadline and not woken:
+                ready, _, _ = select.select([conn], [], [], min(0.5, max(0.0, deadline - time.monotonic())))
+                if ready:
+                    conn.poll()
+                    woken = any(n.payload == self.schema for n in conn.notifies)
+                    conn.notifies.clear()
+            if not self._stop.is_set():
+                self._check(conn)
+
+        def on_retry(exc: BaseException, attempt: int, delay: float) -> None:
+            self.listening = False
+            log.warning("dashboard: alert listener: %s; retrying", first_line(exc))
+            db.drop()
+
+        while not self._stop.is_set():
+            retry_call(one_round, policy=LISTEN_RETRY, retryable=lambda e: isinstance(e, psycopg2.Error),
+                       on_retry=on_retry, give_up=lambda exc, attempts, elapsed: None, stop_event=self._stop,
+                       sleep=self._stop.wait)
+        db.close()
 
     def _check(self, conn) -> None:
         with conn.cursor() as cur:
@@ -352,8 +350,7 @@ def create_app(settings, *, now: Callable[[], datetime] | None = None, poll_s: f
         alert_id = P.positive_id(request.path_params["alert_id"])
 
         def run(cur):
-            cur.execute("SELECT scope_kind, scope FROM alerts WHERE id = %s", (alert_id,))
-            row = cur.fetchone()
+            row = q.alert_scope(cur, alert_id)
             if row is None:
                 return None
             ts = [{"key": t.key, "service": _service_name(t), "routes": t.routes(row[0], row[1])} for t in targets]
@@ -383,15 +380,11 @@ def create_app(settings, *, now: Callable[[], datetime] | None = None, poll_s: f
             t0 = time.monotonic()
             try:
                 with pool.cursor() as cur:
-                    cur.execute("SELECT current_user, current_setting('transaction_read_only'), "
-                                "to_regclass('alerts') IS NOT NULL")
-                    user, ro, ok_schema = cur.fetchone()
-                return {"ok": bool(ok_schema), "user": user, "read_only": ro == "on", "schema": schema,
+                    user, read_only, ok_schema = q.health(cur)
+                return {"ok": ok_schema, "user": user, "read_only": read_only, "schema": schema,
                         "ms": round((time.monotonic() - t0) * 1000, 1),
                         **({} if ok_schema else {"error": f"schema '{schema}' has no finsent tables"})}
             except psycopg2.Error as exc:
-                from storage.db import first_line
-
                 return {"ok": False, "schema": schema, "error": first_line(exc)}
 
         def broker_check():
@@ -483,8 +476,7 @@ def create_app(settings, *, now: Callable[[], datetime] | None = None, poll_s: f
             alert_id = P.positive_id(request.path_params["alert_id"])
         except P.ParamError as exc:
             raise HTTPException(400, str(exc)) from None
-        row = db(lambda cur: (cur.execute("SELECT scope_kind, scope FROM alerts WHERE id = %s", (alert_id,)),
-                              cur.fetchone())[1])
+        row = db(lambda cur: q.alert_scope(cur, alert_id))
         if row is None:
             raise HTTPException(404, f"no alert {alert_id} in schema '{schema}'")
         return page(request, "alert.html", title=f"Alert {alert_id}", alert_id=alert_id, kind=row[0], scope=row[1])
