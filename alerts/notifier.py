@@ -55,7 +55,7 @@ from typing import Any
 
 import psycopg2
 
-from alerts.service import NOTIFY_CHANNEL
+from storage import alerts as store
 from storage.db import WRITER_ROLE, LazyConnection, RetryPolicy, connect, first_line, retry_call
 from stream.base.config import redact_url
 from stream.base.errors import UserError
@@ -178,7 +178,7 @@ class Notifier:
         conn = connect(self.settings.dsn, self.schema, autocommit=True, application_name="finsent-notifier-listen")
         try:
             with conn.cursor() as cur:
-                cur.execute(f"LISTEN {NOTIFY_CHANNEL}")
+                store.listen(cur)
         except BaseException:
             conn.close()
             raise
@@ -221,24 +221,16 @@ class Notifier:
         conn = self._db.get()
         try:
             with conn.cursor() as cur:
-                cur.execute(
-                    "SELECT id, scope_kind, scope, title, message, attempts, delivered_to FROM alerts"
-                    " WHERE delivery_status = 'pending' AND next_attempt_at <= now()"
-                    " ORDER BY next_attempt_at, id LIMIT 1 FOR UPDATE SKIP LOCKED"
-                )
-                row = cur.fetchone()
-                if row is None:
+                due = store.lock_next_due(cur)
+                if due is None:
                     conn.rollback()
                     return None
-                alert_id, kind, scope, title, message, attempts, done = row
-                done = list(done or [])
+                alert_id, kind, scope, title, message = due.id, due.scope_kind, due.scope, due.title, due.message
+                attempts, done = due.attempts, due.delivered_to
                 routed = [t for t in self.targets if t.routes(kind, scope)]
                 if not routed:
                     why = "no apprise URL configured" if not self.targets else "no apprise URL routes this scope"
-                    cur.execute(
-                        "UPDATE alerts SET delivery_status = 'unrouted', last_error = %s WHERE id = %s",
-                        (why, alert_id),
-                    )
+                    store.mark_unrouted(cur, alert_id, why)
                     conn.commit()
                     log.info("alert %s (%s %s) not sent: %s", alert_id, kind, scope, why)
                     return 0
@@ -253,21 +245,13 @@ class Notifier:
                         errors.append(t.label)
                 attempts += 1
                 if not errors:
-                    cur.execute(
-                        "UPDATE alerts SET delivery_status = 'delivered', delivered_at = now(), attempts = %s,"
-                        " delivered_to = %s, last_error = NULL WHERE id = %s",
-                        (attempts, done, alert_id),
-                    )
+                    store.mark_delivered(cur, alert_id, attempts, done)
                     conn.commit()
                     log.info("alert %s delivered: %s (%d target(s), attempt %d)", alert_id, title, len(routed), attempts)
                     return 1
                 delay = backoff_s(attempts, self.a.retry_initial_s, self.a.retry_max_s)
                 err = "delivery failed to " + ", ".join(errors)
-                cur.execute(
-                    "UPDATE alerts SET attempts = %s, delivered_to = %s, last_error = %s,"
-                    " next_attempt_at = now() + make_interval(secs => %s) WHERE id = %s",
-                    (attempts, done, err, delay, alert_id),
-                )
+                store.schedule_retry(cur, alert_id, attempts, done, err, delay)
                 conn.commit()
                 log.warning("alert %s: %s (attempt %d); next try in %.1fs", alert_id, err, attempts, delay)
                 return 0
@@ -282,12 +266,9 @@ class Notifier:
         """Seconds until the earliest pending alert is due (<= 0: now); None if none."""
         conn = self._db.get()
         with conn.cursor() as cur:
-            cur.execute(
-                "SELECT extract(epoch FROM min(next_attempt_at) - now()) FROM alerts WHERE delivery_status = 'pending'"
-            )
-            v = cur.fetchone()[0]
+            due = store.seconds_until_due(cur)
         conn.rollback()
-        return None if v is None else float(v)
+        return due
 
     # -- the loop --------------------------------------------------------------------
     def _wait(self, timeout: float) -> None:

@@ -15,10 +15,12 @@ incident...) show up when present and are simply absent before.
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any
 
 from psycopg2 import sql
+
+from storage.trends import ceil_to, floor_to
 
 # The columns of 0002's alerts table: everything else a later migration adds is passed through as "extra".
 ALERT_CORE = (
@@ -38,17 +40,7 @@ ARTICLE_COLUMNS = ("id", "published_at", "source", "url", "title", "tickers", "t
 OPTIONAL_ARTICLE_COLUMNS = ("ticker_links",)
 # ranges longer than this are summed from the hourly roll-up (widened to whole hours)
 EXACT_SPAN = timedelta(days=3)
-_EPOCH = datetime(2000, 1, 1, tzinfo=timezone.utc)
 _URLISH = re.compile(r"\b[a-z][a-z0-9+.\-]*://\S+", re.IGNORECASE)
-
-
-def floor_to(ts: datetime, width: timedelta) -> datetime:
-    return _EPOCH + ((ts - _EPOCH) // width) * width
-
-
-def ceil_to(ts: datetime, width: timedelta) -> datetime:
-    f = floor_to(ts, width)
-    return f if f == ts else f + width
 
 
 def _rows(cur) -> list[dict[str, Any]]:

@@ -355,3 +355,15 @@ def status(dsn: str, schema: str = "public") -> dict:
         }
     finally:
         conn.close()
+
+
+def drop_schema(dsn: str, schema: str) -> None:
+    """Drop a schema and everything in it (the demo starts each run on a fresh one)."""
+    check_schema(schema)
+    conn = psycopg2.connect(dsn)
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cur:
+            cur.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
+    finally:
+        conn.close()

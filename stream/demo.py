@@ -18,6 +18,7 @@ import sys
 import time
 from datetime import datetime, timedelta, timezone
 
+from storage import trends
 from stream.base.config import Settings, load_settings
 from stream.base.errors import UserError
 from stream.base.table import format_table
@@ -53,16 +54,11 @@ def demo_settings(base: Settings) -> Settings:
 
 def _reset(settings: Settings) -> None:
     """Fresh demo schema and topics, so every run shows the same story."""
-    import psycopg2
     from kafka.admin import KafkaAdminClient
 
     from storage import migrate
 
-    conn = psycopg2.connect(settings.dsn)
-    conn.autocommit = True
-    with conn.cursor() as cur:
-        cur.execute(f'DROP SCHEMA IF EXISTS "{settings.schema}" CASCADE')
-    conn.close()
+    migrate.drop_schema(settings.dsn, settings.schema)
     migrate.upgrade(settings.dsn, schema=settings.schema)
     admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, client_id="finsent-demo")
     try:
@@ -81,34 +77,18 @@ def _reset(settings: Settings) -> None:
         admin.close()
 
 
-def _count(settings: Settings, sql: str, params=()):
-    from storage.db import fetch_all
-
-    return fetch_all(settings.dsn, settings.schema, sql, params)
-
-
 def _movers(settings: Settings, limit: int = 10):
-    return _count(settings, """
-        SELECT scope, sum(articles)::int AS articles, sum(negative)::int AS negative,
-               round((sum(negative)::numeric / nullif(sum(articles), 0)), 2) AS negative_share,
-               round((sum(score_sum) / nullif(sum(articles), 0))::numeric, 3) AS mean_score
-        FROM sentiment_minute WHERE scope_kind = 'ticker'
-        GROUP BY scope HAVING sum(articles) >= 5
-        ORDER BY mean_score ASC, negative DESC LIMIT %s""", (limit,))
+    return trends.ticker_movers(settings.dsn, settings.schema, limit)
 
 
 def _alerts(settings: Settings):
-    return _count(settings, """
-        SELECT a.scope_kind, a.scope, a.window_start, a.window_end, a.negative, a.articles,
-               round(a.z::numeric, 1), a.delivery_status, a.top_article_ids, a.scale
-        FROM alerts a ORDER BY a.window_start, a.scope_kind, a.scope""")
+    return trends.alert_summaries(settings.dsn, settings.schema)
 
 
 def _headlines(settings: Settings, ids: list[str], limit: int = 3):
     if not ids:
         return []
-    rows = _count(settings, "SELECT id, title, round(sentiment_score::numeric, 2) FROM articles WHERE id = ANY(%s)",
-                  (list(ids),))
+    rows = trends.titles(settings.dsn, settings.schema, ids)
     order = {i: k for k, i in enumerate(ids)}
     return sorted(rows, key=lambda r: order.get(r[0], 0))[:limit]
 
@@ -194,8 +174,7 @@ def cmd_demo(args) -> int:
             if time.monotonic() > deadline:
                 raise UserError(f"the demo did not finish within {args.timeout:.0f}s; see {log_path}")
             time.sleep(0.5)
-            now = _count(settings, "SELECT count(*) FROM articles")[0][0]
-            n_alerts = _count(settings, "SELECT count(*) FROM alerts")[0][0]
+            now, n_alerts = trends.counts(settings.dsn, settings.schema)
             bar.set_postfix(alerts=n_alerts)
             bar.update(now - stored)
             stored = now
@@ -219,7 +198,7 @@ def cmd_demo(args) -> int:
               f"{arts} articles, z={z}, delivery {status}")
         for _id, title, score in _headlines(settings, list(top or [])):
             print(f"      [{score:+}] {title}")
-    rules = dict(_count(settings, "SELECT rule, count(*) FROM article_ticker_links GROUP BY rule"))
+    rules = trends.link_rule_counts(settings.dsn, settings.schema)
     print(f"\nTickers linked from the text: {rules.get('alias', 0) + rules.get('name', 0)} by company name, "
           f"{rules.get('cashtag', 0)} by cashtag (see: finsent sql --schema {settings.schema} "
           f"\"SELECT title, ticker, text, rule FROM article_ticker_links LIMIT 5\")")
@@ -262,8 +241,7 @@ def _dashboard(settings: Settings, spike_ticker: str, day: datetime, duration: t
     """Start ``finsent dashboard --schema demo`` in the background and print URLs that open on the demo."""
     from stream.dashboard import start_background
 
-    rows = _count(settings, "SELECT id FROM alerts WHERE scope_kind = 'ticker' AND scope = %s ORDER BY window_start",
-                  (spike_ticker,))
+    rows = trends.scope_alert_ids(settings.dsn, settings.schema, "ticker", spike_ticker)
     since, until = day.strftime("%Y-%m-%dT%H:%MZ"), (day + duration).strftime("%Y-%m-%dT%H:%MZ")
     try:
         url = start_background(settings)
@@ -272,7 +250,7 @@ def _dashboard(settings: Settings, spike_ticker: str, day: datetime, duration: t
         return
     print("Dashboard (running in the background; 'finsent dashboard --stop' or 'finsent down' stops it):")
     if rows:
-        print(f"  the planted spike's alert:  {url}/alert/{rows[0][0]}")
+        print(f"  the planted spike's alert:  {url}/alert/{rows[0]}")
     print(f"  the demo's trading day:     {url}/?since={since}&until={until}\n")
 
 

@@ -1,514 +1,44 @@
 """``finsent plot``: trend charts of one ticker or topic, with its alert windows.
 
-Two layers, so the drawing can be tested without a database:
+Three parts, this one the command:
 
-* :func:`fetch` reads the sentiment buckets (``sentiment_minute`` rolled up to
-  the chosen width, or the ``trend_hourly`` / ``trend_daily`` views) and the
-  ``alerts`` of one scope, as the read-only ``finsent_analyst`` role (falling
-  back to the pipeline's URL when that role cannot log in or read the schema);
-* :func:`render` draws pandas frames into a PNG (or SVG/PDF) or a
-  self-contained HTML page (the PNG inlined as base64 plus small tables; no
-  scripts, nothing fetched from the internet).
+* the queries are :mod:`storage.trends` (the sentiment buckets -- ``sentiment_minute`` rolled up
+  to the chosen width, or the ``trend_hourly`` / ``trend_daily`` views -- and the ``alerts`` of one
+  scope, read as the read-only ``finsent_analyst`` role, falling back to the pipeline's URL when
+  that role cannot log in or read the schema);
+* the drawing is :mod:`stream.chart` (frames into PNG/SVG/PDF or a self-contained HTML page);
+* here: :func:`fetch` checks the arguments and reads one scope into frames, :func:`plot_scope`
+  chains fetch and render and is what ``finsent demo`` calls::
 
-:func:`plot_scope` chains them and is what ``finsent demo`` calls::
-
-    path = plot_scope(settings, "ticker", "ACME")
-
-The chart has three panels over a shared UTC time axis: mean sentiment score
-(p_positive - p_negative, -1..+1), negative share of the articles (%), and the
-article volume per bucket stacked by sentiment.  Alert windows of the scope
-are shaded in every panel.
+      path = plot_scope(settings, "ticker", "ACME")
 """
 
 from __future__ import annotations
 
-import base64
-import html
-import io
-import logging
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Sequence
 
 import pandas as pd
+import psycopg2
 
+from storage import trends
+from storage.db import check_schema, first_line
+from storage.trends import ALERT_COLUMNS, BUCKET_CHOICES, BUCKETS, auto_bucket, ceil_to, floor_to
 from stream.base.errors import UserError
 from stream.base.labels import SCOPE_KINDS, scope_label
-
-log = logging.getLogger("finsent.plot")
-
-
-# Bucket widths: name -> (width, source).  Sub-hour widths are rolled up from
-# sentiment_minute; hour and day read the analyst views.
-BUCKETS: dict[str, tuple[timedelta, str]] = {
-    "minute": (timedelta(minutes=1), "sentiment_minute"),
-    "5min": (timedelta(minutes=5), "sentiment_minute"),
-    "15min": (timedelta(minutes=15), "sentiment_minute"),
-    "hour": (timedelta(hours=1), "trend_hourly"),
-    "day": (timedelta(days=1), "trend_daily"),
-}
-BUCKET_CHOICES = ("auto", *BUCKETS)
-
-# Figure geometry: the PNG is FIGSIZE * DPI pixels (no tight bbox, so the size is fixed).
-FIGSIZE = (12.0, 7.5)
-DPI = 120
-OUTPUT_SUFFIXES = (".png", ".html", ".svg", ".pdf")
-
-TREND_COLUMNS = ("bucket", "articles", "negative", "neutral", "positive", "negative_share", "mean_score")
-ALERT_COLUMNS = ("window_start", "window_end", "articles", "negative", "negative_share", "z", "rule",
-                 "replayed", "delivery_status")
-
-COLORS = {
-    "negative": "#c0392b",
-    "neutral": "#a6acaf",
-    "positive": "#27ae60",
-    "score": "#1f4e79",
-    "share": "#c0392b",
-    "alert": "#f39c12",
-}
-
-
-# --------------------------------------------------------------------------- helpers
-def auto_bucket(since: datetime, until: datetime) -> str:
-    """A bucket width giving roughly 30..300 points over ``[since, until)``."""
-    span = until - since
-    if span <= timedelta(hours=3):
-        return "minute"
-    if span <= timedelta(hours=16):
-        return "5min"
-    if span <= timedelta(days=2):
-        return "15min"
-    if span <= timedelta(days=21):
-        return "hour"
-    return "day"
-
-
-def _utc(ts) -> pd.Timestamp:
-    t = pd.Timestamp(ts)
-    return t.tz_localize("UTC") if t.tzinfo is None else t.tz_convert("UTC")
-
-
-def _fmt_time(ts) -> str:
-    return _utc(ts).strftime("%Y-%m-%d %H:%M")
-
-
-def format_range(since, until) -> str:
-    """``2024-05-01 09:30 – 16:00 UTC`` when both ends fall on one day, else both dates."""
-    a, b = _utc(since), _utc(until)
-    last = b - pd.Timedelta(microseconds=1)  # the range is [since, until)
-    if a.date() == last.date():
-        end = "24:00" if b.date() != a.date() else b.strftime("%H:%M")
-        return f"{a.strftime('%Y-%m-%d %H:%M')} – {end} UTC"
-    return f"{_fmt_time(a)} – {_fmt_time(b)} UTC"
-
-
-def normalize_trend(df: pd.DataFrame) -> pd.DataFrame:
-    """Trend rows sorted by bucket, UTC times, numeric counts, share/score recomputed where missing."""
-    missing = [c for c in ("bucket", "articles", "negative") if c not in df.columns]
-    if missing:
-        raise ValueError(f"trend frame lacks column(s): {', '.join(missing)}")
-    out = df.copy()
-    out["bucket"] = pd.to_datetime(out["bucket"], utc=True)
-    for c in ("articles", "negative", "neutral", "positive"):
-        if c not in out.columns:
-            out[c] = 0
-        out[c] = pd.to_numeric(out[c]).fillna(0).astype("int64")
-    arts = out["articles"].where(out["articles"] > 0)
-    if "negative_share" not in out.columns:
-        out["negative_share"] = out["negative"] / arts
-    if "mean_score" not in out.columns:
-        if "score_sum" not in out.columns:
-            raise ValueError("trend frame needs mean_score or score_sum")
-        out["mean_score"] = out["score_sum"] / arts
-    out["negative_share"] = pd.to_numeric(out["negative_share"], errors="coerce").astype("float64")
-    out["mean_score"] = pd.to_numeric(out["mean_score"], errors="coerce").astype("float64")
-    return out.sort_values("bucket").reset_index(drop=True)
-
-
-def infer_width(buckets: pd.Series) -> timedelta:
-    """The bucket width of a trend frame: the smallest step between buckets (1 minute at least)."""
-    if len(buckets) < 2:
-        return timedelta(minutes=1)
-    step = pd.Series(buckets).sort_values().diff().dropna()
-    step = step[step > pd.Timedelta(0)]
-    if step.empty:
-        return timedelta(minutes=1)
-    return max(step.min().to_pytimedelta(), timedelta(minutes=1))
-
-
-# --------------------------------------------------------------------------- drawing
-@dataclass(frozen=True)
-class ChartInfo:
-    """Extra facts for the chart and the HTML page (all optional for :func:`render`)."""
-
-    since: datetime | None = None
-    until: datetime | None = None
-    width: timedelta | None = None
-    bucket_name: str | None = None
-    scope_kind: str | None = None
-    scope: str | None = None
-    source: str | None = None  # e.g. "schema public"
-
-
-def _figure(df: pd.DataFrame, alerts: pd.DataFrame, title: str, info: ChartInfo):
-    from matplotlib.dates import AutoDateLocator, ConciseDateFormatter, date2num
-    from matplotlib.figure import Figure
-    from matplotlib.patches import Patch
-    from matplotlib.ticker import MaxNLocator, PercentFormatter
-
-    width = info.width or infer_width(df["bucket"])
-    since = _utc(info.since) if info.since is not None else df["bucket"].iloc[0]
-    until = _utc(info.until) if info.until is not None else df["bucket"].iloc[-1] + width
-    # Lines run through bucket centres and break where buckets have no articles
-    # (a score is undefined there); bars span their bucket.
-    line = _line_frame(df, width)
-    x = line["bucket"] + pd.Timedelta(width) / 2
-    has = line["articles"] > 0
-    n_points = int(has.sum())
-    prev_has = has.shift(1, fill_value=False)
-    next_has = has.shift(-1, fill_value=False)
-    isolated = has & ~prev_has & ~next_has  # points a line cannot show
-    dots = has if n_points <= 80 else isolated
-
-    fig = Figure(figsize=FIGSIZE, dpi=DPI, layout="constrained")
-    gs = fig.add_gridspec(3, 1, height_ratios=(3, 2, 2))
-    ax_score = fig.add_subplot(gs[0])
-    ax_share = fig.add_subplot(gs[1], sharex=ax_score)
-    ax_vol = fig.add_subplot(gs[2], sharex=ax_score)
-
-    total = int(df["articles"].sum())
-    neg = int(df["negative"].sum())
-    mean_all = float((df["mean_score"].fillna(0) * df["articles"]).sum() / total) if total else float("nan")
-    subtitle = (
-        f"{total:,} articles, {neg / total:.0%} negative, mean score {mean_all:+.2f}"
-        if total else "no articles"
-    ) + f"  ·  {len(alerts)} alert{'s' if len(alerts) != 1 else ''}"
-    subtitle += f"  ·  {_width_label(width)} buckets"
-    fig.suptitle(f"{title}\n{subtitle}", fontsize=12)
-
-    # --- alert windows: shaded in every panel
-    alert_label = None
-    min_span = (until - since) * 0.005  # keep short windows visible on long ranges
-    for _, a in alerts.iterrows():
-        ws, we = _utc(a["window_start"]), _utc(a["window_end"])
-        if we - ws < min_span:
-            mid = ws + (we - ws) / 2
-            ws, we = mid - min_span / 2, mid + min_span / 2
-        for ax in (ax_score, ax_share, ax_vol):
-            ax.axvspan(ws, we, color=COLORS["alert"], alpha=0.25, lw=0, zorder=0)
-        alert_label = "alert window"
-        z = a.get("z")
-        if len(alerts) <= 12 and z is not None and pd.notna(z):  # more would overlap
-            ax_score.annotate(
-                f"alert z={float(z):.1f}", xy=(ws + (we - ws) / 2, 1.0), xycoords=("data", "axes fraction"),
-                xytext=(0, 2), textcoords="offset points", ha="center", va="bottom", fontsize=8,
-                color="#a04000", annotation_clip=False,
-            )
-
-    # --- panel 1: mean sentiment score
-    score = line["mean_score"].where(has)
-    ax_score.axhline(0, color="#555555", lw=0.8, zorder=1)
-    ax_score.fill_between(x, 0, score, where=(score >= 0).to_numpy(), interpolate=True,
-                          color=COLORS["positive"], alpha=0.18, lw=0, zorder=1)
-    ax_score.fill_between(x, 0, score, where=(score < 0).to_numpy(), interpolate=True,
-                          color=COLORS["negative"], alpha=0.18, lw=0, zorder=1)
-    ax_score.plot(x, score, color=COLORS["score"], lw=1.6, marker="o", ms=3, markevery=dots.to_numpy(),
-                  label="mean sentiment score", zorder=3)
-    ax_score.set_ylim(-1.05, 1.05)
-    ax_score.set_ylabel("mean score\n(p_pos − p_neg)")
-    handles, labels = ax_score.get_legend_handles_labels()
-    if alert_label:
-        handles.append(Patch(color=COLORS["alert"], alpha=0.35, lw=0))
-        labels.append(alert_label)
-    ax_score.legend(handles, labels, loc="best", fontsize=9, framealpha=0.85)
-
-    # --- panel 2: negative share
-    ax_share.plot(x, line["negative_share"].where(has), color=COLORS["share"], lw=1.6, marker="o", ms=3,
-                  markevery=dots.to_numpy(), label="negative share of articles", zorder=3)
-    if total:
-        ax_share.axhline(neg / total, color=COLORS["share"], lw=1, ls="--", alpha=0.6,
-                         label=f"period average ({neg / total:.0%})", zorder=2)
-    ax_share.set_ylim(-0.02, 1.02)
-    ax_share.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
-    ax_share.set_ylabel("negative share\n(% of articles)")
-    ax_share.legend(loc="best", fontsize=9, framealpha=0.85)
-
-    # --- panel 3: article volume, stacked by sentiment
-    bar_w = (date2num(pd.Timestamp("2000-01-01") + pd.Timedelta(width))
-             - date2num(pd.Timestamp("2000-01-01"))) * 0.9
-    bottom = pd.Series(0, index=df.index, dtype="int64")
-    for name in ("negative", "neutral", "positive"):
-        ax_vol.bar(df["bucket"], df[name], width=bar_w, bottom=bottom, align="edge",
-                   color=COLORS[name], label=name, lw=0, zorder=2)
-        bottom = bottom + df[name]
-    ax_vol.set_ylabel(f"articles per\n{_width_text(width)}")
-    ax_vol.yaxis.set_major_locator(MaxNLocator(nbins=5, integer=True))
-    ax_vol.set_ylim(0, max(1, int(bottom.max())) * 1.35)  # headroom for the legend
-    ax_vol.legend(loc="upper left", fontsize=9, ncols=3, framealpha=0.85)
-    ax_vol.set_xlabel("time (UTC)")
-
-    # --- shared UTC time axis
-    locator = AutoDateLocator(tz=timezone.utc, minticks=4, maxticks=10)
-    ax_vol.xaxis.set_major_locator(locator)
-    ax_vol.xaxis.set_major_formatter(ConciseDateFormatter(locator, tz=timezone.utc))
-    ax_vol.set_xlim(since, until)
-    for ax in (ax_score, ax_share):
-        ax.tick_params(labelbottom=False)
-    for ax in (ax_score, ax_share, ax_vol):
-        ax.grid(True, axis="both", color="#dddddd", lw=0.6, zorder=0)
-        ax.set_axisbelow(True)
-        for side in ("top", "right"):
-            ax.spines[side].set_visible(False)
-    return fig
-
-
-def _line_frame(df: pd.DataFrame, width: timedelta, max_buckets: int = 50_000) -> pd.DataFrame:
-    """``df`` on its full bucket grid (empty buckets as rows with 0 articles), so that lines break there."""
-    first, last = df["bucket"].iloc[0], df["bucket"].iloc[-1]
-    n = int((last - first) / pd.Timedelta(width)) + 1
-    if n > max_buckets or n <= len(df):
-        return df
-    grid = pd.date_range(first, last, freq=pd.Timedelta(width))
-    if not df["bucket"].isin(grid).all():  # irregular buckets: leave as they are
-        return df
-    out = df.set_index("bucket").reindex(grid)
-    out.index.name = "bucket"
-    out["articles"] = out["articles"].fillna(0)
-    return out.reset_index()
-
-
-def _width_label(width: timedelta) -> str:
-    """``1-minute``, ``5-minute``, ``hourly``, ``daily``, ``6-hour``..."""
-    text = _width_text(width)
-    if text in ("hour", "day"):
-        return {"hour": "hourly", "day": "daily"}[text]
-    n, _, unit = text.partition(" ")
-    return f"1-{n}" if not unit else f"{n}-{unit.rstrip('s')}"
-
-
-def _width_text(width: timedelta) -> str:
-    secs = int(width.total_seconds())
-    if secs % 86400 == 0:
-        n, unit = secs // 86400, "day"
-    elif secs % 3600 == 0:
-        n, unit = secs // 3600, "hour"
-    else:
-        n, unit = max(1, secs // 60), "minute"
-    return unit if n == 1 else f"{n} {unit}s"
-
-
-def normalize_alerts(df: pd.DataFrame | None) -> pd.DataFrame:
-    if df is None or len(df) == 0:
-        return pd.DataFrame(columns=list(ALERT_COLUMNS))
-    out = df.copy()
-    for c in ("window_start", "window_end"):
-        out[c] = pd.to_datetime(out[c], utc=True)
-    return out.sort_values("window_start").reset_index(drop=True)
-
-
-def render(
-    df_trend: pd.DataFrame,
-    df_alerts: pd.DataFrame | None,
-    title: str,
-    path: str | Path,
-    info: ChartInfo | None = None,
-) -> Path:
-    """Draw a trend frame (and its alert windows) into ``path`` (.png, .svg, .pdf or .html).
-
-    ``df_trend``: one row per bucket with ``bucket`` (start, UTC), ``articles``,
-    ``negative`` [, ``neutral``, ``positive``], and ``negative_share`` /
-    ``mean_score`` (or ``score_sum`` to derive them) -- the columns of the
-    trend views.  ``df_alerts``: rows with ``window_start``, ``window_end`` and
-    optionally ``z``, ``negative``, ``articles``... (the ``alerts`` table).
-    Returns the path written.  Raises ``ValueError`` on an empty trend frame.
-    """
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-
-    path = Path(path)
-    suffix = path.suffix.lower()
-    if suffix not in OUTPUT_SUFFIXES:
-        raise UserError(f"cannot write {path}: the output must end in {', '.join(OUTPUT_SUFFIXES)}")
-    df = normalize_trend(df_trend)
-    if df.empty or int(df["articles"].sum()) == 0:
-        raise ValueError("nothing to plot: the trend frame has no articles")
-    alerts = normalize_alerts(df_alerts)
-    info = info or ChartInfo()
-    fig = _figure(df, alerts, title, info)
-    FigureCanvasAgg(fig)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        if suffix == ".html":
-            buf = io.BytesIO()
-            fig.savefig(buf, format="png", dpi=DPI, metadata={"Software": "finsent"})
-            tmp.write_text(_html_page(df, alerts, title, info, buf.getvalue()), encoding="utf-8")
-        else:
-            meta = {"Title": title} if suffix in (".png", ".svg", ".pdf") else None
-            if suffix == ".png":
-                meta["Software"] = "finsent"
-            fig.savefig(tmp, format=suffix[1:], dpi=DPI, metadata=meta)
-        tmp.replace(path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    return path
-
-
-def _html_table(headers: Sequence[str] | None, rows: Sequence[Sequence[object]]) -> str:
-    head = ""
-    if headers:
-        head = "<thead><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in headers) + "</tr></thead>"
-    body = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in r) + "</tr>" for r in rows
-    )
-    return f"<table>{head}<tbody>{body}</tbody></table>"
-
-
-def _num(v, fmt: str) -> str:
-    return "–" if v is None or (isinstance(v, float) and pd.isna(v)) else format(v, fmt)
-
-
-def _html_page(df: pd.DataFrame, alerts: pd.DataFrame, title: str, info: ChartInfo, png: bytes) -> str:
-    width = info.width or infer_width(df["bucket"])
-    since = info.since if info.since is not None else df["bucket"].iloc[0]
-    until = info.until if info.until is not None else df["bucket"].iloc[-1] + width
-    total = int(df["articles"].sum())
-    neg = int(df["negative"].sum())
-    mean_all = float((df["mean_score"].fillna(0) * df["articles"]).sum() / total)
-    summary = [
-        ("scope", scope_label(info.scope_kind, info.scope) if info.scope_kind else title),
-        ("time range", format_range(since, until)),
-        ("buckets", f"{len(df):,} {_width_label(width)} buckets with articles"),
-        ("articles", f"{total:,}"),
-        ("negative", f"{neg:,} ({neg / total:.1%})"),
-        ("mean sentiment score", f"{mean_all:+.3f}"),
-        ("alerts", f"{len(alerts)}"),
-    ]
-    if info.source:
-        summary.append(("source", info.source))
-    parts = [
-        "<!DOCTYPE html>",
-        '<html lang="en"><head><meta charset="utf-8">',
-        f"<title>{html.escape(title)}</title>",
-        "<style>body{font-family:system-ui,sans-serif;margin:1.5em;color:#222}"
-        "img{max-width:100%;height:auto;border:1px solid #ddd}"
-        "table{border-collapse:collapse;margin:.5em 0 1.5em}"
-        "th,td{border:1px solid #ccc;padding:.25em .6em;text-align:left;font-size:.9em}"
-        "th{background:#f4f4f4}td.n{text-align:right}</style>",
-        "</head><body>",
-        f"<h1>{html.escape(title)}</h1>",
-        f'<img alt="{html.escape(title)}" src="data:image/png;base64,{base64.b64encode(png).decode("ascii")}">',
-        "<h2>Summary</h2>",
-        _html_table(None, summary),
-    ]
-    if len(alerts):
-        rows = []
-        for _, a in alerts.iterrows():
-            rows.append((
-                f"{_fmt_time(a['window_start'])} – {_utc(a['window_end']).strftime('%H:%M')} UTC",
-                a.get("articles", "–"), a.get("negative", "–"),
-                _num(a.get("negative_share"), ".0%"), _num(a.get("z"), ".1f"),
-                a.get("delivery_status", "–"), "yes" if a.get("replayed") is True else "no",
-            ))
-        parts += ["<h2>Alerts</h2>",
-                  _html_table(("window", "articles", "negative", "negative share", "z", "delivery", "replayed"), rows)]
-    worst = df[df["articles"] > 0].sort_values(["negative", "negative_share"], ascending=False).head(10)
-    rows = [
-        (_fmt_time(r.bucket), r.articles, r.negative, _num(r.negative_share, ".0%"), _num(r.mean_score, "+.2f"))
-        for r in worst.itertuples()
-    ]
-    parts += [f"<h2>Most negative {html.escape(_width_text(width))} buckets</h2>",
-              _html_table(("bucket (UTC)", "articles", "negative", "negative share", "mean score"), rows),
-              "<p><small>Generated by finsent plot.</small></p>", "</body></html>", ""]
-    return "\n".join(parts)
-
-
-# --------------------------------------------------------------------------- reading
-def _connect_read(settings, schema: str):
-    """A read-only connection as the analyst role, else (with a log line) as the pipeline's user."""
-    import psycopg2
-
-    from storage.db import ANALYST_ROLE, connect, first_line, redact
-
-    tried = []
-    candidates = [(settings.analyst_dsn, ANALYST_ROLE)]
-    if settings.dsn != settings.analyst_dsn:
-        candidates.append((settings.dsn, None))
-    for dsn, role in candidates:
-        try:
-            conn = connect(dsn, schema, readonly=True, statement_timeout_ms=120_000,
-                           application_name="finsent-plot")
-        except psycopg2.OperationalError as exc:
-            tried.append(f"{redact(dsn)}: {first_line(exc)}")
-            continue
-        if role:
-            # the analyst may lack grants on a schema migrated before it existed
-            try:
-                with conn.cursor() as cur:
-                    cur.execute("SELECT has_schema_privilege(current_user, %s, 'USAGE')", (schema,))
-                    ok = cur.fetchone()[0]
-            except psycopg2.Error:  # schema missing: reported by the caller
-                ok = True
-                conn.rollback()
-            if not ok:
-                tried.append(f"{redact(dsn)}: no USAGE on schema {schema}")
-                conn.close()
-                continue
-        elif tried:
-            log.info("plot: the %s role cannot read (%s); reading as the pipeline's user", ANALYST_ROLE, tried[-1])
-        return conn
-    raise UserError("cannot connect to the database to plot: " + "; ".join(tried))
-
-
-def _extent(cur, kind: str, scope: str):
-    cur.execute(
-        "SELECT min(bucket), max(bucket) FROM sentiment_minute WHERE scope_kind = %s AND scope = %s",
-        (kind, scope),
-    )
-    lo, hi = cur.fetchone()
-    if lo is None:
-        cur.execute("SELECT min(bucket), max(bucket) FROM trend_daily WHERE scope_kind = %s AND scope = %s",
-                    (kind, scope))
-        lo, hi = cur.fetchone()
-        if lo is not None:
-            return lo, hi + timedelta(days=1)
-        return None, None
-    return lo, hi + timedelta(minutes=1)
-
-
-def _resolve_scope(cur, kind: str, scope: str) -> str | None:
-    """The stored spelling of a scope (tickers upper case, topics case-insensitively), or None."""
-    if kind == "all":
-        return "all"
-    cur.execute("SELECT 1 FROM sentiment_day WHERE scope_kind = %s AND scope = %s LIMIT 1", (kind, scope))
-    if cur.fetchone():
-        return scope
-    cur.execute(
-        "SELECT DISTINCT scope FROM sentiment_day WHERE scope_kind = %s AND lower(scope) = lower(%s)",
-        (kind, scope),
-    )
-    found = [r[0] for r in cur.fetchall()]
-    return found[0] if len(found) == 1 else None
-
-
-def _known_scopes(cur, kind: str, limit: int = 8) -> list[str]:
-    cur.execute(
-        "SELECT scope FROM sentiment_day WHERE scope_kind = %s GROUP BY scope ORDER BY sum(articles) DESC, scope LIMIT %s",
-        (kind, limit),
-    )
-    return [r[0] for r in cur.fetchall()]
-
-
-def _floor(ts: datetime, width: timedelta) -> datetime:
-    epoch = datetime(2000, 1, 1, tzinfo=timezone.utc)
-    return epoch + ((ts - epoch) // width) * width
-
-
-def _ceil(ts: datetime, width: timedelta) -> datetime:
-    f = _floor(ts, width)
-    return f if f == ts else f + width
+from stream.base.timeparse import parse_time_arg
+from stream.chart import (
+    OUTPUT_SUFFIXES,
+    ChartInfo,
+    as_utc,
+    fmt_time,
+    format_range,
+    normalize_alerts,
+    normalize_trend,
+    render,
+)
 
 
 @dataclass
@@ -533,10 +63,6 @@ def fetch(
     schema: str | None = None,
 ) -> ScopeData:
     """Read the trend buckets and alerts of one scope; ``UserError`` when there is nothing to plot."""
-    import psycopg2
-
-    from storage.db import check_schema, first_line
-
     if scope_kind not in SCOPE_KINDS:
         raise UserError(f"scope kind must be one of {', '.join(SCOPE_KINDS)}, not {scope_kind!r}")
     if bucket not in BUCKET_CHOICES:
@@ -549,88 +75,55 @@ def fetch(
     if not scope:
         raise UserError(f"empty {scope_kind} name")
     schema = check_schema(schema or settings.schema)
-    since = _utc(since).to_pydatetime() if since is not None else None
-    until = _utc(until).to_pydatetime() if until is not None else None
+    since = as_utc(since).to_pydatetime() if since is not None else None
+    until = as_utc(until).to_pydatetime() if until is not None else None
     if since is not None and until is not None and until <= since:
-        raise UserError(f"--until ({_fmt_time(until)} UTC) must be after --since ({_fmt_time(since)} UTC)")
+        raise UserError(f"--until ({fmt_time(until)} UTC) must be after --since ({fmt_time(since)} UTC)")
     label = scope_label(scope_kind, scope)
 
-    conn = _connect_read(settings, schema)
+    conn = trends.connect_reader(settings.dsn, settings.analyst_dsn, schema)
     try:
         with conn.cursor() as cur:
-            cur.execute("SELECT to_regclass('sentiment_minute'), to_regclass('trend_hourly'), to_regclass('alerts')")
-            minute_t, views, alerts_t = cur.fetchone()
-            if minute_t is None or views is None:
+            has_minutes, has_views, has_alerts = trends.tables(cur)
+            if not has_minutes or not has_views:
                 raise UserError(
                     f"schema '{schema}' has no finsent trend tables: run 'finsent db upgrade --schema {schema}'"
                 )
-            stored = _resolve_scope(cur, scope_kind, scope)
+            stored = trends.resolve_scope(cur, scope_kind, scope)
             if stored is None:
-                known = _known_scopes(cur, scope_kind)
+                known = trends.top_scopes(cur, scope_kind)
                 hint = f"; {scope_kind}s with the most articles: {', '.join(known)}" if known else \
                     f"; no {scope_kind} has any data in schema '{schema}' yet (run a replay or 'finsent demo')"
                 raise UserError(f"no data for {label} in schema '{schema}'{hint}")
             scope = stored
             label = scope_label(scope_kind, scope)
-            lo, hi = _extent(cur, scope_kind, scope)
+            lo, hi = trends.extent(cur, scope_kind, scope)
             if lo is None:
                 raise UserError(f"no data for {label} in schema '{schema}'")
             rng_since = since or lo
             rng_until = until or hi
             if rng_until <= rng_since or rng_since >= hi or rng_until <= lo:
                 raise UserError(
-                    f"no data for {label} between {_fmt_time(rng_since)} and {_fmt_time(rng_until)} UTC "
-                    f"(it has data from {_fmt_time(lo)} to {_fmt_time(hi)} UTC)"
+                    f"no data for {label} between {fmt_time(rng_since)} and {fmt_time(rng_until)} UTC "
+                    f"(it has data from {fmt_time(lo)} to {fmt_time(hi)} UTC)"
                 )
             name = bucket if bucket != "auto" else auto_bucket(rng_since, rng_until)
-            width, source = BUCKETS[name]
+            width = BUCKETS[name][0]
             # align the plotted range on whole buckets
-            q_since, q_until = _floor(rng_since, width), _ceil(rng_until, width)
-            if source == "sentiment_minute":
-                cur.execute(
-                    """
-                    SELECT date_bin(%s::interval, bucket, TIMESTAMPTZ '2000-01-01 00:00:00+00') AS bucket,
-                           sum(articles)::bigint, sum(negative)::bigint, sum(neutral)::bigint,
-                           sum(positive)::bigint, sum(score_sum)
-                    FROM sentiment_minute
-                    WHERE scope_kind = %s AND scope = %s AND bucket >= %s AND bucket < %s
-                    GROUP BY 1 ORDER BY 1
-                    """,
-                    (width, scope_kind, scope, q_since, q_until),
-                )
-                rows = cur.fetchall()
-                trend = pd.DataFrame(rows, columns=["bucket", "articles", "negative", "neutral", "positive",
-                                                    "score_sum"])
-            else:
-                cur.execute(
-                    f"""
-                    SELECT bucket, articles, negative, neutral, positive, negative_share, mean_score
-                    FROM {source}
-                    WHERE scope_kind = %s AND scope = %s AND bucket >= %s AND bucket < %s
-                    ORDER BY bucket
-                    """,
-                    (scope_kind, scope, q_since, q_until),
-                )
-                trend = pd.DataFrame(cur.fetchall(), columns=list(TREND_COLUMNS))
+            q_since, q_until = floor_to(rng_since, width), ceil_to(rng_until, width)
+            columns, rows = trends.trend_rows(cur, scope_kind, scope, name, q_since, q_until)
+            trend = pd.DataFrame(rows, columns=list(columns))
             if trend.empty or int(trend["articles"].sum()) == 0:
                 raise UserError(
-                    f"no data for {label} between {_fmt_time(rng_since)} and {_fmt_time(rng_until)} UTC "
-                    f"(it has data from {_fmt_time(lo)} to {_fmt_time(hi)} UTC)"
+                    f"no data for {label} between {fmt_time(rng_since)} and {fmt_time(rng_until)} UTC "
+                    f"(it has data from {fmt_time(lo)} to {fmt_time(hi)} UTC)"
                 )
             if "score_sum" in trend.columns:
                 trend["score_sum"] = trend["score_sum"].astype("float64")
             trend = normalize_trend(trend)
-            if alerts_t is not None:
-                cur.execute(
-                    f"""
-                    SELECT {", ".join(ALERT_COLUMNS)}
-                    FROM alerts
-                    WHERE scope_kind = %s AND scope = %s AND window_end > %s AND window_start < %s
-                    ORDER BY window_start
-                    """,
-                    (scope_kind, scope, q_since, q_until),
-                )
-                alerts = pd.DataFrame(cur.fetchall(), columns=list(ALERT_COLUMNS))
+            if has_alerts:
+                alerts = pd.DataFrame(trends.alert_windows(cur, scope_kind, scope, q_since, q_until),
+                                      columns=list(ALERT_COLUMNS))
             else:
                 alerts = pd.DataFrame(columns=list(ALERT_COLUMNS))
     except psycopg2.Error as exc:
@@ -709,10 +202,7 @@ def register(sub) -> None:
 
 
 def cmd_plot(args) -> int:
-    from stream.base.timeparse import parse_time_arg
-    from stream.base.config import load_settings
-
-    settings = load_settings()
+    settings = args.settings
     since = parse_time_arg(args.since) if args.since else None
     until = parse_time_arg(args.until) if args.until else None
     if args.ticker is not None:

@@ -19,7 +19,7 @@ from typing import Iterable, Mapping
 
 from stream.base.labels import SCOPE_KINDS as BASE_SCOPE_KINDS, SENTIMENTS
 from stream.base.timeparse import parse_iso
-from stream.plot import BUCKETS, auto_bucket
+from storage.trends import BUCKETS, auto_bucket
 
 RANGES: dict[str, timedelta] = {
     "1h": timedelta(hours=1),

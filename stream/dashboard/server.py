@@ -38,6 +38,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
 from storage import dashboard as q
+from storage.alerts import listen
 from storage.db import LazyConnection, RetryPolicy, connect, first_line, is_connection_error, retry_call
 from stream.dashboard import params as P
 from stream.base.errors import UserError
@@ -45,7 +46,6 @@ from stream.base.errors import UserError
 log = logging.getLogger("finsent.dashboard")
 
 HERE = Path(__file__).resolve().parent
-NOTIFY_CHANNEL = "finsent_alerts"  # alerts.service.NOTIFY_CHANNEL (not imported: keeps the app light)
 DEFAULT_PORT = 18080
 STATEMENT_TIMEOUT_MS = 5000
 MAX_IDLE_S = 600.0  # pooled analyst connections older than this are replaced (the role has idle_session_timeout 30min)
@@ -208,7 +208,7 @@ class AlertHub:
                        application_name="finsent-dashboard-listen", connect_timeout=5)
         try:
             with conn.cursor() as cur:
-                cur.execute(f"LISTEN {NOTIFY_CHANNEL}")
+                listen(cur)
                 if not self.last_id:
                     self.last_id = q.last_alert_id(cur)
         except BaseException:

@@ -11,7 +11,8 @@ import psycopg2
 import pytest
 
 from storage.writer import ArticleRow, Writer
-from stream import plot
+from storage import trends
+from stream import chart, plot
 from tests.conftest import REPO
 
 
@@ -71,7 +72,7 @@ def test_plot_cli_writes_png(filled, tmp_path):
     res = _run("plot", "--ticker", "plotx", "--schema", filled, "-o", str(out))
     assert res.returncode == 0, res.stderr
     assert res.stdout.strip() == str(out)
-    assert _png_size(out) == (int(plot.FIGSIZE[0] * plot.DPI), int(plot.FIGSIZE[1] * plot.DPI))
+    assert _png_size(out) == (int(chart.FIGSIZE[0] * chart.DPI), int(chart.FIGSIZE[1] * chart.DPI))
     assert out.stat().st_size > 20_000
 
 
@@ -95,7 +96,7 @@ def test_plot_scope_reads_counts_and_alerts(stack, filled):
 
 
 def test_plot_reads_as_analyst(stack, filled):
-    conn = plot._connect_read(stack.settings, filled)
+    conn = trends.connect_reader(stack.settings.dsn, stack.settings.analyst_dsn, filled)
     try:
         with conn.cursor() as cur:
             cur.execute("SELECT current_user")

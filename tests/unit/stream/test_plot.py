@@ -1,4 +1,4 @@
-"""stream.plot drawing, without a database."""
+"""stream.chart drawing and the stream.plot command, without a database."""
 
 from __future__ import annotations
 
@@ -10,11 +10,12 @@ from datetime import datetime, timedelta, timezone
 import pandas as pd
 import pytest
 
-from stream import plot
+from storage.trends import auto_bucket
+from stream import chart, plot
 from stream.base.errors import UserError
 
 T0 = datetime(2024, 5, 1, 9, 30, tzinfo=timezone.utc)
-EXPECTED_PX = (int(plot.FIGSIZE[0] * plot.DPI), int(plot.FIGSIZE[1] * plot.DPI))
+EXPECTED_PX = (int(chart.FIGSIZE[0] * chart.DPI), int(chart.FIGSIZE[1] * chart.DPI))
 
 
 def _png_size(data: bytes) -> tuple[int, int]:
@@ -45,9 +46,9 @@ def _alerts() -> pd.DataFrame:
 
 
 def test_render_png_has_fixed_size(tmp_path):
-    out = plot.render(_trend(), _alerts(), "Sentiment of ticker ACME", tmp_path / "acme.png",
-                      plot.ChartInfo(since=T0, until=T0 + timedelta(hours=6, minutes=30),
-                                     width=timedelta(minutes=5), bucket_name="5min"))
+    out = chart.render(_trend(), _alerts(), "Sentiment of ticker ACME", tmp_path / "acme.png",
+                       chart.ChartInfo(since=T0, until=T0 + timedelta(hours=6, minutes=30),
+                                      width=timedelta(minutes=5), bucket_name="5min"))
     data = out.read_bytes()
     assert out == tmp_path / "acme.png"
     assert _png_size(data) == EXPECTED_PX
@@ -60,21 +61,21 @@ def test_render_from_view_columns_without_alerts(tmp_path):
     df["negative_share"] = df["negative"] / df["articles"]
     df["mean_score"] = df["score_sum"] / df["articles"]
     df = df.drop(columns=["score_sum"])
-    out = plot.render(df, None, "Sentiment of topic Earnings", tmp_path / "daily.png")
+    out = chart.render(df, None, "Sentiment of topic Earnings", tmp_path / "daily.png")
     assert _png_size(out.read_bytes()) == EXPECTED_PX
 
 
 def test_render_sparse_buckets_and_single_bucket(tmp_path):
-    out = plot.render(_trend(gaps=True), _alerts(), "sparse", tmp_path / "sparse.png")
+    out = chart.render(_trend(gaps=True), _alerts(), "sparse", tmp_path / "sparse.png")
     assert _png_size(out.read_bytes()) == EXPECTED_PX
-    out = plot.render(_trend(n=1), None, "one", tmp_path / "one.png")
+    out = chart.render(_trend(n=1), None, "one", tmp_path / "one.png")
     assert _png_size(out.read_bytes()) == EXPECTED_PX
 
 
 def test_render_html_embeds_png_and_tables(tmp_path):
     title = "Sentiment of ticker <ACME> & co"
-    out = plot.render(_trend(), _alerts(), title, tmp_path / "acme.html",
-                      plot.ChartInfo(scope_kind="ticker", scope="ACME", width=timedelta(minutes=5)))
+    out = chart.render(_trend(), _alerts(), title, tmp_path / "acme.html",
+                       chart.ChartInfo(scope_kind="ticker", scope="ACME", width=timedelta(minutes=5)))
     page = out.read_text(encoding="utf-8")
     m = re.search(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"', page)
     assert m, "no inline PNG"
@@ -86,24 +87,24 @@ def test_render_html_embeds_png_and_tables(tmp_path):
 
 def test_render_rejects_empty_frame_and_unknown_suffix(tmp_path):
     with pytest.raises(ValueError):
-        plot.render(_trend().iloc[0:0], None, "empty", tmp_path / "e.png")
+        chart.render(_trend().iloc[0:0], None, "empty", tmp_path / "e.png")
     with pytest.raises(UserError):
-        plot.render(_trend(), None, "x", tmp_path / "x.jpg")
+        chart.render(_trend(), None, "x", tmp_path / "x.jpg")
 
 
 def test_auto_bucket_widths():
-    assert plot.auto_bucket(T0, T0 + timedelta(hours=1)) == "minute"
-    assert plot.auto_bucket(T0, T0 + timedelta(hours=8)) == "5min"
-    assert plot.auto_bucket(T0, T0 + timedelta(days=1)) == "15min"
-    assert plot.auto_bucket(T0, T0 + timedelta(days=7)) == "hour"
-    assert plot.auto_bucket(T0, T0 + timedelta(days=90)) == "day"
+    assert auto_bucket(T0, T0 + timedelta(hours=1)) == "minute"
+    assert auto_bucket(T0, T0 + timedelta(hours=8)) == "5min"
+    assert auto_bucket(T0, T0 + timedelta(days=1)) == "15min"
+    assert auto_bucket(T0, T0 + timedelta(days=7)) == "hour"
+    assert auto_bucket(T0, T0 + timedelta(days=90)) == "day"
 
 
 def test_format_range_and_default_output(tmp_path):
-    assert plot.format_range(T0, T0 + timedelta(hours=6, minutes=30)) == "2024-05-01 09:30 – 16:00 UTC"
+    assert chart.format_range(T0, T0 + timedelta(hours=6, minutes=30)) == "2024-05-01 09:30 – 16:00 UTC"
     day = datetime(2024, 5, 1, tzinfo=timezone.utc)
-    assert plot.format_range(day, day + timedelta(days=1)) == "2024-05-01 00:00 – 24:00 UTC"
-    assert plot.format_range(day, day + timedelta(days=3)) == "2024-05-01 00:00 – 2024-05-04 00:00 UTC"
+    assert chart.format_range(day, day + timedelta(days=1)) == "2024-05-01 00:00 – 24:00 UTC"
+    assert chart.format_range(day, day + timedelta(days=3)) == "2024-05-01 00:00 – 2024-05-04 00:00 UTC"
 
     class S:
         state_dir = tmp_path
