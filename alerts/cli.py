@@ -7,7 +7,6 @@ import signal
 import threading
 from datetime import datetime, timezone
 
-from stream.base.config import load_settings
 from stream.base.table import format_table as table
 from stream.base.timeparse import parse_time_arg
 
@@ -34,7 +33,7 @@ def register(sub) -> None:
 
 
 def _settings(args):
-    s = load_settings()
+    s = args.settings
     if getattr(args, "schema", None):
         s = s.replace(schema=args.schema)
     return s
@@ -92,7 +91,7 @@ def cmd_list(args) -> int:
 def cmd_test(args) -> int:
     from alerts.notifier import send_test
 
-    results = send_test(load_settings())
+    results = send_test(args.settings)
     for label, ok in results:
         print(f"{'ok    ' if ok else 'FAILED'}  {label}")
     failed = sum(1 for _, ok in results if not ok)

@@ -20,13 +20,14 @@ from pathlib import Path
 
 import numpy as np
 
+from stream.base.config import machine_settings
 from stream.base.labels import SENTIMENTS
 from stream.replay import ColumnMap, ReplayStats, prepare, read_rows
 from stream.schema import NewsItem
 
 log = logging.getLogger("finsent.quality")
 
-DEFAULT_CACHE = Path(os.environ.get("FINSENT_QUALITY_CACHE", "/tmp/finsent-quality"))
+DEFAULT_CACHE = machine_settings().quality_cache  # FINSENT_QUALITY_CACHE
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 def main() -> int:
     from stream.app import run_worker
-    from stream.commands import build_parts
+    from stream.wiring import build_parts
     from stream.base.config import load_settings
     from stream.kafka_io import ensure_topics
 

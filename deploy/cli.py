@@ -6,7 +6,6 @@ import json
 import time
 
 from deploy import localstack
-from stream.base.config import load_settings
 
 
 def register(sub) -> None:
@@ -20,7 +19,7 @@ def register(sub) -> None:
 
 
 def cmd_up(args) -> int:
-    settings = load_settings()
+    settings = args.settings
     t0 = time.monotonic()
     already = (
         (not settings.uses_local_kafka or localstack.kafka_pid(settings))
@@ -37,14 +36,14 @@ def cmd_up(args) -> int:
 def cmd_down(args) -> int:
     from stream.dashboard import stop_background
 
-    settings = load_settings()
+    settings = args.settings
     stop_background(settings.state_dir)  # the dashboard 'finsent demo' left running, if any
     localstack.down(settings)
     return 0
 
 
 def cmd_status(args) -> int:
-    settings = load_settings()
+    settings = args.settings
     st = localstack.status(settings)
     ok = st["kafka_ok"] and st["postgres_ok"]
     if args.json:

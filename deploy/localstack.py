@@ -31,7 +31,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from stream.base.config import Settings, redact_url
+from stream.base.config import Settings, machine_settings, redact_url
 from stream.base.errors import UserError
 
 log = logging.getLogger("finsent.stack")
@@ -39,7 +39,6 @@ log = logging.getLogger("finsent.stack")
 DEPLOY_DIR = Path(__file__).resolve().parent
 POM = DEPLOY_DIR / "pom.xml"
 LOG4J = DEPLOY_DIR / "local" / "log4j2.properties"
-KAFKA_HEAP = os.environ.get("FINSENT_KAFKA_HEAP", "-Xms256m -Xmx768m")
 
 
 # --------------------------------------------------------------------------- helpers
@@ -86,10 +85,8 @@ def _read_pid(path: Path) -> int | None:
 
 
 def cache_dir() -> Path:
-    base = os.environ.get("FINSENT_CACHE_DIR") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "finsent"
-    )
-    return Path(base)
+    """``FINSENT_CACHE_DIR``, else ``$XDG_CACHE_HOME/finsent`` or ``~/.cache/finsent``."""
+    return machine_settings().cache_dir
 
 
 # --------------------------------------------------------------------------- Kafka
@@ -176,7 +173,7 @@ def _kafka_properties(settings: Settings, paths: KafkaPaths) -> str:
 
 def _java_cmd(libs: Path, paths: KafkaPaths, main: str, *args: str) -> list[str]:
     return [
-        "java", *KAFKA_HEAP.split(), "-XX:+UseG1GC", "-Djava.awt.headless=true",
+        "java", *machine_settings().kafka_heap.split(), "-XX:+UseG1GC", "-Djava.awt.headless=true",
         f"-Dlog4j2.configurationFile={LOG4J}", f"-Dfinsent.kafka.logdir={paths.root}",
         "-cp", f"{libs}/*", main, *args,
     ]
@@ -303,8 +300,8 @@ def stop_kafka(settings: Settings, quiet: bool = False) -> None:
 # --------------------------------------------------------------------------- PostgreSQL
 def pg_bindir() -> Path:
     """Directory of the system's PostgreSQL server binaries (highest version)."""
-    env = os.environ.get("FINSENT_PG_BINDIR")
-    candidates = [Path(env)] if env else []
+    given = machine_settings().pg_bindir  # FINSENT_PG_BINDIR
+    candidates = [given] if given else []
     candidates += sorted(
         (Path(p) for p in glob.glob("/usr/lib/postgresql/*/bin")),
         key=lambda p: int(p.parent.name) if p.parent.name.isdigit() else 0, reverse=True,
@@ -401,7 +398,7 @@ def pg_root(settings: Settings) -> Path:
     import hashlib
 
     state = settings.state_dir.resolve()
-    base = Path(os.environ.get("FINSENT_PG_HOME") or Path(pwd.getpwnam(user).pw_dir) / "finsent")
+    base = machine_settings().pg_home or Path(pwd.getpwnam(user).pw_dir) / "finsent"  # FINSENT_PG_HOME
     return base / f"{state.name}-{hashlib.sha256(str(state).encode()).hexdigest()[:12]}" / "postgres"
 
 

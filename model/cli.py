@@ -8,19 +8,14 @@ import sys
 import time
 from pathlib import Path
 
+from stream.base.config import ConfigError, load_settings
 from stream.base.errors import UserError
-
-
-def _settings():
-    from stream.base.config import load_settings
-
-    return load_settings()
 
 
 def _engine(args):
     from model.engine import load_engine
 
-    settings = _settings()
+    settings = args.settings
     path = args.model or settings.model
     device = args.device or settings.device
     return load_engine(path, device, dtype=args.dtype, batch_size=args.batch_size,
@@ -70,7 +65,7 @@ def cmd_train(args) -> int:
         sentiment_class_power=args.sentiment_class_power,
         label_smoothing=args.label_smoothing,
         no_fpb=args.no_fpb,
-        device=args.device or _settings().device,
+        device=args.device or args.settings.device,
         save_dtype=args.save_dtype,
         splits_out=Path(args.splits_out) if args.splits_out else None,
         version=args.version,
@@ -91,7 +86,7 @@ def cmd_distill(args) -> int:
         base=Path(args.base) if args.base else None, stocknet=args.stocknet, generated=args.generated,
         temperature=args.temperature, alpha=args.alpha, epochs=args.epochs, batch_size=args.batch_size,
         lr=args.lr, patience=args.patience, seed=args.seed, no_fpb=args.no_fpb,
-        device=args.device or _settings().device, cache_dir=Path(args.cache_dir), version=args.version,
+        device=args.device or args.settings.device, cache_dir=Path(args.cache_dir), version=args.version,
         progress=not args.no_progress,
     )
     distill(cfg)
@@ -171,7 +166,7 @@ def cmd_classify(args) -> int:
         try:
             from stream.linking import linker_for
 
-            settings = _settings()
+            settings = args.settings
             stats = classify_lines(engine, source, out, chunk_size=args.chunk_size,
                                    linker=linker_for(settings.aliases, settings.watchlist))
         finally:
@@ -312,8 +307,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
+        args.settings = load_settings()  # once, as the finsent entry point does
         return int(args.func(args) or 0)
-    except UserError as exc:
+    except (UserError, ConfigError) as exc:
         print(f"finsent: error: {exc}", file=sys.stderr)
         return 2
 

@@ -10,7 +10,6 @@ validation CSVs that ``finsent evaluate`` reads.
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +20,7 @@ import pandas as pd
 from model.labels import SENTIMENT_TO_ID, TFNS_LABELS
 from stream.base.labels import SENTIMENTS, TOPICS
 from model.text import model_input
+from stream.base.config import machine_settings
 from stream.base.errors import UserError
 
 
@@ -62,9 +62,9 @@ DEFAULT_DATA = Path("..") / "shared" / "data"
 
 def default_data_dir() -> Path:
     """``$FINSENT_DATA`` or ``../shared/data`` relative to the project root (or cwd)."""
-    env = os.environ.get("FINSENT_DATA")
-    if env:
-        return Path(env)
+    given = machine_settings().data_dir
+    if given:
+        return given
     root = Path(__file__).resolve().parent.parent
     for base in (root, Path.cwd()):
         cand = (base / DEFAULT_DATA).resolve()

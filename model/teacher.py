@@ -26,6 +26,7 @@ import zipfile
 from pathlib import Path
 from typing import Iterable, Sequence
 
+from stream.base.config import machine_settings
 from stream.base.errors import UserError
 
 MPNET_SHA256 = "78c0197b6159d92658e319bc1d72e4c73a9a03dd03815e70e555c5ef05615658"
@@ -53,8 +54,8 @@ def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
 
 
 def default_teacher_dir() -> Path:
-    env = os.environ.get(ENV_DIR)
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "finsent" / "all-mpnet-base-v2"
+    given = machine_settings().teacher_dir  # FINSENT_TEACHER_DIR (ENV_DIR)
+    return given if given else Path.home() / ".cache" / "finsent" / "all-mpnet-base-v2"
 
 
 def find_parts(search: Iterable[str | os.PathLike] | None = None) -> list[Path]:

@@ -23,9 +23,7 @@ log = logging.getLogger("finsent.storage")
 
 
 def _settings(args):
-    from stream.base.config import load_settings
-
-    s = load_settings()
+    s = args.settings
     if getattr(args, "schema", None):
         from storage.db import check_schema
 
@@ -214,31 +212,8 @@ def format_table(columns: list[str], rows: list[tuple]) -> str:
     return table(columns, cells, psql=True, numeric=numeric)
 
 
-def run_query(dsn: str, schema: str, query: str, timeout: str = "60s"):
-    """Run ``query`` read-only; returns (columns, rows) -- columns None when it returns no rows.
-
-    One statement per call (``storage.sqlguard``): several in one string could leave the
-    read-only transaction.
-    """
-    from storage.db import connect
-    from storage.sqlguard import single_statement
-
-    single_statement(query)
-    conn = connect(dsn, schema, readonly=True, application_name="finsent-sql")
-    try:
-        with conn.cursor() as cur:
-            cur.execute("SET statement_timeout = %s", (timeout,))
-            cur.execute(query)
-            if cur.description is None:
-                return None, []
-            cols = [d.name for d in cur.description]
-            return cols, cur.fetchall()
-    finally:
-        conn.rollback()
-        conn.close()
-
-
 def cmd_sql(args) -> int:
+    from storage.analyst import run_query
     from storage.db import ANALYST_ROLE, first_line, redact, scrub
 
     s = _settings(args)

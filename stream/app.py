@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import threading
 import time
 from collections import deque
@@ -23,7 +22,7 @@ from typing import Any
 import faust
 from mode.supervisors import CrashingSupervisor
 
-from stream.base.config import Settings
+from stream.base.config import Settings, machine_settings
 from stream.metrics import WorkerMetrics
 from stream.pipeline import BatchProcessor, RawRecord, scored_message
 
@@ -180,7 +179,7 @@ def build_app(settings: Settings, parts: WorkerParts) -> faust.App:
 
 def use_uvloop() -> bool:
     """Run the worker's event loop on uvloop when it is installed (measured: bench/pipeline.py)."""
-    if os.environ.get("FINSENT_EVENT_LOOP", "uvloop") != "uvloop":
+    if machine_settings().event_loop != "uvloop":  # FINSENT_EVENT_LOOP
         return False
     try:
         import uvloop

@@ -2,8 +2,9 @@
 
 Each package contributes its own sub-commands through a ``register(sub)``
 function in its ``cli`` module (``deploy.cli``, ``model.cli``, ``storage.cli``,
-``alerts.cli``, ``stream.commands``); a handler receives the parsed arguments
-and returns the process exit code.  This module only assembles them.
+``alerts.cli``, ``stream.commands``); a handler receives the parsed arguments,
+with the settings resolved once here as ``args.settings``, and returns the
+process exit code.  This module only assembles them.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import sys
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
-from stream.base.config import ConfigError  # noqa: E402
+from stream.base.config import ConfigError, load_settings  # noqa: E402
 from stream.base.errors import UserError  # noqa: E402
 
 COMMAND_MODULES = (
@@ -64,6 +65,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
+        args.settings = load_settings()  # once, here: every handler reads args.settings
         return int(args.func(args) or 0)
     except (UserError, ConfigError) as exc:
         print(f"finsent: error: {exc}", file=sys.stderr)

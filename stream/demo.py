@@ -19,7 +19,7 @@ import time
 from datetime import datetime, timedelta, timezone
 
 from storage import trends
-from stream.base.config import Settings, load_settings
+from stream.base.config import Settings
 from stream.base.errors import UserError
 from stream.base.table import format_table
 
@@ -104,13 +104,15 @@ def cmd_demo(args) -> int:
     from deploy import localstack
     from stream.synthetic.generate import Spike, day_start, generate_stream, quiet_tickers, write_aliases
     from stream.linking import Linker, read_user_aliases
-    from stream.kafka_io import ensure_topics, make_producer, send_item
+    from stream import ingest
+    from stream.kafka_io import ensure_topics
     from stream.pipeline import REPLAY_HEADER
+    from stream.sinks.kafka import KafkaSink
     from stream.process import WorkerProcess
     from stream.schema import InvalidRecord, parse_message
 
     t_start = time.monotonic()
-    base = load_settings()
+    base = args.settings
     print("== finsent demo ==")
     print("1/5 local stack (Apache Kafka in KRaft mode + PostgreSQL) ...", flush=True)
     localstack.up(base, quiet=False)
@@ -155,13 +157,8 @@ def cmd_demo(args) -> int:
               f"{day + duration:%H:%M} UTC; planted negative spike: {spike_ticker} at {spike_at:%H:%M} UTC; "
               f"slow story: {slow_ticker} from {slow.at:%H:%M} to {slow.end:%H:%M} UTC", flush=True)
 
-        producer = make_producer(settings)
-        headers = [(REPLAY_HEADER, b"notify")]
         t0 = time.monotonic()
-        for it in tqdm(items, desc="replay into Kafka", unit="item", dynamic_ncols=True, disable=None):
-            send_item(producer, settings.topic_raw, it, headers)
-        producer.flush()
-        producer.close()
+        ingest.run(ingest.ListSource(items, "replay into Kafka"), KafkaSink(settings, [(REPLAY_HEADER, b"notify")]))
         print(f"    produced {len(items)} records in {time.monotonic() - t0:.1f}s", flush=True)
 
         print("4/5 scoring and storing (live progress) ...", flush=True)

@@ -8,33 +8,17 @@ import subprocess
 import sys
 from pathlib import Path
 
-from stream.base.config import Settings
+from stream.base.config import Settings, settings_to_env
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 def settings_env(settings: Settings, **extra: str) -> dict[str, str]:
-    """Environment that makes a child ``finsent`` process see the same settings."""
-    env = dict(os.environ)
-    env.update(
-        FINSENT_STATE_DIR=str(settings.state_dir),
-        FINSENT_SCHEMA=settings.schema,
-        FINSENT_TOPIC_RAW=settings.topic_raw,
-        FINSENT_TOPIC_SCORED=settings.topic_scored,
-        FINSENT_TOPIC_DEADLETTER=settings.topic_deadletter,
-        FINSENT_APP_ID=settings.app_id,
-        FINSENT_PARTITIONS=str(settings.partitions),
-        FINSENT_MAX_BATCH=str(settings.max_batch),
-        FINSENT_MAX_WAIT_S=str(settings.max_wait_s),
-        FINSENT_DEVICE=settings.device,
-        PYTHONUNBUFFERED="1",
-    )
-    for key, value in (("FINSENT_KAFKA", settings.kafka), ("FINSENT_DATABASE_URL", settings.database_url),
-                       ("FINSENT_MODEL", settings.model)):
-        if value:
-            env[key] = value
-    if settings.alert_urls:
-        env["FINSENT_ALERT_URLS"] = ",".join(settings.alert_urls)
+    """Environment that makes a child ``finsent`` process see exactly ``settings`` (all of them, in
+    ``FINSENT_SETTINGS_JSON``; inherited ``FINSENT_<FIELD>`` variables are dropped), then ``extra``
+    (e.g. ``FINSENT_ALIASES=...``: a variable overrides its one field in the child)."""
+    env = settings_to_env(settings, os.environ)
+    env["PYTHONUNBUFFERED"] = "1"
     env.update(extra)
     return env
 

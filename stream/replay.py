@@ -124,6 +124,7 @@ class ReplayStats:
 class Prepared:
     item: NewsItem | None  # None for an invalid row
     raw: bytes  # what goes to news.raw
+    reason: str | None = None  # why the row is invalid
 
 
 def prepare(rows, columns: ColumnMap, extractor: TickerExtractor | None, stats: ReplayStats,
@@ -133,7 +134,7 @@ def prepare(rows, columns: ColumnMap, extractor: TickerExtractor | None, stats: 
         if isinstance(row, bytes):
             stats.invalid += 1
             stats.reasons["not_json"] = stats.reasons.get("not_json", 0) + 1
-            yield Prepared(None, row)
+            yield Prepared(None, row, "not_json")
             continue
         msg = columns.to_message(row)
         try:
@@ -141,7 +142,7 @@ def prepare(rows, columns: ColumnMap, extractor: TickerExtractor | None, stats: 
         except InvalidRecord as exc:
             stats.invalid += 1
             stats.reasons[exc.reason] = stats.reasons.get(exc.reason, 0) + 1
-            yield Prepared(None, json.dumps(msg, default=str, ensure_ascii=False).encode("utf-8"))
+            yield Prepared(None, json.dumps(msg, default=str, ensure_ascii=False).encode("utf-8"), exc.reason)
             continue
         if (since and item.published_at < since) or (until and item.published_at >= until):
             stats.filtered += 1

@@ -18,6 +18,7 @@ This module only reads configuration; it never touches the network.
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import tomllib
 import typing
@@ -210,8 +211,18 @@ def _build(cls: type, prefix: str, toml: Mapping[str, Any], env: Mapping[str, st
 def load_settings(
     env: Mapping[str, str] | None = None, config_file: str | Path | None = None
 ) -> Settings:
-    """Resolve settings from defaults, ``finsent.toml`` and the environment."""
+    """Resolve settings from defaults, ``finsent.toml`` and the environment.
+
+    A child process started with :func:`settings_to_env` gets its parent's whole resolved settings
+    from ``FINSENT_SETTINGS_JSON`` instead of a ``finsent.toml`` (same shape, same coercion); the
+    other ``FINSENT_<FIELD>`` variables of its environment still override single fields."""
     env = dict(os.environ if env is None else env)
+    if SETTINGS_ENV in env and config_file is None:
+        try:
+            whole = json.loads(env[SETTINGS_ENV])
+        except ValueError as exc:
+            raise ConfigError(f"{SETTINGS_ENV}: {exc}") from None
+        return _build(Settings, "FINSENT_", whole, env)
     path = Path(config_file or env.get("FINSENT_CONFIG") or "finsent.toml")
     toml: dict[str, Any] = {}
     if path.is_file():
@@ -222,6 +233,86 @@ def load_settings(
     elif config_file or env.get("FINSENT_CONFIG"):
         raise ConfigError(f"config file not found: {path}")
     return _build(Settings, "FINSENT_", toml, env)
+
+
+# --------------------------------------------------------------------------- this machine
+@dataclass(frozen=True)
+class MachineSettings:
+    """Where this machine keeps things and how it runs them: environment variables only (not
+    ``finsent.toml``, not part of :class:`Settings`; a child process inherits them with the
+    environment).  The variable of each field is in :data:`MACHINE_ENV`."""
+
+    kafka_heap: str = "-Xms256m -Xmx768m"  # JVM heap options of the local broker
+    cache_dir: Path = Path("~/.cache/finsent")  # Kafka jars (unset: $XDG_CACHE_HOME/finsent or ~/.cache/finsent)
+    pg_bindir: Path | None = None  # PostgreSQL server binaries; None = the highest installed version
+    pg_home: Path | None = None  # base of a cluster the state dir's owner cannot host; None = ~postgres/finsent
+    data_dir: Path | None = None  # the shared data sets; None = ../shared/data
+    quality_cache: Path = Path("/tmp/finsent-quality")  # scores cached by the alert-quality report
+    teacher_dir: Path | None = None  # the distillation teacher; None = ~/.cache/finsent/all-mpnet-base-v2
+    event_loop: str = "uvloop"  # the worker's event loop: uvloop or asyncio
+
+
+MACHINE_ENV = {
+    "kafka_heap": "FINSENT_KAFKA_HEAP",
+    "cache_dir": "FINSENT_CACHE_DIR",
+    "pg_bindir": "FINSENT_PG_BINDIR",
+    "pg_home": "FINSENT_PG_HOME",
+    "data_dir": "FINSENT_DATA",
+    "quality_cache": "FINSENT_QUALITY_CACHE",
+    "teacher_dir": "FINSENT_TEACHER_DIR",
+    "event_loop": "FINSENT_EVENT_LOOP",
+}
+
+
+def machine_settings(env: Mapping[str, str] | None = None) -> MachineSettings:
+    """:class:`MachineSettings` from the environment (read at each call: tests and ``finsent`` set
+    some of these variables at run time)."""
+    env = os.environ if env is None else env
+    hints = typing.get_type_hints(MachineSettings)
+    values: dict[str, Any] = {name: _coerce(key, env[key], hints[name])
+                              for name, key in MACHINE_ENV.items() if env.get(key)}
+    if "cache_dir" not in values:
+        values["cache_dir"] = Path(env.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache")) / "finsent"
+    return MachineSettings(**values)
+
+
+SETTINGS_ENV = "FINSENT_SETTINGS_JSON"  # a parent's whole settings, for a child process
+
+
+def settings_as_dict(settings: Settings) -> dict[str, Any]:
+    """The settings as plain JSON/TOML values, in the shape of ``finsent.toml`` (sections for
+    ``alerts`` and ``stack``); :func:`load_settings` reads it back to an equal object."""
+
+    def plain(value: Any) -> Any:
+        if isinstance(value, Path):
+            return str(value)
+        if isinstance(value, tuple):
+            return [plain(v) for v in value]
+        return value
+
+    return {f.name: ({g.name: plain(getattr(value, g.name)) for g in dataclasses.fields(value)}
+                     if dataclasses.is_dataclass(value := getattr(settings, f.name)) else plain(value))
+            for f in dataclasses.fields(settings)}
+
+
+def settings_env_keys() -> frozenset[str]:
+    """Every environment variable :func:`load_settings` maps to a field."""
+    keys = {SETTINGS_ENV}
+    for f in dataclasses.fields(Settings):
+        if f.name in _NESTED:
+            keys.update(f"FINSENT_{f.name}_{g.name}".upper() for g in dataclasses.fields(_NESTED[f.name]))
+        else:
+            keys.add(f"FINSENT_{f.name}".upper())
+    return frozenset(keys)
+
+
+def settings_to_env(settings: Settings, base: Mapping[str, str]) -> dict[str, str]:
+    """``base`` (a process environment) without its settings variables, plus the whole ``settings``
+    in ``FINSENT_SETTINGS_JSON``: a child ``finsent`` process resolves exactly these settings."""
+    keys = settings_env_keys()
+    env = {k: v for k, v in base.items() if k not in keys}
+    env[SETTINGS_ENV] = json.dumps(settings_as_dict(settings))
+    return env
 
 
 def redact_url(url: str) -> str:

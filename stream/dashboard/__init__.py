@@ -44,27 +44,19 @@ def register(sub) -> None:
     p.set_defaults(func=cmd_dashboard)
 
 
-def _port(args_port: int | None, settings=None) -> int:
+def _port(args_port: int | None, settings) -> int:
     """``--port``, else the ``dashboard_port`` setting (``FINSENT_DASHBOARD_PORT``, default 18080)."""
-    if args_port is not None:
-        port = args_port
-    else:
-        if settings is None:
-            from stream.base.config import load_settings
-
-            settings = load_settings()
-        port = settings.dashboard_port
+    port = args_port if args_port is not None else settings.dashboard_port
     if not 1 <= port <= 65535:
         raise UserError(f"dashboard port must be 1..65535, not {port}")
     return port
 
 
-def settings_for(schema: str | None):
-    """Settings for a schema; the demo's schema gets the demo's topics and consumer group (for the lag)."""
+def settings_for(base, schema: str | None):
+    """``base`` settings for a schema; the demo's schema gets the demo's topics and consumer group (for the lag)."""
     from storage.db import check_schema
-    from stream.base.config import load_settings
 
-    s = load_settings()
+    s = base
     if schema:
         s = s.replace(schema=check_schema(schema))
     from stream.demo import DEMO_SCHEMA, demo_settings
@@ -76,15 +68,13 @@ def settings_for(schema: str | None):
 
 def cmd_dashboard(args) -> int:
     if args.stop:
-        from stream.base.config import load_settings
-
-        stopped = stop_background(load_settings().state_dir)
+        stopped = stop_background(args.settings.state_dir)
         print("stopped the background dashboard" if stopped else "no background dashboard was running")
         return 0
     from stream.dashboard.serve import uvicorn_server
     from stream.dashboard.server import create_app
 
-    settings = settings_for(args.schema)
+    settings = settings_for(args.settings, args.schema)
     port = _port(args.port, settings)
     app = create_app(settings)
     _preflight(app, settings)

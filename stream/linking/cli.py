@@ -25,11 +25,10 @@ def register(sub) -> None:
 
 
 def cmd_link(args) -> int:
-    from stream.base.config import load_settings
     from stream.linking import linker_for
     from stream.schema import link_tickers
 
-    settings = load_settings()
+    settings = args.settings
     linker = linker_for(settings.aliases, settings.watchlist)
     texts = [" ".join(args.text)] if args.text else [line.rstrip("\n") for line in sys.stdin if line.strip()]
     for text in texts:

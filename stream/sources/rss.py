@@ -1,6 +1,8 @@
-"""RSS/Atom polling (feedparser): new entries become news.raw messages.
+"""RSS/Atom polling (feedparser): new entries become news.raw messages (``finsent ingest rss``).
 
-What was sent is remembered per feed in ``<state_dir>/ingest/rss-state.json``
+:class:`RssSource` polls every feed in turn (forever, or ``once``); after each feed the ingest
+loop (``stream/ingest.py``) flushes the sink and only then does the source remember the feed's
+new entries as sent.  What was sent is remembered per feed in ``<state_dir>/ingest/rss-state.json``
 (entry ids, ETag, Last-Modified), so a restarted poller does not send an
 entry twice; the worker's idempotent writes cover the rest.
 """
@@ -11,10 +13,14 @@ import calendar
 import json
 import logging
 import os
+import time
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Iterator, Sequence
 
+import feedparser
+
+from stream.ingest import Checkpoint, Record
 from stream.schema import InvalidRecord, NewsItem, TickerExtractor, parse_message
 
 log = logging.getLogger("finsent.rss")
@@ -66,8 +72,6 @@ class FeedState:
 
 def poll_feed(url: str, state: FeedState, extractor: TickerExtractor | None = None) -> tuple[list[NewsItem], int]:
     """New valid items of one feed (not yet marked as sent) and the count of invalid entries."""
-    import feedparser
-
     fs = state.feed(url)
     parsed = feedparser.parse(url, etag=fs.get("etag"), modified=fs.get("modified"))
     if getattr(parsed, "status", None) == 304:
@@ -95,3 +99,43 @@ def poll_feed(url: str, state: FeedState, extractor: TickerExtractor | None = No
 def mark_sent(state: FeedState, url: str, items: list[NewsItem]) -> None:
     fs = state.feed(url)
     fs["seen"] = (fs["seen"] + [it.id for it in items])[-KEEP_IDS_PER_FEED:]
+
+
+class RssSource:
+    """New entries of each feed, then a checkpoint that marks them sent and reports the feed."""
+
+    name = "ingest rss"
+    total = None
+    progress = False  # a line per feed and poll instead
+
+    def __init__(self, urls: Sequence[str], state: FeedState, extractor: TickerExtractor | None = None, *,
+                 interval: float = 60.0, once: bool = False, sleep: Callable[[float], None] = time.sleep,
+                 poll: Callable[..., tuple[list[NewsItem], int]] = poll_feed) -> None:
+        self.urls = list(urls)
+        self.state = state
+        self.extractor = extractor
+        self.interval = interval
+        self.once = once
+        self.sleep = sleep
+        self.poll = poll
+
+    def __iter__(self) -> Iterator[Record | Checkpoint]:
+        while True:
+            for url in self.urls:
+                items, invalid = self.poll(url, self.state, self.extractor)
+                for item in items:
+                    yield Record(item=item)
+                yield Checkpoint(self._committer(url, items, invalid))
+            if self.once:
+                return
+            self.sleep(self.interval)
+
+    def _committer(self, url: str, items: list[NewsItem], invalid: int) -> Callable[[], str]:
+        def commit() -> str:  # the broker acknowledged the items: remember them as sent
+            mark_sent(self.state, url, items)
+            self.state.save()
+            return f"{datetime.now(timezone.utc):%H:%M:%S} {url}: {len(items)} new, {invalid} invalid"
+        return commit
+
+    def close(self) -> None:
+        pass

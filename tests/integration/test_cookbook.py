@@ -19,7 +19,7 @@ import pytest
 from psycopg2 import sql
 
 from storage import migrate
-from storage.cli import run_query
+from storage.analyst import run_query
 from tests.support.sample_rows import Spike, sample_rows, write_all
 from storage.writer import Writer
 

@@ -351,7 +351,7 @@ def test_movers_are_the_cookbooks_query_1_live(stack, schema):
     """/api/movers over the last 24 hours gives the rows of README cookbook query 1 run now."""
     from datetime import datetime, timezone
 
-    from storage.cli import run_query
+    from storage.analyst import run_query
     from storage.dashboard import ceil_to
     from tests.support.sample_rows import Spike, sample_rows, write_all
     from storage.writer import Writer

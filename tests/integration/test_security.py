@@ -9,7 +9,7 @@ import uuid
 import psycopg2
 import pytest
 
-from storage.cli import run_query
+from storage.analyst import run_query
 from storage.db import ANALYST_ROLE, connect
 from tests.integration.workers import finsent, query
 

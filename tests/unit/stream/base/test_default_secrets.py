@@ -51,7 +51,7 @@ def test_role_passwords_left_at_default_are_refused_too():
 
 
 def test_the_worker_refuses_before_touching_anything():
-    from stream.commands import build_parts
+    from stream.wiring import build_parts
 
     s = settings(database_url="postgresql://finsent:finsent@192.0.2.1:5432/finsent")  # TEST-NET: never reached
     with pytest.raises(ConfigError, match="not on the loopback"):

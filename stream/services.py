@@ -1,0 +1,113 @@
+"""What ``finsent worker``, ``finsent ingest rss`` and ``finsent replay`` do, given settings and
+plain arguments (``stream/commands.py`` only parses the command line and calls these).
+
+Ingest and replay all run through the one loop of ``stream/ingest.py``: a source
+(``stream/sources/``), the pacer of ``--speed``, a sink (``stream/sinks/``).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Sequence
+
+from stream import ingest
+from stream.app import run_worker
+from stream.base.config import Settings
+from stream.base.errors import UserError
+from stream.kafka_io import ensure_topics
+from stream.pipeline import REPLAY_HEADER
+from stream.replay import ColumnMap, Pacer
+from stream.sinks.kafka import KafkaSink
+from stream.sinks.store import StoreSink
+from stream.sources.files import ArchiveSource
+from stream.sources.kafka import KafkaReplaySource
+from stream.sources.rss import FeedState, RssSource
+from stream.wiring import build_linker, build_parts
+
+log = logging.getLogger("finsent")
+
+
+def worker(settings: Settings, *, alerts: bool = True, verbose: bool = False) -> int:
+    """Run the Faust worker in the foreground on ``settings`` until SIGINT/SIGTERM."""
+    ensure_topics(settings)
+    parts = build_parts(settings, alerts=alerts)
+    parts.metrics.serve(settings.metrics_port, settings.metrics_bind)
+    log.info("worker %s: %s -> schema %s (batch %d, wait %.2fs)", settings.app_id, settings.topic_raw,
+             settings.schema, settings.max_batch, settings.max_wait_s)
+    return run_worker(settings, parts, loglevel="DEBUG" if verbose else "INFO")
+
+
+def ingest_rss(settings: Settings, urls: Sequence[str], *, interval: float = 60.0, once: bool = False) -> int:
+    """Poll the feeds into news.raw; a line per feed and poll. Ctrl-C stops it (exit 0)."""
+    sink = KafkaSink(settings)
+    source = RssSource(urls, FeedState(settings.state_dir / "ingest" / "rss-state.json"), build_linker(settings),
+                       interval=interval, once=once)
+    try:
+        ingest.run(source, sink)
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+def _replay_headers(notify: bool) -> list[tuple[str, bytes]]:
+    return [(REPLAY_HEADER, b"notify" if notify else b"quiet")]
+
+
+def _batch_size(settings: Settings) -> int:
+    return max(settings.max_batch, 64)
+
+
+@dataclass(frozen=True)
+class ArchiveReplay:
+    """The options of ``finsent replay PATH``."""
+
+    path: Path
+    fmt: str = "auto"
+    columns: ColumnMap = ColumnMap()
+    since: datetime | None = None
+    until: datetime | None = None
+    limit: int | None = None
+    speed: float | None = None  # times real time; None = as fast as possible
+    notify: bool = False
+    schema: str | None = None  # score and store in-process into this schema
+    model: str | None = None  # with schema: the checkpoint
+
+
+def replay_archive(settings: Settings, opts: ArchiveReplay) -> int:
+    """Replay an archive into news.raw, or (``opts.schema``) score and store it in-process."""
+    source = ArchiveSource(opts.path, opts.fmt, opts.columns, build_linker(settings), opts.since, opts.until,
+                           opts.limit)
+    parts = None
+    if opts.schema:
+        target = settings.replace(schema=opts.schema, model=opts.model or settings.model)
+        parts = build_parts(target, with_notifier=opts.notify)
+        sink = StoreSink(parts.processor, target.schema, notify=opts.notify, batch_size=_batch_size(target))
+    else:
+        sink = KafkaSink(settings, _replay_headers(opts.notify))
+    counts = ingest.run(source, sink, Pacer(opts.speed))
+    if parts is not None and parts.notifier is not None:
+        parts.notifier.deliver_pending()
+    stats = source.stats
+    print(f"replay: read {stats.read}, {sink.summary()}, invalid {counts.invalid} ({counts.reasons_text()}), "
+          f"outside --from/--to {stats.filtered}")
+    return 0
+
+
+def replay_kafka(settings: Settings, since: datetime | None, *, schema: str | None = None, model: str | None = None,
+                 notify: bool = False) -> int:
+    """Re-process what news.raw retains since ``since``, under a separate consumer group, in-process."""
+    if since is None:
+        raise UserError("--from-kafka needs --since T")
+    target = settings.replace(schema=schema or settings.schema, model=model or settings.model)
+    parts = build_parts(target, with_notifier=notify)
+    source = KafkaReplaySource(settings, since, _batch_size(settings))
+    sink = StoreSink(parts.processor, target.schema, notify=notify, batch_size=_batch_size(settings))
+    ingest.run(source, sink)
+    if parts.notifier is not None:
+        parts.notifier.deliver_pending()
+    print(f"replay from kafka: processed {source.total} records since {since:%Y-%m-%d %H:%M}Z, "
+          f"stored {sink.stored} new in schema {target.schema} (group {source.group})")
+    return 0

@@ -1,0 +1,96 @@
+"""A child process gets the whole settings: every field survives ``settings_env`` -> ``load_settings``."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import subprocess
+import sys
+import typing
+from pathlib import Path
+
+import pytest
+
+from stream.base.config import (SETTINGS_ENV, AlertSettings, ConfigError, Settings, StackSettings, load_settings,
+                                settings_as_dict, settings_env_keys)
+from stream.process import settings_env
+
+
+def _other(name: str, typ, default):
+    """A value of the field's type that differs from its default."""
+    if typing.get_origin(typ) in (typing.Union, __import__("types").UnionType):
+        typ = [a for a in typing.get_args(typ) if a is not type(None)][0]
+    if typ is bool:
+        return not default
+    if typ is int:
+        return default + 7
+    if typ is float:
+        return default + 0.125
+    if typ is Path:
+        return Path("/tmp") / f"finsent-{name}"
+    if typing.get_origin(typ) is tuple:
+        return (f"{name}-a", f"{name}-b,with comma")
+    return f"{name}-value"
+
+
+def _changed(cls):
+    hints = typing.get_type_hints(cls)
+    values = {}
+    for f in dataclasses.fields(cls):
+        if f.name in ("alerts", "stack"):
+            continue
+        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+        values[f.name] = _other(f.name, hints[f.name], default)
+    return values
+
+
+def every_field_changed() -> Settings:
+    s = Settings(**_changed(Settings), alerts=AlertSettings(**_changed(AlertSettings)),
+                 stack=StackSettings(**_changed(StackSettings)))
+    defaults = Settings()
+    for f in dataclasses.fields(Settings):  # the test can fail: every field really differs
+        if f.name in ("alerts", "stack"):
+            for g in dataclasses.fields(getattr(s, f.name)):
+                assert getattr(getattr(s, f.name), g.name) != getattr(getattr(defaults, f.name), g.name), g.name
+        else:
+            assert getattr(s, f.name) != getattr(defaults, f.name), f.name
+    return s
+
+
+def test_every_field_survives_the_child_environment(monkeypatch):
+    s = every_field_changed()
+    monkeypatch.setenv("FINSENT_SCHEMA", "inherited")  # a parent's variable must not beat its resolved settings
+    monkeypatch.setenv("FINSENT_ALERTS_COOLDOWN_S", "1")
+    monkeypatch.setenv("FINSENT_CONFIG", "/nonexistent/finsent.toml")  # the child reads no finsent.toml
+    env = settings_env(s)
+    assert "FINSENT_SCHEMA" not in env and "FINSENT_ALERTS_COOLDOWN_S" not in env
+    assert load_settings(env) == s
+
+
+def test_extra_variables_override_single_fields_in_the_child():
+    s = every_field_changed()
+    child = load_settings(settings_env(s, FINSENT_ALIASES="/tmp/aliases.csv", FINSENT_ALERTS_MIN_NEGATIVE="3"))
+    assert child == s.replace(aliases="/tmp/aliases.csv", alerts=dataclasses.replace(s.alerts, min_negative=3))
+
+
+def test_a_real_child_process_resolves_the_same_settings(tmp_path):
+    s = every_field_changed()
+    code = "import json; from stream.base.config import load_settings, settings_as_dict; " \
+           "print(json.dumps(settings_as_dict(load_settings())))"
+    out = subprocess.run([sys.executable, "-c", code], env=settings_env(s), cwd=tmp_path, capture_output=True,
+                         text=True, check=True).stdout
+    assert json.loads(out) == settings_as_dict(s)
+
+
+def test_the_env_keys_cover_every_field():
+    keys = settings_env_keys()
+    assert {"FINSENT_KAFKA", "FINSENT_DATABASE_URL", "FINSENT_ALERT_URLS", "FINSENT_MODEL", "FINSENT_STATE_DIR",
+            "FINSENT_ALERTS_Z_THRESHOLD", "FINSENT_STACK_POSTGRES_PORT", SETTINGS_ENV} <= keys
+    n = len(dataclasses.fields(Settings)) - 2 + len(dataclasses.fields(AlertSettings)) \
+        + len(dataclasses.fields(StackSettings)) + 1
+    assert len(keys) == n
+
+
+def test_broken_settings_json_is_a_config_error():
+    with pytest.raises(ConfigError, match=SETTINGS_ENV):
+        load_settings({SETTINGS_ENV: "{not json"})

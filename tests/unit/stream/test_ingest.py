@@ -1,0 +1,274 @@
+"""The one ingest loop (stream/ingest.py) with fake sources and sinks; the sources and sinks with fakes
+of the broker, the feed reader and the batch step."""
+
+from __future__ import annotations
+
+import io
+import json
+from datetime import datetime, timedelta, timezone
+from types import SimpleNamespace
+
+import pytest
+
+from stream import ingest
+from stream.base.errors import UserError
+from stream.ingest import Checkpoint, Record
+from stream.pipeline import RawRecord
+from stream.replay import Pacer
+from stream.schema import parse_message
+from stream.sinks.kafka import KafkaSink
+from stream.sinks.store import StoreSink
+from stream.sources.files import ArchiveSource
+from stream.sources.rss import FeedState, RssSource
+
+T0 = datetime(2024, 3, 4, 14, 0, tzinfo=timezone.utc)
+
+
+def item(i: int, minutes: float = 0.0):
+    return parse_message({"id": f"a{i}", "title": f"headline {i}",
+                          "published_at": (T0 + timedelta(minutes=minutes)).isoformat()})
+
+
+class FakeBar:
+    made: list["FakeBar"] = []
+
+    def __init__(self, **kw):
+        self.kw = kw
+        self.n = 0
+        self.closed = False
+        FakeBar.made.append(self)
+
+    def update(self, n):
+        self.n += n
+
+    def write(self, s, file=None):
+        file.write(s + "\n")
+
+    def close(self):
+        self.closed = True
+
+
+class FakeSource:
+    def __init__(self, records, name="fake", total=None, progress=True):
+        self.records, self.name, self.total, self.progress = records, name, total, progress
+        self.closed = False
+
+    def __iter__(self):
+        return iter(self.records)
+
+    def close(self):
+        self.closed = True
+
+
+class FakeSink:
+    def __init__(self, log=None, fail_on=None):
+        self.log = log if log is not None else []
+        self.written = []
+        self.fail_on = fail_on
+        self.closed = False
+
+    def write(self, rec):
+        if self.fail_on is not None and len(self.written) == self.fail_on:
+            raise UserError("refused")
+        self.written.append(rec)
+        self.log.append(("write", rec))
+
+    def flush(self):
+        self.log.append(("flush",))
+
+    def close(self):
+        self.closed = True
+
+
+def run(source, sink, pacer=None):
+    out = io.StringIO()
+    counts = ingest.run(source, sink, pacer, bar=FakeBar, out=out)
+    return counts, out.getvalue(), FakeBar.made[-1]
+
+
+def test_every_record_reaches_the_sink_and_the_bar_counts_to_the_sources_total():
+    recs = [Record(item=item(i)) for i in range(5)]
+    sink = FakeSink()
+    source = FakeSource(recs, name="replay", total=5)
+    counts, _, bar = run(source, sink)
+    assert sink.written == recs and counts.records == 5 and counts.invalid == 0
+    assert bar.kw["total"] == 5 and bar.kw["desc"] == "replay" and bar.n == 5 and bar.kw["disable"] is None
+    assert sink.log[-1] == ("flush",)  # the end is a flush: everything durable before return
+    assert bar.closed and sink.closed and source.closed
+
+
+def test_bad_records_are_handed_on_and_counted_by_reason():
+    recs = [Record(item=item(0)), Record(raw=RawRecord(value=b"{"), reason="not_json"),
+            Record(raw=RawRecord(value=b'{"title": ""}'), reason="empty_title"),
+            Record(raw=RawRecord(value=b"x"), reason="not_json"),
+            Record(raw=RawRecord(value=b"from kafka"))]  # raw without a reason: validated downstream
+    sink = FakeSink()
+    counts, _, _ = run(FakeSource(recs), sink)
+    assert sink.written == recs  # nothing dropped
+    assert counts.records == 5 and counts.invalid == 3
+    assert counts.reasons == {"not_json": 2, "empty_title": 1}
+    assert counts.reasons_text() == "empty_title 1, not_json 2"
+    assert ingest.Counts().reasons_text() == "none"
+
+
+def test_pacing_follows_event_time_at_the_given_speed():
+    clock = [100.0]
+    slept = []
+
+    def sleep(s):
+        slept.append(s)
+        clock[0] += s
+
+    pacer = Pacer(60.0, sleep=sleep, clock=lambda: clock[0])  # 60x: one event minute = one second
+    recs = [Record(item=item(0, 0)), Record(raw=RawRecord(value=b"bad"), reason="not_json"),
+            Record(item=item(1, 1)), Record(item=item(2, 3)), Record(item=item(3, 3))]
+    run(FakeSource(recs), FakeSink(), pacer)
+    assert slept == pytest.approx([1.0, 2.0])  # raw records never wait; equal times do not wait again
+
+
+def test_no_pacer_means_no_waiting():
+    slept = []
+    recs = [Record(item=item(i, 10 * i)) for i in range(3)]
+    run(FakeSource(recs), FakeSink(), Pacer(None, sleep=slept.append))
+    assert slept == []
+
+
+def test_a_checkpoint_commits_only_after_the_sink_flushed_and_prints_what_commit_returns():
+    log = []
+    recs = [Record(item=item(0)), Checkpoint(lambda: log.append(("commit",)) or "feed: 1 new"),
+            Record(item=item(1)), Checkpoint(None)]
+    counts, out, _ = run(FakeSource(recs), FakeSink(log))
+    assert [e[0] for e in log] == ["write", "flush", "commit", "write", "flush", "flush"]
+    assert out == "feed: 1 new\n" and counts.records == 2
+
+
+def test_an_error_closes_the_sink_and_the_source_and_skips_later_commits():
+    committed = []
+    recs = [Record(item=item(0)), Record(item=item(1)), Checkpoint(lambda: committed.append(1))]
+    sink, source = FakeSink(fail_on=1), FakeSource(recs)
+    with pytest.raises(UserError):
+        run(source, sink)
+    assert committed == [] and sink.closed and source.closed and FakeBar.made[-1].closed
+
+
+def test_a_source_without_progress_gets_a_disabled_bar():
+    run(FakeSource([], progress=False), FakeSink())
+    assert FakeBar.made[-1].kw["disable"] is True
+
+
+# --------------------------------------------------------------------------- sources
+def test_archive_source_gives_items_invalid_rows_with_reasons_and_counts_filtered(tmp_path):
+    path = tmp_path / "a.jsonl"
+    rows = [{"id": "x1", "title": "one", "published_at": "2024-03-04T14:00:00Z"},
+            {"id": "x2", "title": "", "published_at": "2024-03-04T14:01:00Z"},
+            {"id": "x3", "title": "three", "published_at": "2024-03-05T14:00:00Z"}]
+    path.write_text("\n".join(json.dumps(r) for r in rows) + "\nnot json\n")
+    src = ArchiveSource(path, until=datetime(2024, 3, 5, tzinfo=timezone.utc))
+    assert src.total == 4 and src.name == "replay"
+    recs = list(src)
+    assert [r.item.id for r in recs if r.item] == ["x1"]
+    assert [r.reason for r in recs if not r.item] == ["empty_title", "not_json"]
+    assert recs[-1].raw.value == b"not json"
+    assert src.stats.read == 4 and src.stats.filtered == 1
+    assert ArchiveSource(path, limit=2).total == 2 and len(list(ArchiveSource(path, limit=2))) == 2
+    with pytest.raises(UserError, match="archive not found"):
+        ArchiveSource(tmp_path / "missing.jsonl")
+
+
+def test_rss_source_marks_a_feed_sent_only_at_its_checkpoint(tmp_path):
+    state = FeedState(tmp_path / "rss-state.json")
+    polls = {"f1": ([item(1), item(2)], 1), "f2": ([], 0)}
+    src = RssSource(["f1", "f2"], state, poll=lambda url, st, ex: polls[url], once=True)
+    it = iter(src)
+    assert next(it).item.id == "a1" and next(it).item.id == "a2"
+    cp = next(it)
+    assert isinstance(cp, Checkpoint) and state.feed("f1")["seen"] == []  # not yet: the sink has not flushed
+    assert cp.commit().endswith("f1: 2 new, 1 invalid")
+    assert state.feed("f1")["seen"] == ["a1", "a2"]
+    assert json.loads((tmp_path / "rss-state.json").read_text())["f1"]["seen"] == ["a1", "a2"]
+    assert isinstance(next(it), Checkpoint)
+    with pytest.raises(StopIteration):
+        next(it)
+
+
+def test_rss_source_sleeps_between_polls_until_stopped(tmp_path):
+    slept = []
+    src = RssSource(["f"], FeedState(tmp_path / "s.json"), poll=lambda *a: ([], 0), interval=7, sleep=slept.append)
+    it = iter(src)
+    for _ in range(3):
+        next(it)
+    assert slept == [7, 7]
+
+
+# --------------------------------------------------------------------------- sinks
+class FakeFuture:
+    def __init__(self, error=None):
+        self.error = error
+
+    def add_errback(self, fn):
+        if self.error is not None:
+            fn(self.error)
+        return self
+
+
+class FakeProducer:
+    def __init__(self, fail_at=None):
+        self.sent = []
+        self.fail_at = fail_at
+        self.flushed = self.closed = False
+
+    def send(self, topic, key=None, value=None, timestamp_ms=None, headers=None):
+        self.sent.append(SimpleNamespace(topic=topic, key=key, value=value, timestamp_ms=timestamp_ms, headers=headers))
+        return FakeFuture(RuntimeError("too large") if len(self.sent) == self.fail_at else None)
+
+    def flush(self):
+        self.flushed = True
+
+    def close(self):
+        self.closed = True
+
+
+def settings_stub():
+    return SimpleNamespace(topic_raw="t.raw")
+
+
+def test_kafka_sink_keys_items_by_id_with_event_time_and_sends_bad_rows_unkeyed():
+    producer = FakeProducer()
+    sink = KafkaSink(settings_stub(), [("finsent-replay", b"quiet")], producer=producer)
+    counts = ingest.run(FakeSource([Record(item=item(3)), Record(raw=RawRecord(value=b"junk"), reason="not_json")]),
+                        sink, bar=FakeBar, out=io.StringIO())
+    good, bad = producer.sent
+    assert good.key == b"a3" and good.timestamp_ms == int(T0.timestamp() * 1000) and good.topic == "t.raw"
+    assert json.loads(good.value)["title"] == "headline 3"
+    assert bad.key is None and bad.value == b"junk" and bad.headers == [("finsent-replay", b"quiet")]
+    assert producer.flushed and producer.closed and counts.invalid == 1
+    assert sink.summary() == "sent 2 to t.raw"
+
+
+def test_kafka_sink_stops_at_a_refused_record():
+    producer = FakeProducer(fail_at=2)
+    sink = KafkaSink(settings_stub(), producer=producer)
+    with pytest.raises(UserError, match="Kafka refused a record: too large"):
+        ingest.run(FakeSource([Record(item=item(i)) for i in range(5)]), sink, bar=FakeBar, out=io.StringIO())
+    assert len(producer.sent) == 2 and producer.closed
+
+
+class FakeProcessor:
+    def __init__(self):
+        self.batches = []
+
+    def process(self, batch):
+        self.batches.append(list(batch))
+        return SimpleNamespace(inserted=[r for r in batch if r.key != b"dup"], skipped=sum(r.key == b"dup" for r in batch),
+                               dead=[])
+
+
+def test_store_sink_batches_by_size_and_at_checkpoints_with_the_replay_header():
+    proc = FakeProcessor()
+    sink = StoreSink(proc, "other", notify=False, batch_size=3)
+    recs = [Record(item=item(i)) for i in range(4)] + [Checkpoint(None), Record(raw=RawRecord(value=b"v", key=b"dup"))]
+    ingest.run(FakeSource(recs), sink, bar=FakeBar, out=io.StringIO())
+    assert [len(b) for b in proc.batches] == [3, 1, 1]
+    assert all(r.headers == (("finsent-replay", b"quiet"),) for b in proc.batches for r in b)
+    assert proc.batches[-1][0].key == b"dup"
+    assert sink.summary() == "stored 4 in schema other, already there 1, dead-lettered 0"
