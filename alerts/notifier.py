@@ -172,6 +172,7 @@ class Notifier:
         os.set_blocking(self._r, False)
         os.set_blocking(self._w, False)
         self.sent = 0  # successful target deliveries by this instance (tests, metrics)
+        self._running: tuple[threading.Thread, threading.Event] | None = None  # start()'s thread
 
     # -- connections -------------------------------------------------------------
     def _open_listen(self):
@@ -313,11 +314,23 @@ class Notifier:
         self.close()
 
     def start(self) -> tuple[threading.Thread, threading.Event]:
-        """Run in a daemon thread; returns (thread, stop event)."""
+        """Run in a daemon thread (the worker's, or a benchmark's); returns (thread, stop event).
+        :meth:`stop` ends it."""
         stop = threading.Event()
         t = threading.Thread(target=self.run, args=(stop,), name="finsent-notifier", daemon=True)
         t.start()
+        self._running = (t, stop)
         return t, stop
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """End the thread :meth:`start` started: set its stop event, wake it, wait up to ``timeout`` s."""
+        if self._running is None:
+            return
+        t, stop = self._running
+        self._running = None
+        stop.set()
+        self.wake()
+        t.join(timeout=timeout)
 
 
 def send_test(settings) -> list[tuple[str, bool]]:

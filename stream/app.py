@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import threading
+import os
 import time
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
@@ -22,7 +22,7 @@ from typing import Any
 import faust
 from mode.supervisors import CrashingSupervisor
 
-from stream.base.config import Settings, machine_settings
+from stream.base.config import Settings
 from stream.metrics import WorkerMetrics
 from stream.pipeline import BatchProcessor, RawRecord, scored_message
 
@@ -179,7 +179,7 @@ def build_app(settings: Settings, parts: WorkerParts) -> faust.App:
 
 def use_uvloop() -> bool:
     """Run the worker's event loop on uvloop when it is installed (measured: bench/pipeline.py)."""
-    if machine_settings().event_loop != "uvloop":  # FINSENT_EVENT_LOOP
+    if os.environ.get("FINSENT_EVENT_LOOP", "uvloop") != "uvloop":
         return False
     try:
         import uvloop
@@ -195,21 +195,15 @@ def run_worker(settings: Settings, parts: WorkerParts, loglevel: str = "INFO") -
 
     use_uvloop()
     app = build_app(settings, parts)
-    stop = threading.Event()
-    notifier_thread = None
     if parts.notifier is not None:
-        notifier_thread = threading.Thread(target=parts.notifier.run, args=(stop,), name="finsent-notifier", daemon=True)
-        notifier_thread.start()
+        parts.notifier.start()
     worker = Worker(app, loglevel=loglevel, quiet=True, redirect_stdouts=False)
     try:
         worker.execute_from_commandline()
     except SystemExit as exc:
         return int(exc.code or 0)
     finally:
-        stop.set()
         if parts.notifier is not None:
-            parts.notifier.wake()
-        if notifier_thread is not None:
-            notifier_thread.join(timeout=10)
+            parts.notifier.stop(timeout=10)
         app.finsent_executor.shutdown(wait=True)  # type: ignore[attr-defined]
     return 0
