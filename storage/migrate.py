@@ -360,8 +360,7 @@ def status(dsn: str, schema: str = "public") -> dict:
 def drop_schema(dsn: str, schema: str) -> None:
     """Drop a schema and everything in it (the demo starts each run on a fresh one)."""
     check_schema(schema)
-    conn = psycopg2.connect(dsn)
-    conn.autocommit = True
+    conn = connect(dsn, autocommit=True, application_name="finsent-migrate")
     try:
         with conn.cursor() as cur:
             cur.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))

@@ -124,3 +124,36 @@ def test_plot_no_data_is_a_clear_error(filled, tmp_path):
     assert res.returncode == 2 and "has data from 2024-05-01 13:00" in res.stderr
     assert not (tmp_path / "x.png").exists()
     assert "finsent_analyst:" not in res.stderr  # no passwords in messages
+
+
+def test_demo_read_outs(stack, filled):
+    dsn = stack.dsn
+    assert trends.counts(dsn, filled) == (60, 1)
+    movers = trends.ticker_movers(dsn, filled, limit=5)
+    assert {m[0] for m in movers} == {"PLOTX", "OTHER"}
+    plotx = next(m for m in movers if m[0] == "PLOTX")
+    assert plotx[1:3] == (60, sum(r.sentiment == "negative" for r in _rows()))
+    (alert,) = trends.alert_summaries(dsn, filled)
+    assert alert[:2] == ("ticker", "PLOTX") and alert[4:6] == (15, 15) and float(alert[6]) == 14.0
+    assert trends.scope_alert_ids(dsn, filled, "ticker", "PLOTX") and not trends.scope_alert_ids(dsn, filled, "ticker", "OTHER")
+    rows = {r[0]: r for r in trends.titles(dsn, filled, ["plot-0", "plot-1", "nope"])}
+    assert set(rows) == {"plot-0", "plot-1"} and rows["plot-1"][1] == "headline 1"
+    assert trends.link_rule_counts(dsn, filled) == {}  # rows written without ticker_links
+
+
+def test_drop_schema(stack):
+    import uuid
+
+    from storage import migrate
+
+    name = f"t_drop_{uuid.uuid4().hex[:10]}"
+    migrate.upgrade(stack.dsn, schema=name)
+    migrate.drop_schema(stack.dsn, name)
+    conn = psycopg2.connect(stack.dsn)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT count(*) FROM pg_namespace WHERE nspname = %s", (name,))
+            assert cur.fetchone()[0] == 0
+    finally:
+        conn.close()
+    migrate.drop_schema(stack.dsn, name)  # gone already: fine
