@@ -140,21 +140,41 @@ def _clean(row: ArticleRow) -> tuple:
     )
 
 
-def _write_sql() -> str:
-    upserts, _names = buckets.upsert_ctes("contrib")
-    cols = ", ".join(COLUMNS)
-    return f"""
-WITH data ({cols}) AS (VALUES %s),
-new_ids AS (
+# ------------------------------------------------------------ the commit of a batch
+# One transaction, one statement: WITH data (the batch), then one CTE a step, in this order.
+def _register_ids() -> str:
+    """1. The batch's ids go into ``article_ids``; only ids never stored before come back."""
+    return """
     INSERT INTO article_ids (id, published_at)
     SELECT id, published_at FROM data ORDER BY id
     ON CONFLICT (id) DO NOTHING
-    RETURNING id),
-ins AS (
-    INSERT INTO articles ({cols})
+    RETURNING id"""
+
+
+def _insert_articles() -> str:
+    """2. Those rows, and only those, go into ``articles``."""
+    return f"""
+    INSERT INTO articles ({", ".join(COLUMNS)})
     SELECT {", ".join("d." + c for c in COLUMNS)} FROM data AS d JOIN new_ids AS n ON n.id = d.id
-    RETURNING published_at, tickers, topic, sentiment, sentiment_score, story_first),
-contrib AS ({buckets.contributions("ins")}),
+    RETURNING published_at, tickers, topic, sentiment, sentiment_score, story_first"""
+
+
+def _contributions() -> str:
+    """3. What each new article adds to its scopes (all, each ticker, the topic): :mod:`storage.buckets`."""
+    return buckets.contributions("ins")
+
+
+# 4. ``buckets.upsert_ctes("contrib")`` adds them to ``sentiment_minute`` and its hour and day roll-ups.
+COMMIT_STEPS = (("new_ids", _register_ids), ("ins", _insert_articles), ("contrib", _contributions))
+
+
+def _write_sql() -> str:
+    upserts, _names = buckets.upsert_ctes("contrib")
+    steps = ",\n".join(f"{name} AS ({step()})" for name, step in COMMIT_STEPS)
+    cols = ", ".join(COLUMNS)
+    return f"""
+WITH data ({cols}) AS (VALUES %s),
+{steps},
 {upserts}
 SELECT id FROM new_ids"""
 
@@ -267,7 +287,7 @@ class Writer:
 
         refreshed = False
 
-        def body(conn):
+        def body(conn):  # the batch's monthly partitions exist, then COMMIT_STEPS as one statement
             self._ensure_partitions(conn, months)
             with conn.cursor() as cur:
                 return psycopg2.extras.execute_values(

@@ -193,3 +193,14 @@ def test_cookbook_section_has_enough_explained_queries():
     for explanation, query in blocks:
         assert explanation.strip(), f"query without an explanation line: {query[:60]}"
         assert "public." not in query, "cookbook queries must use unqualified names"
+
+
+def test_the_commit_steps_run_in_their_named_order_in_one_statement():
+    from storage.writer import COMMIT_STEPS, WRITE_SQL
+
+    assert [name for name, _ in COMMIT_STEPS] == ["new_ids", "ins", "contrib"]
+    at = [WRITE_SQL.index(f"{name} AS (") for name, _ in COMMIT_STEPS]
+    at += [WRITE_SQL.index(f"INSERT INTO {table} ") for table, _ in buckets.LEVELS]  # then the bucket bumps
+    assert at == sorted(at) and WRITE_SQL.index("data") < at[0]
+    for name, step in COMMIT_STEPS:
+        assert f"{name} AS ({step()})" in WRITE_SQL
