@@ -48,11 +48,14 @@ import hashlib
 import logging
 import os
 import select
+import socket
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
+import apprise
 import psycopg2
 
 from storage import alerts as store
@@ -91,8 +94,6 @@ class Target:
         return bool(self.tags & alert_tags(scope_kind, scope))
 
     def send(self, title: str, body: str, notify_type: str = "warning") -> bool:
-        import apprise
-
         try:
             return bool(
                 self.service.notify(
@@ -107,8 +108,6 @@ class Target:
 
 def load_targets(settings) -> list[Target]:
     """Every apprise service of ``alert_urls`` and ``alert_config``; UserError on a bad one."""
-    import apprise
-
     ap = apprise.Apprise()
     for url in settings.alert_urls:
         if not ap.add(url):
@@ -137,8 +136,6 @@ def target_label(private_url: str, key: str) -> str:
     """What logs, errors and the alerts table show of a target: apprise's privacy URL cut to
     scheme and host (paths and query strings may hold tokens: json://host/<token>,
     ``?-X-Api-Key=...`` headers, which the privacy URL keeps), plus the target's key."""
-    from urllib.parse import urlsplit
-
     try:
         parts = urlsplit(private_url)
         label = f"{parts.scheme}://{parts.netloc}"
@@ -341,8 +338,6 @@ def send_test(settings) -> list[tuple[str, bool]]:
             "no apprise URL configured: set FINSENT_ALERT_URLS (comma-separated apprise URLs) "
             "or alert_urls / alert_config in finsent.toml"
         )
-    import socket
-
     body = (
         "This is a test notification from finsent. Spike alerts will look like this:\n"
         "title 'Negative news spike: TICKER', then the counts, the baseline, the z-score and the top "

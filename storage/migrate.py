@@ -35,7 +35,9 @@ from pathlib import Path
 import psycopg2
 from psycopg2 import sql
 
+from stream.base.config import load_settings
 from stream.base.errors import UserError
+from storage.maintenance import list_partitions
 from storage.db import ANALYST_ROLE, WRITER_ROLE, check_schema, connect, first_line, redact
 
 log = logging.getLogger("finsent.storage.migrate")
@@ -103,8 +105,6 @@ def scram_verifier(password: str, iterations: int = 4096) -> str:
 
 
 def _default_passwords() -> tuple[str, str]:
-    from stream.base.config import load_settings
-
     s = load_settings()
     return s.writer_password, s.analyst_password
 
@@ -341,8 +341,6 @@ def status(dsn: str, schema: str = "public") -> dict:
                 cur.execute(sql.SQL("SELECT version, name, applied_at FROM {}.{} ORDER BY version").format(
                     sql.Identifier(schema), sql.Identifier(VERSION_TABLE)))
                 applied_rows = cur.fetchall()
-            from storage.maintenance import list_partitions
-
             parts = list_partitions(cur, schema)
         versions = {r[0] for r in applied_rows}
         return {

@@ -26,7 +26,9 @@ from typing import Any, Callable, Sequence
 import psycopg2
 import psycopg2.extras
 
+from model.text import model_input
 from stream.base.errors import UserError
+from stream.schema import link_tickers
 from storage import buckets
 from storage.db import LazyConnection, RetryPolicy, check_schema, connect, first_line, redact, transaction
 
@@ -67,9 +69,7 @@ RETRY = RetryPolicy(attempts=8, initial_s=0.5, max_s=10.0)  # one batch's transa
 
 
 def _default_text_fn() -> Callable[[str, str | None], str]:
-    from model.text import model_input  # the one input contract (same text as the worker and classify)
-
-    return model_input
+    return model_input  # the one input contract (same text as the worker and classify)
 
 
 def rescore(
@@ -186,8 +186,6 @@ def rescore(
 
 def _relink(linker: Any, title: str, summary: str | None, old_links: Any) -> tuple[list[str], list[dict]]:
     """The worker's linking of a stored article's text (stream.schema.link_tickers), keeping its given tickers."""
-    from stream.schema import link_tickers
-
     given = [lk.get("ticker") for lk in (old_links or []) if isinstance(lk, dict) and lk.get("rule") == "given"]
     tickers, links = link_tickers(linker, [t for t in given if t], f"{title} {summary or ''}")
     return list(tickers), list(links)
