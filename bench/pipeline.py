@@ -282,6 +282,8 @@ def print_breakdowns(rows: dict[str, dict[str, float]]) -> None:
     for s in (*STAGES, "other", "wall", "worker CPU"):
         label = STAGE_LABELS.get(s, s)
         print(f"  {label:<18}" + "".join(f"{rows[n].get(s, 0.0):>14.1f}" for n in names))
+    print("  (the stages overlap: the DB thread commits batch k while the model thread prepares batch k+1 and the\n"
+          "   event loop delivers batch k-1, so their sum can exceed the wall time; 'other' is then negative)")
 
 
 # --------------------------------------------------------------------------- modes

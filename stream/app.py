@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
+import threading
 import time
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
@@ -22,13 +22,13 @@ from typing import Any
 import faust
 from mode.supervisors import CrashingSupervisor
 
-from stream.base.config import Settings
+from stream.base.config import Settings, machine_settings
 from stream.metrics import WorkerMetrics
-from stream.pipeline import BatchProcessor, RawRecord, scored_message
+from stream.pipeline import BatchProcessor, BatchResult, RawRecord, scored_message
 
 log = logging.getLogger("finsent.worker")
 
-MAX_INFLIGHT = 2  # stored batches whose news.scored delivery and offset acks may still be pending
+MAX_INFLIGHT = 2  # batches being stored (DB thread) or delivered and acked while the next one is prepared
 
 
 def _headers(event) -> tuple[tuple[str, bytes], ...]:
@@ -80,6 +80,7 @@ def build_app(settings: Settings, parts: WorkerParts) -> faust.App:
     app.topic(settings.topic_scored, partitions=settings.partitions, **raw_codec)  # sent via app.producer
     dead_topic = app.topic(settings.topic_deadletter, partitions=settings.partitions, **raw_codec)
     executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="finsent-model")
+    db_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="finsent-db")
 
     def lag_of(events) -> int | None:
         try:
@@ -120,17 +121,37 @@ def build_app(settings: Settings, parts: WorkerParts) -> faust.App:
         producer = app.producer
         inflight: deque[asyncio.Task] = deque()  # batches stored, their fan-out and acks still pending
 
-        def step(records: list[RawRecord], unseen: list[str]):
-            """Executor thread: the batch step, then the news.scored bytes (no per-record work on the loop)."""
-            result = parts.processor.process(records, unseen)
+        def store_step(prepared: BatchResult):
+            """DB thread: the transaction, then the news.scored bytes (no per-record work on the loop)."""
+            result = parts.processor.store(prepared)
             t0 = time.perf_counter()
             out = ([(row.id.encode(), scored_message(row), row.published_at.timestamp()) for row in result.inserted]
                    if settings.publish_scored else [])
             result.build_s += time.perf_counter() - t0
             return result, out
 
-        async def finish(events, result, futures) -> None:
-            """After the commit: wait for news.scored / news.deadletter delivery, then ack the offsets."""
+        async def store_and_finish(events, prepared: BatchResult, previous: asyncio.Future | None,
+                                   stored: asyncio.Future) -> None:
+            """Batch k: commit (after batch k-1's), fan out, then wait for delivery and ack the offsets."""
+            try:
+                if previous is not None:
+                    await previous  # commits, news.scored order and acks follow the batches' order
+                result, out = await loop.run_in_executor(db_executor, store_step, prepared)
+                t0 = time.perf_counter()
+                futures = []
+                for d in result.dead:
+                    futures.append(await dead_topic.send(key=d.record.key, value=d.record.value or b"",
+                                                         headers=d.headers()))
+                for key, value, ts in out:  # straight to the producer: one record batch per partition
+                    futures.append(await producer.send(settings.topic_scored, key, value, None, ts, None))
+                result.produce_s += time.perf_counter() - t0
+            except asyncio.CancelledError:
+                stored.cancel()
+                raise
+            except BaseException as exc:
+                stored.set_exception(exc)  # the next batch must not commit after this one failed
+                raise
+            stored.set_result(None)
             if futures:
                 await asyncio.gather(*futures)
             t0 = time.perf_counter()
@@ -141,27 +162,45 @@ def build_app(settings: Settings, parts: WorkerParts) -> faust.App:
                 parts.notifier.wake()
             parts.metrics.observe(result, lag_of(events), settings.log_every)
 
+        # Two threads, a pipeline of depth two: the model thread prepares batch k+1 (decode, validate,
+        # link, tokenise, score, stories) while the DB thread commits batch k.  A failed batch fails the
+        # agent at once (the race below), not at the next batch: nothing after it is acknowledged.
         t_free = time.perf_counter()  # per-stage breakdown: consume = from here to a batch in hand
         waited = 0.0  # time spent waiting for an earlier batch's delivery: counted as produce
+        batches = stream.take_events(settings.max_batch, within=settings.max_wait_s)
+        failed: asyncio.Future = loop.create_future()  # the first failed batch's exception
+        previous: asyncio.Future | None = None  # the last batch's commit (+ fan-out enqueued)
+        nxt: asyncio.Future | None = None
+
+        def on_done(task: asyncio.Task) -> None:
+            if not task.cancelled() and task.exception() is not None and not failed.done():
+                failed.set_exception(task.exception())
+
         try:
-            async for events in stream.take_events(settings.max_batch, within=settings.max_wait_s):
+            while True:
+                nxt = asyncio.ensure_future(batches.__anext__())
+                await asyncio.wait((nxt, failed), return_when=asyncio.FIRST_COMPLETED)
+                if failed.done():
+                    failed.result()  # raises the batch's error: the agent (and the worker) crash
+                try:
+                    events = nxt.result()
+                except StopAsyncIteration:
+                    break
+                nxt = None
                 for ev in events:  # hold the offsets until the transaction commits (see module doc)
                     ev.message.incref()
                 records = [to_raw(ev) for ev in events]
-                result_consume_s = time.perf_counter() - t_free
+                consume_s = time.perf_counter() - t_free
                 seen.update(f"{r.topic}:{r.partition}" for r in records)
-                result, out = await loop.run_in_executor(executor, step, records, unseen_sources())
-                t0 = time.perf_counter()
-                futures = []
-                for d in result.dead:
-                    futures.append(await dead_topic.send(key=d.record.key, value=d.record.value or b"",
-                                                         headers=d.headers()))
-                for key, value, ts in out:  # straight to the producer: one record batch per partition
-                    futures.append(await producer.send(settings.topic_scored, key, value, None, ts, None))
-                result.consume_s = result_consume_s
-                result.produce_s = time.perf_counter() - t0 + waited
-                inflight.append(asyncio.ensure_future(finish(events, result, futures)))
-                # the next batch is scored while this one's fan-out is delivered; at most MAX_INFLIGHT wait
+                prepared = await loop.run_in_executor(executor, parts.processor.prepare, records, unseen_sources())
+                prepared.consume_s = consume_s
+                prepared.produce_s = waited
+                stored = loop.create_future()
+                task = asyncio.ensure_future(store_and_finish(events, prepared, previous, stored))
+                task.add_done_callback(on_done)
+                inflight.append(task)
+                previous = stored
+                # at most MAX_INFLIGHT batches are being stored or delivered while the next is prepared
                 t0 = time.perf_counter()
                 while len(inflight) > MAX_INFLIGHT or (inflight and inflight[0].done()):
                     await inflight.popleft()
@@ -170,16 +209,21 @@ def build_app(settings: Settings, parts: WorkerParts) -> faust.App:
             while inflight:
                 await inflight.popleft()
         finally:
+            if nxt is not None and not nxt.done():
+                nxt.cancel()
             for task in inflight:  # stopping: unfinished batches stay unacked and are read again
                 task.cancel()
+            if failed.done() and not failed.cancelled():
+                failed.exception()  # retrieved (raised above or superseded): no "never retrieved" warning
 
     app.finsent_executor = executor  # type: ignore[attr-defined]
+    app.finsent_db_executor = db_executor  # type: ignore[attr-defined]
     return app
 
 
 def use_uvloop() -> bool:
     """Run the worker's event loop on uvloop when it is installed (measured: bench/pipeline.py)."""
-    if os.environ.get("FINSENT_EVENT_LOOP", "uvloop") != "uvloop":
+    if machine_settings().event_loop != "uvloop":  # FINSENT_EVENT_LOOP
         return False
     try:
         import uvloop
@@ -195,15 +239,22 @@ def run_worker(settings: Settings, parts: WorkerParts, loglevel: str = "INFO") -
 
     use_uvloop()
     app = build_app(settings, parts)
+    stop = threading.Event()
+    notifier_thread = None
     if parts.notifier is not None:
-        parts.notifier.start()
+        notifier_thread = threading.Thread(target=parts.notifier.run, args=(stop,), name="finsent-notifier", daemon=True)
+        notifier_thread.start()
     worker = Worker(app, loglevel=loglevel, quiet=True, redirect_stdouts=False)
     try:
         worker.execute_from_commandline()
     except SystemExit as exc:
         return int(exc.code or 0)
     finally:
+        stop.set()
         if parts.notifier is not None:
-            parts.notifier.stop(timeout=10)
+            parts.notifier.wake()
+        if notifier_thread is not None:
+            notifier_thread.join(timeout=10)
         app.finsent_executor.shutdown(wait=True)  # type: ignore[attr-defined]
+        app.finsent_db_executor.shutdown(wait=True)  # type: ignore[attr-defined]
     return 0

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -112,6 +113,10 @@ class BatchResult:
     replay: bool = False
     notify: bool = True
     new_alerts: list[Any] = field(default_factory=list)
+    # between prepare() and store(): the partitions with no record yet, each item's source and record
+    unseen_sources: list[str] = field(default_factory=list)
+    sources: dict[str, str] = field(default_factory=dict)  # item id -> "topic:partition"
+    origin: dict[str, RawRecord] = field(default_factory=dict)  # item id -> its record (for dead letters)
 
 
 # the per-stage breakdown the worker's metrics and bench/pipeline.py report (BatchResult.<stage>_s)
@@ -217,8 +222,8 @@ def scored_message(row: Any) -> bytes:
 def mark_stories(index: Any, rows: Sequence[Any], texts: Sequence[str]) -> None:
     """Set ``story_id`` / ``story_first`` of each row (stream.novelty), in event-time order."""
     order = sorted(range(len(rows)), key=lambda i: (rows[i].published_at, rows[i].id))
-    for i in order:
-        mark = index.assign(rows[i].id, rows[i].published_at.timestamp(), texts[i])
+    marks = index.assign_batch([(rows[i].id, rows[i].published_at.timestamp(), texts[i]) for i in order])
+    for i, mark in zip(order, marks):
         rows[i].story_id, rows[i].story_first = mark.story_id, mark.first
 
 
@@ -241,17 +246,30 @@ class BatchProcessor:
         self.extractor = extractor
         self.alerts = alerts
         self.recent = recent if recent is not None else RecentIds()
+        self._pending: set[str] = set()  # ids of prepared batches not stored yet (see prepare())
+        self._ids_lock = threading.Lock()  # prepare() and store() run on different threads in the worker
         from stream.linking import default_linker
 
         self._timed_extractor = _TimedExtractor(extractor if extractor is not None else default_linker())
 
     def process(self, records: Sequence[RawRecord], unseen_sources: Sequence[str] = ()) -> BatchResult:
         """``unseen_sources``: assigned partitions ("topic:partition") with no record yet;
-        they hold the alert watermark until their data arrives (or they stay idle)."""
-        res = BatchResult(received=len(records))
+        they hold the alert watermark until their data arrives (or they stay idle).
+
+        ``store(prepare(records, unseen_sources))``: the worker runs the two halves on two threads so
+        that batch k's transaction overlaps batch k+1's parsing, linking, tokenisation and scoring."""
+        return self.store(self.prepare(records, unseen_sources))
+
+    def prepare(self, records: Sequence[RawRecord], unseen_sources: Sequence[str] = ()) -> BatchResult:
+        """Everything before the database: decode, validate, dedupe, link, score, build rows, mark stories.
+
+        Batches must be prepared in arrival order; each prepared batch must then go to :meth:`store`
+        (in the same order) before its ids count as stored; the ids of prepared batches not yet stored
+        are kept aside, so a repeat in the next batch is still a ``duplicate_id`` dead letter."""
+        res = BatchResult(received=len(records), unseen_sources=list(unseen_sources))
         batch_ids: set[str] = set()
-        sources: dict[str, str] = {}  # item id -> topic-partition it came from
-        origin: dict[str, RawRecord] = {}  # item id -> its record (dead-lettered if storage rejects it)
+        sources = res.sources
+        origin = res.origin
         linker = self._timed_extractor
         linker.seconds = 0.0
         t_parse = time.perf_counter()
@@ -265,7 +283,7 @@ class BatchProcessor:
                 log.exception("record %s/%s/%s: unexpected validation error", rec.topic, rec.partition, rec.offset)
                 res.dead.append(DeadLetter(rec, "parse_failed", f"{type(exc).__name__}: {exc}"[:500]))
                 continue
-            if item.id in batch_ids or item.id in self.recent:
+            if item.id in batch_ids or self._handled(item.id):
                 res.dead.append(DeadLetter(rec, "duplicate_id", f"id {item.id} was already processed"))
                 continue
             batch_ids.add(item.id)
@@ -276,45 +294,70 @@ class BatchProcessor:
             if mode is not None:
                 res.replay = True
                 res.notify = mode == b"notify"
+        with self._ids_lock:
+            self._pending.update(batch_ids)
         texts = [it.model_text for it in res.items]  # model text preparation counts as parsing
         res.link_s = linker.seconds
         res.parse_s = time.perf_counter() - t_parse - res.link_s
         if res.items:
-            t0 = time.perf_counter()
-            preds = self.engine.predict(texts)
-            res.tokenize_s = float(getattr(self.engine, "last_tokenize_s", 0.0) or 0.0)
-            res.infer_s = time.perf_counter() - t0 - res.tokenize_s
-            version = self.engine.model_version
-            t0 = time.perf_counter()
-            res.scored = [article_row(it, p, version) for it, p in zip(res.items, preds)]
-            if self.novelty is not None:
-                mark_stories(self.novelty, res.scored, texts)
-            res.build_s = time.perf_counter() - t0
-            t0 = time.perf_counter()
-            # one transaction, retried on connection loss; a row the database or the encoder refuses
-            # is isolated by bisection and dead-lettered ("storage_rejected"), the rest is stored
-            written = write_isolating(self.writer, res.scored)
-            res.db_s = time.perf_counter() - t0
+            try:
+                t0 = time.perf_counter()
+                preds = self.engine.predict(texts)
+                res.tokenize_s = float(getattr(self.engine, "last_tokenize_s", 0.0) or 0.0)
+                res.infer_s = time.perf_counter() - t0 - res.tokenize_s
+                version = self.engine.model_version
+                t0 = time.perf_counter()
+                res.scored = [article_row(it, p, version) for it, p in zip(res.items, preds)]
+                if self.novelty is not None:
+                    mark_stories(self.novelty, res.scored, texts)
+                res.build_s = time.perf_counter() - t0
+            except BaseException:
+                self._release(batch_ids, stored=())
+                raise
+        return res
+
+    def _handled(self, item_id: str) -> bool:
+        with self._ids_lock:
+            return item_id in self._pending or item_id in self.recent
+
+    def _release(self, ids: Any, stored: Any) -> None:
+        """Ids of a prepared batch leave the pending set; those ``stored`` join the recent ones."""
+        with self._ids_lock:
+            for i in stored:
+                self.recent.add(i)
+            self._pending.difference_update(ids)
+
+    def store(self, res: BatchResult) -> BatchResult:
+        """The database half of a prepared batch: one transaction, then alert detection."""
+        if res.items:
+            try:
+                t0 = time.perf_counter()
+                # one transaction, retried on connection loss; a row the database or the encoder refuses
+                # is isolated by bisection and dead-lettered ("storage_rejected"), the rest is stored
+                written = write_isolating(self.writer, res.scored)
+                res.db_s = time.perf_counter() - t0
+            except BaseException:
+                self._release(res.origin, stored=())
+                raise
             res.inserted = list(written.inserted)
             res.skipped = int(written.skipped)
             if written.rejected:
                 bad = {row.id: detail for row, detail in written.rejected}
                 for row_id, detail in bad.items():
                     log.warning("storage rejected article %s: %s", row_id, detail)
-                    res.dead.append(DeadLetter(origin[row_id], "storage_rejected", detail))
+                    res.dead.append(DeadLetter(res.origin[row_id], "storage_rejected", detail))
                 res.items = [it for it in res.items if it.id not in bad]
                 res.scored = [r for r in res.scored if r.id not in bad]
             res.max_event_time = max((it.published_at for it in res.items), default=None)
             for it in res.items:
-                src = sources[it.id]
+                src = res.sources[it.id]
                 if src not in res.source_times or it.published_at > res.source_times[src]:
                     res.source_times[src] = it.published_at
-            for it in res.items:
-                self.recent.add(it.id)
+            self._release(res.origin, stored=[it.id for it in res.items])
         if self.alerts is not None and res.max_event_time is not None:
             t0 = time.perf_counter()
             try:
-                sources: dict[str, datetime | None] = {k: None for k in unseen_sources}
+                sources: dict[str, datetime | None] = {k: None for k in res.unseen_sources}
                 sources.update(res.source_times)
                 res.new_alerts = list(self.alerts.observe(sources, replay=res.replay, notify=res.notify) or [])
             except Exception as exc:  # noqa: BLE001 - the batch is stored; detection catches up next time

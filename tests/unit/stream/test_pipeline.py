@@ -137,3 +137,36 @@ def test_copies_of_a_story_are_marked_before_storage():
     assert marks == {"a1": ("a1", True), "a3": ("a1", False), "a2": ("a2", True)}
     res = proc.process([RawRecord(msg(4, title=wire + " - Reuters"))])  # a later batch continues the story
     assert (res.inserted[0].story_id, res.inserted[0].story_first) == ("a1", False)
+
+
+def test_a_repeat_in_the_next_batch_is_a_duplicate_while_the_first_is_still_being_stored():
+    """The worker prepares batch k+1 while batch k's transaction runs (prepare/store on two threads)."""
+    engine, writer = FakeEngine(), FakeWriter()
+    proc = BatchProcessor(engine, writer)
+    first = proc.prepare([RawRecord(msg(1)), RawRecord(msg(2))])
+    second = proc.prepare([RawRecord(msg(2, title="again")), RawRecord(msg(3))])  # before first is stored
+    assert [d.reason for d in second.dead] == ["duplicate_id"] and [i.id for i in second.items] == ["a3"]
+    assert [r.id for r in proc.store(first).inserted] == ["a1", "a2"]
+    assert [r.id for r in proc.store(second).inserted] == ["a3"]
+    third = proc.prepare([RawRecord(msg(1)), RawRecord(msg(4))])  # stored ids stay duplicates
+    assert [d.reason for d in third.dead] == ["duplicate_id"]
+
+
+def test_ids_of_a_batch_whose_transaction_failed_are_not_duplicates_when_read_again():
+    import pytest
+
+    class Down(FakeWriter):
+        fail = True
+
+        def write_batch(self, rows):
+            if self.fail:
+                self.fail = False
+                raise ConnectionError("database went away")
+            return super().write_batch(rows)
+
+    proc = BatchProcessor(FakeEngine(), Down())
+    batch = proc.prepare([RawRecord(msg(1))])
+    with pytest.raises(ConnectionError):
+        proc.store(batch)
+    res = proc.process([RawRecord(msg(1))])  # redelivered (never acknowledged)
+    assert [r.id for r in res.inserted] == ["a1"] and not res.dead
