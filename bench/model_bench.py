@@ -13,12 +13,16 @@ or generated ones when the data is absent) it prints:
   hidden, 3 labels, random weights) run the naive way: plain transformers,
   eager attention, fp32, batches of 32 in input order padded to their
   longest, ``torch.no_grad``;
-* the ratio, and p50/p99 latency of the shipped model for batches of 1 and 64.
+* the ratio, and p50/p99 latency of the shipped model for batches of 1 and 64;
+* with ``--cpu-paths``: every CPU path side by side (ONNX Runtime fp32 and int8, torch bf16 where
+  native, int8 and fp32), each with its ratio to the baseline.  The baseline runs before and after
+  them and the mean of its two runs is the reference (the machine is shared: ratios, not absolutes);
+* with ``--simulate-avx2``: all of it on a simulated AVX2-only CPU (``bench/avx2_only.c``).
 
 Usage::
 
-    PYTHONPATH=. python bench/model_bench.py [--device cpu|cuda|auto] [--n 2048]
-        [--model DIR] [--compare-dtypes] [--json FILE]
+    PYTHONPATH=. python bench/model_bench.py [--device cpu|cuda|auto] [--n 2048] [--baseline-n N]
+        [--model DIR] [--cpu-paths] [--simulate-avx2] [--json FILE]
 
 It takes about 3.5 minutes on 2 CPU cores (the baseline dominates; --baseline-n N shortens it).
 """
@@ -36,19 +40,38 @@ from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-# An AVX2-only CPU, simulated (must be set before torch loads): torch's own kernels (ATen), oneDNN and MKL
-# are capped at AVX2, and finsent's path selection sees only AVX2-era flags.  int8 then runs on the oneDNN
-# quantized engine (capped too); fbgemm would still use this CPU's VNNI.  The baseline runs under the same caps.
+# An AVX2-only CPU, simulated (before torch or onnxruntime load).  Best: bench/avx2_only.c, LD_PRELOADed
+# (the script re-executes itself with it), hides every CPUID feature newer than AVX2 + FMA from ONNX Runtime's
+# MLAS, oneDNN, fbgemm, ATen, MKL and numpy alike (needs gcc and the CPU's "cpuid_fault" flag).  Also, and as
+# the fallback: torch (ATen), oneDNN and MKL capped by their environment variables (MLAS and fbgemm have
+# none: without the shim they still use this CPU's AVX-512/VNNI), and finsent's path selection sees only
+# AVX2-era flags.  The baseline runs under the same simulation.
 SIMULATED_AVX2 = "--simulate-avx2" in sys.argv
+AVX2_SHIM = os.environ.get("FINSENT_AVX2_SHIM", "")  # set on the re-executed process: the shim is loaded
 if SIMULATED_AVX2:
     os.environ.update(ATEN_CPU_CAPABILITY="avx2", ONEDNN_MAX_CPU_ISA="AVX2", MKL_ENABLE_INSTRUCTIONS="AVX2",
                       FINSENT_CPU_FEATURES="sse4_2,avx,avx2,fma,f16c")
+    if not AVX2_SHIM and "--no-cpuid-shim" not in sys.argv:
+        import shutil
+        import subprocess
+        import tempfile
+
+        flags = open("/proc/cpuinfo").read() if os.path.exists("/proc/cpuinfo") else ""
+        if shutil.which("gcc") and " cpuid_fault" in flags:
+            lib = Path(tempfile.mkdtemp(prefix="finsent-avx2-")) / "avx2_only.so"
+            subprocess.run(["gcc", "-O2", "-shared", "-fPIC", "-o", str(lib),
+                            str(Path(__file__).with_name("avx2_only.c"))], check=True)
+            env = {**os.environ, "LD_PRELOAD": f"{lib} {os.environ.get('LD_PRELOAD', '')}".strip(),
+                   "FINSENT_AVX2_SHIM": str(lib)}
+            os.execve(sys.executable, [sys.executable, *sys.argv], env)
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+
+from model.paths import SHIPPED_CHECKPOINT as SHIPPED  # noqa: E402
 
 
 def load_headlines(n: int, data_dir: Path | None) -> tuple[list[str], str]:
@@ -115,6 +138,16 @@ def latency(fn, texts: list[str], batch: int, calls: int, device: str) -> dict:
     }
 
 
+def baseline_rate(predict, texts: list[str], device: str) -> float:
+    """items/s of one pass of the naive baseline over ``texts`` after one warm-up batch."""
+    predict(texts[:32])
+    sync(device)
+    t0 = time.perf_counter()
+    predict(texts)
+    sync(device)
+    return len(texts) / (time.perf_counter() - t0)
+
+
 def naive_bert_base(device: str, tokenizer):
     """FinBERT-shaped classifier with random weights, as a user would run it: eager, fp32, batch 32."""
     from transformers import BertConfig, BertForSequenceClassification
@@ -154,17 +187,21 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cpu-paths", "--compare-dtypes", dest="cpu_paths", action="store_true",
                     help="also time every CPU path (bf16 where native, int8, fp32) in calls of 64 and all at once")
     ap.add_argument("--simulate-avx2", action="store_true",
-                    help="cap torch/oneDNN/MKL at AVX2 and hide newer CPU flags (an AVX2-only CPU, simulated)")
+                    help="an AVX2-only CPU, simulated: CPUID features newer than AVX2 hidden from every library "
+                         "(bench/avx2_only.c) and torch/oneDNN/MKL capped at AVX2")
+    ap.add_argument("--no-cpuid-shim", action="store_true",
+                    help="with --simulate-avx2: only the torch/oneDNN/MKL caps (ONNX Runtime and fbgemm not capped)")
     ap.add_argument("--teacher", metavar="DIR", help="also time this (teacher) checkpoint, e.g. the MPNet one")
     ap.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     args = ap.parse_args(argv)
 
-    from model.cpu import cpu_features, select_cpu_path
+    from model.checkpoint import load_tokenizer
+    from model.cpu import BF16_FLAGS, cpu_features
     from model.engine import configure_cpu_threads, load_engine, select_device
 
     device = select_device(args.device).type
-    if SIMULATED_AVX2:
-        torch.backends.quantized.engine = "onednn"
+    if SIMULATED_AVX2 and not AVX2_SHIM:
+        torch.backends.quantized.engine = "onednn"  # capped by ONEDNN_MAX_CPU_ISA; fbgemm would use VNNI
     if device == "cpu":
         configure_cpu_threads()
     texts, origin = load_headlines(args.n, Path(args.data) if args.data else None)
@@ -179,6 +216,8 @@ def main(argv: list[str] | None = None) -> int:
             "cpu_flags": sorted(set(cpu_features()) & {"avx2", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16",
                                                          "amx_bf16", "amx_int8"}),
             "simulated_avx2": SIMULATED_AVX2,
+            "cpuid_shim": bool(AVX2_SHIM),  # bench/avx2_only.c loaded: no library sees AVX-512/VNNI/AMX
+            "onnxruntime": __import__("onnxruntime").__version__,
             "torch_cpu_capability": torch.backends.cpu.get_cpu_capability(),
             "quantized_engine": torch.backends.quantized.engine,
             "gpu": torch.cuda.get_device_name() if device == "cuda" else None,
@@ -186,9 +225,21 @@ def main(argv: list[str] | None = None) -> int:
         },
         "headlines": {"n": len(texts), "source": origin},
     }
+    if SIMULATED_AVX2:
+        print("# AVX2-only CPU simulated: " + ("CPUID shim loaded (bench/avx2_only.c): ONNX Runtime, fbgemm, oneDNN, "
+                                               "ATen, MKL see AVX2 + FMA only" if AVX2_SHIM else
+                                               "torch/oneDNN/MKL capped by environment only; ONNX Runtime (MLAS) "
+                                               "NOT capped: its figures are this CPU's"))
     print(f"# finsent model benchmark on {device}"
           f"{' (' + results['machine']['gpu'] + ')' if device == 'cuda' else f' ({torch.get_num_threads()} threads)'}"
           f"; {len(texts)} headlines: {origin}")
+
+    baseline = None
+    if not args.no_baseline:  # measured before and after the finsent paths: the mean is the reference
+        baseline = naive_bert_base(device, load_tokenizer(args.model or SHIPPED))
+        bt = texts[: args.baseline_n] if args.baseline_n else texts
+        first = baseline_rate(baseline[0], bt, device)
+        print(f"  baseline BERT-base eager fp32 batch 32 ({baseline[1] / 1e6:.0f}M params), first run: {first:9.1f} items/s")
 
     t0 = time.perf_counter()
     engine = load_engine(args.model, device)
@@ -217,8 +268,8 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.cpu_paths and device == "cpu":
         alt = {}
-        native_bf16 = select_cpu_path(cpu_features(), machine=platform.machine()).path == "bf16"
-        for path in ("bf16", "int8", "fp32"):
+        native_bf16 = bool(set(cpu_features()) & set(BF16_FLAGS))
+        for path in ("onnx", "onnx-int8", "bf16", "int8", "fp32"):
             if path == "bf16" and not native_bf16:
                 continue  # emulated bf16 is slower than fp32: never chosen on such CPUs
             e = load_engine(args.model, device, cpu_path=path)
@@ -227,7 +278,7 @@ def main(argv: list[str] | None = None) -> int:
                 size = len(texts) if cs == "all" else int(cs)
                 row[f"call_{cs}"] = round(throughput(e.predict, texts, size, args.repeats, device), 1)
             alt[path] = row
-            print(f"  CPU path {path:>4}: " + ", ".join(f"calls of {k[5:]} {v:.1f}/s" for k, v in row.items()))
+            print(f"  CPU path {path:>9}: " + ", ".join(f"calls of {k[5:]} {v:.1f}/s" for k, v in row.items()))
             del e
         results["cpu_paths"] = alt
         best = max(best, *(v for row in alt.values() for v in row.values()))
@@ -245,24 +296,26 @@ def main(argv: list[str] | None = None) -> int:
               + ", ".join(f"calls of {k[5:]} {v:.1f}/s" for k, v in row.items()))
         del e
 
-    if not args.no_baseline:
-        predict, n_params = naive_bert_base(device, engine.tokenizer)
-        bt = texts[: args.baseline_n] if args.baseline_n else texts
-        predict(bt[:32])  # one warm-up batch
-        sync(device)
-        t1 = time.perf_counter()
-        predict(bt)
-        sync(device)
-        rate = len(bt) / (time.perf_counter() - t1)
+    if baseline is not None:
+        second = baseline_rate(baseline[0], bt, device)
+        rate = (first + second) / 2
         results["baseline"] = {
             "what": "BertForSequenceClassification 12 layers x 768 (FinBERT shape), random weights, "
                     "eager attention, fp32, batch 32, input order, padding=True",
-            "parameters": n_params,
+            "parameters": baseline[1],
             "n": len(bt),
+            "items_per_s_runs": [round(first, 1), round(second, 1)],
             "items_per_s": round(rate, 1),
         }
         results["ratio"] = round(best / rate, 1)
-        print(f"  baseline BERT-base eager fp32 batch 32 ({n_params / 1e6:.0f}M params): {rate:9.1f} items/s")
+        print(f"  baseline BERT-base eager fp32 batch 32, second run: {second:9.1f} items/s (mean {rate:.1f})")
+        print("ratios to the baseline (mean of its two runs):")
+        print(f"  shipped ({desc['cpu_path'] or desc['dtype']}), best call size: {max(shipped.values()) / rate:6.1f}x")
+        for path, row in results.get("cpu_paths", {}).items():
+            print(f"  CPU path {path:>9}, best call size: {max(row.values()) / rate:6.1f}x")
+            row["ratio"] = round(max(row.values()) / rate, 1)
+        if "teacher" in results:
+            print(f"  teacher: {max(results['teacher']['items_per_s'].values()) / rate:6.1f}x")
         print(f"ratio shipped best / baseline: {results['ratio']:.1f}x")
 
     results["machine"]["load_average_end"] = [round(x, 2) for x in os.getloadavg()]

@@ -31,13 +31,8 @@ from safetensors.torch import load_file, save_file
 from model.labels import check_label_names
 from stream.base.labels import SENTIMENTS, TOPICS
 from model.network import FinsentModel, encoder_config
+from model.paths import CONFIG_FILE, FORMAT, METRICS_FILE, SHIPPED_CHECKPOINT, WEIGHTS_FILE, resolve_checkpoint
 from stream.base.errors import UserError
-
-FORMAT = "finsent-checkpoint/1"
-CONFIG_FILE = "config.json"
-WEIGHTS_FILE = "model.safetensors"
-METRICS_FILE = "metrics.json"
-SHIPPED_CHECKPOINT = Path(__file__).resolve().parent / "checkpoint"
 
 BASE_MODEL = {
     "name": "sentence-transformers/all-MiniLM-L6-v2",
@@ -92,12 +87,8 @@ class CheckpointConfig:
 
 
 def resolve_path(path: str | os.PathLike | None) -> Path:
-    """``None`` -> the shipped checkpoint; checks that the directory is usable."""
-    p = Path(path).expanduser() if path else SHIPPED_CHECKPOINT
-    if not (p / CONFIG_FILE).is_file() or not (p / WEIGHTS_FILE).is_file():
-        hint = "" if path else " (the shipped checkpoint is missing: run 'finsent train --out model/checkpoint')"
-        raise UserError(f"no finsent checkpoint at {p}: need {CONFIG_FILE} and {WEIGHTS_FILE}{hint}")
-    return p
+    """``None`` -> the shipped checkpoint; checks that the directory is usable (:func:`model.paths.resolve_checkpoint`)."""
+    return resolve_checkpoint(path)
 
 
 def read_config(path: str | os.PathLike | None) -> CheckpointConfig:

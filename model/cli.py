@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 from stream.base.config import ConfigError, load_settings
+from model.cpu import CPU_PATHS
 from stream.base.errors import UserError
 
 
@@ -26,10 +27,12 @@ def _add_engine_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", metavar="DIR", help="checkpoint directory (default: FINSENT_MODEL or the shipped one)")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), help="default: FINSENT_DEVICE or auto")
     p.add_argument("--dtype", choices=("auto", "float32", "bfloat16", "float16"), default="auto",
-                   help="inference dtype (auto: fp16 on CUDA, bf16 on CPUs with native bf16, else fp32)")
+                   help="inference dtype (auto: fp16 on CUDA, on CPU the --cpu-path; float32/bfloat16 on CPU: "
+                        "that torch path)")
     p.add_argument("--batch-size", type=int, metavar="N", help="micro-batch size (default: 16 CPU, 256 CUDA)")
-    p.add_argument("--cpu-path", choices=("auto", "bf16", "int8", "fp32"),
-                   help="CPU inference path (default: FINSENT_CPU_PATH or auto: chosen from the CPU's features)")
+    p.add_argument("--cpu-path", choices=("auto",) + CPU_PATHS,
+                   help="CPU inference path: onnx / onnx-int8 (ONNX Runtime), bf16 / int8 / fp32 (torch) "
+                        "(default: FINSENT_CPU_PATH or auto: the fastest measured for the CPU's features)")
 
 
 # -- train ------------------------------------------------------------------

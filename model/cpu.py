@@ -24,11 +24,13 @@ import os
 import platform
 import warnings
 from dataclasses import dataclass
-from typing import Iterable
+from typing import TYPE_CHECKING, Iterable
 
-import torch
+if TYPE_CHECKING:  # torch is imported only by the torch paths (it costs seconds at start-up)
+    import torch
 
-CPU_PATHS = ("bf16", "int8", "fp32")
+CPU_PATHS = ("bf16", "int8", "fp32", "onnx", "onnx-int8")
+ONNX_PATHS = {"onnx": "fp32", "onnx-int8": "int8"}  # path -> model.ort variant
 ENV_VAR = "FINSENT_CPU_PATH"
 ENV_FEATURES = "FINSENT_CPU_FEATURES"  # comma list: pretend the CPU has only these (benchmarks, tests)
 
@@ -37,6 +39,13 @@ ENV_FEATURES = "FINSENT_CPU_FEATURES"  # comma list: pretend the CPU has only th
 # -1.0 (PhraseBank), -0.7 (TFNS), -0.35 (topic).  See model/README.md, "CPU paths".
 INT8_AUTO = False
 INT8_NOTE = "int8 measured over the 0.5-point accuracy limit; FINSENT_CPU_PATH=int8 forces it"
+
+# Measured side by side on one machine (model/README.md, "CPU paths"): ONNX Runtime fp32 with the fused
+# graph against torch bf16 / fp32 / int8, and the accuracy of ONNX int8 on the validation split.
+BF16_OVER_ONNX = True  # CPUs with native bf16: torch bf16 measured faster than ONNX Runtime fp32
+ONNX_INT8_AUTO = False  # ONNX int8 chosen by itself only once within 0.5 points of fp32 on every set
+ONNX_NOTE = "measured faster than torch fp32; same fp32 answers"
+ONNX_INT8_NOTE = "within 0.5 points of fp32 on the validation split"
 
 BF16_FLAGS = ("amx_bf16", "avx512_bf16")
 VNNI_FLAGS = ("avx512_vnni", "avx_vnni", "amx_int8")
@@ -48,7 +57,14 @@ class CpuChoice:
     reason: str  # why, in words (printed at load)
 
     @property
-    def dtype(self) -> torch.dtype:
+    def runtime(self) -> str:
+        """``onnxruntime`` (:mod:`model.ort`) or ``torch`` (:mod:`model.torch_engine`)."""
+        return "onnxruntime" if self.path in ONNX_PATHS else "torch"
+
+    @property
+    def dtype(self) -> "torch.dtype":
+        import torch
+
         return torch.bfloat16 if self.path == "bf16" else torch.float32
 
 
@@ -67,6 +83,8 @@ def cpu_features(cpuinfo: str | None = None) -> frozenset[str]:
         if line.startswith("flags") and ":" in line:
             return frozenset(line.split(":", 1)[1].split())
     # not Linux (or no flags line): what torch's kernel dispatch found
+    import torch
+
     cap = torch.backends.cpu.get_cpu_capability().lower()  # "avx2", "avx512", "default", ...
     out = {cap}
     if cap.startswith("avx512"):
@@ -79,24 +97,45 @@ def _has(features: Iterable[str], names: Iterable[str]) -> str | None:
     return next((n for n in names if n in fs), None)
 
 
+def _onnx_available() -> bool:
+    from model.ort import available
+
+    return available()
+
+
 def select_cpu_path(features: Iterable[str], forced: str | None = None, *,
-                    machine: str | None = None) -> CpuChoice:
-    """The fastest path for a CPU with ``features`` (or the ``forced`` one), with the reason."""
+                    machine: str | None = None, onnx: bool | None = None) -> CpuChoice:
+    """The fastest measured path for a CPU with ``features`` (or the ``forced`` one), with the reason.
+
+    ``onnx``: whether the ONNX Runtime path can run here (default: onnxruntime and tokenizers import)."""
     features = frozenset(features)
     if forced not in (None, "", "auto"):
         name = str(forced).lower()
-        name = {"float32": "fp32", "bfloat16": "bf16", "qint8": "int8"}.get(name, name)
+        name = {"float32": "fp32", "bfloat16": "bf16", "qint8": "int8", "ort": "onnx", "onnx-fp32": "onnx",
+                "ort-int8": "onnx-int8"}.get(name, name)
         if name not in CPU_PATHS:
             raise ValueError(f"unknown CPU path {forced!r}: use auto, {', '.join(CPU_PATHS)}")
         return CpuChoice(name, f"forced ({ENV_VAR} / --cpu-path {name})")
+    arch = (machine or platform.machine()).lower()
+    x86 = arch in ("x86_64", "amd64", "i686", "x86")
     bf16 = _has(features, BF16_FLAGS)
+    vnni = _has(features, VNNI_FLAGS)
+    if onnx is None:
+        onnx = _onnx_available()
+    if bf16 and BF16_OVER_ONNX:
+        return CpuChoice("bf16", f"native bf16 ({bf16}): bf16 matmuls run natively in oneDNN")
+    if onnx:
+        if x86 and ONNX_INT8_AUTO and ("avx2" in features or vnni):
+            kind = f"{vnni} int8 dot products" if vnni else "AVX2 int8 kernels"
+            return CpuChoice("onnx-int8", f"{_cpu_words(bf16, vnni, features)}: ONNX Runtime, fused graph, int8 "
+                                          f"dynamic quantisation ({kind}; {ONNX_INT8_NOTE})")
+        return CpuChoice("onnx", f"{_cpu_words(bf16, vnni, features)}: ONNX Runtime fp32, fused BERT graph "
+                                 f"({ONNX_NOTE})")
     if bf16:
         return CpuChoice("bf16", f"native bf16 ({bf16}): bf16 matmuls run natively in oneDNN")
-    arch = (machine or platform.machine()).lower()
-    if arch not in ("x86_64", "amd64", "i686", "x86"):
+    if not x86:
         # fbgemm (int8) is x86-only; on Arm torch's fp32 path is the safe measured choice
         return CpuChoice("fp32", f"{arch or 'unknown'} CPU: fp32 (int8 kernels here are x86)")
-    vnni = _has(features, VNNI_FLAGS)
     if vnni:
         if INT8_AUTO:
             return CpuChoice("int8", f"no native bf16; {vnni}: int8 dynamic quantisation with VNNI dot products")
@@ -108,8 +147,24 @@ def select_cpu_path(features: Iterable[str], forced: str | None = None, *,
     return CpuChoice("fp32", "no avx2: plain fp32")
 
 
-def prepare_cpu_model(model: torch.nn.Module, path: str) -> torch.nn.Module:
-    """Turn an fp32 eval-mode model into the given CPU path's model."""
+def _cpu_words(bf16: str | None, vnni: str | None, features: frozenset[str]) -> str:
+    if bf16:
+        return f"{bf16}, {vnni}" if vnni else bf16
+    if vnni:
+        return f"no native bf16, {vnni}"
+    return "no native bf16 nor VNNI, avx2" if "avx2" in features else "no avx2"
+
+
+def fallback_from_onnx(choice: CpuChoice, features: Iterable[str], why: str) -> CpuChoice:
+    """The torch path to use when the ONNX path ``choice`` cannot run (``why``), saying so."""
+    alt = select_cpu_path(features, onnx=False)
+    return CpuChoice(alt.path, f"ONNX Runtime path {choice.path} unavailable ({why}); {alt.reason}")
+
+
+def prepare_cpu_model(model: "torch.nn.Module", path: str) -> "torch.nn.Module":
+    """Turn an fp32 eval-mode model into the given torch CPU path's model."""
+    import torch
+
     model = model.to(device="cpu", dtype=torch.float32).eval()
     for p in model.parameters():
         p.requires_grad_(False)

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from model.labels import SENTIMENT_TO_ID, TFNS_LABELS
 from stream.base.labels import SENTIMENTS, TOPICS
@@ -104,6 +103,8 @@ class Split:
 
 
 def _label_ids(spec: SourceSpec, labels: pd.Series) -> np.ndarray:
+    import pandas as pd  # only here: the CLI imports this module and pandas costs seconds
+
     raw = labels.astype(str).str.strip()
     if spec.task == "topic":
         ids = pd.to_numeric(raw, errors="coerce")
@@ -118,6 +119,8 @@ def _label_ids(spec: SourceSpec, labels: pd.Series) -> np.ndarray:
 
 
 def read_source(data_dir: Path, spec: SourceSpec) -> tuple[pd.DataFrame, str]:
+    import pandas as pd  # only here: the CLI imports this module and pandas costs seconds
+
     path = Path(data_dir) / spec.file
     if not path.is_file():
         raise UserError(f"training data not found: {path} (pass --data DIR)")
@@ -186,6 +189,8 @@ def val_csv_name(split: Split) -> str:
 
 def write_val_csvs(splits: list[Split], out_dir: Path) -> list[Path]:
     """Write each validation split as ``text,label`` with model label names."""
+    import pandas as pd  # only here: the CLI imports this module and pandas costs seconds
+
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = []

@@ -27,15 +27,17 @@ COMMAND_MODULES = (
     "storage.cli",  # db, sql, rescore
     "model.cli",  # train, evaluate, classify
     "alerts.cli",  # alerts
-    "stream.commands",  # worker, ingest, replay
-    "stream.demo",  # demo
+    "stream.commands",  # worker, ingest, replay, demo
     "stream.plot",  # plot
     "stream.linking.cli",  # tickers
     "stream.dashboard",  # dashboard
 )
+# Commands whose start-up is a target register only their own module (the others import pandas,
+# matplotlib, ... at module level): ``finsent classify`` must start in under 3 s (issue 11).
+SOLO_COMMANDS = {"classify": "model.cli"}
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="finsent",
         description=(
@@ -46,13 +48,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in COMMAND_MODULES:
+    command = next((a for a in argv or () if not a.startswith("-")), None)  # argv None: every command
+    for name in (SOLO_COMMANDS[command],) if command in SOLO_COMMANDS else COMMAND_MODULES:
         importlib.import_module(name).register(sub)  # a missing module is an error, never skipped
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    parser = build_parser(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,

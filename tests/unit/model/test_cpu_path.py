@@ -28,25 +28,58 @@ OLD = {"sse4_2"}
     (HASWELL, "int8", "avx2"),
     (OLD, "fp32", "no avx2"),
 ])
-def test_selection_from_faked_features(monkeypatch, features, path, word, int8_auto):
+def test_torch_selection_from_faked_features(monkeypatch, features, path, word, int8_auto):
+    """Without ONNX Runtime: the torch paths."""
     monkeypatch.setattr(cpu_mod, "INT8_AUTO", int8_auto)
+    monkeypatch.setattr(cpu_mod, "BF16_OVER_ONNX", False)
     if path == "int8" and not int8_auto:  # int8 not (yet) within the accuracy limit: fp32, saying why
         path = "fp32"
-    choice = select_cpu_path(features, machine="x86_64")
-    assert choice.path == path
+    choice = select_cpu_path(features, machine="x86_64", onnx=False)
+    assert choice.path == path and choice.runtime == "torch"
     assert word in choice.reason
     assert choice.dtype == (torch.bfloat16 if path == "bf16" else torch.float32)
 
 
+@pytest.mark.parametrize("onnx_int8_auto", [True, False])
+@pytest.mark.parametrize("bf16_over_onnx", [True, False])
+@pytest.mark.parametrize("features,word", [
+    (SAPPHIRE_RAPIDS, "amx_bf16"), (ZEN4, "avx512_bf16"), (CASCADE_LAKE, "avx512_vnni"), (ALDER_LAKE, "avx_vnni"),
+    (HASWELL, "avx2"), (OLD, "no avx2"),
+])
+def test_onnx_selection_from_faked_features(monkeypatch, features, word, onnx_int8_auto, bf16_over_onnx):
+    """With ONNX Runtime: ONNX fp32 (int8 once within the accuracy limit) unless bf16 measured faster."""
+    monkeypatch.setattr(cpu_mod, "ONNX_INT8_AUTO", onnx_int8_auto)
+    monkeypatch.setattr(cpu_mod, "BF16_OVER_ONNX", bf16_over_onnx)
+    choice = select_cpu_path(features, machine="x86_64", onnx=True)
+    bf16 = bool(features & {"amx_bf16", "avx512_bf16"})
+    if bf16 and bf16_over_onnx:
+        assert choice.path == "bf16" and choice.runtime == "torch"
+    elif onnx_int8_auto and "avx2" in features:
+        assert choice.path == "onnx-int8" and choice.runtime == "onnxruntime"
+        assert ("int8 dot products" if features & {"avx512_vnni", "avx_vnni"} else "AVX2 int8 kernels") in choice.reason
+    else:
+        assert choice.path == "onnx" and "ONNX Runtime fp32" in choice.reason
+    assert word in choice.reason
+    assert select_cpu_path(features, machine="aarch64", onnx=True).path in ("onnx", "bf16")  # int8 only on x86
+
+
+def test_fallback_from_onnx_says_why():
+    alt = cpu_mod.fallback_from_onnx(cpu_mod.CpuChoice("onnx", "x"), HASWELL, "onnxruntime not installed")
+    assert alt.runtime == "torch" and "onnxruntime not installed" in alt.reason
+
+
 def test_arm_gets_fp32_unless_it_has_bf16():
-    assert select_cpu_path({"asimd", "fp"}, machine="aarch64").path == "fp32"
+    assert select_cpu_path({"asimd", "fp"}, machine="aarch64", onnx=False).path == "fp32"
 
 
 def test_forced_path_wins_and_bad_name_refused():
     assert select_cpu_path(SAPPHIRE_RAPIDS, "int8").path == "int8"
     assert select_cpu_path(HASWELL, "fp32").path == "fp32"
+    assert select_cpu_path(SAPPHIRE_RAPIDS, "onnx-int8").runtime == "onnxruntime"
+    assert select_cpu_path(SAPPHIRE_RAPIDS, "ort").path == "onnx"
     assert "forced" in select_cpu_path(HASWELL, "bf16").reason
-    assert select_cpu_path(HASWELL, "auto", machine="x86_64").path == ("int8" if cpu_mod.INT8_AUTO else "fp32")
+    assert select_cpu_path(HASWELL, "auto", machine="x86_64", onnx=False).path == (
+        "int8" if cpu_mod.INT8_AUTO else "fp32")
     with pytest.raises(ValueError, match="unknown CPU path"):
         select_cpu_path(HASWELL, "int4")
 
@@ -72,6 +105,7 @@ def test_load_engine_uses_selected_path_and_reports_it(monkeypatch, tiny, caplog
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     monkeypatch.delenv(cpu_mod.ENV_VAR, raising=False)
     monkeypatch.setattr(cpu_mod, "INT8_AUTO", True)
+    monkeypatch.setattr(cpu_mod, "_onnx_available", lambda: False)  # the torch paths (ONNX: test_ort.py)
     monkeypatch.setattr(engine_mod, "cpu_features", lambda: frozenset(HASWELL))
     monkeypatch.setattr(cpu_mod.platform, "machine", lambda: "x86_64")
     with caplog.at_level("INFO", logger="model.engine"):

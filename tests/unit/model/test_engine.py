@@ -8,6 +8,7 @@ import pytest
 import torch
 
 import model.engine as engine_mod
+import model.torch_engine as torch_engine_mod
 from model.checkpoint import SHIPPED_CHECKPOINT, load_checkpoint, read_config
 from model.engine import (
     SENTIMENTS,
@@ -168,9 +169,9 @@ def test_device_selection_with_fake_cuda(monkeypatch):
 
 def test_cpu_dtype_follows_native_bf16(monkeypatch):
     cpu = torch.device("cpu")
-    monkeypatch.setattr(engine_mod, "cpu_supports_bf16", lambda: True)
+    monkeypatch.setattr(torch_engine_mod, "cpu_supports_bf16", lambda: True)
     assert select_dtype(cpu) == torch.bfloat16
-    monkeypatch.setattr(engine_mod, "cpu_supports_bf16", lambda: False)
+    monkeypatch.setattr(torch_engine_mod, "cpu_supports_bf16", lambda: False)
     assert select_dtype(cpu) == torch.float32
     assert select_dtype(cpu, "float32") == torch.float32
     with pytest.raises(UserError):
@@ -192,7 +193,7 @@ class _FakeModel(torch.nn.Module):
 def test_load_engine_picks_resident_fp16_cuda_path(monkeypatch, tiny):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     fake = _FakeModel()
-    monkeypatch.setattr(engine_mod, "load_checkpoint",
+    monkeypatch.setattr(torch_engine_mod, "load_checkpoint",
                         lambda path: (fake, load_checkpoint(tiny[0])[1], read_config(tiny[0]), tiny[0]))
     e = load_engine(tiny[0], "auto", warmup=False)
     assert e.device == "cuda" and e.dtype == torch.float16
