@@ -1,10 +1,11 @@
-"""CLI commands of the streaming side: worker, ingest, replay (demo and plot live beside)."""
+"""CLI commands of the streaming side: worker, ingest, replay, demo (plot and dashboard live beside)."""
 
 from __future__ import annotations
 
 import sys
 from pathlib import Path
 
+from stream import demo
 from stream.base.errors import UserError
 from stream.base.timeparse import parse_time_arg
 from stream.replay import ColumnMap, parse_speed
@@ -55,6 +56,19 @@ def register(sub) -> None:
     p.add_argument("--since", dest="kafka_since", type=parse_time_arg, help="with --from-kafka: start time")
     p.set_defaults(func=cmd_replay)
 
+    p = sub.add_parser("demo", help="the whole system on the local stack with a generated day and a planted spike",
+                       description=demo.__doc__.split("\n\n")[0])
+    p.add_argument("--items", type=int, default=12000, help="approximate number of generated headlines (default 12000)")
+    p.add_argument("--tickers", type=int, default=300, help="number of tickers in the generated day (default 300)")
+    p.add_argument("--spike-ticker", default=None, help="ticker that gets the planted negative spike")
+    p.add_argument("--spike-size", type=int, default=14, help="negative headlines in the planted burst")
+    p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--down", action="store_true", help="stop the local stack at the end too")
+    p.add_argument("--no-dashboard", action="store_true",
+                   help="do not start the dashboard in the background at the end")
+    p.add_argument("--timeout", type=float, default=420, help="give up after this many seconds")
+    p.set_defaults(func=cmd_demo)
+
 
 # --------------------------------------------------------------------------- handlers
 # The services (stream/services.py) are imported when a command runs, not when the parser is built:
@@ -88,6 +102,12 @@ def cmd_replay(args) -> int:
         path=args.path, fmt=args.format, speed=parse_speed(args.speed), since=args.since, until=args.until,
         columns=ColumnMap(published_at=args.time_col, title=args.title_col, tickers=args.tickers_col),
         limit=args.limit, notify=args.notify, schema=args.schema, model=args.model))
+
+
+def cmd_demo(args) -> int:
+    return demo.run_demo(args.settings, demo.DemoOptions(
+        items=args.items, tickers=args.tickers, spike_ticker=args.spike_ticker, spike_size=args.spike_size,
+        seed=args.seed, down=args.down, no_dashboard=args.no_dashboard, timeout=args.timeout))
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import sys
 import time
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 from storage import trends
@@ -27,19 +28,18 @@ DEMO_SCHEMA = "demo"
 DEMO_PREFIX = "demo."
 
 
-def register(sub) -> None:
-    p = sub.add_parser("demo", help="the whole system on the local stack with a generated day and a planted spike",
-                       description=__doc__.split("\n\n")[0])
-    p.add_argument("--items", type=int, default=12000, help="approximate number of generated headlines (default 12000)")
-    p.add_argument("--tickers", type=int, default=300, help="number of tickers in the generated day (default 300)")
-    p.add_argument("--spike-ticker", default=None, help="ticker that gets the planted negative spike")
-    p.add_argument("--spike-size", type=int, default=14, help="negative headlines in the planted burst")
-    p.add_argument("--seed", type=int, default=7)
-    p.add_argument("--down", action="store_true", help="stop the local stack at the end too")
-    p.add_argument("--no-dashboard", action="store_true",
-                   help="do not start the dashboard in the background at the end")
-    p.add_argument("--timeout", type=float, default=420, help="give up after this many seconds")
-    p.set_defaults(func=cmd_demo)
+@dataclass(frozen=True)
+class DemoOptions:
+    """The options of ``finsent demo`` (``stream/commands.py`` parses them)."""
+
+    items: int = 12000  # approximate number of generated headlines
+    tickers: int = 300  # tickers in the generated day
+    spike_ticker: str | None = None  # the ticker that gets the planted negative spike (default: a quiet one)
+    spike_size: int = 14  # negative headlines in the planted burst
+    seed: int = 7
+    down: bool = False  # stop the local stack at the end too
+    no_dashboard: bool = False  # do not start the dashboard in the background at the end
+    timeout: float = 420  # give up after this many seconds
 
 
 def demo_settings(base: Settings) -> Settings:
@@ -98,7 +98,8 @@ def _table(header: list[str], rows) -> str:
     return format_table(header, cells, rule=True, indent="  ", strip=False)
 
 
-def cmd_demo(args) -> int:
+def run_demo(base: Settings, args: DemoOptions) -> int:
+    """The demo on ``base`` settings (its own schema and topics: :func:`demo_settings`); exit status."""
     from tqdm import tqdm
 
     from deploy import localstack
@@ -112,7 +113,6 @@ def cmd_demo(args) -> int:
     from stream.schema import InvalidRecord, parse_message
 
     t_start = time.monotonic()
-    base = args.settings
     print("== finsent demo ==")
     print("1/5 local stack (Apache Kafka in KRaft mode + PostgreSQL) ...", flush=True)
     localstack.up(base, quiet=False)

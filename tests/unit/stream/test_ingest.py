@@ -272,3 +272,11 @@ def test_store_sink_batches_by_size_and_at_checkpoints_with_the_replay_header():
     assert all(r.headers == (("finsent-replay", b"quiet"),) for b in proc.batches for r in b)
     assert proc.batches[-1][0].key == b"dup"
     assert sink.summary() == "stored 4 in schema other, already there 1, dead-lettered 0"
+
+
+def test_list_source_gives_its_items_with_their_count_as_total():
+    items = [item(i) for i in range(3)]
+    src = ingest.ListSource(items, "replay into Kafka")
+    sink = FakeSink()
+    counts, _, bar = run(src, sink)
+    assert [r.item for r in sink.written] == items and bar.kw["total"] == 3 and counts.records == 3
