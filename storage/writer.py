@@ -1,6 +1,8 @@
 """The pipeline's batch writer: scored articles and their trend buckets, effectively once.
 
-``Writer.write_batch(rows)`` runs ONE transaction and ONE statement per batch:
+``Writer.write_batch(rows)`` runs ONE transaction and ONE statement per batch (the rows travel as one
+JSON parameter of a statement prepared once per connection, so the batch is neither planned nor
+quoted value by value):
 
 1. the batch's ids go into ``article_ids`` (``ON CONFLICT DO NOTHING RETURNING
    id``): only ids never stored before come back -- this is the exact
