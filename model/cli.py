@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from pathlib import Path
 
 from stream.base.config import ConfigError, load_settings
@@ -98,55 +97,21 @@ def cmd_distill(args) -> int:
 
 # -- evaluate -----------------------------------------------------------------
 def cmd_evaluate(args) -> int:
-    import pandas as pd
-
-    from model.labels import map_labels, resolve_label_map
-    from stream.base.labels import SENTIMENTS, TOPICS
-    from model.metrics import classification_report, format_report
+    from model.evaluate import NUMERIC_SENTIMENT_NOTE, evaluate, read_labelled
+    from model.metrics import format_report
 
     path = Path(args.data)
-    if not path.is_file():
-        raise UserError(f"no such file: {path}")
-    try:
-        df = pd.read_csv(path, dtype=str, keep_default_na=False)
-    except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
-        raise UserError(f"{path}: cannot read CSV ({exc})") from None
-    if "text" not in df.columns or "label" not in df.columns:
-        raise UserError(f"{path}: expected a header with columns text,label (found {', '.join(df.columns)})")
-    df = df[df["text"].str.strip() != ""]
-    if df.empty:
-        raise UserError(f"{path}: no rows")
-    mapping = resolve_label_map(args.task, args.label_map)
-    y_true = map_labels(args.task, df["label"], mapping)
-    if (args.task == "sentiment" and args.label_map is None
-            and df["label"].str.strip().str.fullmatch(r"\d+").all()):
-        print("note: numeric sentiment labels read as Twitter Financial News ids "
-              "(0 Bearish=negative, 1 Bullish=positive, 2 Neutral); use --label-map to change", file=sys.stderr)
+    data = read_labelled(path, args.task, args.label_map)
+    if data.numeric_sentiment_ids:
+        print(NUMERIC_SENTIMENT_NOTE, file=sys.stderr)
     engine = _engine(args)
-    started = time.perf_counter()
-    from model.text import model_input
-
-    preds = engine.predict([model_input(t) for t in df["text"]])  # the one input contract
-    elapsed = time.perf_counter() - started
-    if args.task == "topic":
-        y_pred, names = [p.topic_id for p in preds], TOPICS
-    else:
-        y_pred, names = [SENTIMENTS.index(p.sentiment) for p in preds], SENTIMENTS
-    report = classification_report(y_true, y_pred, names)
-    report.update(
-        task=args.task,
-        data=str(path),
-        model_version=engine.model_version,
-        engine=engine.describe(),
-        seconds=round(elapsed, 3),
-        items_per_s=round(len(preds) / elapsed, 1) if elapsed else None,
-    )
+    report = evaluate(engine, data, args.task, str(path))
     if args.json:
         print(json.dumps(report, indent=2))
     else:
         print(format_report(report, f"{args.task} on {path} — model {engine.model_version} "
                                     f"({engine.device}, {report['engine']['dtype']})"))
-        print(f"\n{len(preds)} texts in {elapsed:.1f}s ({report['items_per_s']}/s)")
+        print(f"\n{len(data.texts)} texts in {report['seconds']:.1f}s ({report['items_per_s']}/s)")
     return 0
 
 
