@@ -63,6 +63,14 @@ def test_onnx_selection_from_faked_features(monkeypatch, features, word, onnx_in
     assert select_cpu_path(features, machine="aarch64", onnx=True).path in ("onnx", "bf16")  # int8 only on x86
 
 
+def test_measured_defaults_give_avx2_cpus_onnx_int8():
+    """The shipped settings (not monkeypatched): an AVX2-only x86 CPU gets ONNX int8, an Arm one ONNX fp32."""
+    for features in (HASWELL, ALDER_LAKE, CASCADE_LAKE):
+        assert select_cpu_path(features, machine="x86_64", onnx=True).path == "onnx-int8"
+    assert select_cpu_path({"asimd"}, machine="aarch64", onnx=True).path == "onnx"
+    assert select_cpu_path(OLD, machine="x86_64", onnx=True).path == "onnx"
+
+
 def test_fallback_from_onnx_says_why():
     alt = cpu_mod.fallback_from_onnx(cpu_mod.CpuChoice("onnx", "x"), HASWELL, "onnxruntime not installed")
     assert alt.runtime == "torch" and "onnxruntime not installed" in alt.reason
