@@ -11,17 +11,23 @@ size and mtime and the model version, so tuning runs take seconds.
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import logging
 import os
 import time
+from collections import Counter, defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from alerts.detector import Detector, from_epoch, to_epoch
+from model.checkpoint import read_config
+from model.engine import load_engine
 from stream.base.config import machine_settings
-from stream.base.labels import SENTIMENTS
+from stream.base.labels import SENTIMENTS, TOPICS
+from stream.novelty import StoryIndex
 from stream.replay import ColumnMap, ReplayStats, prepare, read_rows
 from stream.schema import NewsItem
 
@@ -62,9 +68,6 @@ def _cache_file(path: Path, model_version: str, cache_dir: Path) -> Path:
 def score_items(items: list[NewsItem], path: Path, cache_dir: Path = DEFAULT_CACHE, batch: int = 4096,
                 model: str | None = None) -> list[ScoredItem]:
     """Model scores for ``items``: each distinct text scored once, cached per archive and model version."""
-    from model.engine import load_engine
-    from stream.base.labels import TOPICS
-
     texts = sorted({it.model_text for it in items})
     cache = _cache_file(path, _model_version(model), cache_dir)
     known: list[str] = []
@@ -116,8 +119,6 @@ def store_scores(path: Path, texts, sent, topic, cache_dir: Path = DEFAULT_CACHE
 
 
 def _model_version(model: str | None) -> str:
-    from model.checkpoint import read_config
-
     return read_config(model).model_version
 
 
@@ -141,11 +142,6 @@ class RealRun:
 
 def replay_scored(scored: list[ScoredItem], cfgs, a, observe_every_s: int = 10) -> RealRun:
     """Novelty, then the detector at every scale, as the worker chains them (in event-time order)."""
-    from collections import defaultdict
-
-    from alerts.detector import Detector, to_epoch
-    from stream.novelty import StoryIndex
-
     novelty = StoryIndex(a.story_horizon_s, a.story_threshold)
     det = Detector(cfgs, a.lateness_s, a.incident_gap_s)
     negatives: dict = defaultdict(list)
@@ -173,8 +169,6 @@ def replay_scored(scored: list[ScoredItem], cfgs, a, observe_every_s: int = 10) 
 
 def top_evidence(run: RealRun, f, n: int = 3, distinct: bool = True) -> list[Evidence]:
     """The ``n`` most negative articles of the alert's window (one per story with ``distinct``)."""
-    import bisect
-
     evs = run.negatives.get((f.scope_kind, f.scope), [])
     lo = bisect.bisect_left([e.t for e in evs], f.window_start)
     hi = bisect.bisect_left([e.t for e in evs], f.window_end)
@@ -191,18 +185,12 @@ def top_evidence(run: RealRun, f, n: int = 3, distinct: bool = True) -> list[Evi
 
 
 def quarter(t: int) -> str:
-    from alerts.detector import from_epoch
-
     d = from_epoch(t)
     return f"{d.year}Q{(d.month - 1) // 3 + 1}"
 
 
 def real_report(path: Path, cfgs, a, cache_dir: Path = DEFAULT_CACHE, strongest: int = 20,
                 until=None) -> str:
-    from collections import Counter
-
-    from alerts.detector import from_epoch
-
     items, stats = load_items(path)
     if until is not None:
         items = [it for it in items if it.published_at < until]

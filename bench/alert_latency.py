@@ -30,15 +30,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import psycopg2  # noqa: E402
-
 from alerts.notifier import Notifier  # noqa: E402
 from alerts.service import AlertService  # noqa: E402
-from tests.support.alert_streams import Receiver, article_rows, event_time  # noqa: E402
 from storage import migrate  # noqa: E402
 from storage.writer import Writer  # noqa: E402
 from stream.base.config import load_settings  # noqa: E402
 from stream.synthetic.generate import Spike, day_start, generate_stream, quiet_tickers  # noqa: E402
+from tests.support.alert_streams import Receiver, article_rows, event_time  # noqa: E402
 
 
 def pct(xs, q):
@@ -103,10 +101,7 @@ def main(argv=None) -> int:
             svc.close()
             writer.close()
             if not args.keep:
-                conn = psycopg2.connect(base.dsn)
-                conn.autocommit = True
-                conn.cursor().execute(f'DROP SCHEMA "{schema}" CASCADE')
-                conn.close()
+                migrate.drop_schema(base.dsn, schema)
 
     if not results:
         print("no alert fired", file=sys.stderr)

@@ -24,16 +24,26 @@ import argparse
 import json
 import os
 import random
+import re
+import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from datetime import timedelta
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+
+import psycopg2  # noqa: E402
+
+from deploy import localstack  # noqa: E402
+from storage.db import fetch_all  # noqa: E402
+from stream.base.config import load_settings  # noqa: E402
+from stream.process import WorkerProcess  # noqa: E402
+from stream.synthetic.generate import Spike, day_start, generate_stream, quiet_tickers  # noqa: E402
+from tests.support.alert_streams import Receiver, free_port  # noqa: E402
 
 
 def _env(args, state: Path, receiver_port: int) -> dict[str, str]:
@@ -54,8 +64,6 @@ def _env(args, state: Path, receiver_port: int) -> dict[str, str]:
 
 def messages(n: int, seed: int) -> list[dict]:
     """``n`` generated headlines (40 a minute) with a planted negative burst every 75 minutes."""
-    from stream.synthetic.generate import Spike, day_start, generate_stream, quiet_tickers
-
     start = day_start(hour=6.0)
     hours = n / 40 / 60 + 1
     bursts = max(1, int((hours - 0.5) * 60 // 75))
@@ -72,17 +80,12 @@ def messages(n: int, seed: int) -> list[dict]:
 
 def _key(message: str) -> str:
     """The stable key a notification carries (``finsent alert <kind>/<scope>/<window>/<rule>``)."""
-    import re
-
     m = re.search(r"finsent alert \S+", message)
     return m.group(0) if m else message.strip()[-200:]
 
 
 class Soak:
     def __init__(self, args) -> None:
-        from tests.support.alert_streams import Receiver, free_port
-        from stream.base.config import load_settings
-
         self.args = args
         self.rng = random.Random(args.seed)
         self.state = Path(args.state_dir or tempfile.mkdtemp(prefix="finsent-chaos-"))
@@ -101,10 +104,6 @@ class Soak:
 
     # ------------------------------------------------------------ helpers
     def q(self, sql: str, params=()):
-        import psycopg2
-
-        from storage.db import fetch_all
-
         try:
             return fetch_all(self.settings.dsn, self.settings.schema, sql, params)
         except psycopg2.Error:
@@ -122,8 +121,6 @@ class Soak:
         print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
     def start_worker(self) -> None:
-        from stream.process import WorkerProcess
-
         self.worker = WorkerProcess(self.settings, self.log).start()
         self.counts["worker_starts"] += 1
 
@@ -146,8 +143,6 @@ class Soak:
 
     # ------------------------------------------------------------ the soak
     def prepare(self) -> None:
-        from deploy import localstack
-
         self.say(f"own stack in {self.state} (kafka :{self.args.kafka_port}, postgres :{self.args.pg_port})")
         localstack.up(self.settings, quiet=True)
         msgs = messages(self.args.items, self.args.seed)
@@ -163,8 +158,6 @@ class Soak:
         self.say(f"replayed {len(msgs)} items into news.raw (--notify)")
 
     def event(self, kind: str) -> None:
-        from deploy import localstack
-
         if kind == "kill":
             pending = self.pending_alerts()
             self.worker.kill9()
@@ -265,14 +258,11 @@ class Soak:
         return res
 
     def close(self) -> None:
-        from deploy import localstack
-
         if self.worker is not None:
             self.worker.kill9()
         self.receiver.stop()
         localstack.down(self.settings, quiet=True)  # stops only this soak's servers, by PID
         if self.args.state_dir is None and not self.args.keep:  # our temporary stack: remove it
-            import shutil
 
             pg = localstack.pg_root(self.settings)
             if not str(pg).startswith(str(self.state)):  # the cluster was kept where postgres can enter

@@ -26,6 +26,18 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import httpx  # noqa: E402
+
+from storage import migrate  # noqa: E402
+from storage.db import fetch_all  # noqa: E402
+from storage.writer import Writer  # noqa: E402
+from stream.base.config import load_settings  # noqa: E402
+from stream.dashboard.browser import open_browser, wait_for  # noqa: E402
+from stream.dashboard.serve import ServerThread  # noqa: E402
+from stream.dashboard.server import create_app  # noqa: E402
+from stream.synthetic.generate import Spike, day_start, generate_stream, quiet_tickers  # noqa: E402
+from tests.support.alert_streams import article_rows  # noqa: E402
+
 
 def cpu_flags() -> str:
     try:
@@ -38,18 +50,7 @@ def cpu_flags() -> str:
 
 
 def seed(settings, days: int, items: int, tickers: int) -> dict:
-    import psycopg2
-
-    from tests.support.alert_streams import article_rows
-    from storage import migrate
-    from storage.writer import Writer
-    from stream.synthetic.generate import Spike, day_start, generate_stream, quiet_tickers
-
-    conn = psycopg2.connect(settings.dsn)
-    conn.autocommit = True
-    with conn.cursor() as cur:
-        cur.execute(f'DROP SCHEMA IF EXISTS "{settings.schema}" CASCADE')
-    conn.close()
+    migrate.drop_schema(settings.dsn, settings.schema)
     migrate.upgrade(settings.dsn, schema=settings.schema)
     first = date(2025, 2, 3)
     spikes = quiet_tickers(tickers, k=days, seed=3)
@@ -77,14 +78,6 @@ def main() -> int:
     ap.add_argument("--runs", type=int, default=10)
     ap.add_argument("--reuse", action="store_true", help="keep an already seeded schema")
     args = ap.parse_args()
-
-    import httpx
-
-    from storage.db import fetch_all
-    from stream.base.config import load_settings
-    from stream.dashboard.browser import open_browser, wait_for
-    from stream.dashboard.server import create_app
-    from stream.dashboard.serve import ServerThread
 
     settings = load_settings().replace(schema=args.schema)
     print(f"CPU: {cpu_flags()}")

@@ -34,8 +34,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+import torch  # noqa: E402
+
 from bench.pipeline import cpu_note, load_messages, mode_drain  # noqa: E402
 from deploy import localstack  # noqa: E402
+from model.engine import load_engine, select_device  # noqa: E402
 from stream.base.config import load_settings  # noqa: E402
 from stream.schema import model_text  # noqa: E402
 
@@ -45,8 +48,6 @@ def ints(text: str) -> list[int]:
 
 
 def sync(device) -> None:
-    import torch
-
     if device.type == "cuda":
         torch.cuda.synchronize(device)
 
@@ -75,8 +76,6 @@ def model_only(engine, texts: list[str], buckets: list[int], repeats: int) -> di
 
 
 def transfer(device, buckets: list[int], seq: int, repeats: int) -> dict[int, dict]:
-    import torch
-
     out = {}
     if device.type != "cuda":
         print("  input transfer: skipped (no CUDA device; pinned memory needs one)")
@@ -95,8 +94,6 @@ def transfer(device, buckets: list[int], seq: int, repeats: int) -> dict[int, di
 
 def compiled(engine, buckets: list[int], seq: int, repeats: int, mode: str | None) -> dict[int, dict]:
     """Forward pass only, fixed shapes: eager vs torch.compile (reduce-overhead = CUDA graphs on a GPU)."""
-    import torch
-
     device = engine._device
     model = engine.model
     mode = mode or ("reduce-overhead" if device.type == "cuda" else "default")
@@ -159,8 +156,6 @@ def main() -> int:
         args.max_batch, args.buckets, args.seq, args.repeats = 32, [8, 32], 16, 2
         args.no_compile = args.no_compile or not args.compile
 
-    from model.engine import load_engine, select_device
-
     device = select_device(args.device)
     base = load_settings().replace(device=device.type)
     st = localstack.status(base)
@@ -171,8 +166,6 @@ def main() -> int:
     texts = [model_text(m["title"]) for m in msgs[:8192]]
     res: dict = {"device": device.type, "cpu": cpu_note(), "input": what, "items": len(msgs)}
     if device.type == "cuda":
-        import torch
-
         res["gpu"] = torch.cuda.get_device_name(device)
     print(f"device {device} {res.get('gpu', '')}; CPU: {res['cpu']}; input: {len(msgs)} {what}")
 
@@ -187,8 +180,6 @@ def main() -> int:
                                                          args.compile_mode)
     del engine
     if device.type == "cuda":
-        import torch
-
         torch.cuda.empty_cache()
 
     print(f"4. pipeline on this host: {args.partitions} partitions, max_batch {args.max_batch}, "

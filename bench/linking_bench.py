@@ -36,6 +36,11 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from model.engine import load_engine  # noqa: E402
+from stream.linking import default_linker  # noqa: E402
+from stream.schema import InvalidRecord, parse_record  # noqa: E402
+
 DATA = ROOT.parent / "shared" / "data"
 
 
@@ -88,9 +93,6 @@ def main() -> int:
     ap.add_argument("--json", type=Path, help="also write the figures here")
     args = ap.parse_args()
 
-    from stream.linking import default_linker
-    from stream.schema import InvalidRecord, parse_record
-
     texts = headlines(args.n)
     t0 = time.perf_counter()
     linker = default_linker()
@@ -108,8 +110,6 @@ def main() -> int:
 
     parse_s = timed(lambda r: parse(r, linker), records, args.repeat)
     parse0_s = timed(lambda r: parse(r, nolinks), records, args.repeat)
-
-    from model.engine import load_engine
 
     engine = load_engine(None, device=args.device)
     sample = texts[: args.model_n]

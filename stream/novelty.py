@@ -34,13 +34,18 @@ the better trade.
 from __future__ import annotations
 
 import heapq
+import logging
 import re
 from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
+import psycopg2
 from datasketch import MinHash, MinHashLSH
 from datasketch.minhash import _fmix  # the pre-mix of the affine schemes (pinned datasketch; see signatures())
+
+from storage.db import WRITER_ROLE, connect
+from stream.schema import model_text
 
 NUM_PERM = 64
 DEFAULT_THRESHOLD = 0.5
@@ -181,13 +186,6 @@ class StoryIndex:
 def warm_start(index: StoryIndex, settings, limit: int = 200_000) -> int:
     """Rebuild ``index`` from the stories PostgreSQL holds for the last ``horizon_s`` (before the newest
     stored article), so a restarted worker continues the same stories.  Returns the stories loaded."""
-    import logging
-
-    import psycopg2
-
-    from storage.db import WRITER_ROLE, connect
-    from stream.schema import model_text
-
     log = logging.getLogger("finsent.novelty")
     try:
         conn = connect(settings.dsn, settings.schema, role=WRITER_ROLE, application_name="finsent-novelty")

@@ -19,8 +19,12 @@ import time
 import urllib.request
 from pathlib import Path
 
+import psycopg2
+
 from deploy.localstack import pid_alive
+from storage.db import check_schema, first_line, redact
 from stream.base.errors import UserError
+from stream.demo import DEMO_SCHEMA, demo_settings
 
 log = logging.getLogger("finsent.dashboard")
 
@@ -54,13 +58,9 @@ def _port(args_port: int | None, settings) -> int:
 
 def settings_for(base, schema: str | None):
     """``base`` settings for a schema; the demo's schema gets the demo's topics and consumer group (for the lag)."""
-    from storage.db import check_schema
-
     s = base
     if schema:
         s = s.replace(schema=check_schema(schema))
-    from stream.demo import DEMO_SCHEMA, demo_settings
-
     if s.schema == DEMO_SCHEMA:
         s = demo_settings(s)
     return s
@@ -71,6 +71,8 @@ def cmd_dashboard(args) -> int:
         stopped = stop_background(args.settings.state_dir)
         print("stopped the background dashboard" if stopped else "no background dashboard was running")
         return 0
+    # uvicorn, starlette and jinja2 add ~150 ms to every finsent command's start-up (measured,
+    # python -X importtime): loaded only when the dashboard really starts
     from stream.dashboard.serve import uvicorn_server
     from stream.dashboard.server import create_app
 
@@ -92,10 +94,7 @@ def cmd_dashboard(args) -> int:
 
 def _preflight(app, settings) -> None:
     """Fail with a clear message before serving: the analyst login works and cannot write."""
-    import psycopg2
-
-    from storage.db import first_line, redact
-    from stream.dashboard.server import check_read_only
+    from stream.dashboard.server import check_read_only  # start-up cost: see cmd_dashboard
 
     try:
         with app.state.pool.cursor() as cur:

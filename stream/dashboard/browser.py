@@ -8,9 +8,17 @@ downloads a browser or a driver.
 
 from __future__ import annotations
 
+import argparse
+import json
 import os
 import shutil
 import time
+import urllib.request
+from datetime import datetime, timedelta
+
+from stream.base.config import load_settings
+from stream.dashboard.serve import ServerThread
+from stream.dashboard.server import create_app
 
 CHROMIUM_NAMES = ("chromium", "chromium-browser")
 
@@ -23,7 +31,7 @@ def find_browser() -> tuple[str | None, str | None, str]:
     why = "" if not missing else (
         f"{' and '.join(missing)} not installed: 'make setup' installs Debian's chromium and chromium-driver "
         "(apt-get install chromium chromium-driver)")
-    try:
+    try:  # selenium is in the optional test extra: its absence is a reason, not an import error
         import selenium  # noqa: F401
     except ImportError:
         why = why or "the selenium package is not installed (pip install -e '.[test]')"
@@ -36,6 +44,7 @@ def open_browser(width: int = 1400, height: int = 1000):
     if why:
         raise RuntimeError(why)
     os.environ["SE_OFFLINE"] = "true"  # Selenium Manager must never fetch anything
+    # the optional test extra, imported once find_browser() has said it is there
     from selenium import webdriver
     from selenium.webdriver.chrome.options import Options
     from selenium.webdriver.chrome.service import Service
@@ -82,15 +91,6 @@ def full_page_screenshot(driver, path, width: int = 1400) -> None:
 def main(argv: list[str] | None = None) -> int:
     """``python -m stream.dashboard.browser --schema demo --out docs/dashboard.png``: a screenshot of the
     overview over a schema's latest day of data (the README's picture, made from ``finsent demo``'s data)."""
-    import argparse
-    import json
-    import urllib.request
-    from datetime import datetime, timedelta
-
-    from stream.base.config import load_settings
-    from stream.dashboard.server import create_app
-    from stream.dashboard.serve import ServerThread
-
     ap = argparse.ArgumentParser(description=main.__doc__.split("\n")[0])
     ap.add_argument("--schema", default="demo")
     ap.add_argument("--out", default="docs/dashboard.png")

@@ -5,6 +5,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
+
 
 def broker_health(bootstrap: str, topic: str, group: str, timeout_s: float = 3.0) -> dict[str, Any]:
     """``{"ok", "ms", "topic", "group", "partitions", "lag", "uncommitted_partitions"}`` or ``{"ok": False, "error"}``.
@@ -12,8 +14,6 @@ def broker_health(bootstrap: str, topic: str, group: str, timeout_s: float = 3.0
     The lag is the sum over the topic's partitions of (log end offset - the group's committed
     offset), over partitions the group has committed; partitions it never committed are counted apart.
     """
-    from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
-
     t0 = time.monotonic()
     ms = int(timeout_s * 1000)
     admin = consumer = None

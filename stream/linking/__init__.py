@@ -10,6 +10,7 @@ from __future__ import annotations
 from functools import lru_cache
 
 from stream.linking.matcher import Link, Linker, read_user_aliases
+from stream.linking.watchlist import load_watchlist
 
 __all__ = ["Link", "Linker", "default_linker", "linker_for", "read_user_aliases"]
 
@@ -22,8 +23,6 @@ def default_linker() -> Linker:
 @lru_cache(maxsize=8)
 def linker_for(user_csv: str | None = None, watchlist: str | None = None) -> Linker:
     """The shipped linker, extended by the user's alias CSV and restricted by a watchlist setting."""
-    from stream.linking.watchlist import load_watchlist
-
     tickers = load_watchlist(watchlist)
     if not user_csv and tickers is None:
         return default_linker()

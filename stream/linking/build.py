@@ -30,6 +30,7 @@ from typing import Iterable
 
 from stream.linking.matcher import NOT_SYMBOLS
 from stream.linking.names import normalize_name, short_names
+from stream.linking.watchlist import INDEX_FILE, INDEXES
 
 HERE = Path(__file__).resolve().parent
 CURATED = HERE / "curated.tsv"
@@ -63,22 +64,17 @@ EVERYDAY = {
 
 def word_frequency(word: str) -> float:
     """Zipf frequency of an English word (wordfreq, build time only); 0 when wordfreq is absent."""
-    try:
+    try:  # optional, and only needed when building (200 ms to import)
         from wordfreq import zipf_frequency
     except ImportError:  # the corpus check and the curated list still apply
         return 0.0
     return zipf_frequency(word, "en")
 
 
-# named watchlists: index -> pytickersymbols' name (US indexes only: the reference lists US listings)
-INDEXES = {"sp500": "S&P 500", "sp100": "S&P 100", "nasdaq100": "NASDAQ 100", "dow30": "DOW JONES"}
-INDEX_FILE = HERE / "indexes.tsv"
-
-
 def index_members(symbols: dict[str, tuple[str, str, int]]) -> dict[str, list[str]] | None:
     """Constituents of :data:`INDEXES` from ``pytickersymbols`` (MIT; its bundled data, no download),
     as canonical tickers of the reference; None when pytickersymbols is not installed (build time only)."""
-    try:
+    try:  # optional, build time only
         from pytickersymbols import PyTickerSymbols
     except ImportError:
         return None

@@ -20,6 +20,12 @@ import re
 from pathlib import Path
 
 from stream.base.errors import UserError
+from stream.linking.matcher import symbol_ranks
+
+# named watchlists: index -> pytickersymbols' name (US indexes only: the reference lists US listings);
+# their members are in INDEX_FILE, written by 'finsent tickers build' (stream/linking/build.py)
+INDEXES = {"sp500": "S&P 500", "sp100": "S&P 100", "nasdaq100": "NASDAQ 100", "dow30": "DOW JONES"}
+INDEX_FILE = Path(__file__).resolve().parent / "indexes.tsv"
 
 
 def load_watchlist(spec: str | None) -> frozenset[str] | None:
@@ -27,8 +33,6 @@ def load_watchlist(spec: str | None) -> frozenset[str] | None:
     if spec is None or not str(spec).strip() or str(spec).strip().lower() == "all":
         return None
     spec = str(spec).strip()
-    from stream.linking.build import INDEX_FILE, INDEXES
-
     if spec.lower() in INDEXES:
         members = frozenset(line.split("\t")[1].strip() for line in INDEX_FILE.read_text(encoding="utf-8").splitlines()
                             if line and not line.startswith("#") and line.split("\t")[0] == spec.lower())
@@ -37,8 +41,6 @@ def load_watchlist(spec: str | None) -> frozenset[str] | None:
         return members
     m = re.fullmatch(r"top(\d+)", spec.lower())
     if m:
-        from stream.linking.matcher import symbol_ranks
-
         n = int(m.group(1))
         return frozenset(t for t, rank in symbol_ranks().items() if rank <= n)
     path = Path(spec).expanduser()

@@ -18,10 +18,11 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
-import psycopg2
 import pytest
+from kafka.admin import KafkaAdminClient
 
 from deploy import localstack
+from storage import migrate
 from stream.base.config import Settings, load_settings
 
 
@@ -106,23 +107,13 @@ def stack():
 @pytest.fixture
 def schema(stack: Stack):
     name = f"t_{uuid.uuid4().hex[:10]}"
-    from storage import migrate
-
     migrate.upgrade(stack.dsn, schema=name)
     yield name
-    conn = psycopg2.connect(stack.dsn)
-    try:
-        conn.autocommit = True
-        with conn.cursor() as cur:
-            cur.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
-    finally:
-        conn.close()
+    migrate.drop_schema(stack.dsn, name)
 
 
 @pytest.fixture
 def topics(stack: Stack):
-    from kafka.admin import KafkaAdminClient
-
     tag = uuid.uuid4().hex[:10]
     t = Topics(raw=f"t{tag}.news.raw", scored=f"t{tag}.news.scored", deadletter=f"t{tag}.news.deadletter")
     yield t
@@ -135,6 +126,12 @@ def topics(stack: Stack):
             admin.delete_topics(doomed)
     finally:
         admin.close()
+
+
+@pytest.fixture
+def pg(stack: Stack, schema: str) -> Settings:
+    """The stack's settings on the test's own schema (database-only tests: no topics of their own)."""
+    return stack.settings.replace(schema=schema)
 
 
 @pytest.fixture

@@ -13,8 +13,6 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-import psycopg2
-
 from storage import migrate
 from stream.synthetic.generate import Spike, day_start, generate_stream, quiet_tickers
 from tests.support.alert_streams import event_time, store_and_observe
@@ -53,19 +51,9 @@ def seed_schema(stack_settings, prefix: str = "t_dash") -> Seeded:
         second = [m for m in msgs if event_time(m) >= SPLIT]
         alerts = store_and_observe(settings, first)
     except BaseException:
-        drop_schema(stack_settings.dsn, schema)  # the fixture's teardown does not run when its setup fails
+        migrate.drop_schema(stack_settings.dsn, schema)  # the fixture's teardown does not run when its setup fails
         raise
     return Seeded(settings, first, second, alerts)
-
-
-def drop_schema(dsn: str, schema: str) -> None:
-    conn = psycopg2.connect(dsn)
-    try:
-        conn.autocommit = True
-        with conn.cursor() as cur:
-            cur.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-    finally:
-        conn.close()
 
 
 def iso(ts: datetime) -> str:

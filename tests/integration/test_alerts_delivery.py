@@ -17,7 +17,6 @@ from datetime import timedelta
 from pathlib import Path
 
 import psycopg2
-import pytest
 
 from alerts.notifier import Notifier
 from tests.support.alert_streams import Receiver, free_port, store_and_observe
@@ -32,11 +31,6 @@ TICKERS = quiet_tickers(k=3, seed=21)
 def spiked_day(n: int = 1, notify: bool = True):
     spikes = [Spike(ticker=TICKERS[i], at=START + timedelta(hours=2, minutes=7 + 17 * i), size=10) for i in range(n)]
     return list(generate_stream(START, timedelta(hours=3), spikes=spikes, seed=4, truth=True))
-
-
-@pytest.fixture
-def pg(stack, schema):
-    return stack.settings.replace(schema=schema)
 
 
 def with_alerts(settings, **changes):

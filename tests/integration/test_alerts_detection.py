@@ -12,16 +12,14 @@ import time
 from datetime import timedelta
 
 import psycopg2
-import pytest
-
-from storage.db import fetch_all
 
 from alerts.detector import DetectorConfig, to_epoch
 from alerts.quality import run_detector
 from alerts.service import AlertService, list_alerts
-from tests.support.alert_streams import article_rows, event_time, store_and_observe
 from storage.writer import Writer
 from stream.synthetic.generate import Spike, day_start, generate_stream, quiet_tickers
+from tests.integration.workers import query
+from tests.support.alert_streams import article_rows, event_time, store_and_observe
 
 
 START = day_start(hour=7.0)
@@ -31,15 +29,6 @@ SPIKE = Spike(ticker=TICKER, at=START + timedelta(hours=2, minutes=7, seconds=13
 
 def day(spikes=(SPIKE,), start=START, hours=3.0, seed=4):
     return list(generate_stream(start, timedelta(hours=hours), spikes=list(spikes), seed=seed, truth=True))
-
-
-@pytest.fixture
-def pg(stack, schema):
-    return stack.settings.replace(schema=schema)
-
-
-def rows(settings, sql, params=()):
-    return fetch_all(settings.dsn, settings.schema, sql, params)
 
 
 def test_planted_spike_alerts_once_across_restarts_and_replays(pg):
@@ -65,11 +54,11 @@ def test_planted_spike_alerts_once_across_restarts_and_replays(pg):
     ]
 
     # the same items again, live or as a replay: nothing new, no count changed
-    before = rows(pg, "SELECT sum(articles), sum(negative) FROM sentiment_minute")
+    before = query(pg, "SELECT sum(articles), sum(negative) FROM sentiment_minute")
     assert store_and_observe(pg, msgs, batch=500) == []
     assert store_and_observe(pg, msgs, batch=700, replay=True, notify=False) == []
-    assert rows(pg, "SELECT sum(articles), sum(negative) FROM sentiment_minute") == before
-    assert rows(pg, "SELECT count(*) FROM alerts") == [(1,)]
+    assert query(pg, "SELECT sum(articles), sum(negative) FROM sentiment_minute") == before
+    assert query(pg, "SELECT count(*) FROM alerts") == [(1,)]
     assert [x.id for x in list_alerts(pg)] == [a.id]
 
 
@@ -77,7 +66,7 @@ def test_a_lost_watermark_is_recovered_without_a_second_alert(pg):
     msgs = day()
     assert len(store_and_observe(pg, msgs)) == 1
     # simulate a crash between the alert commit and ... everything: the progress row is gone
-    rows_ = rows(pg, "SELECT stream FROM alert_progress")
+    rows_ = query(pg, "SELECT stream FROM alert_progress")
     assert rows_ == [("live",)]
     conn = psycopg2.connect(pg.dsn, options=f"-c search_path={pg.schema}")
     with conn, conn.cursor() as cur:
@@ -87,7 +76,7 @@ def test_a_lost_watermark_is_recovered_without_a_second_alert(pg):
     wide = pg.replace(alerts=dataclasses.replace(pg.alerts, catchup_s=4 * 3600))
     with AlertService(wide) as svc:
         assert svc.observe(event_time(msgs[-1])) == []
-    assert rows(pg, "SELECT count(*) FROM alerts") == [(1,)]
+    assert query(pg, "SELECT count(*) FROM alerts") == [(1,)]
 
 
 def test_watermark_is_the_minimum_over_partitions(pg):
@@ -99,7 +88,7 @@ def test_watermark_is_the_minimum_over_partitions(pg):
     lag = START + timedelta(minutes=40)
 
     def evaluated():
-        return rows(pg, "SELECT evaluated_until FROM alert_progress WHERE stream = 'live'")[0][0]
+        return query(pg, "SELECT evaluated_until FROM alert_progress WHERE stream = 'live'")[0][0]
 
     with AlertService(pg) as svc:
         svc.observe({"p0": t_end, "p1": lag})
@@ -135,5 +124,5 @@ def test_a_replay_of_an_earlier_period_starts_its_watermark_over(pg):
     assert [(a.scope, a.window_start.date()) for a in later] == [(TICKER, later_start.date())]
     assert [(a.scope, a.window_start.date()) for a in earlier] == [(TICKER, START.date())]
     assert earlier[0].delivery_status == "pending" and earlier[0].replayed
-    gens = rows(pg, "SELECT generation FROM alert_progress WHERE stream = 'replay'")
+    gens = query(pg, "SELECT generation FROM alert_progress WHERE stream = 'replay'")
     assert gens == [(1,)]

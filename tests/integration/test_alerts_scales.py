@@ -13,12 +13,12 @@ from __future__ import annotations
 import random
 from datetime import datetime, timedelta, timezone
 
-import pytest
 
 from alerts.detector import DetectorConfig, to_epoch
 from alerts.quality import run_detector
-from tests.support.alert_streams import store_and_observe
-from storage.db import fetch_all
+from storage.writer import Writer
+from tests.integration.workers import query
+from tests.support.alert_streams import article_rows, store_and_observe
 
 
 DAY0 = datetime(2025, 3, 3, tzinfo=timezone.utc)
@@ -50,15 +50,6 @@ def stream() -> list[dict]:
     return sorted(out, key=lambda m: m["published_at"])
 
 
-@pytest.fixture
-def pg(stack, schema):
-    return stack.settings.replace(schema=schema)
-
-
-def rows(settings, sql, params=()):
-    return fetch_all(settings.dsn, settings.schema, sql, params)
-
-
 def test_every_scale_alerts_exactly_once_across_restarts_and_groups_incidents(pg):
     msgs = stream()
     new = store_and_observe(pg, msgs, batch=400, restart_every=2)
@@ -83,7 +74,7 @@ def test_every_scale_alerts_exactly_once_across_restarts_and_groups_incidents(pg
         assert first.delivery_status == "pending" and first.incident_id == first.id, scope
         assert all(r.delivery_status == "grouped" and r.incident_id == first.id for r in rest), scope
     assert by_scope["SHARP"][0].scale == "5m"
-    inc = rows(pg, "SELECT scope, scales, alerts FROM alert_incidents WHERE scope IN ('DRIP', 'SLOW', 'SHARP')"
+    inc = query(pg, "SELECT scope, scales, alerts FROM alert_incidents WHERE scope IN ('DRIP', 'SLOW', 'SHARP')"
                    " ORDER BY scope")
     assert [(s, sorted(sc), n) for s, sc, n in inc] == [
         ("DRIP", ["1d"], 1), ("SHARP", ["1d", "1h", "5m"], 3), ("SLOW", ["1d", "1h"], 2)]
@@ -93,25 +84,22 @@ def test_every_scale_alerts_exactly_once_across_restarts_and_groups_incidents(pg
     assert day.negative_stories >= 4 and day.stories >= day.negative_stories
 
     # everything again, live and as a replay: no new alert at any scale, no count changed
-    before = rows(pg, "SELECT sum(articles), sum(stories) FROM sentiment_minute")
+    before = query(pg, "SELECT sum(articles), sum(stories) FROM sentiment_minute")
     assert store_and_observe(pg, msgs, batch=900, restart_every=1) == []
     assert store_and_observe(pg, msgs, batch=700, replay=True, notify=False) == []
-    assert rows(pg, "SELECT sum(articles), sum(stories) FROM sentiment_minute") == before
-    assert rows(pg, "SELECT count(*) FROM alerts") == [(len(new),)]
-    latest = rows(pg, "SELECT scale, incident_id, explanation FROM latest_alerts WHERE scope = 'SHARP'")
+    assert query(pg, "SELECT sum(articles), sum(stories) FROM sentiment_minute") == before
+    assert query(pg, "SELECT count(*) FROM alerts") == [(len(new),)]
+    latest = query(pg, "SELECT scale, incident_id, explanation FROM latest_alerts WHERE scope = 'SHARP'")
     assert sorted(r[0] for r in latest) == ["1d", "1h", "5m"] and len({r[1] for r in latest}) == 1
 
 
 def test_copies_count_as_articles_not_as_stories(pg):
-    from storage.writer import Writer
-    from tests.support.alert_streams import article_rows
-
     msgs = [msg(i, DAY0 + timedelta(minutes=i), "ECHO", "negative", "Echo recalls its cars") for i in range(4)]
     rows_ = article_rows(msgs)
     for r in rows_[1:]:
         r.story_id, r.story_first = rows_[0].id, False
     with Writer(pg.dsn, pg.schema) as w:
         w.write_batch(rows_)
-    assert rows(pg, "SELECT sum(articles), sum(negative), sum(stories), sum(negative_stories) FROM trend_daily"
+    assert query(pg, "SELECT sum(articles), sum(negative), sum(stories), sum(negative_stories) FROM trend_daily"
                     " WHERE scope_kind = 'ticker' AND scope = 'ECHO'") == [(4, 4, 1, 1)]
-    assert rows(pg, "SELECT count(DISTINCT story_id), count(*) FILTER (WHERE story_first) FROM articles") == [(1, 1)]
+    assert query(pg, "SELECT count(DISTINCT story_id), count(*) FILTER (WHERE story_first) FROM articles") == [(1, 1)]

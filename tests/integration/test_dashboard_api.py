@@ -17,11 +17,12 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hyp_settings
 from hypothesis import strategies as st
 
+from storage import migrate
 from storage.db import fetch_all
 from stream.dashboard.server import check_read_only, create_app
 from stream.base.errors import UserError
 from stream.dashboard.serve import ServerThread, free_port
-from tests.integration.dashboard_support import SPIKE_1, SPIKE_2, SPLIT, START, drop_schema, iso, seed_schema
+from tests.integration.dashboard_support import SPIKE_1, SPIKE_2, SPLIT, START, iso, seed_schema
 
 
 DAY = {"since": iso(START), "until": iso(START + timedelta(hours=4))}
@@ -32,7 +33,7 @@ SECRET = "s3cr3t-Hook-Pass"
 def seeded(stack):
     s = seed_schema(stack.settings)
     yield s
-    drop_schema(stack.settings.dsn, s.schema)
+    migrate.drop_schema(stack.settings.dsn, s.schema)
 
 
 @pytest.fixture(scope="module")

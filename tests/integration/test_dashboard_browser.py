@@ -10,11 +10,12 @@ from urllib.parse import quote
 
 import pytest
 
+from storage import migrate
 from storage.writer import ArticleRow, Writer
 from stream.dashboard.browser import console_errors, find_browser, full_page_screenshot, open_browser, wait_for
 from stream.dashboard.server import create_app
 from stream.dashboard.serve import ServerThread
-from tests.integration.dashboard_support import SPIKE_1, SPIKE_2, START, drop_schema, iso, seed_schema
+from tests.integration.dashboard_support import SPIKE_1, SPIKE_2, START, iso, seed_schema
 
 
 _, _, WHY = find_browser()
@@ -24,7 +25,7 @@ _, _, WHY = find_browser()
 def seeded(stack):
     s = seed_schema(stack.settings, prefix="t_dashb")
     yield s
-    drop_schema(stack.settings.dsn, s.schema)
+    migrate.drop_schema(stack.settings.dsn, s.schema)
 
 
 @pytest.fixture

@@ -4,13 +4,13 @@ reason and original bytes, the records around it are stored, and the worker neve
 from __future__ import annotations
 
 import json
-import time
-import uuid
 
-from kafka import KafkaConsumer, KafkaProducer
+from kafka import KafkaProducer
 
 from stream.schema import MAX_ID_CHARS, MAX_JSON_DEPTH, MAX_JSON_VALUES, MAX_TICKERS, MAX_TITLE_CHARS
-from tests.integration.workers import Worker, all_bucket_sum, article_count, query, simple_messages, wait_for
+from tests.integration.workers import (
+    Worker, all_bucket_sum, article_count, query, read_deadletters, simple_messages, wait_for,
+)
 
 
 T = "2024-03-04T15:00:00Z"
@@ -92,19 +92,6 @@ STORED: dict[str, tuple[bytes, str, object]] = {
 }
 
 
-def _deadletters(stack, topic, expected, timeout=90):
-    consumer = KafkaConsumer(topic, bootstrap_servers=stack.kafka, auto_offset_reset="earliest",
-                             group_id=f"dl-{uuid.uuid4().hex[:6]}", consumer_timeout_ms=2000,
-                             max_partition_fetch_bytes=8 << 20, fetch_max_bytes=16 << 20)
-    got = []
-    deadline = time.monotonic() + timeout
-    while len(got) < expected and time.monotonic() < deadline:
-        for r in consumer:
-            got.append((dict(r.headers), r.value))
-    consumer.close()
-    return got
-
-
 def test_hostile_records_are_stored_or_dead_lettered_and_the_worker_survives(stack, settings, tmp_path):
     from stream.kafka_io import ensure_topics
 
@@ -125,7 +112,7 @@ def test_hostile_records_are_stored_or_dead_lettered_and_the_worker_survives(sta
     pid = worker.pid
     try:
         wait_for(lambda: article_count(settings) == len(valid) + len(STORED), 240, "valid + cleaned stored", worker)
-        dead = _deadletters(stack, settings.topic_deadletter, len(DEAD) + 1)
+        dead = read_deadletters(stack.kafka, settings.topic_deadletter, len(DEAD) + 1, timeout=90)
         assert worker.alive() and worker.pid == pid, "the worker restarted or died"
     finally:
         worker.stop()

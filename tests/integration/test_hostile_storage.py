@@ -14,6 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from storage import migrate
 from storage.db import fetch_all
 from storage.writer import ArticleRow, Writer
 from stream.pipeline import article_row, write_isolating
@@ -40,20 +41,10 @@ def _json_equal(a, b) -> bool:
 
 @pytest.fixture(scope="module")
 def db(stack):
-    import psycopg2
-
-    from storage import migrate
-
     name = f"t_{uuid.uuid4().hex[:10]}"
     migrate.upgrade(stack.dsn, schema=name)
     yield stack.dsn, name
-    conn = psycopg2.connect(stack.dsn)
-    try:
-        conn.autocommit = True
-        with conn.cursor() as cur:
-            cur.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
-    finally:
-        conn.close()
+    migrate.drop_schema(stack.dsn, name)
 
 
 @settings(max_examples=120, deadline=None, suppress_health_check=list(HealthCheck))

@@ -11,7 +11,7 @@ import pytest
 from kafka import KafkaConsumer, KafkaProducer
 
 from tests.integration.workers import (
-    Worker, all_bucket_sum, article_count, finsent, query, simple_messages, wait_for, write_jsonl,
+    Worker, all_bucket_sum, article_count, finsent, query, read_deadletters, simple_messages, wait_for, write_jsonl,
 )
 
 MALFORMED = {
@@ -26,19 +26,6 @@ MALFORMED = {
     "oversized": json.dumps({"published_at": "2024-03-04T14:00:00Z", "title": "x",
                              "blob": "a" * (1 << 20)}).encode(),
 }
-
-
-def _deadletters(stack, topic, expected, timeout=60):
-    consumer = KafkaConsumer(topic, bootstrap_servers=stack.kafka, auto_offset_reset="earliest",
-                             group_id=f"dl-{uuid.uuid4().hex[:6]}", consumer_timeout_ms=2000,
-                             max_partition_fetch_bytes=4 << 20)
-    got = []
-    deadline = time.monotonic() + timeout
-    while len(got) < expected and time.monotonic() < deadline:
-        for r in consumer:
-            got.append((dict(r.headers), r.value))
-    consumer.close()
-    return got
 
 
 def test_worker_stores_valid_records_and_deadletters_every_malformed_case(stack, settings, tmp_path):
@@ -63,7 +50,7 @@ def test_worker_stores_valid_records_and_deadletters_every_malformed_case(stack,
     worker = Worker(settings, tmp_path / "worker.log", "--no-alerts").start()
     try:
         wait_for(lambda: article_count(settings) == 200, 180, "200 stored articles", worker)
-        dead = _deadletters(stack, settings.topic_deadletter, len(MALFORMED) + 1)
+        dead = read_deadletters(stack.kafka, settings.topic_deadletter, len(MALFORMED) + 1)
     finally:
         worker.stop()
     reasons = sorted(h["finsent-reason"].decode() for h, _ in dead)

@@ -6,7 +6,11 @@ import json
 import subprocess
 import sys
 import time
+import uuid
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
+
+from kafka import KafkaConsumer
 
 from storage.db import fetch_all
 from stream.base.config import Settings
@@ -47,6 +51,22 @@ def wait_for(predicate, timeout: float, what: str, worker: WorkerProcess | None 
                          + (f"\n{worker.log()}" if worker else ""))
 
 
+def read_deadletters(bootstrap: str, topic: str, expected: int,
+                     timeout: float = 60) -> list[tuple[dict, bytes]]:
+    """(headers, original bytes) of the dead letters on ``topic``, read from the start by a fresh group
+    until ``expected`` came or ``timeout`` passed (records up to 8 MiB)."""
+    consumer = KafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
+                             group_id=f"dl-{uuid.uuid4().hex[:6]}", consumer_timeout_ms=2000,
+                             max_partition_fetch_bytes=8 << 20, fetch_max_bytes=16 << 20)
+    got = []
+    deadline = time.monotonic() + timeout
+    while len(got) < expected and time.monotonic() < deadline:
+        for r in consumer:
+            got.append((dict(r.headers), r.value))
+    consumer.close()
+    return got
+
+
 def write_jsonl(path: Path, messages) -> Path:
     with open(path, "w") as f:
         for m in messages:
@@ -56,8 +76,6 @@ def write_jsonl(path: Path, messages) -> Path:
 
 def simple_messages(n: int, start_minute: int = 0, prefix: str = "m"):
     """n valid news.raw messages, one a second, a few tickers, deterministic."""
-    from datetime import datetime, timedelta, timezone
-
     t0 = datetime(2024, 3, 4, 14, 0, tzinfo=timezone.utc) + timedelta(minutes=start_minute)
     tickers = ["ACME", "GLOBX", "INITECH", "UMBRL", "HOOLI"]
     words = ["beats estimates", "misses forecasts", "announces buyback", "faces lawsuit", "holds steady"]

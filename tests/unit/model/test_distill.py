@@ -8,6 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+import model.distill as distill_mod
 from model.distill import IGNORE, distill_loss, soft_kl, stocknet_texts, teacher_logits
 from tests.support.tiny_model import make_tiny_checkpoint, make_tiny_model
 
@@ -83,9 +84,7 @@ def test_teacher_logits_computed_once_then_cached(tmp_path, monkeypatch):
     t1, s1, version = teacher_logits(ck, texts, tmp_path / "cache", "cpu", 2)
     assert t1.shape == (3, 20) and s1.shape == (3, 3) and version == "tiny-test"
     assert len(list((tmp_path / "cache").glob("*.npz"))) == 1
-    import model.engine as engine_mod
-
-    monkeypatch.setattr(engine_mod, "load_engine", lambda *a, **k: pytest.fail("teacher run again"))
+    monkeypatch.setattr(distill_mod, "load_engine", lambda *a, **k: pytest.fail("teacher run again"))
     t2, s2, _ = teacher_logits(ck, texts, tmp_path / "cache", "cpu", 2)
     np.testing.assert_allclose(t1, t2, atol=2e-2)  # cached in fp16
     np.testing.assert_allclose(s1, s2, atol=2e-2)

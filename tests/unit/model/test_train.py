@@ -5,6 +5,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from safetensors.torch import load_file
 
 from model.cli import main as model_cli
@@ -12,7 +13,7 @@ from model.data import load_splits, normalise, stratified_split, write_val_csvs
 from model.engine import load_engine
 from stream.base.labels import TOPICS
 from tests.support.tiny_model import make_tiny_base
-from model.train import TrainConfig, train
+from model.train import BestEpoch, TrainConfig, train
 
 
 def test_stratified_split_is_seeded_and_per_class():
@@ -143,3 +144,17 @@ def test_interrupted_run_resumes_to_the_same_weights(data_dir, tmp_path, monkeyp
     a = load_file(str(tmp_path / "straight" / "model.safetensors"))
     b = load_file(str(tmp_path / "resumed" / "model.safetensors"))
     assert all((a[k] == b[k]).all() for k in a)
+
+
+def test_best_epoch_keeps_the_best_weights_and_stops_after_patience_epochs_without_better():
+    model = torch.nn.Linear(2, 1)
+    best = BestEpoch()
+    assert not best.update(model, 0.5, 1, patience=2)
+    kept = {k: v.clone() for k, v in model.state_dict().items()}
+    with torch.no_grad():
+        model.weight.add_(1.0)
+    assert not best.update(model, 0.5, 2, patience=2)  # equal is not better
+    assert best.update(model, 0.4, 3, patience=2)  # second epoch without better: stop
+    assert (best.score, best.epoch, best.bad) == (0.5, 1, 2)
+    assert all(torch.equal(best.state[k], kept[k]) for k in kept)
+    assert not best.update(model, 0.6, 4, patience=2) and best.bad == 0 and best.epoch == 4
