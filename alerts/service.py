@@ -65,7 +65,7 @@ from storage import alerts as store
 from storage.alerts import Alert, Headline, alert_key
 from storage.db import WRITER_ROLE, LazyConnection, RetryPolicy, connect, first_line, redact, transaction
 from stream.base.errors import UserError
-from stream.base.labels import alert_scope_label
+from stream.base.labels import scope_label
 
 log = logging.getLogger("finsent.alerts")
 
@@ -102,11 +102,11 @@ def render(f: Finding, headlines: Sequence[Headline], cfg: DetectorConfig, repla
     d = f.decision
     ws, we = from_epoch(f.window_start), from_epoch(f.window_end)
     unit = "stories" if cfg.count_stories else "articles"
-    title = f"Negative news spike: {alert_scope_label(f.scope_kind, f.scope)}"
+    title = f"Negative news spike: {scope_label(f.scope_kind, f.scope, 'alert')}"
     if f.scale != "5m":  # the original scale keeps its title (receivers filter on it)
         title += f" [{f.scale}]"
     lines = [
-        f"{alert_scope_label(f.scope_kind, f.scope)}: {d.negative} negative of {d.articles} unique {unit} "
+        f"{scope_label(f.scope_kind, f.scope, 'alert')}: {d.negative} negative of {d.articles} unique {unit} "
         f"({d.share:.0%}) between {ws:%H:%M} and {we:%H:%M} UTC on {ws:%Y-%m-%d}"
         + (f"; {f.negative_articles} negative of {f.articles} articles counting copies."
            if cfg.count_stories and f.articles else "."),

@@ -9,6 +9,7 @@ The topic ids are those of the Twitter Financial News topic data set (see
 from __future__ import annotations
 
 import re
+from typing import Literal
 
 TOPICS: tuple[str, ...] = (
     "Analyst Update",
@@ -38,20 +39,15 @@ SENTIMENTS: tuple[str, ...] = ("negative", "neutral", "positive")
 SCOPE_KINDS: tuple[str, ...] = ("ticker", "topic", "all")
 
 
-def scope_label(scope_kind: str, scope: str) -> str:
-    """How a chart names a scope: 'ticker AAPL', 'topic Macro', 'all news'."""
-    if scope_kind == "all":
-        return "all news"
-    return f"{scope_kind} {scope}"
+def scope_label(scope_kind: str, scope: str, style: Literal["chart", "alert"] = "chart") -> str:
+    """How a scope is named: 'all news' for the whole stream; otherwise, by ``style``,
 
-
-def alert_scope_label(scope_kind: str, scope: str) -> str:
-    """How an alert names a scope: 'AAPL', 'Macro (topic)', 'all news'."""
-    if scope_kind == "ticker":
-        return scope
-    if scope_kind == "topic":
-        return f"{scope} (topic)"
-    return "all news"
+    * ``chart`` (chart titles, legends): 'ticker AAPL', 'topic Macro';
+    * ``alert`` (alert titles and texts, which receivers filter on): 'AAPL', 'Macro (topic)'.
+    """
+    if style == "alert":
+        return scope if scope_kind == "ticker" else f"{scope} (topic)" if scope_kind == "topic" else "all news"
+    return "all news" if scope_kind == "all" else f"{scope_kind} {scope}"
 
 
 def slug(text: str) -> str:
