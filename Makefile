@@ -11,7 +11,7 @@ PYTEST_ARGS ?=
 ## setup: system packages if missing (PostgreSQL, Java, Maven), .venv with pinned deps, Kafka jars. Quick when done.
 setup: $(STAMP)
 	@$(PY) -c "from deploy.localstack import fetch_kafka; from stream.base.config import load_settings; fetch_kafka(load_settings().stack.kafka_version)"
-	@$(PY) -m model.ort  # the shipped model's ONNX file, exported once into the cache (first finsent classify stays fast)
+	@$(PY) -m model.ort  # the shipped model's ONNX files (fp32, int8), made once into the cache: the first finsent classify stays fast
 
 $(STAMP): pyproject.toml deploy/constraints.txt deploy/setup-system.sh
 	@bash deploy/setup-system.sh

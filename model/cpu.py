@@ -47,7 +47,7 @@ INT8_NOTE = "int8 measured over the 0.5-point accuracy limit; FINSENT_CPU_PATH=i
 
 # Measured side by side on one machine (model/README.md, "CPU paths"): ONNX Runtime fp32 with the fused
 # graph against torch bf16 / fp32 / int8, and the accuracy of ONNX int8 on the validation split.
-BF16_OVER_ONNX = True  # CPUs with native bf16: torch bf16 measured faster than ONNX Runtime fp32
+BF16_OVER_ONNX = False  # CPUs with native bf16 too: ONNX int8 measured 3-6x torch bf16 side by side (AMX Xeon)
 # ONNX int8 (per-channel, 7-bit weights, heads and embeddings fp32) is chosen by itself: measured within 0.5
 # points of fp32 on every validation set, on this CPU and on a simulated AVX2-only one (largest change:
 # PhraseBank -0.26 points, TFNS -0.21, topic -0.12; macro-F1 at most -0.38).

@@ -187,7 +187,17 @@ def ensure_onnx(directory: Path, variant: str = "fp32", cache: Path | None = Non
     else:
         src, _ = ensure_onnx(directory, "fp32", cache)
         quantize_onnx(src, path)
+    _prune(path)
     return path, time.perf_counter() - started
+
+
+def _prune(path: Path) -> None:
+    """Keep one file per model_version and variant: older exports of the same version (other weights or
+    recipe) are removed, so retraining under one name does not grow the cache."""
+    version, variant = path.name.rsplit("-", 2)[0], path.name.rsplit("-", 1)[1]
+    for old in path.parent.glob(f"{version}-*-{variant}"):
+        if old != path and len(old.name) == len(path.name):
+            old.unlink(missing_ok=True)
 
 
 def _threads(threads: int | None) -> int:
@@ -325,7 +335,7 @@ def main(argv: list[str] | None = None) -> int:
 
     ap = argparse.ArgumentParser(prog="python -m model.ort", description=main.__doc__)
     ap.add_argument("--model", help="checkpoint directory (default: the shipped one)")
-    ap.add_argument("--variants", default="fp32", help="comma list of fp32, int8")
+    ap.add_argument("--variants", default="fp32,int8", help="comma list of fp32, int8")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     from model.paths import resolve_checkpoint

@@ -48,6 +48,8 @@ def test_export_cached_by_checkpoint_hash(tmp_path, monkeypatch):
     changed, took3 = ort.ensure_onnx(directory, "fp32")
     assert changed != first and took3 > 0 and changed.is_file()
     assert ort.checkpoint_key(directory) in changed.name
+    assert not first.exists()  # one file per model_version and variant: the stale export is gone
+    assert q.exists()  # the other variant is replaced only when it is made again
 
 
 def test_ort_fp32_matches_torch(tiny):
