@@ -65,11 +65,11 @@ def timed(fn, device, repeats: int) -> float:
     return best
 
 
-def model_only(engine, texts: list[str], buckets: list[int], repeats: int) -> dict[int, float]:
+def model_only(engine, device, texts: list[str], buckets: list[int], repeats: int) -> dict[int, float]:
     out = {}
     for b in buckets:
         chunk = (texts * (b // max(1, len(texts)) + 1))[:b]
-        secs = timed(lambda: engine.predict(chunk), engine._device, repeats)
+        secs = timed(lambda: engine.predict(chunk), device, repeats)
         out[b] = b / secs
         print(f"  model only, batch {b}: {out[b]:,.0f} items/s")
     return out
@@ -171,7 +171,7 @@ def main() -> int:
 
     print("1. model only")
     engine = load_engine(base.model, device=device.type, batch_size=max(args.buckets))
-    res["model_only"] = model_only(engine, texts, args.buckets, args.repeats)
+    res["model_only"] = model_only(engine, device, texts, args.buckets, args.repeats)
     best_model = max(res["model_only"].values())
     print("2. input transfer")
     res["transfer"] = transfer(device, args.buckets, args.seq, args.repeats)
