@@ -42,7 +42,7 @@ from deploy import localstack  # noqa: E402
 from storage.db import fetch_all  # noqa: E402
 from stream.base.config import load_settings  # noqa: E402
 from stream.process import WorkerProcess  # noqa: E402
-from stream.synthetic.generate import Spike, day_start, generate_stream, quiet_tickers  # noqa: E402
+from stream.synthetic.generate import Spike, day_start, generate_stream, quiet_tickers, write_jsonl  # noqa: E402
 from tests.support.alert_streams import Receiver, free_port  # noqa: E402
 
 
@@ -147,9 +147,7 @@ class Soak:
         localstack.up(self.settings, quiet=True)
         msgs = messages(self.args.items, self.args.seed)
         archive = self.state / "stream.jsonl"
-        with open(archive, "w") as f:
-            for m in msgs:
-                f.write(json.dumps(m) + "\n")
+        write_jsonl(archive, msgs)
         self.receiver.start()
         res = subprocess.run([sys.executable, "-m", "stream.cli", "replay", str(archive), "--notify"],
                              env=self.env, cwd=REPO, capture_output=True, text=True, timeout=900)
