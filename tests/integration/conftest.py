@@ -9,6 +9,7 @@
 * ``schema``: a fresh PostgreSQL schema with the migrations applied, dropped
   afterwards.
 * ``topics``: unique Kafka topic names for this test, deleted afterwards.
+* ``pg``: the stack's settings on the test's own schema (database-only tests).
 * ``settings``: :class:`stream.base.config.Settings` pointing at all of the above
   (own schema, own topics, own consumer group).
 """
