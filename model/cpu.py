@@ -47,7 +47,10 @@ INT8_NOTE = "int8 measured over the 0.5-point accuracy limit; FINSENT_CPU_PATH=i
 
 # Measured side by side on one machine (model/README.md, "CPU paths"): ONNX Runtime fp32 with the fused
 # graph against torch bf16 / fp32 / int8, and the accuracy of ONNX int8 on the validation split.
-BF16_OVER_ONNX = False  # CPUs with native bf16 too: ONNX int8 measured 3-6x torch bf16 side by side (AMX Xeon)
+# CPUs with native bf16 too get ONNX int8: level with torch bf16 on a quieter machine (paired rounds, AMX Xeon:
+# 25-33x vs 25-37x the naive baseline), 3-6x bf16 with the cores oversubscribed, same accuracy cost, and a
+# start-up of 0.5 s instead of 10 s (no torch import).
+BF16_OVER_ONNX = False
 # ONNX int8 (per-channel, 7-bit weights, heads and embeddings fp32) is chosen by itself: measured within 0.5
 # points of fp32 on every validation set, on this CPU and on a simulated AVX2-only one (largest change:
 # PhraseBank -0.26 points, TFNS -0.21, topic -0.12; macro-F1 at most -0.38).
