@@ -144,9 +144,14 @@ def load_engine(
         from model.paths import resolve_checkpoint
 
         why_not = ort.supports(resolve_checkpoint(path)) if ort.available() else "onnxruntime not installed"
+        engine = None
         if why_not is None:
-            engine = ort.load_ort_engine(path, ONNX_PATHS[choice.path], batch_size=batch_size, threads=threads,
-                                         warmup=warmup, cpu_path=choice.path, cpu_reason=choice.reason)
+            try:
+                engine = ort.load_ort_engine(path, ONNX_PATHS[choice.path], batch_size=batch_size, threads=threads,
+                                             warmup=warmup, cpu_path=choice.path, cpu_reason=choice.reason)
+            except OSError as exc:  # e.g. an unwritable cache directory: the torch path still works
+                why_not = f"ONNX cache: {exc}"
+        if engine is not None:
             log.info("model %s loaded on cpu (%s, onnxruntime) in %.1fs%s; CPU path %s: %s",
                      engine.model_version, engine.dtype, time.perf_counter() - started,
                      f" (ONNX export {engine.export_s:.1f}s, cached)" if engine.export_s else "",

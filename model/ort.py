@@ -93,6 +93,8 @@ def supports(directory: Path) -> str | None:
     enc = _read_config(directory).get("encoder", {})
     if enc.get("model_type", "bert") != "bert":
         return f"{enc.get('model_type')} encoder (the ONNX path is for BERT encoders)"
+    if not (Path(directory) / "tokenizer.json").is_file():
+        return "checkpoint without tokenizer.json (the ONNX path tokenizes with the tokenizers library)"
     return None
 
 

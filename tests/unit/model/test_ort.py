@@ -132,3 +132,15 @@ def test_classify_imports_neither_torch_nor_transformers(tiny, tmp_path):
                                                                                              "positive")
     assert "CPU path onnx" in out.stderr
     assert json.loads(out.stderr.strip().splitlines()[-1]) == []
+
+
+def test_unwritable_cache_falls_back_to_torch(tiny, tmp_path, monkeypatch, caplog):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    monkeypatch.setenv(ort.ENV_CACHE, str(blocker / "onnx"))
+    with caplog.at_level("INFO", logger="model.engine"):
+        e = load_engine(tiny[0], "cpu", cpu_path="onnx-int8", warmup=False)
+    assert e.describe().get("runtime") is None and e.cpu_path in ("bf16", "fp32")  # the torch engine
+    assert "ONNX cache" in e.cpu_reason and any("ONNX Runtime path onnx-int8 unavailable" in r.getMessage()
+                                                for r in caplog.records)
+    assert len(e.predict(TEXTS)) == len(TEXTS)
