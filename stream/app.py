@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import threading
 import time
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
@@ -239,22 +238,16 @@ def run_worker(settings: Settings, parts: WorkerParts, loglevel: str = "INFO") -
 
     use_uvloop()
     app = build_app(settings, parts)
-    stop = threading.Event()
-    notifier_thread = None
     if parts.notifier is not None:
-        notifier_thread = threading.Thread(target=parts.notifier.run, args=(stop,), name="finsent-notifier", daemon=True)
-        notifier_thread.start()
+        parts.notifier.start()
     worker = Worker(app, loglevel=loglevel, quiet=True, redirect_stdouts=False)
     try:
         worker.execute_from_commandline()
     except SystemExit as exc:
         return int(exc.code or 0)
     finally:
-        stop.set()
         if parts.notifier is not None:
-            parts.notifier.wake()
-        if notifier_thread is not None:
-            notifier_thread.join(timeout=10)
+            parts.notifier.stop(timeout=10)
         app.finsent_executor.shutdown(wait=True)  # type: ignore[attr-defined]
         app.finsent_db_executor.shutdown(wait=True)  # type: ignore[attr-defined]
     return 0
