@@ -13,6 +13,7 @@ import hashlib
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -21,6 +22,9 @@ from stream.base.labels import SENTIMENTS, TOPICS
 from model.text import model_input
 from stream.base.config import machine_settings
 from stream.base.errors import UserError
+
+if TYPE_CHECKING:  # pandas itself is imported where it is used: it costs seconds at CLI start-up
+    import pandas as pd
 
 
 @dataclass(frozen=True)
