@@ -17,12 +17,14 @@ or generated ones when the data is absent) it prints:
 * with ``--cpu-paths``: every CPU path side by side (ONNX Runtime fp32 and int8, torch bf16 where
   native, int8 and fp32), each with its ratio to the baseline.  The baseline runs before and after
   them and the mean of its two runs is the reference (the machine is shared: ratios, not absolutes);
-* with ``--simulate-avx2``: all of it on a simulated AVX2-only CPU (``bench/avx2_only.c``).
+* with ``--simulate-avx2``: all of it on a simulated AVX2-only CPU (``bench/avx2_only.c``);
+* with ``--paired N``: instead, N rounds of (baseline, each ``--paths`` path), a ratio per round and
+  their median: the sturdiest comparison on a machine other jobs share.
 
 Usage::
 
     PYTHONPATH=. python bench/model_bench.py [--device cpu|cuda|auto] [--n 2048] [--baseline-n N]
-        [--model DIR] [--cpu-paths] [--simulate-avx2] [--json FILE]
+        [--model DIR] [--cpu-paths] [--simulate-avx2] [--paired N --paths P,...] [--json FILE]
 
 It takes about 3.5 minutes on 2 CPU cores (the baseline dominates; --baseline-n N shortens it).
 """
@@ -148,6 +150,38 @@ def baseline_rate(predict, texts: list[str], device: str) -> float:
     return len(texts) / (time.perf_counter() - t0)
 
 
+def paired_rounds(args, texts: list[str], device: str) -> list[dict]:
+    """``args.paired`` rounds: the naive baseline, then each CPU path of ``args.paths``; ratios per round."""
+    from model.checkpoint import load_tokenizer
+    from model.engine import load_engine
+
+    base, _ = naive_bert_base(device, load_tokenizer(args.model or SHIPPED))
+    bt = texts[: args.baseline_n or 128]
+    engines = {p: load_engine(args.model, device, cpu_path=p) for p in args.paths.split(",")}
+    for e in engines.values():
+        e.predict(texts[:64])
+    base(bt[:32])
+    rounds, ratios = [], {p: [] for p in engines}
+    for r in range(args.paired):
+        t0 = time.perf_counter()
+        base(bt)
+        b = len(bt) / (time.perf_counter() - t0)
+        row = {"round": r + 1, "load_average": round(os.getloadavg()[0], 2), "baseline": round(b, 1)}
+        for p, e in engines.items():
+            t0 = time.perf_counter()
+            e.predict(texts)
+            rate = len(texts) / (time.perf_counter() - t0)
+            row[p] = round(rate, 1)
+            ratios[p].append(rate / b)
+        rounds.append(row)
+        print(f"round {r + 1} (load {row['load_average']}): baseline {b:.1f}/s; "
+              + "; ".join(f"{p} {row[p]:.1f}/s = {row[p] / b:.1f}x" for p in engines), flush=True)
+    for p, rs in ratios.items():
+        print(f"  {p:>9}: ratio to the baseline median {statistics.median(rs):.1f}x (min {min(rs):.1f}x, "
+              f"max {max(rs):.1f}x over {len(rs)} rounds)")
+    return rounds
+
+
 def naive_bert_base(device: str, tokenizer):
     """FinBERT-shaped classifier with random weights, as a user would run it: eager, fp32, batch 32."""
     from transformers import BertConfig, BertForSequenceClassification
@@ -192,6 +226,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-cpuid-shim", action="store_true",
                     help="with --simulate-avx2: only the torch/oneDNN/MKL caps (ONNX Runtime and fbgemm not capped)")
     ap.add_argument("--teacher", metavar="DIR", help="also time this (teacher) checkpoint, e.g. the MPNet one")
+    ap.add_argument("--paired", type=int, metavar="ROUNDS",
+                    help="instead: ROUNDS paired rounds (the baseline on --baseline-n texts, then each --paths "
+                         "path on all texts in one call; a ratio per round: drift on a shared machine hits both)")
+    ap.add_argument("--paths", default="onnx-int8,onnx,fp32", help="CPU paths for --paired")
     ap.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     args = ap.parse_args(argv)
 
@@ -233,6 +271,12 @@ def main(argv: list[str] | None = None) -> int:
     print(f"# finsent model benchmark on {device}"
           f"{' (' + results['machine']['gpu'] + ')' if device == 'cuda' else f' ({torch.get_num_threads()} threads)'}"
           f"; {len(texts)} headlines: {origin}")
+
+    if args.paired:
+        results["paired"] = paired_rounds(args, texts, device)
+        if args.json:
+            Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
+        return 0
 
     baseline = None
     if not args.no_baseline:  # measured before and after the finsent paths: the mean is the reference
