@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
+import os
 import sys
 from pathlib import Path
 
-from stream.base.config import ConfigError, load_settings
 from model.cpu import CPU_PATHS
+from model.metrics import format_report
+from stream.base.config import ConfigError, load_settings
 from stream.base.errors import UserError
+from stream.linking import linker_for
 
 
 def _engine(args):
+    # model.engine and model.classify load here, not on top: ~0.09 s for every other finsent command
     from model.engine import load_engine
 
     settings = args.settings
@@ -36,7 +41,7 @@ def _add_engine_options(p: argparse.ArgumentParser) -> None:
 
 # -- train ------------------------------------------------------------------
 def cmd_train(args) -> int:
-    from model.train import TrainConfig, train
+    from model.train import TrainConfig, train  # here, not on top: torch costs every finsent command ~6.5 s
 
     if args.splits_only:
         from model.data import default_data_dir, load_splits, write_val_csvs
@@ -81,7 +86,7 @@ def cmd_train(args) -> int:
 
 # -- distill ------------------------------------------------------------------
 def cmd_distill(args) -> int:
-    from model.distill import DistillConfig, distill
+    from model.distill import DistillConfig, distill  # here, not on top: torch (~6.5 s at start-up)
 
     cfg = DistillConfig(
         teacher=Path(args.teacher), out=Path(args.out), data=Path(args.data) if args.data else None,
@@ -97,9 +102,7 @@ def cmd_distill(args) -> int:
 
 # -- evaluate -----------------------------------------------------------------
 def cmd_evaluate(args) -> int:
-    from model.evaluate import NUMERIC_SENTIMENT_NOTE, evaluate, read_labelled
-    from model.metrics import format_report
-
+    from model.evaluate import NUMERIC_SENTIMENT_NOTE, evaluate, read_labelled  # here: pandas, ~0.5 s of start-up for classify
     path = Path(args.data)
     data = read_labelled(path, args.task, args.label_map)
     if data.numeric_sentiment_ids:
@@ -117,7 +120,7 @@ def cmd_evaluate(args) -> int:
 
 # -- classify -----------------------------------------------------------------
 def cmd_classify(args) -> int:
-    from model.classify import classify_lines
+    from model.classify import classify_lines  # here: see _engine
 
     if args.path in (None, "-"):
         source = sys.stdin.buffer
@@ -132,8 +135,6 @@ def cmd_classify(args) -> int:
         engine = _engine(args)
         out = open(args.output, "w", encoding="utf-8") if args.output else sys.stdout
         try:
-            from stream.linking import linker_for
-
             settings = args.settings
             stats = classify_lines(engine, source, out, chunk_size=args.chunk_size,
                                    linker=linker_for(settings.aliases, settings.watchlist))
@@ -265,8 +266,6 @@ def register(sub) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m model.cli train|evaluate|classify ...`` without the rest of finsent."""
-    import logging
-    import os
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")

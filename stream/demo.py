@@ -19,10 +19,22 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-from storage import trends
-from stream.base.config import Settings
+from tqdm import tqdm
+
+from deploy import localstack
+from storage import migrate, trends
+from stream import ingest
+from stream.base.config import Settings, redact_url
 from stream.base.errors import UserError
 from stream.base.table import format_table
+from stream.kafka_io import ensure_topics
+from stream.linking import Linker, read_user_aliases
+from stream.pipeline import REPLAY_HEADER
+from stream.plot import plot_scope
+from stream.process import WorkerProcess
+from stream.schema import InvalidRecord, parse_message
+from stream.sinks.kafka import KafkaSink
+from stream.synthetic.generate import Spike, day_start, generate_stream, quiet_tickers, write_aliases
 
 DEMO_SCHEMA = "demo"
 DEMO_PREFIX = "demo."
@@ -54,12 +66,10 @@ def demo_settings(base: Settings) -> Settings:
 
 def _reset(settings: Settings) -> None:
     """Fresh demo schema and topics, so every run shows the same story."""
-    from kafka.admin import KafkaAdminClient
-
-    from storage import migrate
-
     migrate.drop_schema(settings.dsn, settings.schema)
     migrate.upgrade(settings.dsn, schema=settings.schema)
+    from kafka.admin import KafkaAdminClient  # here: ~0.12 s of start-up for every finsent command
+
     admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, client_id="finsent-demo")
     try:
         doomed = [t for t in (settings.topic_raw, settings.topic_scored, settings.topic_deadletter)
@@ -100,24 +110,14 @@ def _table(header: list[str], rows) -> str:
 
 def run_demo(base: Settings, args: DemoOptions) -> int:
     """The demo on ``base`` settings (its own schema and topics: :func:`demo_settings`); exit status."""
-    from tqdm import tqdm
-
-    from deploy import localstack
-    from stream.synthetic.generate import Spike, day_start, generate_stream, quiet_tickers, write_aliases
-    from stream.linking import Linker, read_user_aliases
-    from stream import ingest
-    from stream.kafka_io import ensure_topics
-    from stream.pipeline import REPLAY_HEADER
-    from stream.sinks.kafka import KafkaSink
-    from stream.process import WorkerProcess
-    from stream.schema import InvalidRecord, parse_message
+    # here, not on top: stream.dashboard imports this module (demo_settings), a cycle at import time
+    from stream.dashboard import stop_background
 
     t_start = time.monotonic()
     print("== finsent demo ==")
     print("1/5 local stack (Apache Kafka in KRaft mode + PostgreSQL) ...", flush=True)
     localstack.up(base, quiet=False)
     settings = demo_settings(base)
-    from stream.dashboard import stop_background
 
     stop_background(base.state_dir)  # a dashboard of the previous demo run: restarted at the end
     _reset(settings)
@@ -203,8 +203,6 @@ def run_demo(base: Settings, args: DemoOptions) -> int:
     print(_table(["ticker", "articles", "negative", "neg share", "mean score"], _movers(settings)))
     chart = None
     try:
-        from stream.plot import plot_scope
-
         if spike_ticker:
             chart = plot_scope(settings, "ticker", spike_ticker)
             print(f"\nChart of {spike_ticker}: {chart}")
@@ -236,7 +234,7 @@ Next steps:
 
 def _dashboard(settings: Settings, spike_ticker: str, day: datetime, duration: timedelta) -> None:
     """Start ``finsent dashboard --schema demo`` in the background and print URLs that open on the demo."""
-    from stream.dashboard import start_background
+    from stream.dashboard import start_background  # not on top: the same import cycle as in run_demo
 
     rows = trends.scope_alert_ids(settings.dsn, settings.schema, "ticker", spike_ticker)
     since, until = day.strftime("%Y-%m-%dT%H:%MZ"), (day + duration).strftime("%Y-%m-%dT%H:%MZ")
@@ -252,8 +250,6 @@ def _dashboard(settings: Settings, spike_ticker: str, day: datetime, duration: t
 
 
 def _psql_url(settings: Settings) -> str:
-    from stream.base.config import redact_url
-
     return redact_url(settings.analyst_dsn)
 
 

@@ -6,6 +6,11 @@ import json
 import sys
 from pathlib import Path
 
+from stream.base.errors import UserError
+from stream.linking import linker_for
+from stream.linking.build import ALIASES, DEFAULT_CORPUS, DEFAULT_SEC, SYMBOLS, build_table, write_table
+from stream.schema import link_tickers
+
 
 def register(sub) -> None:
     p = sub.add_parser("tickers", help="entity linking: show the tickers linked in a text, rebuild the alias table")
@@ -25,9 +30,6 @@ def register(sub) -> None:
 
 
 def cmd_link(args) -> int:
-    from stream.linking import linker_for
-    from stream.schema import link_tickers
-
     settings = args.settings
     linker = linker_for(settings.aliases, settings.watchlist)
     texts = [" ".join(args.text)] if args.text else [line.rstrip("\n") for line in sys.stdin if line.strip()]
@@ -44,9 +46,6 @@ def cmd_link(args) -> int:
 
 
 def cmd_build(args) -> int:
-    from stream.base.errors import UserError
-    from stream.linking.build import ALIASES, DEFAULT_CORPUS, DEFAULT_SEC, SYMBOLS, build_table, write_table
-
     sec = args.sec or DEFAULT_SEC
     if not Path(sec).is_file():
         raise UserError(f"SEC reference not found: {sec} (pass --sec PATH)")
