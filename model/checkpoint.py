@@ -110,7 +110,7 @@ def build_model(cfg: CheckpointConfig, attn_implementation: str = "sdpa") -> Fin
 
 
 def load_tokenizer(path: str | os.PathLike):
-    from transformers import AutoTokenizer
+    from transformers import AutoTokenizer  # here: transformers costs seconds; only the torch path reads a tokenizer this way
 
     return AutoTokenizer.from_pretrained(str(path), local_files_only=True)
 

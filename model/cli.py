@@ -150,7 +150,7 @@ def cmd_classify(args) -> int:
 
 
 def register(sub) -> None:
-    from model.data import SOURCES
+    from model.data import SOURCES  # here: numpy and the data tables, ~0.09 s of every command's start-up
 
     p = sub.add_parser(
         "train",

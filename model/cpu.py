@@ -74,7 +74,7 @@ class CpuChoice:
 
     @property
     def dtype(self) -> "torch.dtype":
-        import torch
+        import torch  # here: torch, 2-6 s of start-up, only on the torch paths
 
         return torch.bfloat16 if self.path == "bf16" else torch.float32
 
@@ -109,7 +109,7 @@ def _has(features: Iterable[str], names: Iterable[str]) -> str | None:
 
 
 def _onnx_available() -> bool:
-    from model.ort import available
+    from model.ort import available  # here: model.ort is only consulted when choosing a path
 
     return available()
 
@@ -174,7 +174,7 @@ def fallback_from_onnx(choice: CpuChoice, features: Iterable[str], why: str) -> 
 
 def prepare_cpu_model(model: "torch.nn.Module", path: str) -> "torch.nn.Module":
     """Turn an fp32 eval-mode model into the given torch CPU path's model."""
-    import torch
+    import torch  # here: torch, 2-6 s of start-up, only on the torch paths
 
     model = model.to(device="cpu", dtype=torch.float32).eval()
     for p in model.parameters():
@@ -182,7 +182,7 @@ def prepare_cpu_model(model: "torch.nn.Module", path: str) -> "torch.nn.Module":
     if path == "bf16":
         return model.to(torch.bfloat16)
     if path == "int8":
-        from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
+        from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic  # here: torch (see above)
 
         with warnings.catch_warnings():  # torch.ao's quantisation APIs warn about their future move
             warnings.simplefilter("ignore")

@@ -23,7 +23,8 @@ import sys
 import time
 from typing import Protocol, Sequence
 
-from model.cpu import ENV_VAR as CPU_PATH_ENV, cpu_features, select_cpu_path
+from model.cpu import ENV_VAR as CPU_PATH_ENV, ONNX_PATHS, cpu_features, fallback_from_onnx, select_cpu_path
+from model.paths import resolve_checkpoint
 from model.prediction import Prediction
 from model.text import model_input
 from stream.base.errors import UserError
@@ -74,7 +75,7 @@ class Engine(Protocol):
 
 def __getattr__(name: str):
     if name in _TORCH_NAMES:
-        from model import torch_engine
+        from model import torch_engine  # here: torch, 2-6 s of start-up, only on the torch paths
 
         return getattr(torch_engine, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
@@ -95,7 +96,7 @@ def device_name(device: str | None = "auto") -> str:
     name = (device or "auto").strip().lower()
     if name == "cpu" or (name == "auto" and "torch" not in sys.modules and not _nvidia_driver()):
         return "cpu"
-    from model.torch_engine import select_device
+    from model.torch_engine import select_device  # here: torch, 2-6 s of start-up, only on the torch paths
 
     return str(select_device(name))
 
@@ -120,7 +121,7 @@ def load_engine(
     started = time.perf_counter()
     dev = device_name(device)
     if dev != "cpu":
-        from model.torch_engine import load_torch_engine, select_device
+        from model.torch_engine import load_torch_engine, select_device  # here: torch, 2-6 s of start-up, only on the torch paths
 
         engine = load_torch_engine(path, select_device(dev), dtype=dtype, batch_size=batch_size, threads=threads,
                                    warmup=warmup)
@@ -139,9 +140,7 @@ def load_engine(
     except ValueError as exc:
         raise UserError(str(exc)) from None
     if choice.runtime == "onnxruntime":
-        from model import ort
-        from model.cpu import ONNX_PATHS, fallback_from_onnx
-        from model.paths import resolve_checkpoint
+        from model import ort  # here: onnxruntime is optional (model.cpu falls back to torch without it)
 
         why_not = ort.supports(resolve_checkpoint(path)) if ort.available() else "onnxruntime not installed"
         engine = None
@@ -158,7 +157,7 @@ def load_engine(
                      choice.path, choice.reason)
             return engine
         choice = fallback_from_onnx(choice, cpu_features(), why_not)
-    from model.torch_engine import load_torch_engine, select_device
+    from model.torch_engine import load_torch_engine, select_device  # here: torch, 2-6 s of start-up, only on the torch paths
 
     engine = load_torch_engine(path, select_device("cpu"), choice=choice, batch_size=batch_size, threads=threads,
                                warmup=warmup)

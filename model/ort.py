@@ -22,7 +22,9 @@ renamed (atomic), so two processes exporting at once both end with a whole file.
 
 from __future__ import annotations
 
+import argparse
 import hashlib
+import importlib.util
 import logging
 import os
 import tempfile
@@ -34,7 +36,9 @@ from typing import Sequence
 
 import numpy as np
 
+from model.paths import read_config_json, resolve_checkpoint
 from model.prediction import Prediction, check_texts, empty_proba, length_batches, pad_batch, softmax, to_predictions
+from stream.base.config import machine_settings
 from stream.base.errors import UserError
 
 log = logging.getLogger("model.engine")
@@ -51,7 +55,6 @@ OUTPUTS = ("topic_logits", "sentiment_logits")
 
 def available() -> bool:
     """True when onnxruntime and tokenizers can be imported (the path's only run-time needs)."""
-    import importlib.util
 
     return all(importlib.util.find_spec(m) is not None for m in ("onnxruntime", "tokenizers"))
 
@@ -60,7 +63,6 @@ def cache_dir() -> Path:
     forced = os.environ.get(ENV_CACHE)
     if forced:
         return Path(forced).expanduser()
-    from stream.base.config import machine_settings
 
     return Path(machine_settings().cache_dir).expanduser() / "onnx"
 
@@ -77,8 +79,6 @@ def checkpoint_key(directory: Path) -> str:
 
 
 def _read_config(directory: Path) -> dict:
-    from model.paths import read_config_json
-
     return read_config_json(directory)
 
 
@@ -109,7 +109,7 @@ def export_onnx(directory: Path, out: Path) -> Path:
     """Export and fuse the checkpoint at ``directory`` into the fp32 ONNX file ``out`` (atomically).
 
     Needs torch, transformers, onnx and onnxruntime (the serving path needs only the last)."""
-    import torch
+    import torch  # export only: running the ONNX file needs no torch (~2-6 s)
     from onnxruntime.transformers import optimizer
 
     from model.checkpoint import load_checkpoint
@@ -142,7 +142,7 @@ def export_onnx(directory: Path, out: Path) -> Path:
 
 def quantize_onnx(src: Path, out: Path) -> Path:
     """The int8 variant of the fp32 ONNX file ``src``, written to ``out`` (atomically)."""
-    import onnx
+    import onnx  # export only
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     work = Path(tempfile.mkdtemp(prefix=".finsent-onnx-", dir=out.parent))
@@ -221,7 +221,7 @@ class OrtEngine:
 
     def __init__(self, onnx_file: Path, directory: Path, *, variant: str, batch_size: int | None = None,
                  threads: int | None = None, cpu_path: str | None = None, cpu_reason: str | None = None):
-        import onnxruntime as ort
+        import onnxruntime as ort  # export only
         from tokenizers import Tokenizer
 
         cfg = _read_config(directory)
@@ -315,7 +315,6 @@ class OrtEngine:
 def load_ort_engine(path, variant: str = "fp32", *, batch_size: int | None = None, threads: int | None = None,
                     warmup: bool = True, cpu_path: str | None = None, cpu_reason: str | None = None) -> OrtEngine:
     """The ONNX Runtime engine for the checkpoint at ``path`` (``None``: the shipped one)."""
-    from model.paths import resolve_checkpoint
 
     directory = resolve_checkpoint(path)
     why_not = supports(directory)
@@ -333,14 +332,12 @@ def load_ort_engine(path, variant: str = "fp32", *, batch_size: int | None = Non
 def main(argv: list[str] | None = None) -> int:
     """``python -m model.ort [--model DIR] [--variants fp32,int8]``: export into the cache now (``make setup``),
     so the first ``finsent classify`` does not pay for it."""
-    import argparse
 
     ap = argparse.ArgumentParser(prog="python -m model.ort", description=main.__doc__)
     ap.add_argument("--model", help="checkpoint directory (default: the shipped one)")
     ap.add_argument("--variants", default="fp32,int8", help="comma list of fp32, int8")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
-    from model.paths import resolve_checkpoint
 
     directory = resolve_checkpoint(args.model)
     for variant in args.variants.split(","):

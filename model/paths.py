@@ -26,7 +26,7 @@ def resolve_checkpoint(path: str | os.PathLike | None) -> Path:
 
 def read_config_json(directory: Path) -> dict:
     """A checkpoint's ``config.json`` as a dict, checked: a finsent checkpoint with the known label names."""
-    from model.labels import check_label_names
+    from model.labels import check_label_names  # here: only when a checkpoint's labels are checked
 
     try:
         data = json.loads((Path(directory) / CONFIG_FILE).read_text(encoding="utf-8"))

@@ -27,6 +27,7 @@ skipped, so ``inserted`` can under-report, but no count is ever doubled.
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import time
@@ -114,8 +115,6 @@ def _json_default(o):
 
 
 def _dumps(obj) -> str:
-    import json
-
     return json.dumps(obj, ensure_ascii=False, default=_json_default)
 
 

@@ -234,7 +234,7 @@ def use_uvloop() -> bool:
 
 def run_worker(settings: Settings, parts: WorkerParts, loglevel: str = "INFO") -> int:
     """Run the Faust worker in the foreground until SIGINT/SIGTERM."""
-    from faust.worker import Worker
+    from faust.worker import Worker  # here: faust.worker, ~0.2 s, only the worker command needs it
 
     use_uvloop()
     app = build_app(settings, parts)

@@ -84,13 +84,13 @@ def cmd_worker(args) -> int:
 
 
 def cmd_ingest_rss(args) -> int:
-    from stream import services
+    from stream import services  # here: faust, datasketch, the pipeline: ~0.6 s of every command's start-up
 
     return services.ingest_rss(args.settings, args.urls, interval=args.interval, once=args.once)
 
 
 def cmd_replay(args) -> int:
-    from stream import services
+    from stream import services  # here: faust, datasketch, the pipeline: ~0.6 s of every command's start-up
 
     settings = args.settings
     if args.from_kafka:

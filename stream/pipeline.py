@@ -164,7 +164,7 @@ def write_isolating(writer: Writer, rows: Sequence[Any], is_record_error: Any = 
     of n costs about ``2k log2(n)`` extra transactions; a clean batch costs nothing extra.
     """
     if is_record_error is None:
-        from storage.db import is_record_error
+        from storage.db import is_record_error  # here: the pure batch step needs storage only when it writes
     out = IsolatedWrite()
     stack = [list(rows)]
     while stack:
@@ -189,7 +189,7 @@ def write_isolating(writer: Writer, rows: Sequence[Any], is_record_error: Any = 
 
 
 def article_row(item: NewsItem, pred: Any, model_version: str):
-    from storage.writer import ArticleRow
+    from storage.writer import ArticleRow  # here: the pure batch step needs storage only when it writes
 
     return ArticleRow(
         id=item.id, published_at=item.published_at, source=item.source, url=item.url,

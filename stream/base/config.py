@@ -18,6 +18,7 @@ This module only reads configuration; it never touches the network.
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import json
 import os
 import tomllib
@@ -25,6 +26,9 @@ import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
+from urllib.parse import quote, urlsplit, urlunsplit
+
+from psycopg2.extensions import parse_dsn
 
 
 class ConfigError(ValueError):
@@ -133,7 +137,6 @@ class Settings:
         """URL of the read-only ``finsent_analyst`` role on the same database."""
         if self.analyst_database_url:
             return self.analyst_database_url
-        from urllib.parse import quote, urlsplit, urlunsplit
 
         parts = urlsplit(self.dsn)
         host = parts.netloc.rsplit("@", 1)[-1]
@@ -317,7 +320,6 @@ def settings_to_env(settings: Settings, base: Mapping[str, str]) -> dict[str, st
 
 def redact_url(url: str) -> str:
     """Hide the password of a URL for logs and error messages."""
-    from urllib.parse import urlsplit, urlunsplit
 
     try:
         parts = urlsplit(url)
@@ -337,7 +339,6 @@ DEFAULT_PASSWORDS = frozenset({"", "finsent", "finsent_writer", "finsent_analyst
 def _is_loopback(host: str | None) -> bool:
     if not host or host.startswith("/"):  # no host: the Unix socket of this machine
         return True
-    import ipaddress
 
     host = host.strip("[]")
     if host == "localhost":
@@ -353,7 +354,6 @@ def default_secrets_outside_loopback(settings: Settings) -> list[str]:
     machine's loopback (the local stack is): the pipeline refuses to start with any of them."""
     if settings.uses_local_postgres:
         return []
-    from psycopg2.extensions import parse_dsn
 
     try:
         params = parse_dsn(settings.dsn)

@@ -28,7 +28,9 @@ from pathlib import Path
 from typing import Any, Callable
 
 import psycopg2
+from sse_starlette.sse import EventSourceResponse, ServerSentEvent
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -37,10 +39,12 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
+from alerts.notifier import load_targets
 from storage import dashboard as q
 from storage.alerts import listen
-from storage.db import LazyConnection, RetryPolicy, connect, first_line, is_connection_error, retry_call
+from storage.db import LazyConnection, RetryPolicy, check_schema, connect, first_line, is_connection_error, retry_call
 from stream.dashboard import params as P
+from stream.dashboard.health import broker_health
 from stream.base.errors import UserError
 
 log = logging.getLogger("finsent.dashboard")
@@ -93,8 +97,6 @@ class ReadPool:
         self._cv = threading.Condition()
 
     def _new(self):
-        from storage.db import connect
-
         return connect(self.dsn, self.schema, readonly=True, statement_timeout_ms=self.timeout_ms,
                        application_name="finsent-dashboard", connect_timeout=5)
 
@@ -261,8 +263,6 @@ class AlertHub:
 # --------------------------------------------------------------------------- the app
 def create_app(settings, *, now: Callable[[], datetime] | None = None, poll_s: float = 5.0,
                check_role: bool = True) -> Starlette:
-    from storage.db import check_schema
-
     schema = check_schema(settings.schema)
     dsn = settings.analyst_dsn
     now = now or (lambda: datetime.now(timezone.utc))
@@ -283,8 +283,6 @@ def create_app(settings, *, now: Callable[[], datetime] | None = None, poll_s: f
         except psycopg2.errors.UndefinedTable:
             raise HTTPException(503, f"schema '{schema}' has no finsent tables (finsent db upgrade --schema {schema})") from None
         except psycopg2.Error as exc:
-            from storage.db import first_line
-
             raise HTTPException(503, f"database error: {first_line(exc)}") from None
 
     # ----------------------------------------------------------------- API
@@ -374,7 +372,6 @@ def create_app(settings, *, now: Callable[[], datetime] | None = None, poll_s: f
 
     async def api_health(request: Request):
         P.check_known(request.query_params, ())
-        from starlette.concurrency import run_in_threadpool
 
         def db_check():
             t0 = time.monotonic()
@@ -388,8 +385,6 @@ def create_app(settings, *, now: Callable[[], datetime] | None = None, poll_s: f
                 return {"ok": False, "schema": schema, "error": first_line(exc)}
 
         def broker_check():
-            from stream.dashboard.health import broker_health
-
             return broker_health(settings.kafka_bootstrap, settings.topic_raw, settings.app_id)
 
         cached = health_cache.get("broker")
@@ -409,9 +404,6 @@ def create_app(settings, *, now: Callable[[], datetime] | None = None, poll_s: f
         return Json(body, status_code=200 if d["ok"] else 503)
 
     async def api_alert_stream(request: Request):
-        from sse_starlette.sse import EventSourceResponse, ServerSentEvent
-        from starlette.concurrency import run_in_threadpool
-
         qp = request.query_params
         P.check_known(qp, ("after", "kind", "scope"))
         after = P.int_param(qp, "after", 0, 0, 2**63 - 1) if qp.get("after") is not None else None
@@ -568,8 +560,6 @@ def _targets(settings) -> list:
     if not settings.alert_urls and not settings.alert_config:
         return []
     try:
-        from alerts.notifier import load_targets
-
         return load_targets(settings)
     except (UserError, ImportError) as exc:
         log.warning("dashboard: apprise targets not loaded (%s); delivery shown without per-target detail", exc)
