@@ -37,7 +37,7 @@ from typing import Sequence
 import numpy as np
 
 from model.paths import read_config_json, resolve_checkpoint
-from model.prediction import Prediction, check_texts, empty_proba, length_batches, pad_batch, softmax, to_predictions
+from model.prediction import Prediction, length_batches, pad_batch, softmax, to_predictions, tokenize_and_run
 from stream.base.config import machine_settings
 from stream.base.errors import UserError
 
@@ -279,14 +279,7 @@ class OrtEngine:
         return softmax(topic), softmax(sent)
 
     def predict_logits(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-        texts = check_texts(texts)
-        if not texts:
-            return empty_proba()
-        with self._lock:
-            t0 = time.perf_counter()
-            ids = self.tokenize(texts)
-            self.last_tokenize_s = time.perf_counter() - t0
-            return self._run(ids)
+        return tokenize_and_run(self, texts, self._run)
 
     def warmup(self) -> float:
         start = time.perf_counter()

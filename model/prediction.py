@@ -7,6 +7,7 @@ so both batch, pad and label the same way.  numpy only: importing it costs nothi
 
 from __future__ import annotations
 
+import time
 from dataclasses import asdict, dataclass
 from typing import Iterator, Sequence
 
@@ -43,6 +44,19 @@ def check_texts(texts: Sequence[str]) -> list[str]:
         if not isinstance(t, str):
             raise TypeError(f"text {i} is {type(t).__name__}, not str")
     return texts
+
+
+def tokenize_and_run(engine, texts: Sequence[str], run) -> tuple[np.ndarray, np.ndarray]:
+    """The one predict step of both engines: check ``texts``, then under the engine's lock tokenize them
+    (the time kept in ``engine.last_tokenize_s`` for the worker's per-stage breakdown) and ``run(ids)``."""
+    texts = check_texts(texts)
+    if not texts:
+        return empty_proba()
+    with engine._lock:
+        t0 = time.perf_counter()
+        ids = engine.tokenize(texts)
+        engine.last_tokenize_s = time.perf_counter() - t0
+        return run(ids)
 
 
 def empty_proba() -> tuple[np.ndarray, np.ndarray]:

@@ -29,7 +29,7 @@ import torch
 
 from model.checkpoint import load_checkpoint
 from model.cpu import CpuChoice, prepare_cpu_model
-from model.prediction import Prediction, check_texts, empty_proba, length_batches, pad_batch, to_predictions
+from model.prediction import Prediction, check_texts, empty_proba, length_batches, pad_batch, to_predictions, tokenize_and_run
 from stream.base.errors import UserError
 
 log = logging.getLogger("model.engine")
@@ -164,14 +164,7 @@ class Engine:
 
     def predict_proba(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         """Topic (N x 20) and sentiment (N x 3) probabilities, float32, input order."""
-        texts = check_texts(texts)
-        if not texts:
-            return empty_proba()
-        with self._lock:
-            t0 = time.perf_counter()
-            ids = self.tokenize(texts)
-            self.last_tokenize_s = time.perf_counter() - t0  # the worker's per-stage breakdown
-            return self._run(ids)
+        return tokenize_and_run(self, texts, self._run)
 
     def predict_logits(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         """Raw topic (N x 20) and sentiment (N x 3) logits, float32, input order (distillation)."""
