@@ -18,7 +18,7 @@ def register(sub) -> None:
                                    "and deliver alerts. Stop with Ctrl-C or SIGTERM.")
     p.add_argument("--schema", help="PostgreSQL schema to write to (default: settings, 'public')")
     p.add_argument("--max-batch", type=int, help="records per model batch (default 64)")
-    p.add_argument("--max-wait", type=float, help="seconds to wait for a batch to fill (default 0.25)")
+    p.add_argument("--max-wait", type=float, help="seconds to wait for a batch to fill (default: settings max_wait_s, 0.05)")
     p.add_argument("--no-alerts", action="store_true", help="do not detect or deliver alerts")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), help="where the model runs")
     p.set_defaults(func=cmd_worker)

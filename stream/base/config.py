@@ -103,7 +103,7 @@ class Settings:
     replication: int = 1
     app_id: str = "finsent"  # Faust app id = consumer group
     max_batch: int = 64
-    max_wait_s: float = 0.25
+    max_wait_s: float = 0.05
     web_port: int = 0  # Faust web / metrics port on 127.0.0.1; 0 = off
     metrics_port: int = 0  # Prometheus endpoint; 0 = off
     metrics_bind: str = "127.0.0.1"  # a container sets its own interface so Prometheus can scrape it
