@@ -47,7 +47,8 @@ from model.engine import load_engine, select_device
 from model.labels import TFNS_LABELS
 from model.text import INPUT_CONTRACT, URL_TOKEN, model_input
 from model.train import (SAVE_DTYPES, BestEpoch, _batches, _class_weights, _pad, base_model_dir, build_base_model,
-                         epoch_report, final_validation, optimizer_step, print_epoch, seed_everything)
+                         epoch_report, final_validation, optimizer_step, print_epoch, seed_everything,
+                         training_amp)
 from stream.base.errors import UserError
 from stream.base.labels import SENTIMENTS, TOPICS
 from stream.synthetic.generate import generate_stream
@@ -83,6 +84,7 @@ class DistillConfig:
     save_dtype: str = "float16"
     version: str | None = None
     progress: bool = True
+    cpu_amp: str = "auto"  # CPU autocast: auto (bf16 where the CPU has native bf16), bf16, off
 
     def to_json(self) -> dict[str, Any]:
         return {k: (str(v) if isinstance(v, Path) else v) for k, v in dataclasses.asdict(self).items()}
@@ -264,8 +266,7 @@ def distill(cfg: DistillConfig) -> Path:
     warm = max(1, int(cfg.warmup * total))
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda step: (step + 1) / warm if step < warm else max(0.0, (total - step) / max(1, total - warm)))
-    amp = (torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16) if device.type == "cuda" else None
-    scaler = torch.amp.GradScaler("cuda") if amp == torch.float16 else None
+    amp, scaler = training_amp(device, cfg.cpu_amp)
 
     rng = np.random.default_rng(cfg.seed)
     best, history = BestEpoch(), []

@@ -32,6 +32,7 @@ from safetensors.torch import load_file
 from torch import nn
 from tqdm import tqdm
 
+from model.cpu import BF16_FLAGS, cpu_features
 from model.checkpoint import BASE_MODEL, CheckpointConfig, load_tokenizer, save_checkpoint
 from model.engine import load_engine, select_device
 from model.teacher import TEACHER_BASE_MODEL, teacher_base_dir
@@ -77,6 +78,7 @@ class TrainConfig:
     progress: bool = True
     resume: bool = True  # continue from <out>.resume.pt if a run was interrupted
     save_every_s: float = 1800.0  # also write the resume file every N seconds mid-epoch (0: only per epoch)
+    cpu_amp: str = "auto"  # CPU autocast: auto (bf16 where the CPU has native bf16), bf16, off
 
     def to_json(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
@@ -84,6 +86,31 @@ class TrainConfig:
             if isinstance(v, Path):
                 d[k] = str(v)
         return d
+
+
+CPU_AMP_CHOICES = ("auto", "bf16", "off")
+
+
+def training_amp(device: torch.device, cpu_amp: str = "auto",
+                 features: frozenset[str] | None = None) -> tuple[torch.dtype | None, Any]:
+    """The autocast dtype and grad scaler for training on ``device``.
+
+    CUDA: bf16, or fp16 with a grad scaler on GPUs without bf16.  CPU: bf16 autocast where the CPU
+    computes bf16 natively (AMX or AVX-512 BF16; ``cpu_amp="auto"``), fp32 elsewhere (emulated bf16 is
+    slower than fp32).  Measured on 2 cores of a Xeon with AMX: one MPNet step of 32 x 40 tokens 3.2 s
+    in bf16 against 5.6 s in fp32."""
+    if cpu_amp not in CPU_AMP_CHOICES:
+        raise UserError(f"unknown --cpu-amp {cpu_amp!r}: use {', '.join(CPU_AMP_CHOICES)}")
+    if device.type == "cuda":
+        if torch.cuda.is_bf16_supported():
+            return torch.bfloat16, None
+        return torch.float16, torch.amp.GradScaler("cuda")
+    if device.type != "cpu" or cpu_amp == "off":
+        return None, None
+    if cpu_amp == "bf16":
+        return torch.bfloat16, None
+    native = cpu_features() if features is None else features
+    return (torch.bfloat16 if any(f in native for f in BF16_FLAGS) else None), None
 
 
 def base_model_dir(base: Path | None) -> Path:
@@ -316,14 +343,7 @@ def train(cfg: TrainConfig) -> Path:
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda step: (step + 1) / warm if step < warm else max(0.0, (total - step) / max(1, total - warm))
     )
-    amp_dtype = None
-    scaler = None
-    if device.type == "cuda":
-        if torch.cuda.is_bf16_supported():
-            amp_dtype = torch.bfloat16
-        else:
-            amp_dtype = torch.float16
-            scaler = torch.amp.GradScaler("cuda")
+    amp_dtype, scaler = training_amp(device, cfg.cpu_amp)
 
     log.info("training on %s (amp %s): %d examples, %d steps/epoch, up to %d epochs",
              device, amp_dtype, len(ids), steps_per_epoch, cfg.epochs)

@@ -158,3 +158,46 @@ def test_best_epoch_keeps_the_best_weights_and_stops_after_patience_epochs_witho
     assert (best.score, best.epoch, best.bad) == (0.5, 1, 2)
     assert all(torch.equal(best.state[k], kept[k]) for k in kept)
     assert not best.update(model, 0.6, 4, patience=2) and best.bad == 0 and best.epoch == 4
+
+
+# -- training precision (training_amp) -----------------------------------------------------------------
+CPU = torch.device("cpu")
+
+
+@pytest.mark.parametrize("features, expected", [
+    ({"avx2", "avx512f", "amx_bf16", "amx_tile"}, torch.bfloat16),  # Sapphire Rapids and later: AMX
+    ({"avx2", "avx512f", "avx512_bf16"}, torch.bfloat16),  # Cooper Lake / Zen 4: AVX-512 BF16
+    ({"avx2", "fma", "avx512f", "avx512_vnni"}, None),  # VNNI without bf16: emulated bf16 is slower, fp32
+    ({"avx2", "fma"}, None),  # AVX2 only
+    (set(), None),  # nothing known (e.g. not x86)
+])
+def test_training_amp_auto_uses_bf16_only_where_the_cpu_has_native_bf16(features, expected):
+    from model.train import training_amp
+
+    assert training_amp(CPU, "auto", frozenset(features)) == (expected, None)
+
+
+def test_training_amp_off_and_forced_bf16_ignore_the_features():
+    from model.train import training_amp
+
+    assert training_amp(CPU, "off", frozenset({"amx_bf16", "avx512_bf16"})) == (None, None)
+    assert training_amp(CPU, "bf16", frozenset({"avx2"})) == (torch.bfloat16, None)
+    assert training_amp(CPU, "bf16", frozenset()) == (torch.bfloat16, None)
+
+
+def test_training_amp_auto_reads_the_cpu_features_when_none_are_given(monkeypatch):
+    from model.train import training_amp
+
+    monkeypatch.setenv("FINSENT_CPU_FEATURES", "avx2,avx512_bf16")
+    assert training_amp(CPU, "auto") == (torch.bfloat16, None)
+    monkeypatch.setenv("FINSENT_CPU_FEATURES", "avx2,fma")
+    assert training_amp(CPU)[0] is None
+
+
+@pytest.mark.parametrize("bad", ["fp16", "BF16", "", "on"])
+def test_training_amp_refuses_an_unknown_setting(bad):
+    from model.train import training_amp
+    from stream.base.errors import UserError
+
+    with pytest.raises(UserError, match="cpu-amp"):
+        training_amp(CPU, bad, frozenset({"avx512_bf16"}))
