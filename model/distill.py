@@ -28,9 +28,12 @@ import gzip
 import hashlib
 import json
 import math
+import os
 import re
+import shutil
 import sys
 import time
+import zipfile
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -176,9 +179,40 @@ def _texts_key(texts: Iterable[str]) -> str:
     return h.hexdigest()
 
 
+TEACHER_CHUNK = 4096  # texts per kept piece of teacher_logits' progress (~70 s of MPNet on 2 CPU cores)
+
+
+def _save_npz(path: Path, **arrays: np.ndarray) -> None:
+    """Write ``arrays`` to ``path`` atomically: a temporary name, then a rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as f:
+        np.savez(f, **arrays)
+    os.replace(tmp, path)
+
+
+def _load_chunk(path: Path, n: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """A finished chunk of ``n`` rows, or None if it is missing or unreadable (then it is computed again)."""
+    try:
+        with np.load(path) as z:
+            topic, sent = z["topic"], z["sentiment"]
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+        return None
+    return (topic, sent) if len(topic) == n and len(sent) == n else None
+
+
 def teacher_logits(teacher_dir: Path, texts: list[str], cache_dir: Path, device: str = "auto",
-                   batch_size: int = 256) -> tuple[np.ndarray, np.ndarray, str]:
-    """``(topic_logits, sentiment_logits, teacher_version)`` for ``texts``: computed once, then read from the cache."""
+                   batch_size: int = 256, chunk: int = TEACHER_CHUNK) -> tuple[np.ndarray, np.ndarray, str]:
+    """``(topic_logits, sentiment_logits, teacher_version)`` for ``texts``: computed once, then read from the cache.
+
+    The cache is ``<cache_dir>/teacher-<version>-<key>.npz`` (fp16), keyed by the teacher's
+    ``model_version``, its max length and the texts.  Progress is kept: every finished chunk of
+    ``chunk`` texts is written (atomically) to ``<cache name>.part/``, and a run that was stopped
+    continues from the finished chunks when called again with the same teacher and texts.  The final
+    cache is assembled from the chunks, which are then deleted.  A computed run returns the cached
+    (fp16) values, so a fresh, a resumed and a cached call give identical arrays."""
+    if chunk <= 0:
+        raise ValueError("chunk must be > 0")
     cfg = read_config(teacher_dir)
     key = hashlib.sha256(f"{cfg.model_version}|{cfg.max_length}|{_texts_key(texts)}".encode()).hexdigest()[:24]
     cache = Path(cache_dir) / f"teacher-{cfg.model_version}-{key}.npz"
@@ -186,21 +220,35 @@ def teacher_logits(teacher_dir: Path, texts: list[str], cache_dir: Path, device:
         with np.load(cache) as z:
             print(f"teacher logits: cached {cache}", file=sys.stderr)
             return z["topic"].astype(np.float32), z["sentiment"].astype(np.float32), cfg.model_version
-    engine = load_engine(teacher_dir, device, batch_size=batch_size)
-    started = time.perf_counter()
-    tl, sl = [], []
-    for s in range(0, len(texts), 4096):
-        t, se = engine.predict_logits(texts[s : s + 4096])
-        tl.append(t)
-        sl.append(se)
-        print(f"teacher logits: {min(s + 4096, len(texts))}/{len(texts)} "
-              f"({(min(s + 4096, len(texts))) / (time.perf_counter() - started):.0f}/s)", file=sys.stderr)
-    topic, sent = np.concatenate(tl), np.concatenate(sl)
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    tmp = cache.with_suffix(".tmp.npz")
-    np.savez(tmp, topic=topic.astype(np.float16), sentiment=sent.astype(np.float16))
-    tmp.replace(cache)
-    return topic, sent, cfg.model_version
+    parts_dir = cache.with_name(cache.name + ".part")
+    starts = range(0, len(texts), chunk)
+    tl: list[np.ndarray] = []
+    sl: list[np.ndarray] = []
+    engine, started, computed, kept = None, time.perf_counter(), 0, 0
+    for s in starts:
+        n = min(chunk, len(texts) - s)
+        part = parts_dir / f"chunk-{s:09d}-{n}.npz"
+        done = _load_chunk(part, n)
+        if done is None:
+            if engine is None:
+                if kept:
+                    print(f"teacher logits: resuming, {kept} texts already kept in {parts_dir}", file=sys.stderr)
+                engine = load_engine(teacher_dir, device, batch_size=batch_size)
+            t, se = engine.predict_logits(texts[s : s + n])
+            done = (np.asarray(t).astype(np.float16), np.asarray(se).astype(np.float16))
+            _save_npz(part, topic=done[0], sentiment=done[1])
+            computed += n
+            print(f"teacher logits: {s + n}/{len(texts)} "
+                  f"({computed / (time.perf_counter() - started):.0f}/s; kept in {parts_dir})", file=sys.stderr)
+        else:
+            kept += n
+        tl.append(done[0])
+        sl.append(done[1])
+    topic = np.concatenate(tl) if tl else np.zeros((0, len(TOPICS)), np.float16)
+    sent = np.concatenate(sl) if sl else np.zeros((0, len(SENTIMENTS)), np.float16)
+    _save_npz(cache, topic=topic, sentiment=sent)
+    shutil.rmtree(parts_dir, ignore_errors=True)
+    return topic.astype(np.float32), sent.astype(np.float32), cfg.model_version
 
 
 # -- training ---------------------------------------------------------------------

@@ -101,3 +101,64 @@ def test_stocknet_texts_deduplicated_and_normalised(tmp_path):
     assert stocknet_texts(p, 10) == ["$ aapl up https://t.co", "rt @user fed & rates"]
     assert stocknet_texts(p, 1) == ["$ aapl up https://t.co"]
     assert stocknet_texts(tmp_path / "missing.gz", 10) == []
+
+
+def test_teacher_logits_keep_each_chunk_and_resume_after_an_interruption(tmp_path, monkeypatch):
+    """Stopped after the first chunk, a second call computes only the rest and returns what an uninterrupted
+    run returns; the chunks are deleted once the cache is assembled."""
+    ck, _ = make_tiny_checkpoint(tmp_path / "teacher")
+    texts = [f"headline number {i} about oil and rates" for i in range(7)]  # chunks of 3: 3 + 3 + 1
+    straight = teacher_logits(ck, texts, tmp_path / "straight", "cpu", 2, chunk=3)
+
+    real_load, seen = distill_mod.load_engine, []
+
+    class Engine:  # the real tiny teacher, recording what it is asked; raises on the chunk numbered `die`
+        def __init__(self, die):
+            self.inner, self.die = real_load(ck, "cpu", batch_size=2), die
+
+        def predict_logits(self, batch):
+            seen.append(list(batch))
+            if len(seen) == self.die:
+                raise KeyboardInterrupt  # the session's end, mid-run
+            return self.inner.predict_logits(batch)
+
+    cache = tmp_path / "cache"
+    monkeypatch.setattr(distill_mod, "load_engine", lambda *a, **k: Engine(die=2))
+    with pytest.raises(KeyboardInterrupt):
+        teacher_logits(ck, texts, cache, "cpu", 2, chunk=3)
+    parts = list(cache.glob("*.part/*.npz"))
+    assert [p.name for p in parts] == ["chunk-000000000-3.npz"] and not list(cache.glob("*.npz"))
+    assert not list(cache.rglob("*.tmp"))
+
+    seen.clear()
+    monkeypatch.setattr(distill_mod, "load_engine", lambda *a, **k: Engine(die=0))
+    resumed = teacher_logits(ck, texts, cache, "cpu", 2, chunk=3)
+    assert seen == [texts[3:6], texts[6:]]  # the first chunk was not computed again
+    assert resumed[2] == straight[2] == "tiny-test"
+    np.testing.assert_array_equal(resumed[0], straight[0])
+    np.testing.assert_array_equal(resumed[1], straight[1])
+    assert [p.name for p in cache.iterdir()] == [p.name for p in (tmp_path / "straight").iterdir()]  # one .npz
+    assert not list(cache.glob("*.part"))
+
+    monkeypatch.setattr(distill_mod, "load_engine", lambda *a, **k: pytest.fail("teacher run again"))
+    cached = teacher_logits(ck, texts, cache, "cpu", 2, chunk=3)
+    np.testing.assert_array_equal(cached[0], straight[0])
+
+
+def test_teacher_logits_recompute_an_unreadable_chunk_and_ignore_another_runs_chunks(tmp_path, monkeypatch):
+    ck, _ = make_tiny_checkpoint(tmp_path / "teacher")
+    texts = ["Apple shares jump", "Fed holds rates", "Oil slumps", "Gold rises"]
+    want = teacher_logits(ck, texts, tmp_path / "ref", "cpu", 2, chunk=2)
+    cache = tmp_path / "cache"
+    ref = next((tmp_path / "ref").glob("*.npz"))
+    part_dir = cache / (ref.name + ".part")
+    part_dir.mkdir(parents=True)
+    (part_dir / "chunk-000000000-2.npz").write_bytes(b"PK\x03\x04 truncated")  # a broken chunk
+    np.savez(part_dir / "chunk-000000002-2.npz", topic=np.zeros((3, 20)), sentiment=np.zeros((3, 3)))  # wrong rows
+    other = cache / "teacher-tiny-test-000000000000000000000000.npz.part"  # other texts' chunks: left alone
+    other.mkdir()
+    np.savez(other / "chunk-000000000-2.npz", topic=np.zeros((2, 20)), sentiment=np.zeros((2, 3)))
+    got = teacher_logits(ck, texts, cache, "cpu", 2, chunk=2)
+    np.testing.assert_array_equal(got[0], want[0])
+    np.testing.assert_array_equal(got[1], want[1])
+    assert not part_dir.exists() and other.is_dir()
