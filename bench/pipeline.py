@@ -140,6 +140,48 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def machine_cpu_seconds() -> float:
+    """Busy CPU seconds of the whole machine so far (/proc/stat: every core, idle and iowait excluded)."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    return (sum(fields[:8]) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")
+
+
+def _children(pid: int) -> list[int]:
+    out = []
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                if int((d / "stat").read_text().rsplit(") ", 1)[1].split()[1]) == pid:
+                    out.append(int(d.name))
+            except (OSError, IndexError, ValueError):
+                pass
+    return out
+
+
+def stack_cpu(settings, workers: list[int]) -> dict[str, float]:
+    """CPU seconds so far of the worker process(es), PostgreSQL (postmaster and its live backends), the
+    Kafka broker, and the whole machine: where the two cores go during a drain."""
+    def safe(pid: int | None) -> float:
+        try:
+            return cpu_seconds(pid) if pid else 0.0
+        except OSError:  # a backend that has just exited
+            return 0.0
+
+    pg = localstack.pg_pid(settings)
+    return {"worker": sum(safe(w) for w in workers),
+            "PostgreSQL": safe(pg) + sum(safe(c) for c in (_children(pg) if pg else [])),
+            "Kafka": safe(localstack.kafka_pid(settings)), "machine": machine_cpu_seconds()}
+
+
+def cpu_split(before: dict[str, float], after: dict[str, float], items: int, wall: float) -> dict[str, float]:
+    """ms of CPU per 1,000 items for each part, 'other' = the machine's rest (benchmark, other jobs)."""
+    d = {k: after[k] - before[k] for k in before}
+    out = {k: 1e6 * d[k] / items for k in ("worker", "PostgreSQL", "Kafka")}
+    out["other"] = max(0.0, 1e6 * (d["machine"] - d["worker"] - d["PostgreSQL"] - d["Kafka"]) / items)
+    out["machine busy, cores"] = d["machine"] / wall
+    return out
+
+
 def peak_rss_mib(pid: int) -> float | None:
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -223,7 +265,12 @@ class Run:
                     raise SystemExit(f"worker died:\n{w.log()}")
             if time.monotonic() > deadline:
                 raise SystemExit(f"timed out at {m.get('_records', 0)}/{records} records:\n{self.worker.log()}")
-            time.sleep(0.1)  # each scrape costs the worker a little
+            # each scrape costs the worker ~6 ms (py-spy: at 10 scrapes/s, 5.7% of a null-model worker's samples):
+            # poll slowly until the end is near, then finely, so the window's ends stay precise (the wait for
+            # the first batch is always fine)
+            goal = min(records, total)
+            done = (least if each else m.get("_records", 0)) / max(1.0, goal)
+            time.sleep(0.5 if goal > 1 and done < 0.9 else 0.05)
 
     def close(self, keep: bool) -> None:
         for w in self.workers:
@@ -318,10 +365,13 @@ def mode_drain(base, msgs, engine: str, args, label: str, workers: int = 1, **ch
         if fell_back:  # drained before every worker had joined: time it from the first batch (CPU not sampled)
             print(f"  ({label}: drained before all {workers} workers joined; use more items)")
             t_first, m0 = run.first
-        cpu0 = sum(cpu_seconds(w.pid) for w in run.workers)
+        pids = [w.pid for w in run.workers]
+        split0 = stack_cpu(run.settings, pids)
+        cpu0 = split0["worker"]
         spy = start_profile(args.profile, label, run.worker.pid)
         t_end, m1 = run.wait_observed(len(msgs))
-        cpu1 = sum(cpu_seconds(w.pid) for w in run.workers)
+        split1 = stack_cpu(run.settings, pids)
+        cpu1 = split1["worker"]
         stop_profile(spy)
         n, buckets = counts(run.settings)
         # the records counter includes re-deliveries (a partition moved to a joining worker re-reads what
@@ -347,9 +397,15 @@ def mode_drain(base, msgs, engine: str, args, label: str, workers: int = 1, **ch
         if cpu_ms > 0:  # (0 when the window fell back to the first batch: CPU not sampled there)
             print(f"  worker CPU: {cpu_ms:.0f} ms per 1,000 items (all threads; {1e6 / cpu_ms:,.0f} items per "
                   "CPU-second)")
+        split = {} if fell_back else cpu_split(split0, split1, items, wall)
+        if split:
+            print("  CPU per 1,000 items: " + ", ".join(f"{k} {v:.0f} ms" for k, v in split.items()
+                                                        if k != "machine busy, cores")
+                  + f"; machine busy {split['machine busy, cores']:.2f} of {os.cpu_count()} cores")
         stages = breakdown(m0, m1, items, wall)
         stages["worker CPU"] = cpu_ms
-        return {"rate": rate, "exact": exact, "stages": stages, "rss_mib": rss, "cpu_ms_per_1000": cpu_ms}
+        return {"rate": rate, "exact": exact, "stages": stages, "rss_mib": rss, "cpu_ms_per_1000": cpu_ms,
+                "cpu_split": split, "workers": workers}
     finally:
         producer.close()
         run.close(args.keep)
@@ -462,6 +518,8 @@ def main() -> int:
     ap.add_argument("--max-wait", type=float, default=None, help="worker max_wait_s (default: settings)")
     ap.add_argument("--null-items", type=int, default=None, help="items for the null-model mode (default --items)")
     ap.add_argument("--null-notok", action="store_true", help="null model without tokenisation")
+    ap.add_argument("--null-workers", default="1", metavar="N[,N...]",
+                    help="null-model drains with this many worker processes each (they split the partitions)")
     ap.add_argument("--rate", type=float, default=50.0, help="steady load for the latency mode (items/s)")
     ap.add_argument("--capacity-share", type=float, default=0.8, help="second latency load, share of preloaded rate")
     ap.add_argument("--steady-seconds", type=float, default=30.0)
@@ -498,8 +556,11 @@ def main() -> int:
     if "null" in modes:
         nmsgs = msgs if args.null_items is None else load_messages(args.null_items)[0]
         engine = "null-notok" if args.null_notok else "null"
-        res["null"] = mode_drain(base, nmsgs, engine, args, f"null model ({'no ' if args.null_notok else ''}tokenize)")
-        stages["null model"] = res["null"]["stages"]
+        for k, n in enumerate(int(x) for x in args.null_workers.split(",")):
+            label = f"null model ({'no ' if args.null_notok else ''}tokenize{f', {n} workers' if n > 1 else ''})"
+            got = mode_drain(base, nmsgs, engine, args, label, workers=n)
+            res["null" if k == 0 else f"null x{n}"] = got
+            stages[label.replace("null model (", "null (")] = got["stages"]
     if "latency" in modes:
         cap = res.get("preloaded", {}).get("rate")
         res["latency"] = mode_latency(base, msgs, args, cap)

@@ -17,6 +17,8 @@ import time
 from typing import Sequence
 
 from model.engine import Prediction
+from model.paths import read_config_json, resolve_checkpoint
+from model.tokens import load_tokenizer_file, token_ids
 from stream.base.labels import SENTIMENTS, TOPICS
 
 NULL_MODEL_VERSION = "null-model"
@@ -47,8 +49,7 @@ class NullEngine:
         self.last_tokenize_s = 0.0
 
     def tokenize(self, texts: list[str]) -> list[list[int]]:
-        return self.tokenizer(list(texts), add_special_tokens=True, truncation=True, max_length=self.max_length,
-                              return_attention_mask=False, return_token_type_ids=False)["input_ids"]
+        return token_ids(self.tokenizer, texts)  # what the ONNX Runtime engine (the CPU default) runs
 
     def predict(self, texts: Sequence[str]) -> list[Prediction]:
         if isinstance(texts, str):
@@ -67,11 +68,10 @@ class NullEngine:
 
 
 def load_null_engine(path: str | os.PathLike | None = None, *, tokenize: bool = True) -> NullEngine:
-    """A null engine; with ``tokenize`` it loads the checkpoint's tokenizer (not its weights)."""
+    """A null engine; with ``tokenize`` it loads the checkpoint's tokenizer (not its weights), the same
+    ``tokenizers`` path as the ONNX Runtime engine (:mod:`model.tokens`)."""
     if not tokenize:
         return NullEngine()
-    # model.checkpoint brings torch and transformers (12.6 s to import, measured under load): only when tokenizing
-    from model.checkpoint import load_tokenizer, read_config, resolve_path
-
-    cfg = read_config(path)
-    return NullEngine(load_tokenizer(resolve_path(path)), max_length=cfg.max_length)
+    directory = resolve_checkpoint(path)
+    max_length = int(read_config_json(directory).get("max_length", 128))
+    return NullEngine(load_tokenizer_file(directory, max_length), max_length=max_length)

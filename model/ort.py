@@ -38,6 +38,7 @@ import numpy as np
 
 from model.paths import read_config_json, resolve_checkpoint
 from model.prediction import Prediction, length_batches, pad_batch, softmax, to_predictions, tokenize_and_run
+from model.tokens import load_tokenizer_file, token_ids
 from stream.base.config import machine_settings
 from stream.base.errors import UserError
 
@@ -222,7 +223,6 @@ class OrtEngine:
     def __init__(self, onnx_file: Path, directory: Path, *, variant: str, batch_size: int | None = None,
                  threads: int | None = None, cpu_path: str | None = None, cpu_reason: str | None = None):
         import onnxruntime as ort  # export only
-        from tokenizers import Tokenizer
 
         cfg = _read_config(directory)
         self.model_version = str(cfg["model_version"])
@@ -235,9 +235,7 @@ class OrtEngine:
         self.cpu_reason = cpu_reason
         self.batch_size = int(batch_size or CPU_BATCH)
         self.threads = _threads(threads)
-        tok = Tokenizer.from_file(str(directory / "tokenizer.json"))
-        tok.no_padding()
-        tok.enable_truncation(self.max_length)
+        tok = load_tokenizer_file(directory, self.max_length)
         self.tokenizer = tok
         pad = tok.token_to_id("[PAD]")
         self.pad_id = int(cfg.get("encoder", {}).get("pad_token_id") or pad or 0)
@@ -266,7 +264,7 @@ class OrtEngine:
         }
 
     def tokenize(self, texts: list[str]) -> list[list[int]]:
-        return [e.ids for e in self.tokenizer.encode_batch(list(texts), add_special_tokens=True)]
+        return token_ids(self.tokenizer, texts)
 
     def predict(self, texts: Sequence[str]) -> list[Prediction]:
         """Classify ``texts``; one :class:`Prediction` per text, in input order."""

@@ -30,6 +30,8 @@ def test_pipeline_bench_null_model_drain_counts_exactly_and_reports_every_stage(
     for stage in ("consume", "parse", "link", "tokenize", "db", "produce", "ack", "wall"):
         assert stage in stages
     assert stages["tokenize"] > 0 and stages["db"] > 0  # the null model still tokenizes; rows are stored
+    split = null["cpu_split"]  # where the cores went: worker, PostgreSQL, Kafka, the rest
+    assert split["worker"] > 0 and split["PostgreSQL"] > 0 and split["Kafka"] > 0 and split["other"] >= 0
     assert figures["input"].startswith(("StockNet", "generated"))
 
 

@@ -100,10 +100,9 @@ def test_batched_signatures_equal_one_at_a_time(texts):
     from stream.novelty import signatures
 
     got = signatures(texts)
-    assert len(got) == len(texts)
+    assert got.shape == (len(texts), 64)
     for text, sig in zip(texts, got):
-        assert np.array_equal(sig.hashvalues, signature(text).hashvalues)
-        assert sig.jaccard(signature(text)) == 1.0
+        assert np.array_equal(sig, signature(text).hashvalues)
 
 
 @settings(max_examples=60, deadline=None)
@@ -115,3 +114,42 @@ def test_assign_batch_gives_the_marks_of_assign_one_at_a_time(rows, cut):
     batched = StoryIndex()
     got = [m for k in range(0, len(rows), cut) for m in batched.assign_batch(rows[k:k + cut])]
     assert got == expected
+
+
+def test_shingle_hash_cache_is_bounded_and_changes_nothing(monkeypatch):
+    import numpy as np
+
+    import stream.novelty as nv
+
+    monkeypatch.setattr(nv, "_HASHES", {})
+    monkeypatch.setattr(nv, "_HASH_CACHE_MAX", 10)
+    texts = [f"acme corp {w} shares rise {i}% after results" for i, w in enumerate(("beat", "miss", "hold") * 4)]
+    first = nv.signatures(texts)
+    assert 0 < len(nv._HASHES) <= 10
+    again = nv.signatures(texts)  # hits and misses mixed, the cache emptied on the way
+    for text, a, b in zip(texts, first, again):
+        assert np.array_equal(a, b)
+        assert np.array_equal(a, signature(text).hashvalues)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.one_of(words, st.text(max_size=60)), min_size=1, max_size=30), st.data())
+def test_band_index_finds_the_candidates_of_datasketch_lsh(texts, data):
+    """BandIndex (signatures as numpy rows) gives exactly MinHashLSH's candidates, after removals too."""
+    from datasketch import MinHashLSH
+
+    from stream.novelty import BandIndex, jaccard, signatures
+
+    ours, lib = BandIndex(0.5), MinHashLSH(threshold=0.5, num_perm=64)
+    rows = signatures(texts)
+    for i, text in enumerate(texts):
+        ours.insert(f"s{i}", rows[i])
+        lib.insert(f"s{i}", signature(text))
+    removed = data.draw(st.sets(st.integers(0, len(texts) - 1)))
+    for i in removed:
+        ours.remove(f"s{i}")
+        lib.remove(f"s{i}")
+    assert len(ours) == len(texts) - len(removed)
+    for i, text in enumerate(texts):
+        assert ours.query(rows[i]) == set(lib.query(signature(text)))
+        assert jaccard(rows[i], rows[0]) == signature(text).jaccard(signature(texts[0]))

@@ -2,6 +2,7 @@
 
 import json
 import time
+from types import SimpleNamespace
 from datetime import datetime, timezone
 
 from hypothesis import given, settings
@@ -33,9 +34,11 @@ class SlowLinker:
 
 
 class SlowTokenizer:
-    def __call__(self, texts, **kw):
+    """A ``tokenizers.Tokenizer`` stand-in (``encode_batch_fast``) that takes measurable time."""
+
+    def encode_batch_fast(self, texts, add_special_tokens=True):
         time.sleep(0.01)
-        return {"input_ids": [[101, 102] for _ in texts]}
+        return [SimpleNamespace(ids=[101, 102]) for _ in texts]
 
 
 def test_batch_reports_every_stage_and_metrics_count_them():
