@@ -244,7 +244,7 @@ def register(sub) -> None:
     p.add_argument("--no-resume", action="store_true",
                    help="start training afresh even if an interrupted run left .OUT.resume.pt beside --out "
                         "(the teacher's cached logits are still used)")
-    p.add_argument("--save-every", type=float, default=1800.0, metavar="SECONDS",
+    p.add_argument("--save-every", type=float, default=600.0, metavar="SECONDS",
                    help="also save the resume state this often mid-epoch (0: once per epoch)")
     p.set_defaults(func=cmd_distill)
 

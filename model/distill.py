@@ -89,7 +89,7 @@ class DistillConfig:
     progress: bool = True
     cpu_amp: str = "auto"  # CPU autocast: auto (bf16 where the CPU has native bf16), bf16, off
     resume: bool = True  # continue from <out>.resume.pt if a run was interrupted
-    save_every_s: float = 1800.0  # also write the resume file every N seconds mid-epoch (0: only per epoch)
+    save_every_s: float = 600.0  # also write the resume file every N seconds mid-epoch (0: only per epoch)
 
     def to_json(self) -> dict[str, Any]:
         return {k: (str(v) if isinstance(v, Path) else v) for k, v in dataclasses.asdict(self).items()}
