@@ -393,12 +393,12 @@ def distill(cfg: DistillConfig) -> Path:
                                       "tfns_sentiment": dict(TFNS_LABELS)})
     ck = save_checkpoint(model, tokenizer, cfg.out, ck, dtype=SAVE_DTYPES[cfg.save_dtype],
                          version_prefix="finsent-minilm6-kd" + ("" if uses_fpb else "-nofpb"))
-    run.done()
 
     engine, final = final_validation(cfg.out, splits, device)
     metrics = {"model_version": ck.model_version, "teacher": teacher_version, "best_epoch": best.epoch,
                "inference": engine.describe(), "validation": final, "history": history}
     (Path(cfg.out) / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    run.done()  # only now: a run stopped before this point saves the checkpoint again, without training
     print(f"saved {cfg.out} ({ck.model_version}); " + "  ".join(
         f"{k}: acc {r['accuracy']:.4f} macro-F1 {r['macro_f1']:.4f}" for k, r in final.items()), file=sys.stderr)
     return Path(cfg.out)

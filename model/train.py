@@ -532,7 +532,6 @@ def train(cfg: TrainConfig) -> Path:
     dtype = SAVE_DTYPES[cfg.save_dtype]
     prefix = ("finsent-mpnet" if is_mpnet else "finsent-minilm6") + ("" if uses_fpb else "-nofpb")
     ck = save_checkpoint(model, tokenizer, cfg.out, ck, dtype=dtype, version_prefix=prefix)
-    run.done()
 
     engine, final = final_validation(cfg.out, splits, device)
     metrics = {
@@ -545,6 +544,7 @@ def train(cfg: TrainConfig) -> Path:
         "history": history,
     }
     (Path(cfg.out) / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    run.done()  # only now: a run stopped before this point saves the checkpoint again, without training
     summary = "  ".join(
         f"{k}: acc {r['accuracy']:.4f} macro-F1 {r['macro_f1']:.4f}" for k, r in final.items()
     )

@@ -189,3 +189,36 @@ def test_training_amp_refuses_an_unknown_setting(bad):
 
     with pytest.raises(UserError, match="cpu-amp"):
         training_amp(CPU, bad, frozenset({"avx512_bf16"}))
+
+
+def test_run_stopped_after_the_last_epoch_saves_again_without_training(data_dir, tmp_path, monkeypatch):
+    """Stopped in the final validation (the checkpoint written, metrics.json not yet), the same command again
+    re-saves the same checkpoint from the resume file without a training step; then the file is removed."""
+    import model.train as train_mod
+    from model.train import resume_file
+
+    cfg = TrainConfig(data=data_dir, out=tmp_path / "ck", base=make_tiny_base(tmp_path / "base"), epochs=1,
+                      batch_size=16, val_fraction=0.2, device="cpu", progress=False, seed=3)
+
+    def stopped(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(train_mod, "final_validation", stopped)
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg)
+    assert resume_file(cfg.out).is_file() and not (cfg.out / "metrics.json").exists()
+    first = load_file(str(cfg.out / "model.safetensors"))
+    monkeypatch.undo()
+
+    real_pad, calls = train_mod._pad, {"n": 0}
+
+    def counting_pad(*a, **k):  # training and per-epoch validation batches; the final validation uses the engine
+        calls["n"] += 1
+        return real_pad(*a, **k)
+
+    monkeypatch.setattr(train_mod, "_pad", counting_pad)
+    train(cfg)
+    assert calls["n"] == 0 and not resume_file(cfg.out).exists() and (cfg.out / "metrics.json").is_file()
+    again = load_file(str(cfg.out / "model.safetensors"))
+    assert all(torch.equal(first[k], again[k]) for k in first)
+    assert len(json.loads((cfg.out / "metrics.json").read_text())["history"]) == 1
