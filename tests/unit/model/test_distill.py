@@ -2,6 +2,7 @@
 
 import gzip
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -223,3 +224,20 @@ def test_interrupted_distill_resumes_to_the_same_weights(tmp_path, monkeypatch):
         distill(fresh)
     distill(DistillConfig(**{**fresh.__dict__, "resume": False}))
     assert not stale.exists() and (tmp_path / "fresh" / "model.safetensors").is_file()
+
+
+def test_generated_texts_are_the_same_in_another_process():
+    """The student's texts must be identical on every run of the same command, or the logit cache misses and
+    the resume file is refused: the generated headlines may not depend on Python's per-process hash seed."""
+    import os
+    import subprocess
+    import sys
+
+    from model.distill import _texts_key, generated_texts
+
+    here = generated_texts(300)
+    assert len(here) == 300 and generated_texts(300) == here
+    code = "from model.distill import _texts_key, generated_texts; print(_texts_key(generated_texts(300)))"
+    other = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                           env={**os.environ, "PYTHONHASHSEED": "12345"}, cwd=Path(__file__).resolve().parents[3])
+    assert other.stdout.strip() == _texts_key(here)
