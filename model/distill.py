@@ -9,7 +9,10 @@ contract (``model.text.model_input``).
 The teacher (a finsent checkpoint, e.g. ``finsent train --base mpnet``) scores
 every text once; its logits are cached on disk, keyed by the teacher's
 ``model_version``, max length and the texts, so a second run (other
-temperature, other weights) skips the teacher entirely.
+temperature, other weights) skips the teacher entirely.  Both long steps resume
+when the same command is run again: the teacher's logits keep every finished
+chunk of texts (:func:`teacher_logits`), the training its state beside ``--out``
+(:class:`model.train.ResumableRun`, as ``finsent train``).
 
 Loss per example, both heads (:func:`distill_loss`)::
 

@@ -7,8 +7,10 @@ weighted by inverse square-root class frequency (IPO has 44 rows, Company
 News 3,545).  AdamW, linear warm-up then linear decay, gradient clipping,
 early stopping on the mean validation macro-F1 of the three sets, the best
 epoch kept.  CUDA runs under autocast (bf16, or fp16 with a grad scaler on
-GPUs without bf16).  Seeds fix the split, the initialisation of the heads,
-dropout and the batch order.
+GPUs without bf16); CPUs with native bf16 (AMX, AVX-512 BF16) under bf16
+autocast (:func:`training_amp`).  Seeds fix the split, the initialisation of
+the heads, dropout and the batch order.  An interrupted run continues from its
+resume file (:class:`ResumableRun`, shared with ``finsent distill``).
 """
 
 from __future__ import annotations
