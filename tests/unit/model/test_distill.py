@@ -241,3 +241,28 @@ def test_generated_texts_are_the_same_in_another_process():
     other = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                            env={**os.environ, "PYTHONHASHSEED": "12345"}, cwd=Path(__file__).resolve().parents[3])
     assert other.stdout.strip() == _texts_key(here)
+
+
+def test_cli_passes_the_resume_and_precision_options(tmp_path, monkeypatch):
+    """``finsent train`` / ``finsent distill``: --no-resume, --save-every and --cpu-amp reach the configs."""
+    import model.train as train_mod
+    from model.cli import main as model_cli
+
+    got = {}
+    monkeypatch.setattr(distill_mod, "distill", lambda cfg: got.setdefault("distill", cfg))
+    monkeypatch.setattr(train_mod, "train", lambda cfg: got.setdefault("train", cfg))
+    teacher, out = str(tmp_path / "teacher"), str(tmp_path / "student")
+    assert model_cli(["distill", "--teacher", teacher, "--out", out, "--cache-dir", str(tmp_path / "logits"),
+                      "--device", "cpu"]) == 0
+    cfg = got.pop("distill")
+    assert (cfg.resume, cfg.save_every_s, cfg.cpu_amp, str(cfg.cache_dir)) == (True, 600.0, "auto",
+                                                                                str(tmp_path / "logits"))
+    assert model_cli(["distill", "--teacher", teacher, "--out", out, "--no-resume", "--save-every", "60",
+                      "--cpu-amp", "off"]) == 0
+    cfg = got.pop("distill")
+    assert (cfg.resume, cfg.save_every_s, cfg.cpu_amp) == (False, 60.0, "off")
+    assert model_cli(["train", "--out", out, "--cpu-amp", "bf16", "--save-every", "600", "--no-resume"]) == 0
+    cfg = got.pop("train")
+    assert (cfg.resume, cfg.save_every_s, cfg.cpu_amp) == (False, 600.0, "bf16")
+    with pytest.raises(SystemExit):
+        model_cli(["distill", "--teacher", teacher, "--cpu-amp", "fp16"])
