@@ -57,6 +57,8 @@ def test_ort_fp32_matches_torch(tiny):
     e = load_engine(tiny[0], "cpu", cpu_path="onnx", batch_size=3, warmup=False)
     assert e.describe()["runtime"] == "onnxruntime" and e.cpu_path == "onnx" and e.dtype == "float32"
     assert e.tokenize(TEXTS) == ref.tokenize(TEXTS)  # tokenizers directly == the transformers tokenizer
+    # its pool threads do not spin between operators (they would burn the cores a worker shares)
+    assert e.session.get_session_options().get_session_config_entry("session.intra_op.allow_spinning") == "0"
     a_t, a_s = ref.predict_proba(TEXTS)
     b_t, b_s = e.predict_proba(TEXTS)
     np.testing.assert_allclose(b_t, a_t, atol=1e-5)
