@@ -11,6 +11,7 @@ import torch.nn.functional as F
 
 import model.distill as distill_mod
 from model.distill import IGNORE, distill_loss, soft_kl, stocknet_texts, teacher_logits
+from tests.support.interrupt import patch_calls
 from tests.support.tiny_model import make_tiny_checkpoint, make_tiny_model
 
 
@@ -183,15 +184,8 @@ def test_interrupted_distill_resumes_to_the_same_weights(tmp_path, monkeypatch):
     distill(DistillConfig(out=tmp_path / "straight", **common))  # computes the teacher's logits; the runs
     # below read them from the cache: the student must not depend on which (loading the teacher draws from torch's RNG)
 
-    real_pad, calls = distill_mod._pad, {"n": 0}
-
-    def dying_pad(*a, **k):  # training batches only (validation pads in model.train): ~20 a epoch
-        calls["n"] += 1
-        if calls["n"] == 27:
-            raise KeyboardInterrupt
-        return real_pad(*a, **k)
-
-    monkeypatch.setattr(distill_mod, "_pad", dying_pad)
+    # training batches only (validation pads in model.train): ~20 a epoch, so the 27th is in epoch 2
+    calls = patch_calls(monkeypatch, distill_mod, "_pad", die_at=27)
     cfg = DistillConfig(out=tmp_path / "resumed", save_every_s=1e-9, **common)  # resume state after every step
     with pytest.raises(KeyboardInterrupt):
         distill(cfg)
@@ -200,7 +194,7 @@ def test_interrupted_distill_resumes_to_the_same_weights(tmp_path, monkeypatch):
     saved = torch.load(state, weights_only=False)
     assert saved["epoch"] == 2 and 0 < saved["step"] < len(saved["batches"]) and len(saved["history"]) == 1
     assert saved["config"]["teacher_version"] == "tiny-test" and len(saved["config"]["texts_sha256"]) == 64
-    monkeypatch.setattr(distill_mod, "_pad", real_pad)
+    monkeypatch.setattr(distill_mod, "_pad", calls["real"])
     stale = resume_file(tmp_path / "fresh")
     stale.write_bytes(state.read_bytes())  # for --no-resume below
 

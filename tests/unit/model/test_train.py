@@ -12,6 +12,7 @@ from model.cli import main as model_cli
 from model.data import load_splits, normalise, stratified_split, write_val_csvs
 from model.engine import load_engine
 from stream.base.labels import TOPICS
+from tests.support.interrupt import patch_calls
 from tests.support.tiny_data import make_tiny_data
 from tests.support.tiny_model import make_tiny_base
 from model.train import BestEpoch, TrainConfig, train
@@ -101,21 +102,14 @@ def test_interrupted_run_resumes_to_the_same_weights(data_dir, tmp_path, monkeyp
                   progress=False, seed=3)
     train(TrainConfig(out=tmp_path / "straight", **common))
 
-    real_pad, calls = train_mod._pad, {"n": 0}
-
-    def dying_pad(*a, **k):  # the 28th batch is in the middle of epoch 2 (17 steps + 3 eval batches an epoch)
-        calls["n"] += 1
-        if calls["n"] == 28:
-            raise KeyboardInterrupt
-        return real_pad(*a, **k)
-
-    monkeypatch.setattr(train_mod, "_pad", dying_pad)
+    # the 28th batch is in the middle of epoch 2 (17 steps + 3 eval batches an epoch)
+    calls = patch_calls(monkeypatch, train_mod, "_pad", die_at=28)
     cfg = TrainConfig(out=tmp_path / "resumed", save_every_s=1e-9, **common)  # resume state after every step
     with pytest.raises(KeyboardInterrupt):
         train(cfg)
     state = resume_file(cfg.out)
     assert state.is_file() and not cfg.out.exists()
-    monkeypatch.setattr(train_mod, "_pad", real_pad)
+    monkeypatch.setattr(train_mod, "_pad", calls["real"])
     import torch
 
     saved = torch.load(state, weights_only=False)
@@ -210,13 +204,8 @@ def test_run_stopped_after_the_last_epoch_saves_again_without_training(data_dir,
     first = load_file(str(cfg.out / "model.safetensors"))
     monkeypatch.undo()
 
-    real_pad, calls = train_mod._pad, {"n": 0}
-
-    def counting_pad(*a, **k):  # training and per-epoch validation batches; the final validation uses the engine
-        calls["n"] += 1
-        return real_pad(*a, **k)
-
-    monkeypatch.setattr(train_mod, "_pad", counting_pad)
+    # counts training and per-epoch validation batches; the final validation uses the engine
+    calls = patch_calls(monkeypatch, train_mod, "_pad")
     train(cfg)
     assert calls["n"] == 0 and not resume_file(cfg.out).exists() and (cfg.out / "metrics.json").is_file()
     again = load_file(str(cfg.out / "model.safetensors"))
