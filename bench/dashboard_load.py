@@ -17,7 +17,6 @@ Needs the local stack up (``finsent up``) and chromium + chromedriver (``make se
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import sys
 import time
@@ -28,6 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import httpx  # noqa: E402
 
+from model.cpu import describe_cpu  # noqa: E402
 from storage import migrate  # noqa: E402
 from storage.db import fetch_all  # noqa: E402
 from storage.writer import Writer  # noqa: E402
@@ -37,16 +37,6 @@ from stream.dashboard.serve import ServerThread  # noqa: E402
 from stream.dashboard.server import create_app  # noqa: E402
 from stream.synthetic.generate import Spike, day_start, generate_stream, quiet_tickers  # noqa: E402
 from tests.support.alert_streams import article_rows  # noqa: E402
-
-
-def cpu_flags() -> str:
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return "?"
-    have = [f for f in ("avx512_bf16", "avx512_vnni", "avx2") if f in flags]
-    model = next((ln.split(":", 1)[1].strip() for ln in flags.splitlines() if ln.startswith("model name")), "?")
-    return f"{os.cpu_count()} CPUs ({model}; {', '.join(have) or 'no avx'})"
 
 
 def seed(settings, days: int, items: int, tickers: int) -> dict:
@@ -80,7 +70,7 @@ def main() -> int:
     args = ap.parse_args()
 
     settings = load_settings().replace(schema=args.schema)
-    print(f"CPU: {cpu_flags()}")
+    print(f"CPU: {describe_cpu()}")
     if not args.reuse or not fetch_all(settings.dsn, "public",
                                        "SELECT 1 FROM pg_namespace WHERE nspname = %s", (args.schema,)):
         print(f"seeding schema {args.schema}: {args.days} days x ~{args.items} headlines, {args.tickers} tickers")

@@ -36,7 +36,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import torch  # noqa: E402
 
-from bench.pipeline import cpu_note, load_messages, mode_drain  # noqa: E402
+from bench.pipeline import load_messages, mode_drain  # noqa: E402
+from model.cpu import describe_cpu  # noqa: E402
 from deploy import localstack  # noqa: E402
 from model.engine import load_engine, select_device  # noqa: E402
 from stream.base.config import load_settings  # noqa: E402
@@ -164,7 +165,7 @@ def main() -> int:
         localstack.up(base, quiet=True)
     msgs, what = load_messages(args.items)
     texts = [model_text(m["title"]) for m in msgs[:8192]]
-    res: dict = {"device": device.type, "cpu": cpu_note(), "input": what, "items": len(msgs)}
+    res: dict = {"device": device.type, "cpu": describe_cpu(), "input": what, "items": len(msgs)}
     if device.type == "cuda":
         res["gpu"] = torch.cuda.get_device_name(device)
     print(f"device {device} {res.get('gpu', '')}; CPU: {res['cpu']}; input: {len(msgs)} {what}")

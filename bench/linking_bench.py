@@ -28,7 +28,6 @@ import argparse
 import csv
 import gzip
 import json
-import platform
 import statistics
 import sys
 import time
@@ -37,6 +36,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from model.cpu import describe_cpu  # noqa: E402
 from model.engine import load_engine  # noqa: E402
 from stream.linking import default_linker  # noqa: E402
 from stream.schema import InvalidRecord, parse_record  # noqa: E402
@@ -123,7 +123,7 @@ def main() -> int:
         runs.append((time.perf_counter() - t0) / len(sample))
     model_s = statistics.median(runs)
 
-    cpu = "avx512_bf16" if "avx512_bf16" in Path("/proc/cpuinfo").read_text() else "no avx512_bf16"
+    cpu = describe_cpu()
     res = {
         "texts": len(texts), "texts_with_a_ticker": linked, "table_build_s": round(build_s, 3),
         "link_us_per_item": round(link_s * 1e6, 2), "parse_us_per_item": round(parse_s * 1e6, 2),
@@ -131,7 +131,7 @@ def main() -> int:
         "linking_in_parse_us_per_item": round((parse_s - parse0_s) * 1e6, 2),
         "model_ms_per_item": round(model_s * 1e3, 3), "model_texts": len(sample), "model_device": str(engine.device),
         "link_share_of_model": round(link_s / model_s, 5),
-        "cpu": f"{platform.processor() or platform.machine()} ({cpu})",
+        "cpu": cpu,
     }
     print(f"{len(texts)} real headlines, {linked} with at least one ticker; table built in {build_s:.2f}s")
     print(f"link             {res['link_us_per_item']:8.1f} µs/item")

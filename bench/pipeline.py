@@ -32,7 +32,6 @@ import argparse
 import gzip
 import json
 import os
-import platform
 import socket
 import statistics
 import sys
@@ -51,6 +50,7 @@ import psycopg2  # noqa: E402
 from kafka import KafkaConsumer  # noqa: E402
 
 from deploy import localstack  # noqa: E402
+from model.cpu import describe_cpu  # noqa: E402
 from stream.base.config import load_settings  # noqa: E402
 from stream.kafka_io import ensure_topics, make_producer  # noqa: E402
 from stream.pipeline import STAGES  # noqa: E402
@@ -503,13 +503,6 @@ def mode_latency(base, msgs, args, capacity: float | None) -> list[dict]:
     return out
 
 
-def cpu_note() -> str:
-    flags = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
-    model = next((ln.split(":", 1)[1].strip() for ln in flags.splitlines() if ln.startswith("model name")), platform.processor())
-    feats = [f for f in ("avx512_bf16", "avx512_vnni", "amx_bf16") if f in flags]
-    return f"{model}, {os.cpu_count()} CPUs, {' '.join(feats) or 'no avx512_bf16'}"
-
-
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--items", type=int, default=20000)
@@ -542,8 +535,8 @@ def main() -> int:
         localstack.up(base, quiet=True)
     msgs, what = load_messages(args.items)
     print(f"input: {len(msgs)} {what}; max_batch {args.max_batch}, max_wait "
-          f"{args.max_wait if args.max_wait is not None else base.max_wait_s}s; CPU: {cpu_note()}")
-    res: dict = {"items": len(msgs), "input": what, "max_batch": args.max_batch, "cpu": cpu_note()}
+          f"{args.max_wait if args.max_wait is not None else base.max_wait_s}s; CPU: {describe_cpu()}")
+    res: dict = {"items": len(msgs), "input": what, "max_batch": args.max_batch, "cpu": describe_cpu()}
     stages: dict[str, dict[str, float]] = {}
     if "model" in modes:
         res["model"] = mode_model(base, msgs)

@@ -29,6 +29,7 @@ import os
 import platform
 import warnings
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Iterable
 
 if TYPE_CHECKING:  # torch is imported only by the torch paths (it costs seconds at start-up)
@@ -101,6 +102,22 @@ def cpu_features(cpuinfo: str | None = None) -> frozenset[str]:
     if cap.startswith("avx512"):
         out.add("avx2")
     return frozenset(out)
+
+
+def describe_cpu(cpuinfo: str | None = None) -> str:
+    """The machine's CPU in one line, for benchmark output: model name, CPU count and which of the features
+    that decide the CPU speed it has (the real ones: ``FINSENT_CPU_FEATURES`` is ignored here)."""
+    if cpuinfo is None:
+        try:
+            cpuinfo = Path("/proc/cpuinfo").read_text(encoding="ascii", errors="replace")
+        except OSError:
+            cpuinfo = ""
+    lines = cpuinfo.splitlines()
+    name = next((ln.split(":", 1)[1].strip() for ln in lines if ln.startswith("model name")), None)
+    flags = next((set(ln.split(":", 1)[1].split()) for ln in lines if ln.startswith("flags") and ":" in ln), set())
+    have = [f for f in ("avx2", "avx512_vnni", "avx512_bf16", "amx_bf16") if f in flags]
+    return (f"{name or platform.processor() or '?'}, {os.cpu_count()} CPUs, "
+            f"{' '.join(have) if have else 'no avx2'}{'' if 'avx512_bf16' in flags else ' (no avx512_bf16)'}")
 
 
 def _has(features: Iterable[str], names: Iterable[str]) -> str | None:

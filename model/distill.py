@@ -340,30 +340,31 @@ def distill(cfg: DistillConfig) -> Path:
     if cfg.resume:
         run.restore()
     best, history = run.best, run.history
-    for epoch, batches, first in run.epochs(cfg.epochs, lambda: _batches(lengths, cfg.batch_size, rng)):
-        model.train()
-        bar = tqdm(batches[first:], desc=f"distill {epoch}/{cfg.epochs}", unit="batch", file=sys.stderr,
-                   initial=first, total=len(batches),
-                   disable=not cfg.progress, mininterval=1.0 if sys.stderr.isatty() else 15.0)
-        for step, idx in enumerate(bar, start=first):
-            batch = _pad(ids, idx, pad_id).to(device, non_blocking=True)
-            with torch.autocast(device.type, dtype=amp, enabled=amp is not None):
-                s_topic, s_sent = model(batch, batch.ne(pad_id))
-            loss, parts = distill_loss(
-                s_topic, s_sent, tt[idx].to(device), ts[idx].to(device), topic_t[idx].to(device),
-                sent_t[idx].to(device), temperature=cfg.temperature, alpha=cfg.alpha, topic_weight=tw)
-            optimizer_step(model, opt, sched, scaler, loss)
-            if step % 50 == 0:
-                bar.set_postfix(soft=f"{parts['soft']:.3f}", hard=f"{parts['hard']:.3f}")
-            run.after_step(epoch, step, batches)
-        bar.close()
-        _reports, row = epoch_report(model, tokenized_val, splits, device, pad_id, amp, epoch, run.started)
-        score = row["score"]
-        history.append(row)
-        print_epoch(row)
-        if best.update(model, score, epoch, cfg.patience):
-            break
-        run.after_epoch(epoch)  # an interrupted run continues after this epoch
+    with run.stopping_on_signals():  # SIGTERM/SIGINT: save after the step, then exit
+        for epoch, batches, first in run.epochs(cfg.epochs, lambda: _batches(lengths, cfg.batch_size, rng)):
+            model.train()
+            bar = tqdm(batches[first:], desc=f"distill {epoch}/{cfg.epochs}", unit="batch", file=sys.stderr,
+                       initial=first, total=len(batches),
+                       disable=not cfg.progress, mininterval=1.0 if sys.stderr.isatty() else 15.0)
+            for step, idx in enumerate(bar, start=first):
+                batch = _pad(ids, idx, pad_id).to(device, non_blocking=True)
+                with torch.autocast(device.type, dtype=amp, enabled=amp is not None):
+                    s_topic, s_sent = model(batch, batch.ne(pad_id))
+                loss, parts = distill_loss(
+                    s_topic, s_sent, tt[idx].to(device), ts[idx].to(device), topic_t[idx].to(device),
+                    sent_t[idx].to(device), temperature=cfg.temperature, alpha=cfg.alpha, topic_weight=tw)
+                optimizer_step(model, opt, sched, scaler, loss)
+                if step % 50 == 0:
+                    bar.set_postfix(soft=f"{parts['soft']:.3f}", hard=f"{parts['hard']:.3f}")
+                run.after_step(epoch, step, batches)
+            bar.close()
+            _reports, row = epoch_report(model, tokenized_val, splits, device, pad_id, amp, epoch, run.started)
+            score = row["score"]
+            history.append(row)
+            print_epoch(row)
+            if best.update(model, score, epoch, cfg.patience):
+                break
+            run.after_epoch(epoch)  # an interrupted run continues after this epoch
     model.load_state_dict(best.state)
     model.cpu().eval()
 

@@ -21,8 +21,11 @@ import logging
 import math
 import os
 import random
+import signal
 import sys
+import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -250,7 +253,10 @@ class ResumableRun:
     weights, epochs without better), the history rows and the elapsed seconds.  It is written atomically
     (temporary name, then rename) after every epoch and every ``save_every_s`` seconds mid-epoch (0:
     only after epochs), so a run killed at any point continues from its last save, and ends with
-    the same weights as an uninterrupted run."""
+    the same weights as an uninterrupted run.  Inside :meth:`stopping_on_signals`, SIGTERM or SIGINT
+    (a session or service being stopped, Ctrl-C) lets the current step finish, saves there and exits
+    with 128 + the signal's number: nothing since the last periodic save is lost.  A second signal
+    stops at once."""
 
     def __init__(self, out: Path, key: dict, model, opt, sched, scaler, rng: np.random.Generator,
                  save_every_s: float) -> None:
@@ -262,6 +268,37 @@ class ResumableRun:
         self.started = time.perf_counter()  # shifted back by a resumed run's elapsed time
         self.epoch, self.step, self.batches = 1, 0, None
         self._last_save = time.monotonic()
+        self.stop_signal: int | None = None
+
+    @contextmanager
+    def stopping_on_signals(self, signals=(signal.SIGTERM, signal.SIGINT)) -> Iterator[None]:
+        """Within the block, ``signals`` ask the run to save after the current step and exit (see the
+        class); outside it, and in threads other than the main one, they act as before."""
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+
+        def ask(signum, _frame):
+            if self.stop_signal is not None:  # the second one: stop now, as without this handler
+                signal.signal(signum, previous[signum])
+                signal.raise_signal(signum)
+                return
+            self.stop_signal = signum
+            print(f"\n{signal.Signals(signum).name}: saving after this step (again to stop at once)",
+                  file=sys.stderr)
+
+        previous = {s: signal.signal(s, ask) for s in signals}
+        try:
+            yield
+        finally:
+            for s, h in previous.items():
+                signal.signal(s, h)
+
+    def _stop_if_asked(self) -> None:
+        if self.stop_signal is not None:
+            print(f"stopped by {signal.Signals(self.stop_signal).name}; state saved in {self.path}: "
+                  "run the same command to continue", file=sys.stderr)
+            raise SystemExit(128 + self.stop_signal)
 
     def restore(self) -> bool:
         """Continue from the resume file if there is one (True); a file from other settings is refused."""
@@ -311,13 +348,17 @@ class ResumableRun:
         self._last_save = time.monotonic()
 
     def after_step(self, epoch: int, step: int, batches: list) -> None:
-        """Step ``step`` of ``epoch`` is done: save if ``save_every_s`` has passed since the last save."""
-        if self.save_every_s and time.monotonic() - self._last_save > self.save_every_s:
+        """Step ``step`` of ``epoch`` is done: save if ``save_every_s`` has passed since the last save, or
+        save and exit if a signal asked to stop."""
+        if self.stop_signal is not None or (
+                self.save_every_s and time.monotonic() - self._last_save > self.save_every_s):
             self.save(epoch, step + 1, batches)
+        self._stop_if_asked()
 
     def after_epoch(self, epoch: int) -> None:
         """``epoch`` is done and validated (its row in ``history``, ``best`` updated): continue after it."""
         self.save(epoch + 1, 0, None)
+        self._stop_if_asked()
 
     def done(self) -> None:
         """The checkpoint is saved: the resume file is no longer needed."""
@@ -441,38 +482,39 @@ def train(cfg: TrainConfig) -> Path:
     if cfg.resume:
         run.restore()
     best, history = run.best, run.history
-    for epoch, batches, first in run.epochs(cfg.epochs, lambda: _batches(lengths, cfg.batch_size, rng)):
-        model.train()
-        bar = tqdm(batches[first:], desc=f"epoch {epoch}/{cfg.epochs}", unit="batch", file=sys.stderr,
-                   initial=first, total=len(batches),
-                   disable=not cfg.progress, mininterval=1.0 if sys.stderr.isatty() else 15.0)
-        running = 0.0
-        for step, idx in enumerate(bar, start=first):
-            batch = _pad(ids, idx, pad_id).to(device, non_blocking=True)
-            ty = topic_t[idx].to(device, non_blocking=True)
-            sy = sent_t[idx].to(device, non_blocking=True)
-            with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
-                t_logits, s_logits = model(batch, batch.ne(pad_id))
-            loss = t_logits.new_zeros((), dtype=torch.float32)
-            if (ty != IGNORE).any():
-                loss = loss + topic_loss(t_logits.float(), ty)
-            if (sy != IGNORE).any():
-                loss = loss + sent_loss(s_logits.float(), sy)
-            optimizer_step(model, opt, sched, scaler, loss)
-            if step % 20 == 0:
-                running = loss.item() if step == first else 0.9 * running + 0.1 * loss.item()
-                bar.set_postfix(loss=f"{running:.3f}", lr=f"{sched.get_last_lr()[0]:.2e}")
-            run.after_step(epoch, step, batches)
-        bar.close()
-        reports, row = epoch_report(model, tokenized_val, splits, device, pad_id, amp_dtype, epoch, run.started)
-        score = row["score"]
-        row.update({f"{k}_macro_f1": r["macro_f1"] for k, r in reports.items()})
-        history.append(row)
-        print_epoch(row)
-        if best.update(model, score, epoch, cfg.patience):
-            print(f"early stop: no improvement for {best.bad} epochs", file=sys.stderr)
-            break
-        run.after_epoch(epoch)  # an interrupted run continues after this epoch
+    with run.stopping_on_signals():  # SIGTERM/SIGINT: save after the step, then exit
+        for epoch, batches, first in run.epochs(cfg.epochs, lambda: _batches(lengths, cfg.batch_size, rng)):
+            model.train()
+            bar = tqdm(batches[first:], desc=f"epoch {epoch}/{cfg.epochs}", unit="batch", file=sys.stderr,
+                       initial=first, total=len(batches),
+                       disable=not cfg.progress, mininterval=1.0 if sys.stderr.isatty() else 15.0)
+            running = 0.0
+            for step, idx in enumerate(bar, start=first):
+                batch = _pad(ids, idx, pad_id).to(device, non_blocking=True)
+                ty = topic_t[idx].to(device, non_blocking=True)
+                sy = sent_t[idx].to(device, non_blocking=True)
+                with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
+                    t_logits, s_logits = model(batch, batch.ne(pad_id))
+                loss = t_logits.new_zeros((), dtype=torch.float32)
+                if (ty != IGNORE).any():
+                    loss = loss + topic_loss(t_logits.float(), ty)
+                if (sy != IGNORE).any():
+                    loss = loss + sent_loss(s_logits.float(), sy)
+                optimizer_step(model, opt, sched, scaler, loss)
+                if step % 20 == 0:
+                    running = loss.item() if step == first else 0.9 * running + 0.1 * loss.item()
+                    bar.set_postfix(loss=f"{running:.3f}", lr=f"{sched.get_last_lr()[0]:.2e}")
+                run.after_step(epoch, step, batches)
+            bar.close()
+            reports, row = epoch_report(model, tokenized_val, splits, device, pad_id, amp_dtype, epoch, run.started)
+            score = row["score"]
+            row.update({f"{k}_macro_f1": r["macro_f1"] for k, r in reports.items()})
+            history.append(row)
+            print_epoch(row)
+            if best.update(model, score, epoch, cfg.patience):
+                print(f"early stop: no improvement for {best.bad} epochs", file=sys.stderr)
+                break
+            run.after_epoch(epoch)  # an interrupted run continues after this epoch
     train_s = time.perf_counter() - run.started
     model.load_state_dict(best.state)
     model.cpu().eval()

@@ -149,3 +149,14 @@ def test_each_path_close_to_fp32(tiny, path, atol):
 def test_prepare_unknown_path_refused():
     with pytest.raises(ValueError):
         prepare_cpu_model(make_tiny_model(), "fp8")
+
+
+def test_describe_cpu_names_the_model_and_the_features_that_decide_the_speed(monkeypatch):
+    from model.cpu import describe_cpu
+
+    monkeypatch.setenv("FINSENT_CPU_FEATURES", "avx2")  # the real CPU is described, not the override
+    info = "processor\t: 0\nmodel name\t: Example CPU 9000\nflags\t\t: fpu sse4_2 avx2 avx512_vnni amx_bf16\n"
+    line = describe_cpu(info)
+    assert line.startswith("Example CPU 9000, ") and "avx2 avx512_vnni amx_bf16" in line
+    assert line.endswith("(no avx512_bf16)")
+    assert describe_cpu("model name : Old\nflags : fpu sse4_2\n").endswith("no avx2 (no avx512_bf16)")

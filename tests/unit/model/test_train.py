@@ -128,6 +128,35 @@ def test_interrupted_run_resumes_to_the_same_weights(data_dir, tmp_path, monkeyp
     assert all((a[k] == b[k]).all() for k in a)
 
 
+def test_sigterm_saves_at_the_current_step_and_the_run_resumes_to_the_same_weights(data_dir, tmp_path, monkeypatch):
+    """SIGTERM (a session or service stopped) mid-epoch: the step finishes, the state is saved exactly there
+    even with no periodic saves, the process exits 143, and the same command ends bit-identical to a run that
+    was never stopped.  Outside the loop the previous handler is back."""
+    import signal
+
+    import model.train as train_mod
+    from model.train import resume_file
+
+    base = make_tiny_base(tmp_path / "base")
+    common = dict(data=data_dir, base=base, epochs=2, batch_size=8, val_fraction=0.2, device="cpu",
+                  progress=False, seed=3, save_every_s=0)
+    train(TrainConfig(out=tmp_path / "straight", **common))
+    before = signal.getsignal(signal.SIGTERM)
+    calls = patch_calls(monkeypatch, train_mod, "_pad", die_at=25, signal=signal.SIGTERM)  # epoch 2's 5th
+    cfg = TrainConfig(out=tmp_path / "resumed", **common)
+    with pytest.raises(SystemExit) as stopped:
+        train(cfg)
+    assert stopped.value.code == 128 + signal.SIGTERM
+    assert signal.getsignal(signal.SIGTERM) is before
+    saved = torch.load(resume_file(cfg.out), weights_only=False)
+    assert (saved["epoch"], saved["step"]) == (2, 5)  # 17 steps + 3 validation batches in epoch 1
+    monkeypatch.setattr(train_mod, "_pad", calls["real"])
+    train(cfg)
+    a = load_file(str(tmp_path / "straight" / "model.safetensors"))
+    b = load_file(str(tmp_path / "resumed" / "model.safetensors"))
+    assert all((a[k] == b[k]).all() for k in a)
+
+
 def test_best_epoch_keeps_the_best_weights_and_stops_after_patience_epochs_without_better():
     model = torch.nn.Linear(2, 1)
     best = BestEpoch()
