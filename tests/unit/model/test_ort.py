@@ -83,6 +83,18 @@ def test_ort_int8_close_to_fp32(tiny):
     assert not np.array_equal(a_t, b_t)  # it really ran the quantised graph
 
 
+def test_int8_keeps_both_heads_in_fp32(tiny):
+    """The quantiser rewrites each head's Gemm as "<name>_MatMul" + Add before quantising: recipe 2 excluded
+    only the Gemm's own name, so the heads were int8 after all.  Now only encoder matmuls are integer."""
+    import onnx
+
+    path, _ = ort.ensure_onnx(tiny[0], "int8")
+    nodes = onnx.load(str(path), load_external_data=False).graph.node
+    integer = [n.name for n in nodes if n.op_type in ("MatMulInteger", "DynamicQuantizeMatMul", "QAttention")]
+    assert integer and not any("head" in n for n in integer)
+    assert any("head" in n.name and n.op_type in ("MatMul", "Gemm") for n in nodes)
+
+
 def test_mpnet_checkpoint_falls_back_to_torch(tiny, tmp_path):
     cfg = json.loads((tiny[0] / "config.json").read_text())
     assert ort.supports(tiny[0]) is None
