@@ -45,14 +45,13 @@ from typing import Any, Iterable
 import numpy as np
 import torch
 import torch.nn.functional as F
-from tqdm import tqdm
 
 from model.checkpoint import BASE_MODEL, CheckpointConfig, load_tokenizer, read_config, save_checkpoint
 from model.data import SOURCES, default_data_dir, load_splits
 from model.engine import load_engine, select_device
 from model.labels import TFNS_LABELS
 from model.text import INPUT_CONTRACT, URL_TOKEN, model_input
-from model.train import (SAVE_DTYPES, ResumableRun, _batches, _class_weights, _pad, base_model_dir,
+from model.train import (SAVE_DTYPES, ResumableRun, _batches, _class_weights, _pad, base_model_dir, epoch_bar,
                          build_base_model, epoch_report, final_validation, optimizer_step, print_epoch,
                          seed_everything, training_amp)
 from stream.base.errors import UserError
@@ -343,9 +342,7 @@ def distill(cfg: DistillConfig) -> Path:
     with run.stopping_on_signals():  # SIGTERM/SIGINT: save after the step, then exit
         for epoch, batches, first in run.epochs(cfg.epochs, lambda: _batches(lengths, cfg.batch_size, rng)):
             model.train()
-            bar = tqdm(batches[first:], desc=f"distill {epoch}/{cfg.epochs}", unit="batch", file=sys.stderr,
-                       initial=first, total=len(batches),
-                       disable=not cfg.progress, mininterval=1.0 if sys.stderr.isatty() else 15.0)
+            bar = epoch_bar(batches, first, f"distill {epoch}/{cfg.epochs}", cfg.progress)
             for step, idx in enumerate(bar, start=first):
                 batch = _pad(ids, idx, pad_id).to(device, non_blocking=True)
                 with torch.autocast(device.type, dtype=amp, enabled=amp is not None):

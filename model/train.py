@@ -365,6 +365,13 @@ class ResumableRun:
         self.path.unlink(missing_ok=True)
 
 
+def epoch_bar(batches: list, first: int, desc: str, enabled: bool) -> tqdm:
+    """The progress bar over an epoch's batches from step ``first`` (a resumed epoch starts part-way);
+    every 15 s when stderr is a log file rather than a terminal."""
+    return tqdm(batches[first:], desc=desc, unit="batch", file=sys.stderr, initial=first, total=len(batches),
+                disable=not enabled, mininterval=1.0 if sys.stderr.isatty() else 15.0)
+
+
 def final_validation(out: Path, splits, device) -> tuple[Any, dict[str, dict]]:
     """The saved checkpoint through the inference engine on ``device``: (the engine, a report per split)."""
     engine = load_engine(out, device=device.type)
@@ -485,9 +492,7 @@ def train(cfg: TrainConfig) -> Path:
     with run.stopping_on_signals():  # SIGTERM/SIGINT: save after the step, then exit
         for epoch, batches, first in run.epochs(cfg.epochs, lambda: _batches(lengths, cfg.batch_size, rng)):
             model.train()
-            bar = tqdm(batches[first:], desc=f"epoch {epoch}/{cfg.epochs}", unit="batch", file=sys.stderr,
-                       initial=first, total=len(batches),
-                       disable=not cfg.progress, mininterval=1.0 if sys.stderr.isatty() else 15.0)
+            bar = epoch_bar(batches, first, f"epoch {epoch}/{cfg.epochs}", cfg.progress)
             running = 0.0
             for step, idx in enumerate(bar, start=first):
                 batch = _pad(ids, idx, pad_id).to(device, non_blocking=True)
