@@ -280,7 +280,7 @@ class ResumableRun:
 
         def ask(signum, _frame):
             if self.stop_signal is not None:  # the second one: stop now, as without this handler
-                signal.signal(signum, previous[signum])
+                signal.signal(signum, previous[signum] if previous[signum] is not None else signal.SIG_DFL)
                 signal.raise_signal(signum)
                 return
             self.stop_signal = signum
