@@ -63,11 +63,23 @@ def empty_proba() -> tuple[np.ndarray, np.ndarray]:
     return np.zeros((0, len(TOPICS)), np.float32), np.zeros((0, len(SENTIMENTS)), np.float32)
 
 
-def length_batches(lengths: np.ndarray, batch_size: int) -> Iterator[np.ndarray]:
-    """Indices of micro-batches of texts of similar length (sorted by length, stable)."""
+def length_batches(lengths: np.ndarray, batch_size: int, exact: bool = False) -> Iterator[np.ndarray]:
+    """Indices of micro-batches of texts of similar length (sorted by length, stable).
+
+    ``exact``: a micro-batch holds texts of one length only, so nothing is padded.  The torch paths need it
+    for batch invariance: padding changes the shapes of the attention and pooling kernels, whose sums then
+    round differently (bf16: scores moved by up to 0.005 between a text alone and in a batch of 16; with
+    equal lengths, bit-identical).  The ONNX int8 path does not: its per-row scales make it invariant."""
     order = np.argsort(lengths, kind="stable")
-    for start in range(0, len(order), batch_size):
-        yield order[start : start + batch_size]
+    if not exact:
+        for start in range(0, len(order), batch_size):
+            yield order[start : start + batch_size]
+        return
+    sorted_lengths = lengths[order]
+    bounds = np.flatnonzero(np.diff(sorted_lengths)) + 1  # where the length changes
+    for group in np.split(order, bounds):
+        for start in range(0, len(group), batch_size):
+            yield group[start : start + batch_size]
 
 
 def pad_batch(ids: Sequence[Sequence[int]], idx: np.ndarray, lengths: np.ndarray, pad_id: int) -> np.ndarray:

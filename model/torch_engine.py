@@ -12,6 +12,9 @@ Loaded through :func:`model.engine.load_engine`, which picks this engine or the 
 * CPU: the path chosen by :func:`model.cpu.select_cpu_path` (bf16 / int8 / fp32 here).
   Micro-batches of 16 (measured fastest on 2 cores); torch threads limited to
   the CPUs this process may use.
+* Batch invariance (a text's outputs depend on the text, not on its batch-mates): a micro-batch holds
+  texts of one token length only, so nothing is padded (``length_batches(exact=True)``); the int8 path,
+  whose activation scale is computed over the whole micro-batch, runs each text alone.
 * ``predict`` holds a lock, so it is safe from one executor thread (and from
   several, serialised).
 """
@@ -133,6 +136,8 @@ class Engine:
         self._device = device
         self.dtype = dtype
         self.batch_size = int(batch_size or (CUDA_BATCH if device.type == "cuda" else CPU_BATCH))
+        # torch's dynamic int8 quantises each activation with one scale per batch tensor: one text per batch
+        self.micro_batch = 1 if self.cpu_path == "int8" else self.batch_size
         self.checkpoint_dir = checkpoint_dir
         self.pad_id = int(tokenizer.pad_token_id or 0)
         self._lock = threading.Lock()
@@ -202,7 +207,7 @@ class Engine:
         n = len(ids)
         lengths = np.fromiter((len(x) for x in ids), dtype=np.int64, count=n)
         topic_parts, sent_parts, index_parts = [], [], []
-        for idx in length_batches(lengths, self.batch_size):
+        for idx in length_batches(lengths, self.micro_batch, exact=True):
             batch = torch.from_numpy(pad_batch(ids, idx, lengths, self.pad_id))
             if self._pin:
                 batch = batch.pin_memory().to(self._device, non_blocking=True)
