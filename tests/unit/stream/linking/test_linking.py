@@ -242,10 +242,10 @@ def test_build_from_a_small_reference(tmp_path):
     sec.write_text("ticker,name,exchange,cik\nZZZQ,ZORBLAX TECHNOLOGIES INC,Nasdaq,1\nZZZR,ZORBLAX TECHNOLOGIES INC,Nasdaq,1\n"
                    "GOOGL,Alphabet Inc.,Nasdaq,2\nGOOG,Alphabet Inc.,Nasdaq,2\n")
     table = build_table(sec, corpus=())
-    names = {(a, t, k) for a, t, k, _ in table.aliases}
+    names = {(r.name, r.ticker, r.kind) for r in table.aliases}
     assert ("Zorblax Technologies", "ZZZQ", "N") in names and ("Zorblax", "ZZZQ", "G") in names
     assert ("Google", "GOOGL", "N") in names  # curated
-    symbols = {s: c for s, c, _, _ in table.symbols}
+    symbols = {s: c for s, c, *_ in table.symbols}
     assert symbols["ZZZR"] == "ZZZQ" and symbols["GOOG"] == "GOOGL"  # share classes fold by CIK
 
 
