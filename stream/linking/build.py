@@ -25,7 +25,7 @@ The curated inputs beside this module, each row with its source:
 * ``entities.tsv``: foreign issuers and other companies with no US listing of their
   own (``entity<TAB>names<TAB>country<TAB>us_line<TAB>since<TAB>until<TAB>source``):
   their names link to the US line (an ADR or OTC symbol) when the SEC list has it,
-  else to the unlisted entity;
+  else to the unlisted entity; a name ending in ``*`` is an everyday word (kind S);
 * the user's companies files (``--companies``, :func:`stream.linking.matcher.read_user_companies`).
 
 A generated one-word name that is also an everyday English word ("Strategy",
@@ -45,7 +45,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
-from stream.linking.matcher import NOT_SYMBOLS, AliasRow, UserCompany
+from stream.linking.matcher import NOT_SYMBOLS, AliasRow, UserCompany, name_key
 from stream.linking.names import normalize_name, short_names
 from stream.linking.watchlist import INDEX_FILE, INDEXES
 
@@ -223,15 +223,14 @@ def lowercase_words(paths: Iterable[Path]) -> Counter:
     return counts
 
 
-def _entity_kind(name: str, everyday: set[str]) -> str:
-    """The kind of a hand-listed entity name: an acronym exact-case (C), an everyday word strict (S),
-    another single word as a large issuer's (G), several words a name (N)."""
+def _entity_kind(name: str) -> str:
+    """The kind of a hand-listed entity name: several words a name (N), an acronym exact-case (C),
+    another single word as a large issuer's (G); ``*`` marks an everyday word (S: "Orange*")."""
+    if name.endswith("*"):
+        return "S"
     if " " in name:
         return "N"
-    if name.isupper() and len(name) <= 5:
-        return "C"
-    low = name.lower()
-    return "S" if low in everyday or word_frequency(low) >= 4.0 else "G"
+    return "C" if name.isupper() and len(name) <= 5 else "G"
 
 
 def build_table(sec_path: Path = DEFAULT_SEC, curated_path: Path = CURATED,
@@ -304,7 +303,7 @@ def build_table(sec_path: Path = DEFAULT_SEC, curated_path: Path = CURATED,
     for e in entities:
         line = canon(e.us_line) if e.us_line != "-" else None
         for name in e.names:
-            row = AliasRow(name, line or "", _entity_kind(name, everyday), "", e.since, e.until, "" if line else e.entity)
+            row = AliasRow(name.rstrip("*"), line or "", _entity_kind(name), "", e.since, e.until, "" if line else e.entity)
             hand.append((line or "@" + e.entity, row))
     for u in companies:
         t = u.ticker.strip().upper()
@@ -312,8 +311,9 @@ def build_table(sec_path: Path = DEFAULT_SEC, curated_path: Path = CURATED,
         hand.append((c, AliasRow(u.name, c, "X" if c == "-" else "U", "", u.since, u.until)))
     for key, row in hand:
         aliases[(row.name.lower(), key)] = row
-        curated_names.add(row.name.lower())
         forced.add((row.name.lower(), key))
+        if not row.until:  # a name that ended leaves the generated names of today's holder in place
+            curated_names.add(row.name.lower())
 
     for r in sec:
         c = canon(r["ticker"])
@@ -352,24 +352,26 @@ def build_table(sec_path: Path = DEFAULT_SEC, curated_path: Path = CURATED,
             if exchange == "OTC" and single and rank > 1500:
                 continue
             aliases.setdefault((low, c), AliasRow(form, c, "N"))
-    # an alias claimed by several companies at once is ambiguous: keep the largest (first in SEC order);
-    # names with a period (history.tsv, entities.tsv) are kept beside it
-    by_alias: dict[str, list[tuple[str, AliasRow]]] = {}
+    # a name claimed by several companies at once is ambiguous: keep the largest (first in SEC order);
+    # names with a period (history.tsv, entities.tsv) are kept beside it.  One group per word sequence
+    # ("Ingersoll-Rand" = "Ingersoll Rand"), as the linker searches them
+    by_words: dict[str, list[tuple[str, str, AliasRow]]] = {}
     for (low, key), entry in aliases.items():
-        by_alias.setdefault(low, []).append((key, entry))
+        by_words.setdefault(name_key(low), []).append((low, key, entry))
     out: list[AliasRow] = []
-    for low, keyed in by_alias.items():
-        timed = [e for _, e in keyed if e.since or e.until]
-        entries = [e for _, e in keyed if not (e.since or e.until)]
-        if len(entries) > 1:
+    for keyed in by_words.values():
+        timed = [e for _, _, e in keyed if e.since or e.until]
+        entries = [e for _, _, e in keyed if not (e.since or e.until)]
+        if len({e.ticker or e.entity for e in entries}) > 1:
             entries.sort(key=lambda e: (e.ticker == "-", symbols.get(e.ticker, ("", "", 10**9))[2]))
-            cur = [e for k, e in keyed if not (e.since or e.until) and (
-                (low, k) in forced or e.name.lower() in curated_names and e.kind != "N" or e.ticker == "-")]
-            entries = entries[:1] if not cur else cur[:1]
+            cur = [e for low, k, e in keyed if not (e.since or e.until) and (
+                (low, k) in forced or low in curated_names and e.kind != "N" or e.ticker == "-")]
+            first = entries[0] if not cur else cur[0]
+            entries = [e for e in entries if (e.ticker, e.entity) == (first.ticker, first.entity)]
         ended = [e.until for e in timed if e.until]
-        if entries and ended and entries[0].ticker not in {e.ticker for e in timed}:
+        if entries and ended and entries[0].ticker not in {e.ticker for e in timed if e.until}:
             # today's holder took the name when the last former holder stopped using it
-            entries = [entries[0]._replace(since=max(ended))]
+            entries = [e._replace(since=max(ended)) for e in entries]
         out.extend(timed + entries)
     out.sort(key=lambda e: (e.ticker, e.name.lower(), e.since, e.entity))
     syms = sorted([(s, c, ex, rk, "", "") for s, (c, ex, rk) in symbols.items()] + dated, key=lambda x: x[3])

@@ -172,6 +172,12 @@ def _fold_text(text: str) -> str:
 _BOUNDARY = {ord(c): " " for c in "\t\n\r\x0b\x0c !\"%'()*+,-./:;<=>?[\\]^`{|}~\xa0’‘“”–—…·•"}
 
 
+def name_key(name: str) -> str:
+    """A name as the text is searched: lower case, each punctuation mark a space ("Ingersoll-Rand" and
+    "Ingersoll Rand" are one key; the same length as the name, so spans stay exact)."""
+    return _fold_text(name.strip()).translate(_BOUNDARY)
+
+
 class Linker:
     """Links text to listed tickers.  Build once (the automaton), call :meth:`link` per text.
 
@@ -205,10 +211,12 @@ class Linker:
         self.watchlist: frozenset[str] | None = (
             None if watchlist is None else frozenset(self.symbols.get(t.upper(), t.upper()) for t in watchlist)
         )
+        # one entry list per word sequence ("Ingersoll-Rand" = "Ingersoll Rand"), each entry keeping its own
+        # written form for the case rules
         table: dict[str, list[_Alias]] = {}
         for row in aliases:
             r = AliasRow(*row)
-            table.setdefault(r.name.lower().replace("’", "'"), []).append(
+            table.setdefault(name_key(r.name), []).append(
                 _Alias(r.name, r.ticker, r.kind, **_parse_context(r.context), since=r.since, entity=r.entity))
         for entries in table.values():
             if len(entries) > 1:  # several holders of one name over time: the latest first
@@ -219,7 +227,7 @@ class Linker:
             name, ticker = u.name.strip(), u.ticker.strip().upper()
             if not name:
                 continue
-            key = name.lower().replace("’", "'")
+            key = name_key(name)
             if ticker in ("", "-"):  # the user removes a name
                 table[key] = [_Alias(name, "-", "X")]
                 continue
@@ -230,13 +238,11 @@ class Linker:
             else:
                 table[key] = [entry]
         self._table = table
-        # the automaton holds " word-mapped key " (punctuation -> space, see _boundaries), so it only
-        # reports whole-word matches; the key itself is checked against the text afterwards
+        # the automaton holds " key " (words of the name, see name_key), so it only reports whole-word
+        # matches; each entry's written form is checked against the text afterwards
         self._auto = ahocorasick.Automaton()
         for key in table:
-            bounded = f" {key.translate(_BOUNDARY)} "
-            found = self._auto.get(bounded, None)
-            self._auto.add_word(bounded, (found or ()) + (key,))
+            self._auto.add_word(f" {key} ", key)
         if table:
             self._auto.make_automaton()
 
@@ -338,10 +344,9 @@ class Linker:
             return []
         low = _fold_text(text)
         cands: list[tuple[int, int, str]] = []
-        for end, keys in self._auto.iter(f" {low.translate(_BOUNDARY)} "):
-            for key in keys:
-                start = end - len(key) - 1  # offsets in text: the search string has one leading space
-                cands.append((start, start + len(key), key))  # "Kimberly-Clark" = "Kimberly Clark"
+        for end, key in self._auto.iter(f" {low.translate(_BOUNDARY)} "):
+            start = end - len(key) - 1  # offsets in text: the search string has one leading space
+            cands.append((start, start + len(key), key))  # "Kimberly-Clark" = "Kimberly Clark"
         # leftmost-longest, no overlaps
         cands.sort(key=lambda c: (c[0], -(c[1] - c[0])))
         out: list[Link] = []
@@ -351,19 +356,19 @@ class Linker:
             if start < last_end or _overlaps(taken, start, end):
                 continue
             span = text[start:end]
-            e = _holder(self._table[key], day)
-            if e is None:
-                continue
-            if e.kind == "X":
-                if _case_ok(e.name, span):
-                    last_end = end  # a blocking phrase ("United States") consumes its words
-                continue
-            if title_text is None:
-                title_text = _title_case(text)
-            rule = self._accept(e, text, start, end, span, caps_text, title_text, confirmed)
-            if rule:
-                out.append(Link(e.ticker or None, start, end, span, rule, e.entity or None))
-                last_end = end
+            for e in _holders(self._table[key], day):
+                if e.kind == "X":
+                    if _case_ok(e.name, span):
+                        last_end = end  # a blocking phrase ("United States") consumes its words
+                        break
+                    continue
+                if title_text is None:
+                    title_text = _title_case(text)
+                rule = self._accept(e, text, start, end, span, caps_text, title_text, confirmed)
+                if rule:
+                    out.append(Link(e.ticker or None, start, end, span, rule, e.entity or None))
+                    last_end = end
+                    break
         return out
 
     def _accept(self, e: _Alias, text: str, start: int, end: int, span: str, caps_text: bool,
@@ -432,15 +437,13 @@ def _rejected(e: _Alias, text: str, start: int, end: int) -> bool:
     return _prev_word(text, start) in e.reject_prev or _next_word(text, end)[0] in e.reject_next
 
 
-def _holder(entries: list[_Alias], day: str | None) -> _Alias | None:
-    """The entry that held the name on ``day``: the latest to take it on or before that day (entries are
-    sorted latest first; an undated entry holds it since always); None: nobody used the name yet."""
-    if day is None or len(entries) == 1 and not entries[0].since:
-        return entries[0]
-    for e in entries:
-        if e.since <= day:
-            return e
-    return None
+def _holders(entries: list[_Alias], day: str | None) -> list[_Alias]:
+    """The entries of the company that held the name on ``day``: the latest to take it on or before that
+    day (entries are sorted latest first; an undated entry holds it since always); [] before anyone."""
+    if len(entries) == 1:
+        return entries if day is None or entries[0].since <= day else []
+    since = entries[0].since if day is None else next((e.since for e in entries if e.since <= day), None)
+    return [] if since is None else [e for e in entries if e.since == since]
 
 
 def _day(at: date | datetime | str | None) -> str | None:
