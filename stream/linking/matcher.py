@@ -11,7 +11,7 @@ Pure code over a loaded alias table (see :mod:`stream.linking.build`).  Rules:
 * ``alias``: a name from the user's alias CSV (``aliases`` setting), matched case-insensitively.
 
 Point in time: ``link(text, at=date)`` reads names and symbols as they were on that date.  A name
-belongs to the company that took it most recently on or before ``at`` ("Alcoa" is Howmet's former
+belongs to the company that took it most recently before ``at`` ("Alcoa" is Howmet's former
 name before 2016-11-01 and Alcoa Corp's after), and stays with it after a rename as long as nobody
 took it since (news keeps writing "Facebook"); a former symbol maps to its company only within its
 period (``GOLD`` is Barrick from 2019 to 2025).  ``at=None`` reads the text as current.
@@ -438,11 +438,12 @@ def _rejected(e: _Alias, text: str, start: int, end: int) -> bool:
 
 
 def _holders(entries: list[_Alias], day: str | None) -> list[_Alias]:
-    """The entries of the company that held the name on ``day``: the latest to take it on or before that
-    day (entries are sorted latest first; an undated entry holds it since always); [] before anyone."""
+    """The entries of the company that held the name on ``day``: the latest to take it before that day
+    (on the day of a change the news still reports the old holder's event; entries are sorted latest
+    first; an undated entry holds it since always); [] before anyone."""
     if len(entries) == 1:
-        return entries if day is None or entries[0].since <= day else []
-    since = entries[0].since if day is None else next((e.since for e in entries if e.since <= day), None)
+        return entries if day is None or entries[0].since < day else []
+    since = entries[0].since if day is None else next((e.since for e in entries if e.since < day), None)
     return [] if since is None else [e for e in entries if e.since == since]
 
 
