@@ -13,15 +13,7 @@ from hypothesis import given, settings, strategies as st
 from stream.linking import Linker, UserCompany, default_linker, read_user_companies
 from stream.linking.build import DEFAULT_SEC, build_table, read_entities, read_history
 from stream.linking.matcher import shipped_table
-
-
-@pytest.fixture(scope="module")
-def L() -> Linker:
-    return default_linker()
-
-
-def tickers(linker: Linker, text: str, at=None) -> list[str]:
-    return list(dict.fromkeys(linker.extract(text, at)))
+from tests.unit.stream.linking.test_linking import L, tickers  # noqa: F401 (L is a fixture)
 
 
 # ----------------------------------------------------------------- point-in-time names

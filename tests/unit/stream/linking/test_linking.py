@@ -21,8 +21,9 @@ def L() -> Linker:
     return default_linker()
 
 
-def tickers(linker: Linker, text: str) -> list[str]:
-    return list(dict.fromkeys(linker.extract(text)))
+def tickers(linker: Linker, text: str, at=None) -> list[str]:
+    """The distinct tickers linked in ``text`` (read as of ``at``), in text order."""
+    return list(dict.fromkeys(linker.extract(text, at)))
 
 
 def rules(linker: Linker, text: str) -> list[tuple[str, str]]:
