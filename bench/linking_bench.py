@@ -74,7 +74,7 @@ def timed(fn, items, repeat: int) -> float:
 class _NoLinks:
     """A linker that finds nothing: parse_record's cost without linking."""
 
-    def link(self, text):
+    def link(self, text, at=None):
         return []
 
     def canonical(self, symbol):

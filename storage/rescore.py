@@ -161,7 +161,7 @@ def rescore(
                     score = min(1.0, max(-1.0, float(p.sentiment_score)))
                     tickers = links = None
                     if relink is not None:
-                        tickers, links = _relink(relink, r[2], r[3], r[7])
+                        tickers, links = _relink(relink, r[2], r[3], r[7], r[1])
                         stats["changed_tickers"] += sorted(tickers) != sorted(r[6] or [])
                     values.append((r[0], r[1], p.topic, float(p.topic_score), p.sentiment, float(p.p_negative),
                                    float(p.p_neutral), float(p.p_positive), score, version, tickers,
@@ -184,10 +184,12 @@ def rescore(
     return stats
 
 
-def _relink(linker: Any, title: str, summary: str | None, old_links: Any) -> tuple[list[str], list[dict]]:
-    """The worker's linking of a stored article's text (stream.schema.link_tickers), keeping its given tickers."""
+def _relink(linker: Any, title: str, summary: str | None, old_links: Any,
+            published_at: Any = None) -> tuple[list[str], list[dict]]:
+    """The worker's linking of a stored article's text (stream.schema.link_tickers) as of its publication
+    time, keeping its given tickers."""
     given = [lk.get("ticker") for lk in (old_links or []) if isinstance(lk, dict) and lk.get("rule") == "given"]
-    tickers, links = link_tickers(linker, [t for t in given if t], f"{title} {summary or ''}")
+    tickers, links = link_tickers(linker, [t for t in given if t], f"{title} {summary or ''}", at=published_at)
     return list(tickers), list(links)
 
 

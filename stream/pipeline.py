@@ -137,10 +137,10 @@ class _TimedExtractor:
         finally:
             self.seconds += time.perf_counter() - t0
 
-    def link(self, text: str):
+    def link(self, text: str, at=None):
         t0 = time.perf_counter()
         try:
-            return self.inner.link(text)
+            return self.inner.link(text, at)
         finally:
             self.seconds += time.perf_counter() - t0
 

@@ -240,20 +240,22 @@ def parse_message(
     extractor = extractor or default_linker()
     text = f"{title} {summary or ''}"
     extra = {k: v for k, v in obj.items() if k not in KNOWN_FIELDS}
-    linked, links = link_tickers(extractor, tickers, text)
+    linked, links = link_tickers(extractor, tickers, text, at=published)
     return NewsItem(
         id=item_id, published_at=published, title=title, summary=summary, source=source, url=url,
         tickers=linked, extra=extra, ticker_links=links,
     )
 
 
-def link_tickers(linker: Linker, given: Iterable[str], text: str) -> tuple[tuple[str, ...], tuple[dict, ...]]:
-    """(tickers in the watchlist, every link as a dict) for the message's tickers and its text.
+def link_tickers(linker: Linker, given: Iterable[str], text: str,
+                 at: datetime | str | None = None) -> tuple[tuple[str, ...], tuple[dict, ...]]:
+    """(tickers in the watchlist, every link as a dict) for the message's tickers and its text,
+    read as of ``at`` (the publication time: the names and symbols in use then).
 
     Given tickers come first (rule ``given``); a link outside the linker's watchlist is kept
     with ``"watch": false`` but its ticker is left out of the returned tickers."""
     given = merge_tickers(given)
-    found = linker.link(text)
+    found = linker.link(text, at)
     links = [{"ticker": linker.canonical(t) or t, "rule": "given"} for t in given]
     links += [lk.as_dict() for lk in found]
     for lk in links:

@@ -1,4 +1,4 @@
-"""Build the shipped alias table from the SEC reference and the curated file.
+"""Build the shipped alias table from the SEC reference and the curated files.
 
 ``finsent tickers build`` runs :func:`build_table` and writes ``aliases.tsv``
 and ``symbols.tsv`` beside this module; both are committed, so a fresh clone
@@ -8,8 +8,25 @@ links names without any download.
   listed symbol; share classes of one company (same SEC CIK) and curated old
   symbols fold to one canonical ticker; ``rank`` is the SEC list's order
   (largest first), used by the ``topN`` watchlists.
-* ``aliases.tsv``: ``alias<TAB>ticker<TAB>kind<TAB>context`` (kinds in
-  ``curated.tsv``'s header).
+  A former symbol of ``history.tsv`` that another company holds today, or that
+  has an end date, adds ``<TAB>since<TAB>until``: it maps to its company only in
+  that period.
+* ``aliases.tsv``: ``alias<TAB>ticker<TAB>kind<TAB>context<TAB>since<TAB>until<TAB>entity``
+  (kinds in ``curated.tsv``'s header; ``since``/``until`` the period of a former
+  name; an empty ticker is an unlisted entity named ``entity``).
+
+The curated inputs beside this module, each row with its source:
+
+* ``curated.tsv``: names, brands, acronyms, everyday-word names with context rules;
+* ``history.tsv``: point-in-time former names and symbols of listed companies
+  (``ticker<TAB>name<TAB>kind<TAB>since<TAB>until<TAB>source[<TAB>context]``);
+  a company that took a name another company used before gets ``since`` set to the
+  end of that use, so the name does not capture old headlines;
+* ``entities.tsv``: foreign issuers and other companies with no US listing of their
+  own (``entity<TAB>names<TAB>country<TAB>us_line<TAB>since<TAB>until<TAB>source``):
+  their names link to the US line (an ADR or OTC symbol) when the SEC list has it,
+  else to the unlisted entity; a name ending in ``*`` is an everyday word (kind S);
+* the user's companies files (``--companies``, :func:`stream.linking.matcher.read_user_companies`).
 
 A generated one-word name that is also an everyday English word ("Strategy",
 "Sea", "Flex") is marked ``S`` (strict: only with a positive sign).  Everyday
@@ -28,12 +45,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
-from stream.linking.matcher import NOT_SYMBOLS
+from stream.linking.matcher import NOT_SYMBOLS, AliasRow, UserCompany, name_key
 from stream.linking.names import normalize_name, short_names
 from stream.linking.watchlist import INDEX_FILE, INDEXES
 
 HERE = Path(__file__).resolve().parent
 CURATED = HERE / "curated.tsv"
+HISTORY = HERE / "history.tsv"
+ENTITIES = HERE / "entities.tsv"
 ALIASES = HERE / "aliases.tsv"
 SYMBOLS = HERE / "symbols.tsv"
 DATA = HERE.parents[1].parent / "shared" / "data"  # ../shared/data next to the project root
@@ -90,11 +109,41 @@ def index_members(symbols: dict[str, tuple[str, str, int]]) -> dict[str, list[st
     return out
 
 
+# words of a fund's name: its family name ("DoubleLine", "Nuveen") is not the fund, so no short names
+_FUNDISH = {"fund", "funds", "etf", "etfs", "etn", "portfolio", "municipal", "muni"}
+
+
 @dataclass
 class Table:
-    aliases: list[tuple[str, str, str, str]]  # alias, ticker, kind, context
-    symbols: list[tuple[str, str, str, int]]  # symbol, canonical, exchange, rank
+    aliases: list[AliasRow]
+    symbols: list[tuple[str, str, str, int, str, str]]  # symbol, canonical, exchange, rank, since, until
     indexes: dict[str, list[str]] | None = None  # named watchlists (None: pytickersymbols absent)
+
+
+@dataclass(frozen=True)
+class Former:
+    """A row of history.tsv: a former name (or, kind F, symbol) of a listed company, with its period."""
+
+    ticker: str
+    name: str
+    kind: str
+    since: str
+    until: str
+    source: str
+    context: str = ""
+
+
+@dataclass(frozen=True)
+class Entity:
+    """A row of entities.tsv: a company with no US listing of its own, by the names the news uses."""
+
+    entity: str
+    names: tuple[str, ...]
+    country: str
+    us_line: str  # ADR / OTC symbol, "-" for none
+    since: str
+    until: str
+    source: str
 
 
 def read_sec(path: Path) -> list[dict[str, str]]:
@@ -114,6 +163,52 @@ def read_curated(path: Path = CURATED) -> list[tuple[str, str, str, str]]:
     return out
 
 
+def _tsv_rows(path: Path, min_cols: int) -> Iterable[tuple[int, list[str]]]:
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip() or line.startswith("#"):
+            continue
+        parts = [p.strip() for p in line.split("\t")]
+        if len(parts) < min_cols:
+            raise ValueError(f"{path}:{n}: expected {min_cols} tab-separated columns: {line!r}")
+        yield n, parts
+
+
+_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def _period(path: Path, n: int, since: str, until: str) -> tuple[str, str]:
+    since, until = ("" if d == "-" else d for d in (since, until))
+    for d in (since, until):
+        if d and not _DAY.fullmatch(d):
+            raise ValueError(f"{path}:{n}: {d!r} is not a date YYYY-MM-DD")
+    if since and until and until <= since:
+        raise ValueError(f"{path}:{n}: the period ends before it starts")
+    return since, until
+
+
+def read_history(path: Path = HISTORY) -> list[Former]:
+    """Former names and symbols with their periods; every row must name its source."""
+    out = []
+    for n, p in _tsv_rows(path, 6):
+        if p[2] not in KINDS or p[2] in "DX" or not p[5]:
+            raise ValueError(f"{path}:{n}: bad kind or no source: {p!r}")
+        since, until = _period(path, n, p[3], p[4])
+        out.append(Former(p[0], p[1], p[2], since, until, p[5], p[6] if len(p) > 6 else ""))
+    return out
+
+
+def read_entities(path: Path = ENTITIES) -> list[Entity]:
+    """Foreign issuers and other entities with no US listing of their own; every row names its source."""
+    out = []
+    for n, p in _tsv_rows(path, 7):
+        names = tuple(x.strip() for x in p[1].split("|") if x.strip())
+        if not names or not p[6]:
+            raise ValueError(f"{path}:{n}: no names or no source: {p!r}")
+        since, until = _period(path, n, p[4], p[5])
+        out.append(Entity(p[0], names, p[2], p[3], since, until, p[6]))
+    return out
+
+
 def lowercase_words(paths: Iterable[Path]) -> Counter:
     """How often each word appears in lower case (not first in its sentence) in a corpus."""
     counts: Counter = Counter()
@@ -128,10 +223,23 @@ def lowercase_words(paths: Iterable[Path]) -> Counter:
     return counts
 
 
+def _entity_kind(name: str) -> str:
+    """The kind of a hand-listed entity name: several words a name (N), an acronym exact-case (C),
+    another single word as a large issuer's (G); ``*`` marks an everyday word (S: "Orange*")."""
+    if name.endswith("*"):
+        return "S"
+    if " " in name:
+        return "N"
+    return "C" if name.isupper() and len(name) <= 5 else "G"
+
+
 def build_table(sec_path: Path = DEFAULT_SEC, curated_path: Path = CURATED,
-                corpus: Iterable[Path] = DEFAULT_CORPUS) -> Table:
+                corpus: Iterable[Path] = DEFAULT_CORPUS, *, history_path: Path | None = HISTORY,
+                entities_path: Path | None = ENTITIES, companies: Iterable[UserCompany] = ()) -> Table:
     sec = read_sec(sec_path)
     curated = read_curated(curated_path)
+    history = read_history(history_path) if history_path else []
+    entities = read_entities(entities_path) if entities_path else []
     common = lowercase_words(corpus)
     everyday = EVERYDAY | {w for w, n in common.items() if n >= 2}
 
@@ -151,26 +259,61 @@ def build_table(sec_path: Path = DEFAULT_SEC, curated_path: Path = CURATED,
                 symbols[old] = (canon, symbols[ticker][1], symbols[ticker][2])
             else:  # a share class the SEC lists separately
                 symbols[old] = (canon, symbols[old][1], symbols[old][2])
+    dated: list[tuple[str, str, str, int, str, str]] = []
+    for f in history:
+        if f.kind != "F" or f.ticker not in listed:
+            continue
+        canon, exchange, rank = symbols[f.ticker]
+        old = f.name.upper()
+        if old in symbols or f.since or f.until:  # taken by another company today, or ended: by date
+            dated.append((old, canon, exchange, rank, f.since, f.until))
+        else:
+            symbols[old] = (canon, exchange, rank)
 
     def canon(t: str) -> str | None:
         s = symbols.get(t.upper())
         return s[0] if s else None
 
+    for u in companies:  # the user's companies: their own symbols join the reference
+        t = u.ticker.strip().upper()
+        if t not in ("", "-") and t not in symbols:
+            symbols[t] = (t, "user", len(sec) + 1)
+
     drops = {(canon(t), a.lower()) for t, a, k, _ in curated if k == "D"}
-    aliases: dict[tuple[str, str], tuple[str, str, str, str]] = {}
+    aliases: dict[tuple[str, str], AliasRow] = {}
     curated_names = set()
+    forced: set[tuple[str, str]] = set()  # hand-dated rows: win over generated names of the same words
     for t, a, k, ctx in curated:
         if k in "FD":
             continue
         if k == "X":
-            aliases[(a.lower(), "-")] = (a, "-", "X", "")
+            aliases[(a.lower(), "-")] = AliasRow(a, "-", "X")
             curated_names.add(a.lower())
             continue
         c = canon(t)
         if c is None:
             continue  # no longer listed
-        aliases[(a.lower(), c)] = (a, c, k, ctx)
+        aliases[(a.lower(), c)] = AliasRow(a, c, k, ctx)
         curated_names.add(a.lower())
+    hand: list[tuple[str, AliasRow]] = []
+    for f in history:
+        c = canon(f.ticker)
+        if f.kind != "F" and c is not None:
+            hand.append((c, AliasRow(f.name, c, f.kind, f.context, f.since, f.until)))
+    for e in entities:
+        line = canon(e.us_line) if e.us_line != "-" else None
+        for name in e.names:
+            row = AliasRow(name.rstrip("*"), line or "", _entity_kind(name), "", e.since, e.until, "" if line else e.entity)
+            hand.append((line or "@" + e.entity, row))
+    for u in companies:
+        t = u.ticker.strip().upper()
+        c = "-" if t in ("", "-") else canon(t) or t
+        hand.append((c, AliasRow(u.name, c, "X" if c == "-" else "U", "", u.since, u.until)))
+    for key, row in hand:
+        aliases[(row.name.lower(), key)] = row
+        forced.add((row.name.lower(), key))
+        if not row.until:  # a name that ended leaves the generated names of today's holder in place
+            curated_names.add(row.name.lower())
 
     for r in sec:
         c = canon(r["ticker"])
@@ -180,7 +323,7 @@ def build_table(sec_path: Path = DEFAULT_SEC, curated_path: Path = CURATED,
         rank = symbols[r["ticker"].strip().upper()][2]
         full = normalize_name(r["name"])
         forms = [full]
-        if rank <= 3000:
+        if rank <= 3000 and not _FUNDISH & {w.lower() for w in full.split()}:
             forms += [f for f in short_names(full) if f.split()[0].lower() not in _NO_SHORT or " " in f]
         forms += [f.replace("-", " ") for f in forms if "-" in f]  # "Snap-on" is also written "Snap On"
         for form in forms:
@@ -191,54 +334,65 @@ def build_table(sec_path: Path = DEFAULT_SEC, curated_path: Path = CURATED,
             if single and form.isupper() and len(form) <= 5:
                 # an acronym name ("BHP", "UBS"): exact case, only for the larger issuers, never a word
                 if rank <= 500 and len(form) >= 3 and low not in everyday and form not in NOT_SYMBOLS:
-                    aliases.setdefault((low, c), (form, c, "C", ""))
+                    aliases.setdefault((low, c), AliasRow(form, c, "C"))
                 continue
             if single:
                 z = word_frequency(low)
                 if low in everyday or z >= 4.0 or (rank > 500 and z >= 3.0 and exchange == "OTC"):
                     if rank <= 1000 and exchange != "OTC":
-                        aliases.setdefault((low, c), (form, c, "S", ""))
+                        aliases.setdefault((low, c), AliasRow(form, c, "S"))
                     continue
                 # a one-word generated name: never inside a longer capitalised name; a smaller issuer
                 # whose name is also a familiar word only with a positive sign ("Viking shares")
-                aliases.setdefault((low, c), (form, c, "H" if rank > 500 and z >= 3.0 else "G", ""))
+                aliases.setdefault((low, c), AliasRow(form, c, "H" if rank > 500 and z >= 3.0 else "G"))
                 continue
             if not single and all(w.lower() in everyday or w.lower() in ("of", "and", "&", "the") for w in form.split()) \
                     and rank > 1000:
                 continue  # "Global Industrial Partners"-like names of small issuers: too generic
             if exchange == "OTC" and single and rank > 1500:
                 continue
-            aliases.setdefault((low, c), (form, c, "N", ""))
-    # an alias claimed by several companies is ambiguous: keep the largest (first in SEC order)
-    by_alias: dict[str, list[tuple[str, str, str, str]]] = {}
-    for (low, _), entry in aliases.items():
-        by_alias.setdefault(low, []).append(entry)
-    out = []
-    for low, entries in by_alias.items():
-        if len(entries) > 1:
-            entries.sort(key=lambda e: (e[1] == "-", symbols.get(e[1], ("", "", 10**9))[2]))
-            cur = [e for e in entries if e[0].lower() in curated_names and e[2] != "N" or e[1] == "-"]
-            entries = entries[:1] if not cur else cur[:1]
-        out.extend(entries)
-    out.sort(key=lambda e: (e[1], e[0].lower()))
-    syms = sorted(((s, c, ex, rk) for s, (c, ex, rk) in symbols.items()), key=lambda x: x[3])
+            aliases.setdefault((low, c), AliasRow(form, c, "N"))
+    # a name claimed by several companies at once is ambiguous: keep the largest (first in SEC order);
+    # names with a period (history.tsv, entities.tsv) are kept beside it.  One group per word sequence
+    # ("Ingersoll-Rand" = "Ingersoll Rand"), as the linker searches them
+    by_words: dict[str, list[tuple[str, str, AliasRow]]] = {}
+    for (low, key), entry in aliases.items():
+        by_words.setdefault(name_key(low), []).append((low, key, entry))
+    out: list[AliasRow] = []
+    for keyed in by_words.values():
+        timed = [e for _, _, e in keyed if e.since or e.until]
+        entries = [e for _, _, e in keyed if not (e.since or e.until)]
+        if len({e.ticker or e.entity for e in entries}) > 1:
+            entries.sort(key=lambda e: (e.ticker == "-", symbols.get(e.ticker, ("", "", 10**9))[2]))
+            cur = [e for low, k, e in keyed if not (e.since or e.until) and (
+                (low, k) in forced or low in curated_names and e.kind != "N" or e.ticker == "-")]
+            first = entries[0] if not cur else cur[0]
+            entries = [e for e in entries if (e.ticker, e.entity) == (first.ticker, first.entity)]
+        ended = [e.until for e in timed if e.until]
+        if entries and ended and entries[0].ticker not in {e.ticker for e in timed if e.until}:
+            # today's holder took the name when the last former holder stopped using it
+            entries = [e._replace(since=max(ended)) for e in entries]
+        out.extend(timed + entries)
+    out.sort(key=lambda e: (e.ticker, e.name.lower(), e.since, e.entity))
+    syms = sorted([(s, c, ex, rk, "", "") for s, (c, ex, rk) in symbols.items()] + dated, key=lambda x: x[3])
     return Table(aliases=out, symbols=syms, indexes=index_members(symbols))
 
 
 def write_table(table: Table, aliases_path: Path = ALIASES, symbols_path: Path = SYMBOLS,
                 index_path: Path = INDEX_FILE) -> None:
-    head = "# generated by 'finsent tickers build' from the SEC reference and curated.tsv: do not edit\n"
+    head = ("# generated by 'finsent tickers build' from the SEC reference, curated.tsv, history.tsv and "
+            "entities.tsv: do not edit\n")
     with open(aliases_path, "w", encoding="utf-8", newline="\n") as f:
         f.write(head)
-        for a, t, k, ctx in table.aliases:
-            f.write(f"{a}\t{t}\t{k}\t{ctx}\n")
+        for row in table.aliases:
+            f.write("\t".join(row) + "\n")
     with open(symbols_path, "w", encoding="utf-8", newline="\n") as f:
         f.write(head)
-        for s, c, ex, rk in table.symbols:
-            f.write(f"{s}\t{c}\t{ex}\t{rk}\n")
+        for s, c, ex, rk, since, until in table.symbols:
+            f.write(f"{s}\t{c}\t{ex}\t{rk}" + (f"\t{since}\t{until}" if since or until else "") + "\n")
     if table.indexes is not None:  # without pytickersymbols the committed index lists stay as they are
         with open(index_path, "w", encoding="utf-8", newline="\n") as f:
-            f.write(head.replace("from the SEC reference and curated.tsv", "from pytickersymbols' index lists"))
+            f.write(head.split(" from ")[0] + " from pytickersymbols' index lists: do not edit\n")
             for key in sorted(table.indexes):
                 for t in table.indexes[key]:
                     f.write(f"{key}\t{t}\n")

@@ -7,8 +7,8 @@ import sys
 from pathlib import Path
 
 from stream.base.errors import UserError
-from stream.linking import linker_for
-from stream.linking.build import ALIASES, DEFAULT_CORPUS, DEFAULT_SEC, SYMBOLS, build_table, write_table
+from stream.linking import linker_for, read_user_companies
+from stream.linking.build import ALIASES, DEFAULT_CORPUS, DEFAULT_SEC, INDEX_FILE, SYMBOLS, build_table, write_table
 from stream.schema import link_tickers
 
 
@@ -18,13 +18,20 @@ def register(sub) -> None:
     lk = tsub.add_parser("link", help="show which text links to which ticker, and by which rule")
     lk.add_argument("text", nargs="*", help="the text (default: one text a line on standard input)")
     lk.add_argument("--json", action="store_true", help="one JSON line per text: tickers and links")
+    lk.add_argument("--at", metavar="DATE", help="read the text as published on DATE (YYYY-MM-DD): the names "
+                                                 "and symbols of that day (default: today's)")
     lk.set_defaults(func=cmd_link)
     b = tsub.add_parser("build", help="regenerate stream/linking/aliases.tsv and symbols.tsv from the SEC "
-                                      "reference and curated.tsv")
+                                      "reference, curated.tsv, history.tsv, entities.tsv and your companies")
     b.add_argument("--sec", type=Path, default=None,
                    help="SEC company tickers CSV (default ../shared/data/reference/sec_company_tickers.csv)")
     b.add_argument("--no-corpus", action="store_true",
                    help="do not read ../shared/data texts to find everyday words (wordfreq and the built-in list still apply)")
+    b.add_argument("--companies", type=Path, action="append", default=[], metavar="CSV",
+                   help="a file of your extra companies, ticker,name[,from,until] (names separated by '|'), "
+                        "built in beside the shipped reference; repeatable")
+    b.add_argument("--out", type=Path, default=None, metavar="DIR",
+                   help="write aliases.tsv and symbols.tsv (and indexes.tsv) into DIR instead of the package")
     b.set_defaults(func=cmd_build)
     p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
 
@@ -34,7 +41,7 @@ def cmd_link(args) -> int:
     linker = linker_for(settings.aliases, settings.watchlist)
     texts = [" ".join(args.text)] if args.text else [line.rstrip("\n") for line in sys.stdin if line.strip()]
     for text in texts:
-        tickers, links = link_tickers(linker, (), text)
+        tickers, links = link_tickers(linker, (), text, at=args.at)
         if args.json:
             print(json.dumps({"text": text, "tickers": list(tickers), "links": list(links)}, ensure_ascii=False))
             continue
@@ -49,11 +56,22 @@ def cmd_build(args) -> int:
     sec = args.sec or DEFAULT_SEC
     if not Path(sec).is_file():
         raise UserError(f"SEC reference not found: {sec} (pass --sec PATH)")
-    table = build_table(Path(sec), corpus=() if args.no_corpus else DEFAULT_CORPUS)
-    write_table(table)
+    companies = []
+    for path in args.companies:
+        try:
+            companies += read_user_companies(path)
+        except (OSError, ValueError) as exc:
+            raise UserError(f"--companies {path}: {exc}") from None
+    table = build_table(Path(sec), corpus=() if args.no_corpus else DEFAULT_CORPUS, companies=companies)
+    aliases, symbols, indexes = ALIASES, SYMBOLS, INDEX_FILE
+    if args.out is not None:
+        args.out.mkdir(parents=True, exist_ok=True)
+        aliases, symbols, indexes = (args.out / p.name for p in (ALIASES, SYMBOLS, INDEX_FILE))
+    write_table(table, aliases, symbols, indexes)
     kinds: dict[str, int] = {}
-    for _, _, k, _ in table.aliases:
-        kinds[k] = kinds.get(k, 0) + 1
-    print(f"wrote {ALIASES} ({len(table.aliases)} names: "
-          + ", ".join(f"{k} {n}" for k, n in sorted(kinds.items())) + f") and {SYMBOLS} ({len(table.symbols)} symbols)")
+    for row in table.aliases:
+        kinds[row.kind] = kinds.get(row.kind, 0) + 1
+    print(f"wrote {aliases} ({len(table.aliases)} names: "
+          + ", ".join(f"{k} {n}" for k, n in sorted(kinds.items())) + f") and {symbols} ({len(table.symbols)} symbols)"
+          + (f"; {len(companies)} names from your companies" if companies else ""))
     return 0

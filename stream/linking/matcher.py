@@ -5,9 +5,20 @@ Pure code over a loaded alias table (see :mod:`stream.linking.build`).  Rules:
 * ``cashtag``: ``$AAPL`` (any symbol-shaped cashtag; listed share classes fold);
 * ``exchange``: ``(NYSE: X)``, ``NASDAQ:X``, ``Nasdaq-listed X`` with X a listed symbol;
 * ``paren``: a listed symbol in parentheses right after a capitalised name: ``Ashford Hospitality Trust (AHT)``;
-* ``symbol_list``: two or more listed ALL-CAPS symbols in a list: ``Price Targets On AAP, CVS, GPC``;
+* ``symbol_list``: the listed ALL-CAPS symbols of a list (``Price Targets On AAP, CVS, GPC``,
+  ``Volume Movers (KVHI, REGN, ARTC)``): every known symbol links, unknown or delisted ones are skipped;
 * ``name`` / ``acronym``: a company name, brand or former name from the table, whole-word and case-aware;
 * ``alias``: a name from the user's alias CSV (``aliases`` setting), matched case-insensitively.
+
+Point in time: ``link(text, at=date)`` reads names and symbols as they were on that date.  A name
+belongs to the company that took it most recently before ``at`` ("Alcoa" is Howmet's former
+name before 2016-11-01 and Alcoa Corp's after), and stays with it after a rename as long as nobody
+took it since (news keeps writing "Facebook"); a former symbol maps to its company only within its
+period (``GOLD`` is Barrick from 2019 to 2025).  ``at=None`` reads the text as current.
+
+Unlisted entities (a foreign issuer with no US line, a company taken private) are names with no
+ticker: they consume their span (so "Merck KGaA" never links MRK) and are returned, as a
+:class:`Link` with ``ticker=None`` and the ``entity`` name, only to ``link(..., unlisted=True)``.
 
 Symbols that are also words ("A", "ALL", "IT", "ON", "NOW") never match in running
 text: a bare symbol counts only where the text marks it as one.  Everyday words that
@@ -22,7 +33,8 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Iterable, Mapping
+from datetime import date, datetime, timezone
+from typing import Iterable, Mapping, NamedTuple
 
 import ahocorasick
 
@@ -36,9 +48,12 @@ _EXCHANGES = (
 _EXCHANGE_TAG = re.compile(r"\b(?:" + _EXCHANGES + r")\s*:\s*\$?([A-Za-z]{1,6}(?:[.\-][A-Za-z]{1,2})?)\b")
 _LISTED = re.compile(r"\b(?:NYSE|Nasdaq|NASDAQ)-listed\s+([A-Z][A-Za-z0-9.&\-]*(?:\s+[A-Z][A-Za-z0-9.&\-]*){0,3})")
 _PAREN = re.compile(r"(?<=[A-Za-z.,)])\s*\(([A-Z]{1,5}(?:[.\-][A-Z])?)\)")
+_SYM = r"[A-Z]{1,5}(?:[.\-][A-Z])?"
 _LIST = re.compile(
-    r"(?<![\w$])([A-Z]{1,5}(?:[.\-][A-Z])?)(?:(?:\s*,\s*|\s+(?:and|&)\s+)([A-Z]{1,5}(?:[.\-][A-Z])?))+(?![\w])"
+    rf"(?<![\w$])({_SYM})(?:(?:\s*,\s*(?:(?:and|&)\s+)?|\s+(?:and|&)\s+)({_SYM}))+(?![\w])"
 )
+# a list the text marks as symbols: in parentheses, or after "On" / "Movers" / "Gainers" / "Losers" / ":"
+_LIST_MARK = re.compile(r"(?:\(|\b(?:[Oo]n|ON|[Mm]overs|[Gg]ainers|[Ll]osers|[Ss]tocks|[Nn]ames|[Tt]ickers)\s*:?|:)\s*$")
 _LIST_TOKEN = re.compile(r"[A-Z]{1,5}(?:[.\-][A-Z])?")
 # acronyms that are not symbols in a list or in parentheses, even when some issuer uses them as one
 NOT_SYMBOLS = frozenset(
@@ -71,25 +86,55 @@ _STRONG_NEXT = frozenset(
 
 @dataclass(frozen=True)
 class Link:
-    ticker: str
+    """One mention: ``text[start:end]`` names ``ticker`` (None: an unlisted ``entity``) by ``rule``."""
+
+    ticker: str | None
     start: int
     end: int
     text: str
     rule: str
+    entity: str | None = None  # the unlisted entity's name (ticker None), else None
 
     def as_dict(self) -> dict:
-        return {"ticker": self.ticker, "start": self.start, "end": self.end, "text": self.text, "rule": self.rule}
+        d = {"ticker": self.ticker, "start": self.start, "end": self.end, "text": self.text, "rule": self.rule}
+        if self.entity is not None:
+            d["entity"] = self.entity
+        return d
+
+
+class AliasRow(NamedTuple):
+    """A row of ``aliases.tsv``: ticker ``-`` blocks a phrase, an empty ticker is an unlisted entity.
+    ``since`` / ``until``: ISO dates of the period the name was in use (empty: open)."""
+
+    name: str
+    ticker: str
+    kind: str
+    context: str = ""
+    since: str = ""
+    until: str = ""
+    entity: str = ""
+
+
+class UserCompany(NamedTuple):
+    """A row of the user's companies file: ``ticker,name[,from,until]`` (ticker ``-`` removes the name)."""
+
+    ticker: str
+    name: str
+    since: str = ""
+    until: str = ""
 
 
 @dataclass(frozen=True)
 class _Alias:
     name: str  # display form, decides the case rule
-    ticker: str
-    kind: str  # N C A S X U(user)
+    ticker: str  # "" = unlisted entity, "-" = blocking phrase
+    kind: str  # N C A S X G H U(user)
     reject_prev: frozenset[str] = frozenset()
     reject_next: frozenset[str] = frozenset()
     plus_prev: frozenset[str] = frozenset()
     plus_next: frozenset[str] = frozenset()
+    since: str = ""
+    entity: str = ""
 
 
 def _parse_context(ctx: str) -> dict[str, frozenset[str]]:
@@ -127,119 +172,181 @@ def _fold_text(text: str) -> str:
 _BOUNDARY = {ord(c): " " for c in "\t\n\r\x0b\x0c !\"%'()*+,-./:;<=>?[\\]^`{|}~\xa0’‘“”–—…·•"}
 
 
+def name_key(name: str) -> str:
+    """A name as the text is searched: lower case, each punctuation mark a space ("Ingersoll-Rand" and
+    "Ingersoll Rand" are one key; the same length as the name, so spans stay exact)."""
+    return _fold_text(name.strip()).translate(_BOUNDARY)
+
+
 class Linker:
     """Links text to listed tickers.  Build once (the automaton), call :meth:`link` per text.
 
     ``Linker()`` uses the shipped table; ``Linker({"Acme": "ACME"})`` adds the user's aliases
-    (``{alias: ticker}``, matched case-insensitively; ticker ``-`` removes a shipped name).
+    (``{alias: ticker}``, or :class:`UserCompany` rows with a period; matched case-insensitively;
+    ticker ``-`` removes a shipped name).
     ``watchlist``: the tickers that make trends and alerts (None = all); see :meth:`in_watchlist`.
     """
 
     def __init__(
         self,
-        user_aliases: Mapping[str, str] | None = None,
+        user_aliases: Mapping[str, str] | Iterable[UserCompany] | None = None,
         *,
-        aliases: Iterable[tuple[str, str, str, str]] | None = None,
+        aliases: Iterable[tuple[str, ...]] | None = None,
         symbols: Mapping[str, str] | None = None,
+        dated_symbols: Iterable[tuple[str, str, str, str]] | None = None,
         watchlist: Iterable[str] | None = None,
     ) -> None:
         if aliases is None or symbols is None:
-            shipped_aliases, shipped_symbols = shipped_table()
+            shipped_aliases, shipped_symbols, shipped_dated = shipped_table()
             aliases = shipped_aliases if aliases is None else aliases
-            symbols = shipped_symbols if symbols is None else symbols
-        self.symbols: dict[str, str] = dict(symbols)  # symbol -> canonical ticker
+            if symbols is None:
+                symbols, dated_symbols = shipped_symbols, shipped_dated if dated_symbols is None else dated_symbols
+        self.symbols: dict[str, str] = dict(symbols)  # symbol -> canonical ticker (today)
+        # former symbols in their period: symbol -> [(since, until, canonical)], latest first
+        self._dated: dict[str, list[tuple[str, str, str]]] = {}
+        for sym, canon, since, until in dated_symbols or ():
+            self._dated.setdefault(sym, []).append((since, until, canon))
+        for periods in self._dated.values():
+            periods.sort(reverse=True)
         self.watchlist: frozenset[str] | None = (
             None if watchlist is None else frozenset(self.symbols.get(t.upper(), t.upper()) for t in watchlist)
         )
+        # one entry list per word sequence ("Ingersoll-Rand" = "Ingersoll Rand"), each entry keeping its own
+        # written form for the case rules
         table: dict[str, list[_Alias]] = {}
-        for name, ticker, kind, ctx in aliases:
-            table.setdefault(name.lower().replace("’", "'"), []).append(_Alias(name, ticker, kind, **_parse_context(ctx)))
-        for name, ticker in (user_aliases or {}).items():
-            name, ticker = name.strip(), ticker.strip().upper()
+        for row in aliases:
+            r = AliasRow(*row)
+            table.setdefault(name_key(r.name), []).append(
+                _Alias(r.name, r.ticker, r.kind, **_parse_context(r.context), since=r.since, entity=r.entity))
+        for entries in table.values():
+            if len(entries) > 1:  # several holders of one name over time: the latest first
+                entries.sort(key=lambda e: e.since, reverse=True)
+        users = user_aliases.items() if isinstance(user_aliases, Mapping) else user_aliases or ()
+        for row in users:
+            u = UserCompany(row[1], row[0]) if isinstance(user_aliases, Mapping) else UserCompany(*row)
+            name, ticker = u.name.strip(), u.ticker.strip().upper()
             if not name:
                 continue
-            key = name.lower().replace("’", "'")
+            key = name_key(name)
             if ticker in ("", "-"):  # the user removes a name
                 table[key] = [_Alias(name, "-", "X")]
+                continue
+            entry = _Alias(name, self.symbols.get(ticker, ticker), "U", since=u.since)
+            if u.since or u.until:  # a dated name joins the other holders of the name
+                kept = [e for e in table.get(key, []) if e.kind != "X"]
+                table[key] = sorted(kept + [entry], key=lambda e: e.since, reverse=True)
             else:
-                table[key] = [_Alias(name, self.symbols.get(ticker, ticker), "U")]
+                table[key] = [entry]
         self._table = table
-        # the automaton holds " word-mapped key " (punctuation -> space, see _boundaries), so it only
-        # reports whole-word matches; the key itself is checked against the text afterwards
+        # the automaton holds " key " (words of the name, see name_key), so it only reports whole-word
+        # matches; each entry's written form is checked against the text afterwards
         self._auto = ahocorasick.Automaton()
         for key in table:
-            bounded = f" {key.translate(_BOUNDARY)} "
-            found = self._auto.get(bounded, None)
-            self._auto.add_word(bounded, (found or ()) + (key,))
+            self._auto.add_word(f" {key} ", key)
         if table:
             self._auto.make_automaton()
 
     # ------------------------------------------------------------------ loading
     @classmethod
     def from_csv(cls, path: str | Path, watchlist: Iterable[str] | None = None) -> "Linker":
-        """The shipped table extended by the user's alias CSV ``ticker,alias``."""
-        return cls(read_user_aliases(path), watchlist=watchlist)
+        """The shipped table extended by the user's alias CSV ``ticker,alias[,from,until]``."""
+        return cls(read_user_companies(path), watchlist=watchlist)
 
     def in_watchlist(self, ticker: str) -> bool:
         return self.watchlist is None or ticker in self.watchlist
 
-    def canonical(self, symbol: str) -> str | None:
-        return self.symbols.get(symbol.upper())
+    def canonical(self, symbol: str, at: date | datetime | str | None = None) -> str | None:
+        """The canonical ticker of a symbol (as it was on ``at``: a former symbol within its period)."""
+        return self._symbol(symbol.upper(), _day(at))
+
+    def _symbol(self, sym: str, day: str | None) -> str | None:
+        periods = self._dated.get(sym)
+        if periods is None:
+            return self.symbols.get(sym)
+        if day is not None:
+            for since, until, canon in periods:
+                if since <= day and (not until or day < until):
+                    return canon
+        current = self.symbols.get(sym)
+        return current if current is not None else periods[0][2]  # a former symbol nobody took since
 
     # ------------------------------------------------------------------ linking
-    def extract(self, text: str) -> list[str]:
+    def extract(self, text: str, at: date | datetime | str | None = None) -> list[str]:
         """The ticker of every link in ``text``, in text order (the old ``TickerExtractor`` interface)."""
-        return [link.ticker for link in self.link(text)]
+        return [link.ticker for link in self.link(text, at) if link.ticker is not None]
 
-    def link(self, text: str) -> list[Link]:
+    def link(self, text: str, at: date | datetime | str | None = None, *, unlisted: bool = False) -> list[Link]:
+        """Every mention in ``text`` read as of ``at`` (the publication time; None: today), in text
+        order; ``unlisted``: also the mentions of entities with no US ticker (``ticker`` None)."""
         if not isinstance(text, str) or not text:
             return []
+        day = _day(at)
         if "&" in text and ";" in text:
             text = html.unescape(text)  # "AT&amp;T" in scraped feeds; spans refer to the unescaped text
         links: list[Link] = []
         taken: list[tuple[int, int]] = []
         for m in (_CASHTAG.finditer(text) if "$" in text else ()):
             sym = m.group(1).upper()
-            links.append(Link(self.symbols.get(sym, sym), m.start(), m.end(), m.group(0), "cashtag"))
+            links.append(Link(self._symbol(sym, day) or sym, m.start(), m.end(), m.group(0), "cashtag"))
             taken.append((m.start(), m.end()))
         for m in (_EXCHANGE_TAG.finditer(text) if ":" in text else ()):
             sym = m.group(1).upper()
             if m.group(1).isupper() and not _overlaps(taken, m.start(1), m.end(1)):
-                links.append(Link(self.symbols.get(sym, sym), m.start(), m.end(), m.group(0), "exchange"))
+                links.append(Link(self._symbol(sym, day) or sym, m.start(), m.end(), m.group(0), "exchange"))
                 taken.append((m.start(), m.end()))
         for m in (_LISTED.finditer(text) if "-listed" in text else ()):
             sym = m.group(1).split()[0]
-            if sym.isupper() and sym in self.symbols and sym not in NOT_SYMBOLS and not _overlaps(taken, m.start(1), m.end(1)):
-                links.append(Link(self.symbols[sym], m.start(), m.start(1) + len(sym), text[m.start():m.start(1) + len(sym)], "exchange"))
+            canon = self._symbol(sym, day) if sym.isupper() and sym not in NOT_SYMBOLS else None
+            if canon and not _overlaps(taken, m.start(1), m.end(1)):
+                links.append(Link(canon, m.start(), m.start(1) + len(sym), text[m.start():m.start(1) + len(sym)], "exchange"))
                 taken.append((m.start(1), m.start(1) + len(sym)))
         caps_text = _mostly_caps(text)
-        if not caps_text:
-            for m in (_PAREN.finditer(text) if "(" in text else ()):
-                sym = m.group(1)
-                if sym in self.symbols and sym not in NOT_SYMBOLS and not _overlaps(taken, m.start(1), m.end(1)):
-                    links.append(Link(self.symbols[sym], m.start(1) - 1, m.end(1) + 1, f"({sym})", "paren"))
-                    taken.append((m.start(1) - 1, m.end(1) + 1))
-            for m in (_LIST.finditer(text) if ("," in text or " and " in text or "&" in text) else ()):
-                toks = [(t.group(0), m.start() + t.start()) for t in _LIST_TOKEN.finditer(m.group(0))]
-                if len({t for t, _ in toks}) >= 2 and all(t in self.symbols and t not in NOT_SYMBOLS for t, _ in toks):
-                    for t, s in toks:
-                        if not _overlaps(taken, s, s + len(t)):
-                            links.append(Link(self.symbols[t], s, s + len(t), t, "symbol_list"))
-                            taken.append((s, s + len(t)))
+        if "(" in text or "," in text or " and " in text or "&" in text:
+            links += self._symbols_in_lists(text, day, taken, caps_text)
         confirmed = {lk.ticker for lk in links}
-        links.extend(self._names(text, taken, caps_text, confirmed))
+        links.extend(self._names(text, day, taken, caps_text, confirmed))
         links.sort(key=lambda lk: lk.start)
-        return links
+        return links if unlisted else [lk for lk in links if lk.ticker is not None]
 
-    def _names(self, text: str, taken: list[tuple[int, int]], caps_text: bool, confirmed: set[str]) -> list[Link]:
+    def _symbols_in_lists(self, text: str, day: str | None, taken: list[tuple[int, int]],
+                          caps_text: bool) -> list[Link]:
+        """``paren`` and ``symbol_list`` links.  In a list the text marks as symbols (in parentheses, after
+        "On", "Movers", "Gainers", ...) every known symbol links; in an unmarked list at least two must be
+        known.  Unknown and delisted symbols never block the others; words (NOT_SYMBOLS) never link."""
+        out: list[Link] = []
+        for m in (_LIST.finditer(text) if ("," in text or " and " in text or "&" in text) else ()):
+            marked = bool(_LIST_MARK.search(text, 0, m.start()))
+            if caps_text and not (marked and text[:m.start()].rstrip().endswith("(")):
+                continue  # an ALL-CAPS headline is a list of words, unless the list is in parentheses
+            toks = [(t.group(0), m.start() + t.start()) for t in _LIST_TOKEN.finditer(m.group(0))]
+            if len({t for t, _ in toks}) < 2:
+                continue
+            known = [(t, s, c) for t, s in toks if t not in NOT_SYMBOLS and (c := self._symbol(t, day))]
+            if len(known) < (1 if marked else 2) or (not marked and 2 * len(known) < len(toks)):
+                continue
+            for t, s, canon in known:
+                if not _overlaps(taken, s, s + len(t)):
+                    out.append(Link(canon, s, s + len(t), t, "symbol_list"))
+                    taken.append((s, s + len(t)))
+        if caps_text:
+            return out
+        for m in (_PAREN.finditer(text) if "(" in text else ()):
+            sym = m.group(1)
+            canon = self._symbol(sym, day) if sym not in NOT_SYMBOLS else None
+            if canon and not _overlaps(taken, m.start(1), m.end(1)):
+                out.append(Link(canon, m.start(1) - 1, m.end(1) + 1, f"({sym})", "paren"))
+                taken.append((m.start(1) - 1, m.end(1) + 1))
+        return out
+
+    def _names(self, text: str, day: str | None, taken: list[tuple[int, int]], caps_text: bool,
+               confirmed: set[str | None]) -> list[Link]:
         if not self._table:
             return []
         low = _fold_text(text)
         cands: list[tuple[int, int, str]] = []
-        for end, keys in self._auto.iter(f" {low.translate(_BOUNDARY)} "):
-            for key in keys:
-                start = end - len(key) - 1  # offsets in text: the search string has one leading space
-                cands.append((start, start + len(key), key))  # "Kimberly-Clark" = "Kimberly Clark"
+        for end, key in self._auto.iter(f" {low.translate(_BOUNDARY)} "):
+            start = end - len(key) - 1  # offsets in text: the search string has one leading space
+            cands.append((start, start + len(key), key))  # "Kimberly-Clark" = "Kimberly Clark"
         # leftmost-longest, no overlaps
         cands.sort(key=lambda c: (c[0], -(c[1] - c[0])))
         out: list[Link] = []
@@ -249,29 +356,27 @@ class Linker:
             if start < last_end or _overlaps(taken, start, end):
                 continue
             span = text[start:end]
-            entries = self._table[key]
-            if any(e.kind == "X" for e in entries):
-                if _case_ok(entries[0].name, span):
-                    last_end = end  # a blocking phrase ("United States") consumes its words
-                continue
-            if title_text is None:
-                title_text = _title_case(text)
-            for e in entries:
+            for e in _holders(self._table[key], day):
+                if e.kind == "X":
+                    if _case_ok(e.name, span):
+                        last_end = end  # a blocking phrase ("United States") consumes its words
+                        break
+                    continue
+                if title_text is None:
+                    title_text = _title_case(text)
                 rule = self._accept(e, text, start, end, span, caps_text, title_text, confirmed)
                 if rule:
-                    out.append(Link(e.ticker, start, end, span, rule))
+                    out.append(Link(e.ticker or None, start, end, span, rule, e.entity or None))
                     last_end = end
                     break
         return out
 
     def _accept(self, e: _Alias, text: str, start: int, end: int, span: str, caps_text: bool,
-                title_text: bool, confirmed: set[str]) -> str | None:
+                title_text: bool, confirmed: set[str | None]) -> str | None:
         if e.kind == "U":
             return "alias"
         if e.kind == "C":
-            if span != e.name:
-                return None
-            if caps_text and len(e.name) < 3:
+            if span != e.name or (caps_text and len(e.name) < 3) or _rejected(e, text, start, end):
                 return None
             return "acronym"
         if not _case_ok(e.name, span):
@@ -279,9 +384,11 @@ class Linker:
         if e.kind == "N":
             if caps_text and len(e.name) < 4:
                 return None
-            return "name"
+            return None if _rejected(e, text, start, end) else "name"
         prev = _prev_word(text, start)
         nxt, possessive = _next_word(text, end)
+        if prev in e.reject_prev or nxt in e.reject_next:
+            return None  # context rules: "German Merck", "carmaker Bentley", "apple juice"
         prev_raw = _prev_word(text, start, lower=False)
         after_capital = (  # "Carson Block", "Chair Powell": the name may continue a capitalised word
             prev_raw[:1].isupper() and prev not in _SMALL and prev not in _POSITIVE_PREV and prev not in _STARTERS
@@ -310,8 +417,6 @@ class Linker:
             return None
         if caps_text or (span.isupper() and len(span) > 1 and not e.name.isupper()):
             return None
-        if prev in e.reject_prev or nxt in e.reject_next:
-            return None
         if end < len(text) and text[end] == "-" and not possessive:
             return None  # "Meta-analysis", "Target-date"
         positive = (
@@ -323,6 +428,34 @@ class Linker:
             ok = positive or nxt in _POSITIVE_NEXT or prev in _POSITIVE_PREV
             return "name" if ok else None
         return "name"  # sentence case, proper case, no negative context (also first in a sentence)
+
+
+def _rejected(e: _Alias, text: str, start: int, end: int) -> bool:
+    """A context rule of the alias says no: the word before or after the name rejects it."""
+    if not (e.reject_prev or e.reject_next):
+        return False
+    return _prev_word(text, start) in e.reject_prev or _next_word(text, end)[0] in e.reject_next
+
+
+def _holders(entries: list[_Alias], day: str | None) -> list[_Alias]:
+    """The entries of the company that held the name on ``day``: the latest to take it before that day
+    (on the day of a change the news still reports the old holder's event; entries are sorted latest
+    first; an undated entry holds it since always); [] before anyone."""
+    if len(entries) == 1:
+        return entries if day is None or entries[0].since < day else []
+    since = entries[0].since if day is None else next((e.since for e in entries if e.since < day), None)
+    return [] if since is None else [e for e in entries if e.since == since]
+
+
+def _day(at: date | datetime | str | None) -> str | None:
+    """``at`` as an ISO day "YYYY-MM-DD" (an aware datetime in UTC), or None."""
+    if at is None:
+        return None
+    if isinstance(at, datetime):
+        return (at.astimezone(timezone.utc) if at.tzinfo else at).date().isoformat()
+    if isinstance(at, date):
+        return at.isoformat()
+    return str(at)[:10]
 
 
 # --------------------------------------------------------------------------- helpers (pure)
@@ -423,11 +556,18 @@ def _sentence_start(text: str, start: int) -> bool:
 
 
 @lru_cache(maxsize=1)
-def shipped_table() -> tuple[tuple[tuple[str, str, str, str], ...], dict[str, str]]:
-    """The committed alias table and symbol map (read once per process)."""
-    aliases = tuple((r[0], r[1], r[2], r[3] if len(r) > 3 else "") for r in _read_tsv(HERE / "aliases.tsv") if len(r) >= 3)
-    symbols = {r[0]: r[1] for r in _read_tsv(HERE / "symbols.tsv") if len(r) >= 2}
-    return aliases, symbols
+def shipped_table() -> tuple[tuple[AliasRow, ...], dict[str, str], tuple[tuple[str, str, str, str], ...]]:
+    """The committed alias table, the symbol map of today and the former symbols with their periods
+    ``(symbol, canonical, since, until)`` (read once per process)."""
+    aliases = tuple(AliasRow(*r[:7]) for r in _read_tsv(HERE / "aliases.tsv") if len(r) >= 3)
+    symbols: dict[str, str] = {}
+    dated: list[tuple[str, str, str, str]] = []
+    for r in _read_tsv(HERE / "symbols.tsv"):
+        if len(r) >= 6 and (r[4] or r[5]):
+            dated.append((r[0], r[1], r[4], r[5]))
+        elif len(r) >= 2:
+            symbols[r[0]] = r[1]
+    return aliases, symbols, tuple(dated)
 
 
 def symbol_ranks() -> dict[str, int]:
@@ -439,12 +579,30 @@ def symbol_ranks() -> dict[str, int]:
     return ranks
 
 
-def read_user_aliases(path: str | Path) -> dict[str, str]:
-    """The user's CSV ``ticker,alias`` (header optional); ticker ``-`` removes a shipped name."""
-    aliases: dict[str, str] = {}
+def read_user_companies(path: str | Path) -> list[UserCompany]:
+    """The user's companies CSV ``ticker,name[,from,until]`` (header optional; several names of one
+    company separated by ``|``; dates ISO ``YYYY-MM-DD``, either may be empty); ticker ``-`` removes a
+    shipped name.  The ``aliases`` setting and ``finsent tickers build --companies`` read it."""
+    rows: list[UserCompany] = []
     with open(path, newline="", encoding="utf-8") as f:
-        for row in csv.reader(f):
-            if len(row) < 2 or not row[0].strip() or row[0].strip().lower() == "ticker":
+        for n, row in enumerate(csv.reader(f), start=1):
+            if len(row) < 2 or not row[0].strip() or row[0].strip().startswith("#"):
                 continue
-            aliases[row[1].strip()] = row[0].strip()
-    return aliases
+            if n == 1 and row[0].strip().lower() == "ticker":
+                continue
+            since, until = (c.strip() for c in (row[2:4] + ["", ""])[:2])
+            for d in (since, until):
+                if d and not _ISO_DAY.fullmatch(d):
+                    raise ValueError(f"{path}: line {n}: {d!r} is not a date YYYY-MM-DD")
+            for name in row[1].split("|"):
+                if name.strip():
+                    rows.append(UserCompany(row[0].strip(), name.strip(), since, until))
+    return rows
+
+
+_ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def read_user_aliases(path: str | Path) -> dict[str, str]:
+    """The user's CSV ``ticker,alias`` as ``{alias: ticker}`` (periods ignored; see :func:`read_user_companies`)."""
+    return {c.name: c.ticker for c in read_user_companies(path)}

@@ -25,6 +25,8 @@ LABELLED = [
     ("The wage gap widens for the third year", []),
     ("Delta Air Lines sees strong summer demand", ["DAL"]),
     ("Oil rises as OPEC weighs output cuts", []),
+    ("Benzinga's Volume Movers (KVHI, REGN, ZZZQX, AAWW)", ["KVHI", "REGN"]),  # unknown symbols never block
+    ("UniCredit and Siemens shares rise", []),  # foreign issuers with no US line: no ticker
 ]
 
 
@@ -82,7 +84,7 @@ def test_watchlist_and_in_process_replay(stack, settings, tmp_path):
 
     st = rescore(settings.dsn, settings.schema, FakeEngine(), datetime(2024, 3, 4, tzinfo=timezone.utc),
                  only_stale=False, relink=Linker())
-    assert st["updated"] == len(LABELLED) and st["changed_tickers"] == 8
+    assert st["updated"] == len(LABELLED) and st["changed_tickers"] == 9
     stored = dict(query(settings, "SELECT id, tickers FROM articles"))
     for i, (title, want) in enumerate(LABELLED):
         assert sorted(stored[f"lk{i}"]) == sorted(want), title

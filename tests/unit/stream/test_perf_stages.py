@@ -19,7 +19,7 @@ from tests.unit.stream.test_pipeline import FakeWriter, msg
 class SlowLinker:
     """A linker that takes measurable time, to see it counted as 'link' and not as parsing."""
 
-    def link(self, text):
+    def link(self, text, at=None):
         time.sleep(0.002)
         return []
 

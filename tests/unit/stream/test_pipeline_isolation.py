@@ -68,7 +68,7 @@ def test_a_batch_of_only_refused_rows_is_all_dead_lettered():
 
 def test_an_unexpected_validation_error_dead_letters_the_record_not_the_worker():
     class Broken:  # a ticker linker with a bug on one text
-        def link(self, text):
+        def link(self, text, at=None):
             if "boom" in text:
                 raise RuntimeError("linker bug")
             return []

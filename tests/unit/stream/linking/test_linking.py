@@ -21,8 +21,9 @@ def L() -> Linker:
     return default_linker()
 
 
-def tickers(linker: Linker, text: str) -> list[str]:
-    return list(dict.fromkeys(linker.extract(text)))
+def tickers(linker: Linker, text: str, at=None) -> list[str]:
+    """The distinct tickers linked in ``text`` (read as of ``at``), in text order."""
+    return list(dict.fromkeys(linker.extract(text, at)))
 
 
 def rules(linker: Linker, text: str) -> list[tuple[str, str]]:
@@ -242,10 +243,10 @@ def test_build_from_a_small_reference(tmp_path):
     sec.write_text("ticker,name,exchange,cik\nZZZQ,ZORBLAX TECHNOLOGIES INC,Nasdaq,1\nZZZR,ZORBLAX TECHNOLOGIES INC,Nasdaq,1\n"
                    "GOOGL,Alphabet Inc.,Nasdaq,2\nGOOG,Alphabet Inc.,Nasdaq,2\n")
     table = build_table(sec, corpus=())
-    names = {(a, t, k) for a, t, k, _ in table.aliases}
+    names = {(r.name, r.ticker, r.kind) for r in table.aliases}
     assert ("Zorblax Technologies", "ZZZQ", "N") in names and ("Zorblax", "ZZZQ", "G") in names
     assert ("Google", "GOOGL", "N") in names  # curated
-    symbols = {s: c for s, c, _, _ in table.symbols}
+    symbols = {s: c for s, c, *_ in table.symbols}
     assert symbols["ZZZR"] == "ZZZQ" and symbols["GOOG"] == "GOOGL"  # share classes fold by CIK
 
 
