@@ -57,6 +57,8 @@ class CheckpointConfig:
     licence: str = ""
     created_at: str = ""
     format: str = FORMAT
+    # the per-entity sentiment head (model.network.FinsentModel(entity=True)); None: a headline-only checkpoint
+    entity_head: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -73,6 +75,7 @@ class CheckpointConfig:
             "dtype": self.dtype,
             "licence": self.licence,
             "training": self.training,
+            **({"entity_head": self.entity_head} if self.entity_head else {}),
         }
 
     @classmethod
@@ -81,7 +84,7 @@ class CheckpointConfig:
             raise UserError(f"not a finsent checkpoint (format {data.get('format')!r}, expected {FORMAT})")
         known = {
             "model_version", "encoder", "max_length", "pooling", "topics", "sentiments", "dtype",
-            "base_model", "label_maps", "training", "licence", "created_at", "format",
+            "base_model", "label_maps", "training", "licence", "created_at", "format", "entity_head",
         }
         return cls(**{k: v for k, v in data.items() if k in known})
 
@@ -105,7 +108,8 @@ def read_config(path: str | os.PathLike | None) -> CheckpointConfig:
 
 def build_model(cfg: CheckpointConfig, attn_implementation: str = "sdpa") -> FinsentModel:
     return FinsentModel(
-        encoder_config(cfg.encoder, attn_implementation), len(cfg.topics), len(cfg.sentiments)
+        encoder_config(cfg.encoder, attn_implementation), len(cfg.topics), len(cfg.sentiments),
+        entity=bool(cfg.entity_head),
     )
 
 

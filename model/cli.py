@@ -102,6 +102,24 @@ def cmd_distill(args) -> int:
     return 0
 
 
+# -- train-entities ---------------------------------------------------------------
+def cmd_train_entities(args) -> int:
+    from model.entity_train import EntityTrainConfig, train_entities  # here: torch (~6.5 s at start-up)
+
+    cfg = EntityTrainConfig(
+        init=Path(args.init) if args.init else None, out=Path(args.out),
+        data=Path(args.data) if args.data else None, eval_files=tuple(Path(f) for f in args.eval or ()),
+        epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, head_lr=args.head_lr, alpha=args.alpha,
+        temperature=args.temperature, entity_weight=args.entity_weight, patience=args.patience,
+        entity_val_fraction=args.entity_val_fraction, seed=args.seed, weak=not args.no_weak,
+        contrast=args.contrast, no_fpb=args.no_fpb, device=args.device or args.settings.device,
+        save_dtype=args.save_dtype, version=args.version, progress=not args.no_progress,
+        resume=not args.no_resume, save_every_s=args.save_every, cpu_amp=args.cpu_amp,
+    )
+    train_entities(cfg)
+    return 0
+
+
 # -- evaluate -----------------------------------------------------------------
 def cmd_evaluate(args) -> int:
     from model.evaluate import NUMERIC_SENTIMENT_NOTE, evaluate, read_labelled  # here: pandas, ~0.5 s of start-up for classify
@@ -247,6 +265,49 @@ def register(sub) -> None:
     p.add_argument("--save-every", type=float, default=600.0, metavar="SECONDS",
                    help="also save the resume state this often mid-epoch (0: once per epoch)")
     p.set_defaults(func=cmd_distill)
+
+    p = sub.add_parser(
+        "train-entities",
+        help="add the per-company sentiment head to a checkpoint (sentiment toward each named entity)",
+        description=(
+            "Start from a trained checkpoint (--init, default the shipped one) and train the entity head, which "
+            "scores the sentiment toward each company a text names, on SEntFiN 1.0 (targeted/sentfin.jsonl under "
+            "--data, a seeded held-out part kept for validation), weak single-company labels of the headline "
+            "sets and contrast pairs; the headline heads keep the init checkpoint's answers (alpha x labels + "
+            "(1 - alpha) x distillation from the init checkpoint's own logits). The best epoch by the mean of "
+            "the headline macro-F1s and SEntFiN's per-entity macro-F1 and disagreeing-entity accuracy is kept. "
+            "Resumes like 'finsent train' (.OUT.resume.pt beside --out)."
+        ),
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("--init", metavar="DIR", help="checkpoint to start from (default: the shipped one)")
+    p.add_argument("--out", metavar="DIR", required=True, help="checkpoint directory to write")
+    p.add_argument("--data", metavar="DIR", help="data directory (default: $FINSENT_DATA or ../shared/data)")
+    p.add_argument("--eval", metavar="FILE.jsonl", action="append",
+                   help="also report per-entity figures on this labelled file each epoch (not used to choose)")
+    p.add_argument("--epochs", type=int, default=4)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--lr", type=float, default=3e-5, help="encoder and headline-head learning rate")
+    p.add_argument("--head-lr", type=float, default=1e-3, help="entity head learning rate")
+    p.add_argument("--alpha", type=float, default=0.3, help="hard-label share of the headline loss")
+    p.add_argument("--temperature", type=float, default=2.0)
+    p.add_argument("--entity-weight", type=float, default=1.0, help="weight of the entity loss")
+    p.add_argument("--patience", type=int, default=2)
+    p.add_argument("--entity-val-fraction", type=float, default=0.15, help="SEntFiN texts held out")
+    p.add_argument("--seed", type=int, default=13)
+    p.add_argument("--no-weak", action="store_true", help="no weak single-company labels from the headline sets")
+    p.add_argument("--contrast", type=int, default=2000, help="contrast pairs to generate (0: none)")
+    p.add_argument("--no-fpb", action="store_true", help="leave out the Financial PhraseBank (non-commercial)")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), help="default: FINSENT_DEVICE or auto")
+    p.add_argument("--cpu-amp", choices=("auto", "bf16", "off"), default="auto",
+                   help="CPU training precision (see finsent train)")
+    p.add_argument("--save-dtype", choices=("float16", "bfloat16", "float32"), default="float16")
+    p.add_argument("--version", help="model_version to record (default: finsent-minilm6-ent-DATE-WEIGHTHASH)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--no-resume", action="store_true", help="start afresh even if .OUT.resume.pt exists")
+    p.add_argument("--save-every", type=float, default=900.0, metavar="SECONDS",
+                   help="also save the resume state this often mid-epoch (0: once per epoch)")
+    p.set_defaults(func=cmd_train_entities)
 
     p = sub.add_parser(
         "evaluate",

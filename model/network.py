@@ -1,4 +1,5 @@
-"""The multi-task network: one encoder (BERT, or MPNet for the teacher), mean pooling, two linear heads."""
+"""The multi-task network: one encoder (BERT, or MPNet for the teacher), mean pooling, two linear heads, and
+(checkpoints with ``entity_head``) a third head that scores the sentiment toward named entities."""
 
 from __future__ import annotations
 
@@ -74,26 +75,42 @@ class FinsentModel(nn.Module):
 
     Mean pooling matches how all-MiniLM-L6-v2 was pre-trained (sentence
     embeddings), which makes it a better starting point than the [CLS] token.
+
+    With ``entity=True`` an entity head scores the sentiment toward each entity of a text in the same
+    encoder pass: ``entity_mask`` (batch x entities x tokens, 1.0 on the tokens of the entity's mentions)
+    pools each entity's tokens (mean over all its mentions), and a two-layer head reads that vector
+    beside the text's own pooled vector: ``entity_logits`` (batch x entities x sentiments).  An entity row
+    with no token (padding, or a name absent from the text) gets logits too; callers ignore them.
     """
 
-    def __init__(self, cfg: PretrainedConfig, n_topics: int, n_sentiments: int, dropout: float = 0.1):
+    def __init__(self, cfg: PretrainedConfig, n_topics: int, n_sentiments: int, dropout: float = 0.1,
+                 entity: bool = False):
         super().__init__()
         self.encoder = build_encoder(cfg)
         self.dropout = nn.Dropout(dropout)
         self.topic_head = nn.Linear(cfg.hidden_size, n_topics)
         self.sentiment_head = nn.Linear(cfg.hidden_size, n_sentiments)
+        self.entity_head = (nn.Sequential(nn.Linear(2 * cfg.hidden_size, cfg.hidden_size), nn.GELU(),
+                                          nn.Dropout(dropout), nn.Linear(cfg.hidden_size, n_sentiments))
+                            if entity else None)
         self.pad_token_id = int(cfg.pad_token_id or 0)
 
     def forward(
-        self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None
-    ) -> tuple[torch.Tensor, torch.Tensor]:
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
+        entity_mask: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, ...]:
         if attention_mask is None:
             attention_mask = input_ids.ne(self.pad_token_id)
         hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
         mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
         pooled = (hidden * mask).sum(1) / mask.sum(1).clamp_min(1.0)
-        pooled = self.dropout(pooled)
-        return self.topic_head(pooled), self.sentiment_head(pooled)
+        text = self.dropout(pooled)
+        if entity_mask is None or self.entity_head is None:
+            return self.topic_head(text), self.sentiment_head(text)
+        em = entity_mask.to(hidden.dtype)
+        spans = torch.matmul(em, hidden) / em.sum(-1, keepdim=True).clamp_min(1.0)  # batch x entities x hidden
+        feats = torch.cat([spans, pooled.unsqueeze(1).expand(-1, em.shape[1], -1)], dim=-1)
+        return self.topic_head(text), self.sentiment_head(text), self.entity_head(self.dropout(feats))
 
     def load_weights(self, state: Mapping[str, torch.Tensor]) -> None:
         """Load a state dict, tolerating only missing/extra *buffers*."""

@@ -31,3 +31,10 @@ def token_ids(tokenizer: Any, texts: Sequence[str]) -> list[list[int]]:
     (an older ``tokenizers``, a test fake) uses ``encode_batch``."""
     encode = getattr(tokenizer, "encode_batch_fast", None) or tokenizer.encode_batch
     return [e.ids for e in encode(list(texts), add_special_tokens=True)]
+
+
+def token_ids_offsets(tokenizer: Any, texts: Sequence[str]) -> tuple[list[list[int]], list[list[tuple[int, int]]]]:
+    """The token ids of ``texts`` and each token's character offsets (``(0, 0)`` for special tokens): what the
+    entity head needs to find the tokens of a mention.  The same ids as :func:`token_ids` (unit test)."""
+    encs = tokenizer.encode_batch(list(texts), add_special_tokens=True)
+    return [e.ids for e in encs], [list(e.offsets) for e in encs]

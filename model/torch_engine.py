@@ -25,14 +25,14 @@ import logging
 import os
 import threading
 import time
-from typing import Sequence
 
 import numpy as np
 import torch
 
 from model.checkpoint import load_checkpoint
 from model.cpu import CpuChoice, prepare_cpu_model
-from model.prediction import Prediction, check_texts, empty_proba, length_batches, pad_batch, to_predictions, tokenize_and_run
+from model.prediction import BatchedEngine
+from model.tokens import load_tokenizer_file
 from stream.base.errors import UserError
 
 log = logging.getLogger("model.engine")
@@ -105,7 +105,7 @@ def configure_cpu_threads(threads: int | None = None) -> int:
     return threads
 
 
-class Engine:
+class Engine(BatchedEngine):
     """A loaded checkpoint ready for batched prediction (see module docstring)."""
 
     def __init__(
@@ -138,6 +138,10 @@ class Engine:
         self.batch_size = int(batch_size or (CUDA_BATCH if device.type == "cuda" else CPU_BATCH))
         # torch's dynamic int8 quantises each activation with one scale per batch tensor: one text per batch
         self.micro_batch = 1 if self.cpu_path == "int8" else self.batch_size
+        self.exact_lengths = True  # micro-batches of one length: no padding (batch invariance)
+        self.entity_head = getattr(self.model, "entity_head", None) is not None
+        self.offsets_tokenizer = (load_tokenizer_file(checkpoint_dir, self.max_length)
+                                  if self.entity_head and checkpoint_dir else None)
         self.checkpoint_dir = checkpoint_dir
         self.pad_id = int(tokenizer.pad_token_id or 0)
         self._lock = threading.Lock()
@@ -160,24 +164,8 @@ class Engine:
             "checkpoint": self.checkpoint_dir,
             "cpu_path": self.cpu_path,
             "cpu_path_reason": self.cpu_reason,
+            "entity_head": self.entity_head,
         }
-
-    def predict(self, texts: Sequence[str]) -> list[Prediction]:
-        """Classify ``texts``; one :class:`Prediction` per text, in input order."""
-        topic_p, sent_p = self.predict_proba(texts)
-        return to_predictions(topic_p, sent_p) if len(topic_p) else []
-
-    def predict_proba(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-        """Topic (N x 20) and sentiment (N x 3) probabilities, float32, input order."""
-        return tokenize_and_run(self, texts, self._run)
-
-    def predict_logits(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-        """Raw topic (N x 20) and sentiment (N x 3) logits, float32, input order (distillation)."""
-        texts = check_texts(texts)
-        if not texts:
-            return empty_proba()
-        with self._lock:
-            return self._run(self.tokenize(texts), softmax=False)
 
     def tokenize(self, texts: list[str]) -> list[list[int]]:
         return self.tokenizer(
@@ -203,27 +191,14 @@ class Engine:
 
     # -- internals ------------------------------------------------------
     @torch.inference_mode()
-    def _run(self, ids: list[list[int]], softmax: bool = True) -> tuple[np.ndarray, np.ndarray]:
-        n = len(ids)
-        lengths = np.fromiter((len(x) for x in ids), dtype=np.int64, count=n)
-        topic_parts, sent_parts, index_parts = [], [], []
-        for idx in length_batches(lengths, self.micro_batch, exact=True):
-            batch = torch.from_numpy(pad_batch(ids, idx, lengths, self.pad_id))
-            if self._pin:
-                batch = batch.pin_memory().to(self._device, non_blocking=True)
-            mask = batch.ne(self.pad_id)
-            topic_logits, sent_logits = self.model(batch, mask)
-            topic_parts.append(topic_logits.float().softmax(-1) if softmax else topic_logits.float())
-            sent_parts.append(sent_logits.float().softmax(-1) if softmax else sent_logits.float())
-            index_parts.append(idx)
-        topic = torch.cat(topic_parts).cpu().numpy()
-        sent = torch.cat(sent_parts).cpu().numpy()
-        order = np.concatenate(index_parts)
-        topic_out = np.empty_like(topic)
-        sent_out = np.empty_like(sent)
-        topic_out[order] = topic
-        sent_out[order] = sent
-        return topic_out, sent_out
+    def _forward(self, ids: np.ndarray, entity_mask: np.ndarray | None) -> list[np.ndarray]:
+        batch = torch.from_numpy(ids)
+        if self._pin:
+            batch = batch.pin_memory().to(self._device, non_blocking=True)
+        args = [batch, batch.ne(self.pad_id)]
+        if self.entity_head:
+            args.append(torch.from_numpy(entity_mask).to(self._device))
+        return [out.float().cpu().numpy() for out in self.model(*args)]
 
 
 def load_torch_engine(

@@ -53,20 +53,23 @@ def make_tiny_base(directory: Path, seed: int = 0) -> Path:
     return directory
 
 
-def make_tiny_model(seed: int = 0) -> FinsentModel:
+def make_tiny_model(seed: int = 0, entity: bool = False) -> FinsentModel:
     torch.manual_seed(seed)
-    model = FinsentModel(encoder_config(TINY_ENCODER), len(TOPICS), len(SENTIMENTS))
+    model = FinsentModel(encoder_config(TINY_ENCODER), len(TOPICS), len(SENTIMENTS), entity=entity)
     # random heads give near-uniform outputs; scale them up so argmaxes differ between texts
     with torch.no_grad():
         model.topic_head.weight.mul_(8)
         model.sentiment_head.weight.mul_(8)
+        if entity:
+            model.entity_head[-1].weight.mul_(8)
     return model.eval()
 
 
 def make_tiny_checkpoint(directory: Path, seed: int = 0, dtype: torch.dtype = torch.float32,
-                         version: str = "tiny-test") -> tuple[Path, FinsentModel]:
-    model = make_tiny_model(seed)
+                         version: str = "tiny-test", entity: bool = False) -> tuple[Path, FinsentModel]:
+    model = make_tiny_model(seed, entity)
     tokenizer = load_tokenizer(base_tokenizer_dir())
-    cfg = CheckpointConfig(model_version=version, encoder=encoder_dict(encoder_config(TINY_ENCODER)), max_length=64)
+    cfg = CheckpointConfig(model_version=version, encoder=encoder_dict(encoder_config(TINY_ENCODER)), max_length=64,
+                           entity_head={"note": "tiny random test head"} if entity else None)
     save_checkpoint(model, tokenizer, directory, cfg, metrics={"note": "tiny random test model"}, dtype=dtype)
     return Path(directory), model
