@@ -172,12 +172,18 @@ class _Environment(EnvSettingsSource):
         return {k.lower(): v for k, v in self._environ.items() if v != ""}
 
 
+def _without_blanks(values: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: _without_blanks(v) if isinstance(v, Mapping) else v for k, v in values.items()
+            if not (isinstance(v, str) and not v.strip())}
+
+
 class _FileValues(PydanticBaseSettingsSource):
-    """``finsent.toml``'s values, or a parent's ``FINSENT_SETTINGS_JSON``."""
+    """``finsent.toml``'s values, or a parent's ``FINSENT_SETTINGS_JSON``; an empty string counts as
+    unset, as an empty variable does."""
 
     def __init__(self, settings_cls: type[BaseSettings], values: Mapping[str, Any]) -> None:
         super().__init__(settings_cls)
-        self._values = dict(values)
+        self._values = _without_blanks(values)
 
     def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
         return self._values.get(field_name), field_name, False
