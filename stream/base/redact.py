@@ -9,10 +9,12 @@
 
 from __future__ import annotations
 
+import ipaddress
 import logging
+import re
 import threading
 from typing import Iterable
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from stream.base.dsn import URL_SCHEMES, is_url, redact_dsn
 
@@ -52,6 +54,36 @@ def scrub(text: str, *secrets: str | None, visible: str = "") -> str:
         if len(s) >= 4 and s not in visible:
             text = text.replace(s, MASK)
     return text
+
+
+_PLAIN = re.compile(r"^[a-z]+(?:[.-][a-z]+)*$")  # a lower-case word or host name: "hook", "hooks.internal"
+
+
+def _is_address(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text.strip("[]"))
+    except ValueError:
+        return False
+    return True
+
+
+def url_token_parts(url: str) -> list[str]:
+    """The parts of an apprise URL that may be a token, for :func:`scrub`: the user, password and "host"
+    (some services put the token there), each path segment and each query value, as written and
+    decoded; short parts (under 6 characters), lower-case words or host names, and IP addresses are
+    left out, so that scrubbing them does not blank ordinary words in every log line."""
+    rest = url.partition("://")[2]
+    cut = min((i for i in (rest.find("/"), rest.find("?"), rest.find("#")) if i >= 0), default=len(rest))
+    netloc, tail = rest[:cut], rest[cut:]
+    path, _, query = tail.partition("#")[0].partition("?")
+    parts = re.split(r"[@:]", netloc) + path.split("/")
+    parts += [p.partition("=")[2] for p in query.split("&")]
+    found = []
+    for part in parts:
+        for text in dict.fromkeys((part, unquote(part))):
+            if len(text) >= 6 and not _PLAIN.match(text) and not _is_address(text):
+                found.append(text)
+    return found
 
 
 # --------------------------------------------------------------------------- log records

@@ -31,7 +31,7 @@ from pydantic_settings import (BaseSettings, EnvSettingsSource, PydanticBaseSett
 from stream.base.config import DEFAULT_PASSWORDS, SCHEMA_PATTERN, ConfigError
 from stream.base.dsn import dsn_params, redact_dsn, with_login
 from stream.base.labels import SCOPE_KINDS
-from stream.base.redact import MASK, redact
+from stream.base.redact import MASK, redact, url_token_parts
 
 ANALYST_ROLE = "finsent_analyst"  # the read-only role (storage/db.py), created by 'finsent db upgrade'
 SECTIONS = ("stack", "alerts")
@@ -318,16 +318,16 @@ with warnings.catch_warnings():
 
         def secret_values(self) -> tuple[str, ...]:
             """Every configured secret that is not a shipped default (a default is no secret): the
-            passwords, the connection strings and the passwords inside them, the apprise URLs."""
+            passwords, the connection strings and the passwords inside them, the apprise URLs and the
+            parts of them that may be tokens (:func:`stream.base.redact.url_token_parts`)."""
             found: list[str] = []
             for value, kind in _secrets(self):
                 found.append(value)
                 if kind == "dsn":
                     params = dsn_params(value)
                     found += [params[k] for k in ("password", "sslpassword") if params.get(k)]
-                elif kind == "url" and "@" in value.partition("://")[2]:
-                    login = value.partition("://")[2].rpartition("@")[0]
-                    found.append(login.partition(":")[2])
+                elif kind == "url":
+                    found += url_token_parts(value)
             return tuple(dict.fromkeys(v for v in found if v and v not in DEFAULT_PASSWORDS))
 
         def plain(self) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from hypothesis import given, settings, strategies as st
 from psycopg2.extensions import make_dsn, parse_dsn
 
 from stream.base.dsn import InvalidDSN, dsn_params, is_url, redact_dsn, with_login
-from stream.base.redact import install_log_scrubber, redact, scrub
+from stream.base.redact import install_log_scrubber, redact, scrub, url_token_parts
 
 MARK = "Zq7Secret"  # in every generated password, and nowhere else
 # libpq accepts any byte but NUL in a password; keep to printable text plus quotes, blanks, backslashes, = and @
@@ -129,3 +129,16 @@ def test_log_records_are_scrubbed_whoever_formats_them(caplog):
     with caplog.at_level(logging.INFO, logger="some.library"):
         log.info("after %s", "Log-Secret-42")
     assert "after Log-Secret-42" in caplog.text  # the test can fail: unscrubbed records do show it
+
+
+@pytest.mark.parametrize("url, tokens, kept", [
+    ("json://alice:Pw-Secret-4h2@127.0.0.1:44811/hook?-X-Api-Token=Tok-Secret-1x8",
+     {"Pw-Secret-4h2", "Tok-Secret-1x8"}, {"hook", "alice", "127.0.0.1"}),
+    ("json://127.0.0.1:9/PathTok-Secret-9z5", {"PathTok-Secret-9z5"}, set()),
+    ("json://hooks.internal:8000/finsent", set(), {"finsent", "hooks.internal", "8000"}),  # the README's example
+    ("tgram://123456789:AAHdqTcvCH1vGWJxfSeof/987654", {"123456789", "AAHdqTcvCH1vGWJxfSeof"}, set()),
+    ("mailto://user:pass%2Fword@gmail.com", {"pass%2Fword", "pass/word"}, {"gmail.com"}),
+])
+def test_the_token_parts_of_apprise_urls_are_scrubbed_and_plain_words_are_not(url, tokens, kept):
+    parts = set(url_token_parts(url))
+    assert tokens <= parts and not kept & parts
