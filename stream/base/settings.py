@@ -75,8 +75,11 @@ SecretItems = Annotated[tuple[SecretStr, ...], BeforeValidator(_items)]
 
 class _Replace:
     def replace(self, **changes: Any) -> Self:
-        """A copy with ``changes``, checked like loaded settings."""
-        return type(self).model_validate({**self.__dict__, **changes})  # type: ignore[attr-defined,no-any-return]
+        """A copy with ``changes``, checked like loaded settings (:class:`ConfigError` if one is wrong)."""
+        try:
+            return type(self).model_validate({**self.__dict__, **changes})  # type: ignore[attr-defined,no-any-return]
+        except ValidationError as exc:
+            raise ConfigError(explain(exc, {}, {}, "", model=type(self))) from None
 
 
 class _Section(_Replace, BaseModel):
@@ -380,8 +383,7 @@ def _extra(field: FieldInfo) -> dict[str, Any]:
     return field.json_schema_extra if isinstance(field.json_schema_extra, dict) else {}
 
 
-def _field(names: list[str]) -> FieldInfo | None:
-    model: Any = Settings
+def _field(names: list[str], model: Any) -> FieldInfo | None:
     field = None
     for name in names:
         field = model.model_fields.get(name) if isinstance(model, type) else None
@@ -427,6 +429,8 @@ def _shown(field: FieldInfo | None, value: Any) -> str:
 
 
 def _in_values(values: Mapping[str, Any], names: list[str]) -> bool:
+    if not names:
+        return False
     node: Any = values
     for name in names:
         if not isinstance(node, Mapping) or name not in node:
@@ -435,7 +439,8 @@ def _in_values(values: Mapping[str, Any], names: list[str]) -> bool:
     return True
 
 
-def _explain_one(err: Mapping[str, Any], env: Mapping[str, str], values: Mapping[str, Any], origin: str) -> str:
+def _explain_one(err: Mapping[str, Any], env: Mapping[str, str], values: Mapping[str, Any], origin: str,
+                 model: type[BaseModel]) -> str:
     names = [p for p in err["loc"] if isinstance(p, str)]
     key = ".".join(names) or "settings"
     variable = "FINSENT_" + "_".join(names[:2]).upper()
@@ -453,7 +458,7 @@ def _explain_one(err: Mapping[str, Any], env: Mapping[str, str], values: Mapping
         if isinstance(err.get("input"), Mapping):
             return f"invalid [{key}] settings: {reason}"
         return f"[{key}] in {origin} must be a table" if where != variable else f"{variable}: set its keys instead"
-    field = _field(names)
+    field = _field(names, model)
     if field is None:
         return f"invalid {where}: {reason}"
     shown = f"invalid {where}={_shown(field, err.get('input'))}"
@@ -462,11 +467,12 @@ def _explain_one(err: Mapping[str, Any], env: Mapping[str, str], values: Mapping
     return f"{shown}: {reason} (allowed: {allowed(field)})"
 
 
-def explain(exc: ValidationError, env: Mapping[str, str], values: Mapping[str, Any], origin: str) -> str:
-    """One line for all of ``exc``'s errors: where each value came from, the value (secrets masked)
-    and what is allowed."""
+def explain(exc: ValidationError, env: Mapping[str, str], values: Mapping[str, Any], origin: str,
+            model: type[BaseModel] | None = None) -> str:
+    """One line for all of ``exc``'s errors (of ``model``, default :class:`Settings`): where each value
+    came from, the value (secrets masked) and what is allowed."""
     lower = {k.lower(): v for k, v in env.items() if v != ""}
-    lines = [_explain_one(e, lower, values, origin) for e in exc.errors(include_url=False)]
+    lines = [_explain_one(e, lower, values, origin, model or Settings) for e in exc.errors(include_url=False)]
     return "; ".join(dict.fromkeys(lines))
 
 

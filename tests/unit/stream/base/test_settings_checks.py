@@ -179,3 +179,14 @@ def test_help_and_classify_start_without_pydantic(argv, stdin):
     res = subprocess.run([sys.executable, "-c", code, *argv], cwd=REPO, input=stdin, capture_output=True, text=True,
                          timeout=120)
     assert "MODULES [] 0" in res.stderr, res.stderr[-2000:]
+
+
+def test_a_wrong_change_in_code_or_an_option_is_a_config_error_too():
+    s = Settings()
+    with pytest.raises(ConfigError, match=r"^invalid max_batch=0: .*allowed: an integer >= 1"):
+        s.replace(max_batch=0)  # finsent worker --max-batch 0
+    with pytest.raises(ConfigError, match=r"^invalid min_negative=0: "):
+        s.alerts.replace(min_negative=0)
+    with pytest.raises(ConfigError) as exc:
+        s.replace(database_url=f"host=db password={SECRET} port")
+    assert SECRET not in str(exc.value)
