@@ -123,7 +123,7 @@ def _env(settings, urls: str) -> dict:
     env.update(PYTHONPATH=str(REPO), FINSENT_SCHEMA=settings.schema, FINSENT_ALERT_URLS=urls,
                FINSENT_ALERTS_POLL_S="0.2")
     if settings.database_url:
-        env["FINSENT_DATABASE_URL"] = settings.database_url
+        env["FINSENT_DATABASE_URL"] = settings.database_url.get_secret_value()
     return env
 
 
