@@ -60,8 +60,8 @@ import psycopg2
 
 from storage import alerts as store
 from storage.db import WRITER_ROLE, LazyConnection, RetryPolicy, connect, first_line, retry_call
-from stream.base.config import redact_url
 from stream.base.errors import UserError
+from stream.base.redact import redact
 from stream.base.labels import slug
 
 log = logging.getLogger("finsent.alerts.notifier")
@@ -109,9 +109,10 @@ class Target:
 def load_targets(settings) -> list[Target]:
     """Every apprise service of ``alert_urls`` and ``alert_config``; UserError on a bad one."""
     ap = apprise.Apprise()
-    for url in settings.alert_urls:
-        if not ap.add(url):
-            raise UserError(f"not a valid apprise URL: {redact_url(url)} (see https://github.com/caronc/apprise/wiki)")
+    for secret in settings.alert_urls:
+        if not ap.add(secret.get_secret_value()):
+            raise UserError(f"not a valid apprise URL: {redact(secret.get_secret_value())} "
+                            "(see https://github.com/caronc/apprise/wiki)")
     if settings.alert_config:
         path = Path(settings.alert_config).expanduser()
         if not path.is_file():

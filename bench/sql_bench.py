@@ -41,7 +41,8 @@ import psycopg2  # noqa: E402
 from psycopg2 import sql  # noqa: E402
 
 from storage import buckets, migrate  # noqa: E402
-from stream.base.config import load_settings, redact_url  # noqa: E402
+from stream.base.config import load_settings  # noqa: E402
+from stream.base.redact import redact  # noqa: E402
 from stream.base.labels import TOPICS  # noqa: E402
 
 REAL = ("AAPL", "MSFT", "NVDA", "AMZN", "GOOGL", "META", "TSLA", "JPM", "XOM", "NFLX")
@@ -163,7 +164,7 @@ def main(argv=None) -> int:
     start = end - timedelta(days=args.days)
     conn = psycopg2.connect(dsn)
     ident = sql.Identifier(args.schema)
-    log(f"database {redact_url(dsn)}, schema {args.schema}")
+    log(f"database {redact(dsn)}, schema {args.schema}")
     t0 = time.monotonic()
     if not args.reuse:
         conn.autocommit = True

@@ -33,12 +33,17 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import psycopg2
 
 from storage import migrate as migrations
-from stream.base.config import Settings, machine_settings, redact_url
+from stream.base.config import machine_settings
 from stream.base.errors import UserError
+from stream.base.redact import redact
+
+if TYPE_CHECKING:  # pydantic: not for every command's start-up
+    from stream.base.settings import Settings
 
 log = logging.getLogger("finsent.stack")
 
@@ -459,7 +464,7 @@ def start_postgres(settings: Settings, quiet: bool = False, timeout: float = 60.
         _say(f"postgres: initdb {data} ...", quiet)
         data.mkdir(parents=True, exist_ok=True)
         pwfile = root / ".pwfile"
-        pwfile.write_text(s.postgres_password + "\n")
+        pwfile.write_text(s.postgres_password.get_secret_value() + "\n")
         _chown_tree(root, user)
         os.chmod(pwfile, 0o600)
         res = subprocess.run(
@@ -539,8 +544,8 @@ def migrate(settings: Settings, quiet: bool = False) -> None:
         return
 
     version = migrations.upgrade(settings.dsn, schema=settings.schema,
-                                 writer_password=settings.writer_password,
-                                 analyst_password=settings.analyst_password)
+                                 writer_password=settings.writer_password.get_secret_value(),
+                                 analyst_password=settings.analyst_password.get_secret_value())
     _say(f"database: schema '{settings.schema}' at migration version {version}", quiet)
 
 
@@ -554,7 +559,7 @@ def up(settings: Settings, quiet: bool = False) -> None:
     if settings.uses_local_postgres:
         start_postgres(settings, quiet)
     elif not pg_ready(settings.dsn):
-        raise UserError(f"PostgreSQL at {redact_url(settings.dsn)} (FINSENT_DATABASE_URL) does not answer")
+        raise UserError(f"PostgreSQL at {redact(settings.dsn)} (FINSENT_DATABASE_URL) does not answer")
     migrate(settings, quiet)
 
 
@@ -575,7 +580,7 @@ def status(settings: Settings) -> dict:
     v = pg_ready(settings.dsn)
     return {
         "kafka": bootstrap,
-        "database_url": redact_url(settings.dsn),
+        "database_url": redact(settings.dsn),
         "kafka_ok": k is not None,
         "postgres_ok": v is not None,
         "kafka_version": settings.stack.kafka_version if settings.uses_local_kafka else None,

@@ -99,8 +99,8 @@ def register(sub) -> None:
 def cmd_upgrade(args) -> int:
     s = _settings(args)
     before = migrate.current_version(s.dsn, s.schema)
-    version = migrate.upgrade(s.dsn, schema=s.schema, writer_password=s.writer_password,
-                              analyst_password=s.analyst_password)
+    version = migrate.upgrade(s.dsn, schema=s.schema, writer_password=s.writer_password.get_secret_value(),
+                              analyst_password=s.analyst_password.get_secret_value())
     if version == before:
         print(f"schema '{s.schema}': at migration version {version}, nothing to apply")
     else:
@@ -214,7 +214,7 @@ def cmd_sql(args) -> int:
     if not query.strip():
         raise UserError("empty query")
     dsn = s.analyst_dsn
-    secrets = (s.analyst_password, s.writer_password, s.stack.postgres_password, s.dsn, dsn)
+    secrets = s.secret_values() + (dsn,)
     visible = " ".join((redact(dsn), redact(s.dsn), ANALYST_ROLE, "finsent"))
     try:
         cols, rows = run_query(dsn, s.schema, query, args.timeout)

@@ -19,37 +19,15 @@ import psycopg2.errorcodes
 import tenacity
 from psycopg2 import sql
 
-from stream.base.config import redact_url
+from stream.base.config import SCHEMA_PATTERN
 from stream.base.errors import UserError
+from stream.base.redact import redact, scrub  # noqa: F401 - re-exported: storage's messages use them
 
 WRITER_ROLE = "finsent_writer"
 ANALYST_ROLE = "finsent_analyst"
 
 T = TypeVar("T")
-_SCHEMA_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
-_KV_PASSWORD = re.compile(r"(password\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)", re.IGNORECASE)
-
-
-def redact(dsn: str) -> str:
-    """A DSN (URL or ``key=value`` string) with its password hidden."""
-    if "://" in dsn:
-        return redact_url(dsn)
-    return _KV_PASSWORD.sub(r"\1***", dsn)
-
-
-def scrub(text: str, *secrets: str | None, visible: str = "") -> str:
-    """Remove secrets (passwords, full DSNs) from a message before showing it.
-
-    Belt and braces: libpq and the server never echo passwords, but a message
-    built from user input might.  A secret that also appears in ``visible``
-    (e.g. the redacted URL, where a password equal to the user name shows
-    anyway) or is shorter than 4 characters is left alone, so messages stay
-    readable.
-    """
-    for s in sorted((s for s in secrets if s), key=len, reverse=True):
-        if len(s) >= 4 and s not in visible:
-            text = text.replace(s, "***")
-    return text
+_SCHEMA_RE = re.compile(SCHEMA_PATTERN)
 
 
 def check_schema(schema: str) -> str:

@@ -106,7 +106,7 @@ def scram_verifier(password: str, iterations: int = 4096) -> str:
 
 def _default_passwords() -> tuple[str, str]:
     s = load_settings()
-    return s.writer_password, s.analyst_password
+    return s.writer_password.get_secret_value(), s.analyst_password.get_secret_value()
 
 
 # --------------------------------------------------------------------------- helpers

@@ -18,14 +18,15 @@ import sys
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING
 
 from tqdm import tqdm
 
 from deploy import localstack
 from storage import migrate, trends
 from stream import ingest
-from stream.base.config import Settings, redact_url
 from stream.base.errors import UserError
+from stream.base.redact import redact
 from stream.base.table import format_table
 from stream.kafka_io import ensure_topics
 from stream.linking import Linker, read_user_aliases
@@ -35,6 +36,9 @@ from stream.process import WorkerProcess
 from stream.schema import InvalidRecord, parse_message
 from stream.sinks.kafka import KafkaSink
 from stream.synthetic.generate import Spike, day_start, generate_stream, quiet_tickers, write_aliases
+
+if TYPE_CHECKING:  # pydantic: not for every command's start-up
+    from stream.base.settings import Settings
 
 DEMO_SCHEMA = "demo"
 DEMO_PREFIX = "demo."
@@ -250,7 +254,7 @@ def _dashboard(settings: Settings, spike_ticker: str, day: datetime, duration: t
 
 
 def _psql_url(settings: Settings) -> str:
-    return redact_url(settings.analyst_dsn)
+    return redact(settings.analyst_dsn)
 
 
 def main() -> None:  # pragma: no cover

@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 import logging
 from datetime import datetime
-from typing import Iterable
+from typing import TYPE_CHECKING, Iterable
 
-from stream.base.config import Settings
 from stream.base.errors import UserError
 from stream.schema import NewsItem
+
+if TYPE_CHECKING:  # pydantic: not for every command's start-up
+    from stream.base.settings import Settings
 
 log = logging.getLogger("finsent.kafka")
 

@@ -7,8 +7,12 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from stream.base.config import Settings, settings_to_env
+from stream.base.config import settings_to_env
+
+if TYPE_CHECKING:  # pydantic: not for every command's start-up
+    from stream.base.settings import Settings
 
 REPO = Path(__file__).resolve().parents[1]
 

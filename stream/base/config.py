@@ -1,13 +1,22 @@
-"""Typed settings for every finsent component.
+"""Settings of every finsent component: where they come from, and the checks around them.
 
 Sources, lowest to highest precedence:
 
-1. the defaults below (the embedded local stack under ``.finsent/``);
+1. the defaults (the embedded local stack under ``.finsent/``);
 2. an optional ``finsent.toml`` in the working directory (or the file named by
    ``FINSENT_CONFIG``): top-level keys are the field names of :class:`Settings`,
-   sections ``[alerts]`` and ``[stack]`` map to the nested dataclasses;
+   tables ``[alerts]`` and ``[stack]`` the nested ones;
 3. environment variables ``FINSENT_<FIELD>`` (``FINSENT_ALERTS_<FIELD>`` and
    ``FINSENT_STACK_<FIELD>`` for the nested ones).
+
+A child process started with :func:`settings_to_env` reads its parent's whole resolved settings from
+``FINSENT_SETTINGS_JSON`` in place of ``finsent.toml``.
+
+The fields, their types, ranges and documentation are defined once, in :mod:`stream.base.settings`
+(pydantic-settings).  This module stays light: it does not import pydantic until settings are
+loaded, so ``finsent --help`` and ``finsent classify`` (:func:`peek_settings`) start without it.
+``Settings``, ``AlertSettings`` and ``StackSettings`` are importable from here as before (loaded on
+first use).
 
 The names fixed by DESIGN.md are ``FINSENT_KAFKA``, ``FINSENT_DATABASE_URL``,
 ``FINSENT_ALERT_URLS``, ``FINSENT_MODEL`` and ``FINSENT_STATE_DIR``.
@@ -17,225 +26,125 @@ This module only reads configuration; it never touches the network.
 
 from __future__ import annotations
 
-import dataclasses
 import ipaddress
 import json
 import os
 import tomllib
-import typing
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
-from urllib.parse import quote, urlsplit, urlunsplit
+from typing import TYPE_CHECKING, Any, Mapping
 
-from psycopg2.extensions import parse_dsn
+from stream.base.dsn import InvalidDSN, dsn_params
+from stream.base.errors import UserError
+from stream.base.redact import redact
 
+if TYPE_CHECKING:
+    from stream.base.settings import AlertSettings, Settings, StackSettings
 
-class ConfigError(ValueError):
-    """A configuration value is missing or malformed (message names the key)."""
+__all__ = ["AlertSettings", "ConfigError", "MACHINE_ENV", "MachineSettings", "RawSettings", "SETTINGS_ENV",
+           "Settings", "StackSettings", "default_secrets_outside_loopback", "load_settings", "machine_settings",
+           "peek_settings", "refuse_default_secrets", "settings_as_dict", "settings_env_keys", "settings_to_env"]
 
-
-@dataclass(frozen=True)
-class StackSettings:
-    """Ports and credentials of the embedded local stack (``finsent up``)."""
-
-    kafka_port: int = 19092
-    controller_port: int = 19093
-    postgres_port: int = 15432
-    postgres_user: str = "finsent"
-    postgres_password: str = "finsent"
-    postgres_db: str = "finsent"
-    kafka_version: str = "4.1.1"
+SETTINGS_ENV = "FINSENT_SETTINGS_JSON"  # a parent's whole settings, for a child process
+SCHEMA_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,62}$"  # a PostgreSQL schema finsent uses: a plain identifier
+_MODELS = ("Settings", "AlertSettings", "StackSettings")
 
 
-@dataclass(frozen=True)
-class AlertSettings:
-    """Spike detection and delivery thresholds (see alerts/)."""
-
-    window_s: int = 300  # event-time window length
-    lateness_s: int = 60  # allowed lateness: watermark = max event time - lateness
-    min_negative: int = 5  # minimum negative articles in the window
-    min_share: float = 0.4  # minimum negative share of the window's articles
-    z_threshold: float = 5.0  # z-score over the EWMA baseline (calibrated: ~3e-7 per window and scope)
-    ewma_alpha: float = 0.1  # weight of the newest window in the baseline
-    baseline_windows: int = 288  # how many earlier windows feed the baseline (1 day)
-    min_std: float = 0.3  # floor of the baseline (expected >= min_std**2 negatives per window)
-    cooldown_s: int = 1800  # per scope, after an alert
-    top_articles: int = 5  # ids of the most negative articles kept with an alert
-    retry_initial_s: float = 1.0  # delivery backoff
-    retry_max_s: float = 300.0
-    step_s: int = 60  # windows slide by this much (a multiple of 60 dividing window_s)
-    warmup_windows: int = 6  # observed earlier windows needed before a scope can fire
-    idle_s: float = 60.0  # a watermark source (partition) silent this long stops holding the watermark
-    catchup_s: int = 3600  # on a fresh start, how far back closed windows are still evaluated
-    rewind_s: int = 3600  # a replay whose event time jumps back this far restarts its watermark
-    scope_kinds: tuple[str, ...] = ("ticker", "topic")  # scopes watched ('all' = the whole market)
-    poll_s: float = 1.0  # notifier: longest sleep between looks at the alerts table
-    # time scales: 5m (the window keys above), 1h, 1d, or NAME=WINDOW_S/STEP_S[/BASELINE[/COOLDOWN[/anchored]]]
-    scales: tuple[str, ...] = ("5m", "1h", "1d")
-    market_scales: tuple[str, ...] = ("1h", "1d")  # scales at which the whole market ('all') is watched too
-    incident_gap_s: int = 3600  # alerts of a scope at most this far apart (any scale) are one incident
-    story_horizon_s: int = 86400  # near-duplicates within this much event time are one story
-    story_threshold: float = 0.5  # MinHash Jaccard similarity from which two articles are one story
+class ConfigError(UserError, ValueError):
+    """A configuration value is missing or malformed: one line naming the key, the value (secrets
+    masked) and what is allowed."""
 
 
-@dataclass(frozen=True)
-class Settings:
-    """Everything a finsent process needs to know, resolved once at start-up."""
+def __getattr__(name: str) -> Any:
+    """``Settings``, ``AlertSettings``, ``StackSettings``: imported from :mod:`stream.base.settings`
+    (and pydantic) on first use, not with this module."""
+    if name in _MODELS:
+        from stream.base import settings
 
-    state_dir: Path = Path(".finsent")
-    kafka: str | None = None  # bootstrap servers; None = local stack
-    database_url: str | None = None  # None = local stack
-    analyst_database_url: str | None = None  # None = derived from database_url
-    writer_password: str = "finsent_writer"  # set by 'db upgrade' on role finsent_writer
-    analyst_password: str = "finsent_analyst"  # set by 'db upgrade' on role finsent_analyst
-    schema: str = "public"  # PostgreSQL schema the pipeline writes to
-    alert_urls: tuple[str, ...] = ()
-    alert_config: str | None = None  # apprise YAML/text config file
-    model: str | None = None  # checkpoint dir; None = the shipped checkpoint
-    aliases: str | None = None  # CSV ticker,alias
-    watchlist: str = "all"  # tickers that make trends/alerts: all | sp500/sp100/nasdaq100/dow30 | topN | file
-    topic_raw: str = "news.raw"
-    topic_scored: str = "news.scored"
-    topic_deadletter: str = "news.deadletter"
-    publish_scored: bool = True  # fan scored records out to topic_scored
-    partitions: int = 4
-    replication: int = 1
-    app_id: str = "finsent"  # Faust app id = consumer group
-    max_batch: int = 64
-    max_wait_s: float = 0.05
-    web_port: int = 0  # Faust web / metrics port on 127.0.0.1; 0 = off
-    metrics_port: int = 0  # Prometheus endpoint; 0 = off
-    metrics_bind: str = "127.0.0.1"  # a container sets its own interface so Prometheus can scrape it
-    dashboard_port: int = 18080  # finsent dashboard on 127.0.0.1 (--port overrides)
-    log_every: int = 50  # batches between progress log lines
-    device: str = "auto"  # auto | cpu | cuda
-    stack: StackSettings = field(default_factory=StackSettings)
-    alerts: AlertSettings = field(default_factory=AlertSettings)
-
-    def __post_init__(self) -> None:
-        # the state dir is resolved once, against the working directory at start-up
-        object.__setattr__(self, "state_dir", Path(self.state_dir).expanduser().resolve())
-
-    # -- derived values -------------------------------------------------
-    @property
-    def kafka_bootstrap(self) -> str:
-        return self.kafka or f"127.0.0.1:{self.stack.kafka_port}"
-
-    @property
-    def dsn(self) -> str:
-        if self.database_url:
-            return self.database_url
-        s = self.stack
-        return (
-            f"postgresql://{s.postgres_user}:{s.postgres_password}"
-            f"@127.0.0.1:{s.postgres_port}/{s.postgres_db}"
-        )
-
-    @property
-    def analyst_dsn(self) -> str:
-        """URL of the read-only ``finsent_analyst`` role on the same database."""
-        if self.analyst_database_url:
-            return self.analyst_database_url
-
-        parts = urlsplit(self.dsn)
-        host = parts.netloc.rsplit("@", 1)[-1]
-        netloc = f"finsent_analyst:{quote(self.analyst_password, safe='')}@{host}"
-        return urlunsplit(parts._replace(netloc=netloc))
-
-    @property
-    def uses_local_kafka(self) -> bool:
-        return self.kafka is None
-
-    @property
-    def uses_local_postgres(self) -> bool:
-        return self.database_url is None
-
-    def replace(self, **changes: Any) -> "Settings":
-        return dataclasses.replace(self, **changes)
+        return getattr(settings, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-_NESTED = {"alerts": AlertSettings, "stack": StackSettings}
-
-
-def _coerce(name: str, raw: Any, typ: Any) -> Any:
-    """Convert a TOML or environment value to the field's declared type."""
-    origin = typing.get_origin(typ)
-    args = typing.get_args(typ)
-    if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
-        inner = [a for a in args if a is not type(None)]
-        if raw is None or (isinstance(raw, str) and raw.strip() == ""):
-            return None
-        return _coerce(name, raw, inner[0])
-    try:
-        if typ is Path:
-            return Path(raw).expanduser()
-        if typ is bool:
-            if isinstance(raw, bool):
-                return raw
-            return str(raw).strip().lower() in ("1", "true", "yes", "on")
-        if typ is int:
-            return int(raw)
-        if typ is float:
-            return float(raw)
-        if typ is str:
-            return str(raw)
-        if origin is tuple:
-            if isinstance(raw, str):
-                parts = [p.strip() for p in raw.replace("\n", ",").split(",")]
-                return tuple(p for p in parts if p)
-            return tuple(str(x) for x in raw)
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"invalid value for {name}: {raw!r} ({exc})") from None
-    return raw
-
-
-def _build(cls: type, prefix: str, toml: Mapping[str, Any], env: Mapping[str, str]):
-    hints = typing.get_type_hints(cls)
-    values: dict[str, Any] = {}
-    for f in dataclasses.fields(cls):
-        key = f"{prefix}{f.name}".upper()
-        if f.name in _NESTED and cls is Settings:
-            section = toml.get(f.name, {})
-            if not isinstance(section, dict):
-                raise ConfigError(f"[{f.name}] in finsent.toml must be a table")
-            values[f.name] = _build(_NESTED[f.name], f"FINSENT_{f.name}_", section, env)
-            continue
-        if key in env:
-            values[f.name] = _coerce(key, env[key], hints[f.name])
-        elif f.name in toml:
-            values[f.name] = _coerce(f.name, toml[f.name], hints[f.name])
-    unknown = set(toml) - {f.name for f in dataclasses.fields(cls)}
-    if unknown:
-        raise ConfigError(f"unknown key(s) in finsent.toml: {', '.join(sorted(unknown))}")
-    return cls(**values)
-
-
-def load_settings(
-    env: Mapping[str, str] | None = None, config_file: str | Path | None = None
-) -> Settings:
-    """Resolve settings from defaults, ``finsent.toml`` and the environment.
-
-    A child process started with :func:`settings_to_env` gets its parent's whole resolved settings
-    from ``FINSENT_SETTINGS_JSON`` instead of a ``finsent.toml`` (same shape, same coercion); the
-    other ``FINSENT_<FIELD>`` variables of its environment still override single fields."""
-    env = dict(os.environ if env is None else env)
+# --------------------------------------------------------------------------- sources
+def file_values(env: Mapping[str, str], config_file: str | Path | None = None) -> tuple[dict[str, Any], str]:
+    """The settings file's values (``finsent.toml`` shape) and its name for messages: the parent's
+    ``FINSENT_SETTINGS_JSON`` when set (and no file is named), else ``config_file``,
+    ``FINSENT_CONFIG`` or ``./finsent.toml`` (none: no values)."""
     if SETTINGS_ENV in env and config_file is None:
         try:
             whole = json.loads(env[SETTINGS_ENV])
         except ValueError as exc:
             raise ConfigError(f"{SETTINGS_ENV}: {exc}") from None
-        return _build(Settings, "FINSENT_", whole, env)
-    path = Path(config_file or env.get("FINSENT_CONFIG") or "finsent.toml")
-    toml: dict[str, Any] = {}
+        if not isinstance(whole, dict):
+            raise ConfigError(f"{SETTINGS_ENV}: not a JSON object")
+        return whole, SETTINGS_ENV
+    named = config_file or env.get("FINSENT_CONFIG")
+    path = Path(named or "finsent.toml")
     if path.is_file():
         try:
-            toml = tomllib.loads(path.read_text(encoding="utf-8"))
+            return tomllib.loads(path.read_text(encoding="utf-8")), str(path)
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{path}: {exc}") from None
-    elif config_file or env.get("FINSENT_CONFIG"):
+    if named:
         raise ConfigError(f"config file not found: {path}")
-    return _build(Settings, "FINSENT_", toml, env)
+    return {}, str(path)
+
+
+def load_settings(env: Mapping[str, str] | None = None, config_file: str | Path | None = None) -> Settings:
+    """Resolve settings from the defaults, ``finsent.toml`` (or ``FINSENT_SETTINGS_JSON``) and the
+    environment; a wrong value raises :class:`ConfigError` (one line)."""
+    from stream.base.settings import resolve
+
+    env = dict(os.environ if env is None else env)
+    values, origin = file_values(env, config_file)
+    return resolve(env, values, origin)
+
+
+class RawSettings:
+    """A few plain-text settings read from the same sources, with the same precedence, as
+    :func:`load_settings`, without pydantic and without checking the other keys: for the commands
+    whose start-up is a target (``finsent classify``).  Unset is ``None``: the reader's own default
+    applies (the same as the settings' default; ``tests/unit/stream/base`` checks that)."""
+
+    FIELDS = ("model", "device", "aliases", "watchlist")
+
+    def __init__(self, env: Mapping[str, str], values: Mapping[str, Any]) -> None:
+        lower = {k.lower(): v for k, v in env.items() if v != ""}  # an empty variable counts as unset
+        for name in self.FIELDS:
+            raw = lower.get(f"finsent_{name}", values.get(name))
+            setattr(self, name, None if raw is None or str(raw).strip() == "" else str(raw))
+
+    def secret_values(self) -> tuple[str, ...]:
+        return ()
+
+
+def peek_settings(env: Mapping[str, str] | None = None, config_file: str | Path | None = None) -> RawSettings:
+    """:class:`RawSettings` of this process (see there)."""
+    env = dict(os.environ if env is None else env)
+    return RawSettings(env, file_values(env, config_file)[0])
+
+
+# --------------------------------------------------------------------------- child processes
+def settings_as_dict(settings: Settings) -> dict[str, Any]:
+    """The settings as plain JSON/TOML values in the shape of ``finsent.toml``, secrets in clear (for a
+    child process: never print it); :func:`load_settings` reads it back to an equal object."""
+    return settings.plain()
+
+
+def settings_env_keys() -> frozenset[str]:
+    """Every environment variable :func:`load_settings` maps to a field."""
+    from stream.base.settings import env_names
+
+    return frozenset(env_names()) | {SETTINGS_ENV}
+
+
+def settings_to_env(settings: Settings, base: Mapping[str, str]) -> dict[str, str]:
+    """``base`` (a process environment) without its settings variables, plus the whole ``settings``
+    in ``FINSENT_SETTINGS_JSON``: a child ``finsent`` process resolves exactly these settings."""
+    keys = {k.upper() for k in settings_env_keys()}
+    env = {k: v for k, v in base.items() if k.upper() not in keys}
+    env[SETTINGS_ENV] = json.dumps(settings_as_dict(settings))
+    return env
 
 
 # --------------------------------------------------------------------------- this machine
@@ -265,71 +174,18 @@ MACHINE_ENV = {
     "teacher_dir": "FINSENT_TEACHER_DIR",
     "event_loop": "FINSENT_EVENT_LOOP",
 }
+_MACHINE_TEXT = ("kafka_heap", "event_loop")  # the others are paths
 
 
 def machine_settings(env: Mapping[str, str] | None = None) -> MachineSettings:
     """:class:`MachineSettings` from the environment (read at each call: tests and ``finsent`` set
     some of these variables at run time)."""
     env = os.environ if env is None else env
-    hints = typing.get_type_hints(MachineSettings)
-    values: dict[str, Any] = {name: _coerce(key, env[key], hints[name])
+    values: dict[str, Any] = {name: env[key] if name in _MACHINE_TEXT else Path(env[key]).expanduser()
                               for name, key in MACHINE_ENV.items() if env.get(key)}
     if "cache_dir" not in values:
         values["cache_dir"] = Path(env.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache")) / "finsent"
     return MachineSettings(**values)
-
-
-SETTINGS_ENV = "FINSENT_SETTINGS_JSON"  # a parent's whole settings, for a child process
-
-
-def settings_as_dict(settings: Settings) -> dict[str, Any]:
-    """The settings as plain JSON/TOML values, in the shape of ``finsent.toml`` (sections for
-    ``alerts`` and ``stack``); :func:`load_settings` reads it back to an equal object."""
-
-    def plain(value: Any) -> Any:
-        if isinstance(value, Path):
-            return str(value)
-        if isinstance(value, tuple):
-            return [plain(v) for v in value]
-        return value
-
-    return {f.name: ({g.name: plain(getattr(value, g.name)) for g in dataclasses.fields(value)}
-                     if dataclasses.is_dataclass(value := getattr(settings, f.name)) else plain(value))
-            for f in dataclasses.fields(settings)}
-
-
-def settings_env_keys() -> frozenset[str]:
-    """Every environment variable :func:`load_settings` maps to a field."""
-    keys = {SETTINGS_ENV}
-    for f in dataclasses.fields(Settings):
-        if f.name in _NESTED:
-            keys.update(f"FINSENT_{f.name}_{g.name}".upper() for g in dataclasses.fields(_NESTED[f.name]))
-        else:
-            keys.add(f"FINSENT_{f.name}".upper())
-    return frozenset(keys)
-
-
-def settings_to_env(settings: Settings, base: Mapping[str, str]) -> dict[str, str]:
-    """``base`` (a process environment) without its settings variables, plus the whole ``settings``
-    in ``FINSENT_SETTINGS_JSON``: a child ``finsent`` process resolves exactly these settings."""
-    keys = settings_env_keys()
-    env = {k: v for k, v in base.items() if k not in keys}
-    env[SETTINGS_ENV] = json.dumps(settings_as_dict(settings))
-    return env
-
-
-def redact_url(url: str) -> str:
-    """Hide the password of a URL for logs and error messages."""
-
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "<unparseable url>"
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.rsplit("@", 1)[1]
-    user = parts.username or ""
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc}"))
 
 
 # --------------------------------------------------------------------------- default secrets
@@ -356,8 +212,8 @@ def default_secrets_outside_loopback(settings: Settings) -> list[str]:
         return []
 
     try:
-        params = parse_dsn(settings.dsn)
-    except Exception:  # noqa: BLE001 - an unparseable URL fails later with its own message
+        params = dsn_params(settings.dsn)
+    except InvalidDSN:  # cannot happen for loaded settings: the DSN is checked when they are read
         return []
     hosts = (params.get("host") or params.get("hostaddr") or "").split(",")
     if all(_is_loopback(h.strip() or None) for h in hosts):
@@ -366,9 +222,9 @@ def default_secrets_outside_loopback(settings: Settings) -> list[str]:
     password = params.get("password")
     if password is not None and (password in DEFAULT_PASSWORDS or password == params.get("user")):
         found.append("the password in database_url (FINSENT_DATABASE_URL)")
-    if settings.writer_password in DEFAULT_PASSWORDS:
+    if settings.writer_password.get_secret_value() in DEFAULT_PASSWORDS:
         found.append("writer_password (FINSENT_WRITER_PASSWORD)")
-    if settings.analyst_password in DEFAULT_PASSWORDS and not settings.analyst_database_url:
+    if settings.analyst_password.get_secret_value() in DEFAULT_PASSWORDS and not settings.analyst_database_url:
         found.append("analyst_password (FINSENT_ANALYST_PASSWORD)")
     return found
 
@@ -378,6 +234,6 @@ def refuse_default_secrets(settings: Settings) -> None:
     found = default_secrets_outside_loopback(settings)
     if found:
         raise ConfigError(
-            f"the database at {redact_url(settings.dsn)} is not on the loopback, but "
+            f"the database at {redact(settings.dsn)} is not on the loopback, but "
             + ", ".join(found) + " still has its shipped default: set your own (finsent.toml or the environment)"
         )

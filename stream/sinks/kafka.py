@@ -7,10 +7,14 @@ record the broker refuses stops the run (``UserError``) before the next checkpoi
 
 from __future__ import annotations
 
-from stream.base.config import Settings
+from typing import TYPE_CHECKING
+
 from stream.base.errors import UserError
 from stream.ingest import Record
 from stream.kafka_io import ensure_topics, make_producer, send_item
+
+if TYPE_CHECKING:  # pydantic: not for every command's start-up
+    from stream.base.settings import Settings
 
 
 class KafkaSink:

@@ -6,7 +6,6 @@ exactly one delivery across a kill and restarts, concurrent notifiers, the CLI.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import signal
 import subprocess
@@ -34,7 +33,7 @@ def spiked_day(n: int = 1, notify: bool = True):
 
 
 def with_alerts(settings, **changes):
-    return settings.replace(alerts=dataclasses.replace(settings.alerts, **changes))
+    return settings.replace(alerts=settings.alerts.replace(**changes))
 
 
 def alert_rows(settings):
@@ -124,7 +123,7 @@ def _env(settings, urls: str) -> dict:
     env.update(PYTHONPATH=str(REPO), FINSENT_SCHEMA=settings.schema, FINSENT_ALERT_URLS=urls,
                FINSENT_ALERTS_POLL_S="0.2")
     if settings.database_url:
-        env["FINSENT_DATABASE_URL"] = settings.database_url
+        env["FINSENT_DATABASE_URL"] = settings.database_url.get_secret_value()
     return env
 
 

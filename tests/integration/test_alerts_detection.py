@@ -7,7 +7,6 @@ batch as in the worker.
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from datetime import timedelta
 
@@ -73,7 +72,7 @@ def test_a_lost_watermark_is_recovered_without_a_second_alert(pg):
         cur.execute("DELETE FROM alert_progress; DELETE FROM alert_sources")
     conn.close()
     # a fresh service re-evaluates the last catchup_s of windows: same decision, no new row
-    wide = pg.replace(alerts=dataclasses.replace(pg.alerts, catchup_s=4 * 3600))
+    wide = pg.replace(alerts=pg.alerts.replace(catchup_s=4 * 3600))
     with AlertService(wide) as svc:
         assert svc.observe(event_time(msgs[-1])) == []
     assert query(pg, "SELECT count(*) FROM alerts") == [(1,)]
@@ -99,7 +98,7 @@ def test_watermark_is_the_minimum_over_partitions(pg):
         assert evaluated() > t_end - timedelta(seconds=pg.alerts.lateness_s + 60)
 
     # partitions silent for idle_s stop holding the watermark back
-    quick = pg.replace(alerts=dataclasses.replace(pg.alerts, idle_s=1.0))
+    quick = pg.replace(alerts=pg.alerts.replace(idle_s=1.0))
     more = list(generate_stream(t_end, timedelta(minutes=30), seed=9, truth=True))
     with Writer(pg.dsn, pg.schema) as w:
         w.write_batch(article_rows(more))

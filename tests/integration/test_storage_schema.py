@@ -334,7 +334,7 @@ def test_sql_cli_outputs_and_errors(stack, schema, capsys):
     data = json.loads(capsys.readouterr().out)
     assert data[0]["who"] == "finsent_analyst" and data[0]["x"] == 1.5
 
-    pw = stack.settings.analyst_password
+    pw = stack.settings.analyst_password.get_secret_value()
     for bad, expect in (("DELETE FROM articles", "read-only transaction"),
                         ("SELECT * FROM no_such_table", "does not exist"),
                         ("SELEC 1", "syntax error"),

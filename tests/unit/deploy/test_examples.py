@@ -10,7 +10,6 @@ installed, verified (skipped otherwise).
 from __future__ import annotations
 
 import configparser
-import dataclasses
 import json
 import re
 import shutil
@@ -19,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from stream.base.config import AlertSettings, Settings, StackSettings, load_settings
+from stream.base.config import load_settings, settings_env_keys
 from tests.conftest import REPO
 
 yaml = pytest.importorskip("yaml")  # PyYAML: pinned in deploy/constraints.txt (via transformers)
@@ -34,14 +33,7 @@ ENV_EXAMPLE = PROD / "finsent-worker.env.example"
 # --------------------------------------------------------------------------- helpers
 def setting_env_names() -> set[str]:
     """Every environment name stream.base.config reads: FINSENT_<FIELD>, FINSENT_ALERTS_/STACK_<FIELD>, FINSENT_CONFIG."""
-    names = {"FINSENT_CONFIG"}
-    nested = {"alerts": AlertSettings, "stack": StackSettings}
-    for f in dataclasses.fields(Settings):
-        if f.name in nested:
-            names |= {f"FINSENT_{f.name}_{g.name}".upper() for g in dataclasses.fields(nested[f.name])}
-        else:
-            names.add(f"FINSENT_{f.name}".upper())
-    return names
+    return {"FINSENT_CONFIG"} | set(settings_env_keys())
 
 
 _INTERP = re.compile(r"\$\{(\w+)(?::?[-?]([^}]*))?\}")
@@ -162,7 +154,7 @@ def test_compose_env_names_are_real_settings(compose):
     # the values coerce to the settings' types
     s = load_settings(env={k: interpolate(v) for k, v in worker_env.items()}, config_file=None)
     assert s.kafka == "kafka1:9092,kafka2:9092,kafka3:9092" and s.partitions >= 1 and s.replication == 3
-    assert s.database_url.startswith("postgresql://") and "@postgres:5432/" in s.database_url
+    assert s.dsn.startswith("postgresql://") and "@postgres:5432/" in s.dsn
 
 
 def test_compose_worker_bootstrap_names_real_listeners(compose, kafka_nodes):

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import ast
 import importlib.util
+import logging
 from pathlib import Path
+from types import SimpleNamespace
 
 from stream import cli
+from stream.base.errors import UserError
+from stream.base.redact import install_log_scrubber
 
 
 def _calls_load_settings(path: Path) -> list[int]:
@@ -35,7 +39,7 @@ def test_no_command_module_loads_the_settings_again():
 
 def test_main_hands_the_loaded_settings_to_the_handler(monkeypatch):
     seen = []
-    sentinel = object()
+    sentinel = SimpleNamespace(secret_values=lambda: ())
     monkeypatch.setattr(cli, "load_settings", lambda: sentinel)
     parser = cli.build_parser()
     args = parser.parse_args(["status"])
@@ -43,3 +47,40 @@ def test_main_hands_the_loaded_settings_to_the_handler(monkeypatch):
                         lambda self, argv=None: (setattr(args, "func", lambda a: seen.append(a.settings) or 0), args)[1])
     assert cli.main(["status"]) == 0
     assert seen == [sentinel]
+
+
+def _run_with(monkeypatch, func, argv=("status",)):
+    parser = cli.build_parser(list(argv))
+    args = parser.parse_args(list(argv))
+    monkeypatch.setattr(cli.argparse.ArgumentParser, "parse_args",
+                        lambda self, argv=None: (setattr(args, "func", func), args)[1])
+    try:
+        return cli.main(list(argv))
+    finally:
+        install_log_scrubber([])  # main installs the settings' secrets for the whole process
+
+
+def test_every_error_and_log_line_is_scrubbed_of_the_configured_secrets(monkeypatch, capsys, caplog):
+    """Belt and braces behind the redactor: a message that quotes a secret anyway (a library's error, a
+    log line of a dependency) reaches the terminal masked."""
+    monkeypatch.setenv("FINSENT_DATABASE_URL", "host=db.example user=app password=Db-Secret-1")
+    monkeypatch.setenv("FINSENT_ANALYST_PASSWORD", "An-Secret-2")
+    monkeypatch.setenv("FINSENT_ALERT_URLS", "json://u:Url-Secret-3@h/x")
+
+    def handler(args):
+        logging.getLogger("a.dependency").warning("retrying host=db.example password=Db-Secret-1 (%s)", "An-Secret-2")
+        raise UserError("cannot use json://u:Url-Secret-3@h/x nor Db-Secret-1")
+
+    with caplog.at_level(logging.WARNING):
+        assert _run_with(monkeypatch, handler) == 2
+    shown = capsys.readouterr().err + caplog.text
+    assert "retrying" in caplog.text and "cannot use" in shown
+    for secret in ("Db-Secret-1", "An-Secret-2", "Url-Secret-3"):
+        assert secret not in shown, shown
+
+
+def test_a_wrong_setting_is_one_line_on_stderr(monkeypatch, capsys):
+    monkeypatch.setenv("FINSENT_DATABASE_URL", "host=db password=Db-Secret-1 port")
+    assert _run_with(monkeypatch, lambda args: 0) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("finsent: error: invalid FINSENT_DATABASE_URL='***'"), err

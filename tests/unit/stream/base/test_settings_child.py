@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import subprocess
 import sys
@@ -10,14 +9,23 @@ import typing
 from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
 
 from stream.base.config import (SETTINGS_ENV, AlertSettings, ConfigError, Settings, StackSettings, load_settings,
                                 settings_as_dict, settings_env_keys)
 from stream.process import settings_env
 
+# values the checks accept, different from the defaults (a generic change would break a pattern or a range)
+SPECIAL = {"schema": "other_schema", "device": "cuda", "database_url": "postgresql://u:p-1@db.example/x",
+           "analyst_database_url": "host=db.example user=a password='p 2'", "kafka_version": "4.2.0",
+           "window_s": 600, "step_s": 120, "scope_kinds": ("ticker", "all"), "min_share": 0.5, "ewma_alpha": 0.2,
+           "story_threshold": 0.75, "alert_urls": ("json://a-host/x", "json://b-host/y,with comma")}
+
 
 def _other(name: str, typ, default):
     """A value of the field's type that differs from its default."""
+    if name in SPECIAL:
+        return SPECIAL[name]
     if typing.get_origin(typ) in (typing.Union, __import__("types").UnionType):
         typ = [a for a in typing.get_args(typ) if a is not type(None)][0]
     if typ is bool:
@@ -30,30 +38,26 @@ def _other(name: str, typ, default):
         return Path("/tmp") / f"finsent-{name}"
     if typing.get_origin(typ) is tuple:
         return (f"{name}-a", f"{name}-b,with comma")
+    if "topic" in name:
+        return f"{name}.value"
     return f"{name}-value"
 
 
 def _changed(cls):
-    hints = typing.get_type_hints(cls)
-    values = {}
-    for f in dataclasses.fields(cls):
-        if f.name in ("alerts", "stack"):
-            continue
-        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
-        values[f.name] = _other(f.name, hints[f.name], default)
-    return values
+    return {name: _other(name, f.annotation, f.get_default(call_default_factory=True))
+            for name, f in cls.model_fields.items() if name not in ("alerts", "stack")}
 
 
 def every_field_changed() -> Settings:
     s = Settings(**_changed(Settings), alerts=AlertSettings(**_changed(AlertSettings)),
                  stack=StackSettings(**_changed(StackSettings)))
     defaults = Settings()
-    for f in dataclasses.fields(Settings):  # the test can fail: every field really differs
-        if f.name in ("alerts", "stack"):
-            for g in dataclasses.fields(getattr(s, f.name)):
-                assert getattr(getattr(s, f.name), g.name) != getattr(getattr(defaults, f.name), g.name), g.name
+    for name in Settings.model_fields:  # the test can fail: every field really differs
+        if name in ("alerts", "stack"):
+            for sub in type(getattr(s, name)).model_fields:
+                assert getattr(getattr(s, name), sub) != getattr(getattr(defaults, name), sub), sub
         else:
-            assert getattr(s, f.name) != getattr(defaults, f.name), f.name
+            assert getattr(s, name) != getattr(defaults, name), name
     return s
 
 
@@ -70,7 +74,7 @@ def test_every_field_survives_the_child_environment(monkeypatch):
 def test_extra_variables_override_single_fields_in_the_child():
     s = every_field_changed()
     child = load_settings(settings_env(s, FINSENT_ALIASES="/tmp/aliases.csv", FINSENT_ALERTS_MIN_NEGATIVE="3"))
-    assert child == s.replace(aliases="/tmp/aliases.csv", alerts=dataclasses.replace(s.alerts, min_negative=3))
+    assert child == s.replace(aliases="/tmp/aliases.csv", alerts=s.alerts.replace(min_negative=3))
 
 
 def test_a_real_child_process_resolves_the_same_settings(tmp_path):
@@ -86,11 +90,17 @@ def test_the_env_keys_cover_every_field():
     keys = settings_env_keys()
     assert {"FINSENT_KAFKA", "FINSENT_DATABASE_URL", "FINSENT_ALERT_URLS", "FINSENT_MODEL", "FINSENT_STATE_DIR",
             "FINSENT_ALERTS_Z_THRESHOLD", "FINSENT_STACK_POSTGRES_PORT", SETTINGS_ENV} <= keys
-    n = len(dataclasses.fields(Settings)) - 2 + len(dataclasses.fields(AlertSettings)) \
-        + len(dataclasses.fields(StackSettings)) + 1
+    n = len(Settings.model_fields) - 2 + len(AlertSettings.model_fields) + len(StackSettings.model_fields) + 1
     assert len(keys) == n
 
 
 def test_broken_settings_json_is_a_config_error():
     with pytest.raises(ConfigError, match=SETTINGS_ENV):
         load_settings({SETTINGS_ENV: "{not json"})
+
+
+def test_the_child_environment_carries_secrets_that_the_parent_never_prints():
+    s = every_field_changed()
+    assert isinstance(s.writer_password, SecretStr) and "writer_password-value" not in repr(s) + str(s)
+    assert "p-1" not in repr(s) and "p 2" not in repr(s)
+    assert json.loads(settings_env(s)[SETTINGS_ENV])["writer_password"] == "writer_password-value"
