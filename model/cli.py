@@ -331,8 +331,12 @@ def register(sub) -> None:
         help="score JSON lines (text, or title+summary; optional id) into JSON lines",
         description=(
             "Read JSON lines from PATH or stdin ('-'): {\"id\": ..., \"text\": ...} or {\"title\": ..., "
-            "\"summary\": ...}. Write one JSON line per input, in order, with id, topic, topic_id, topic_score, "
-            "sentiment, p_negative, p_neutral, p_positive, sentiment_score and model_version. Bad lines get "
+            "\"summary\": ...}, optionally with \"targets\": [names] (companies to score the sentiment toward) and "
+            "\"published_at\" (link companies by the names in use then). Write one JSON line per input, in order, "
+            "with id, topic, topic_id, topic_score, sentiment, p_negative, p_neutral, p_positive, sentiment_score, "
+            "model_version, tickers (linked) and entities: one {name, ticker, start, end, sentiment, p_negative, "
+            "p_neutral, p_positive, sentiment_score} per target, then per linked ticker not given (a name absent "
+            "from the text has start/end null and the headline's sentiment). Bad lines get "
             "{\"id\", \"line\", \"error\"} and the exit status is 1 at the end. Streams in constant memory."
         ),
     )

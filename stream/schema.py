@@ -16,7 +16,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Iterable, Mapping
 
 from model.text import has_visible, model_input
-from stream.linking import Linker, default_linker
+from stream.linking import Link, Linker, default_linker
 
 MAX_RECORD_BYTES = 1 << 20  # 1 MiB
 MAX_TITLE_CHARS = 2000
@@ -247,15 +247,16 @@ def parse_message(
     )
 
 
-def link_tickers(linker: Linker, given: Iterable[str], text: str,
-                 at: datetime | str | None = None) -> tuple[tuple[str, ...], tuple[dict, ...]]:
+def link_tickers(linker: Linker, given: Iterable[str], text: str, at: datetime | str | None = None,
+                 found: Iterable[Link] | None = None) -> tuple[tuple[str, ...], tuple[dict, ...]]:
     """(tickers in the watchlist, every link as a dict) for the message's tickers and its text,
     read as of ``at`` (the publication time: the names and symbols in use then).
 
     Given tickers come first (rule ``given``); a link outside the linker's watchlist is kept
-    with ``"watch": false`` but its ticker is left out of the returned tickers."""
+    with ``"watch": false`` but its ticker is left out of the returned tickers.  ``found``: the text's
+    links when the caller has them already (``linker.link(text, at)``)."""
     given = merge_tickers(given)
-    found = linker.link(text, at)
+    found = [lk for lk in (linker.link(text, at) if found is None else found) if lk.ticker is not None]
     links = [{"ticker": linker.canonical(t) or t, "rule": "given"} for t in given]
     links += [lk.as_dict() for lk in found]
     for lk in links:

@@ -5,9 +5,10 @@ import json
 
 import pytest
 
-from model.classify import classify_lines, parse_line
+from model.classify import Line, classify_lines, parse_line
+from model.prediction import EntitySentiment
 from model.cli import main as model_cli
-from model.engine import Prediction
+from model.engine import Prediction, load_engine
 from tests.support.tiny_model import make_tiny_checkpoint
 
 
@@ -19,20 +20,23 @@ class StubEngine:
     def __init__(self):
         self.calls = []
 
-    def predict(self, texts):
+    def predict(self, texts, entities=None):
         self.calls.append(len(texts))
         out = []
-        for t in texts:
+        for i, t in enumerate(texts):
             k = len(t) % 20
+            ents = tuple(EntitySentiment("neutral", 0.25, 0.5, 0.25, 0.0, "headline") for _ in (entities or [[]] * len(texts))[i])
             out.append(Prediction(topic=f"t{k}", topic_id=k, topic_score=0.5, sentiment="neutral",
-                                  p_negative=0.25, p_neutral=0.5, p_positive=0.25, sentiment_score=0.0))
+                                  p_negative=0.25, p_neutral=0.5, p_positive=0.25, sentiment_score=0.0, entities=ents))
         return out
 
 
 def test_parse_line():
-    assert parse_line(b'{"id": 7, "text": "Apple up"}') == (7, "Apple up", None)
-    assert parse_line('{"title": "Apple up", "summary": "On iPhone sales"}')[1] == "Apple up. On iPhone sales"
-    assert parse_line('{"text": "  ", "title": "fallback"}')[1] == "fallback"
+    assert parse_line(b'{"id": 7, "text": "Apple up"}') == Line(7, "Apple up")
+    assert parse_line('{"title": "Apple up", "summary": "On iPhone sales"}').text == "Apple up. On iPhone sales"
+    assert parse_line('{"text": "  ", "title": "fallback"}').text == "fallback"
+    assert parse_line('{"text": "A", "targets": ["Ryanair", " ", "EasyJet"], "published_at": "2014-01-02"}') == \
+        Line(None, "A", targets=("Ryanair", "EasyJet"), published_at="2014-01-02")
     for raw, msg in [
         (b"not json", "not JSON"),
         (b"[1, 2]", "not a JSON object"),
@@ -40,10 +44,14 @@ def test_parse_line():
         (b'{"text": 5}', "must be a string"),
         (b'{"title": ["x"]}', "must be a string"),
         (b'{"text": "\xff\xfe"}', "not UTF-8"),
+        (b'{"text": "x", "targets": "Apple"}', "list of strings"),
+        (b'{"text": "x", "targets": [1]}', "list of strings"),
+        (b'{"text": "x", "targets": [' + b", ".join([b'"a"'] * 101) + b']}', "at most 100"),
+        (b'{"text": "x", "published_at": 5}', "RFC 3339"),
     ]:
-        ident, text, error = parse_line(raw)
-        assert text is None and msg in error, (raw, error)
-    assert parse_line(b'{"id": "a"}')[0] == "a"  # the id is echoed with the error
+        line = parse_line(raw)
+        assert line.text is None and msg in line.error, (raw, line.error)
+    assert parse_line(b'{"id": "a"}').ident == "a"  # the id is echoed with the error
 
 
 def test_bad_lines_get_error_rows_in_order():
@@ -63,7 +71,7 @@ def test_bad_lines_get_error_rows_in_order():
     assert "error" in rows[3] and rows[3]["line"] == 5
     ok = rows[0]
     assert set(ok) == {"id", "topic", "topic_id", "topic_score", "sentiment", "p_negative", "p_neutral",
-                       "p_positive", "sentiment_score", "model_version", "tickers"}
+                       "p_positive", "sentiment_score", "model_version", "tickers", "entities"}
     assert ok["model_version"] == "stub-1"
     assert ok["tickers"] == ["AAPL"] and rows[2]["tickers"] == []  # linked by name; "Fed" is no company
     assert (stats.lines, stats.scored, stats.errors) == (5, 3, 2)
@@ -112,3 +120,55 @@ def test_cli_exit_codes(tmp_path, tiny_dir, capsys):
     assert "1 error line" in capsys.readouterr().err
 
     assert model_cli(["classify", str(tmp_path / "missing.jsonl"), "--model", str(tiny_dir)]) == 2
+
+
+# -- per-company sentiment (issue 22): the entities of an output line -------------------------------------
+@pytest.fixture(scope="module")
+def tiny_entity_dir(tmp_path_factory):
+    return make_tiny_checkpoint(tmp_path_factory.mktemp("ent") / "tiny-ent", seed=5, entity=True)[0]
+
+
+def _classify(engine, lines):
+    out = io.StringIO()
+    classify_lines(engine, [json.dumps(x) for x in lines], out)
+    return [json.loads(x) for x in out.getvalue().splitlines()]
+
+
+def test_entities_one_per_target_then_per_linked_ticker(tiny_entity_dir, monkeypatch, tmp_path):
+    monkeypatch.setenv("FINSENT_ONNX_CACHE", str(tmp_path / "onnx"))
+    engine = load_engine(tiny_entity_dir, "cpu", cpu_path="onnx", warmup=False)
+    rows = _classify(engine, [
+        {"id": "many", "text": "Apple wins patent case against Samsung; Samsung shares fall",
+         "targets": ["samsung", "Ryanair"]},
+        {"id": "none", "text": "Fed holds rates steady"},
+        {"id": "one", "text": "Walmart cuts its forecast"},
+        {"id": "given", "text": "Walmart cuts forecast, Target gains", "targets": ["Target"]},
+    ])
+    many, none, one, given = rows
+    assert [(e["name"], e["ticker"], e["start"], e["end"]) for e in many["entities"]] == [
+        ("samsung", None, 31, 38), ("Ryanair", "RYAAY", None, None), ("Apple", "AAPL", 0, 5)]
+    absent = many["entities"][1]  # not in the text: the headline's sentiment
+    assert (absent["sentiment"], absent["p_negative"]) == (many["sentiment"], many["p_negative"])
+    assert many["entities"][0]["p_negative"] != many["entities"][2]["p_negative"]
+    assert none["entities"] == [] and none["tickers"] == []
+    assert [e["ticker"] for e in one["entities"]] == ["WMT"]
+    # a target that is a linked company is that company's entry, not a second one
+    assert [(e["name"], e["ticker"]) for e in given["entities"]] == [("Target", "TGT"), ("Walmart", "WMT")]
+    for row in rows:
+        for e in row["entities"]:
+            assert set(e) == {"name", "ticker", "start", "end", "sentiment", "p_negative", "p_neutral", "p_positive",
+                              "sentiment_score"}
+            assert e["sentiment_score"] == pytest.approx(e["p_positive"] - e["p_negative"], abs=2e-6)
+
+
+def test_entity_requests_pool_repeated_mentions_and_resolve_symbols():
+    from model.classify import entity_requests
+    from stream.linking import default_linker
+
+    linker = default_linker()
+    text = "Apple beats estimates; Apple's services grow as $AAPL hits a record"
+    reqs = entity_requests(text, ["AAPL"], linker.link(text), linker)
+    assert [(r.name, r.ticker) for r in reqs] == [("AAPL", "AAPL")]  # the symbol names the linked company
+    reqs = entity_requests(text, [], linker.link(text), linker)
+    assert len(reqs) == 1 and reqs[0].ticker == "AAPL"
+    assert [text[a:b] for a, b in reqs[0].spans][:2] == ["Apple", "Apple"] and len(reqs[0].spans) >= 2

@@ -36,9 +36,9 @@ def classify_text(title, summary):
     obj = {"id": "x", "title": title}
     if summary is not None:
         obj["summary"] = summary
-    _, text, error = parse_line(json.dumps(obj))
-    assert error is None
-    return text
+    line = parse_line(json.dumps(obj))
+    assert line.error is None
+    return line.text
 
 
 def training_text(title, summary):
@@ -60,7 +60,7 @@ def test_worker_and_classify_read_identical_text(title, summary, expected):
 
 @pytest.mark.parametrize("title,summary,expected", [c for c in CASES if c[1] is None])
 def test_text_field_and_training_read_the_same(title, summary, expected):
-    _, text, _ = parse_line(json.dumps({"text": title}))  # classify's other input form (and evaluate's CSVs)
+    text = parse_line(json.dumps({"text": title})).text  # classify's other input form (and evaluate's CSVs)
     assert text == expected
     assert training_text(title, summary) == expected
 
@@ -88,7 +88,8 @@ def test_property_all_paths_agree(title, summary):
         got = None  # the worker refused it (empty or invisible title, ...): nothing is scored
     if got is not None:
         assert got == expected
-    _, text, error = parse_line(json.dumps({"title": title, "summary": summary}))
+    line = parse_line(json.dumps({"title": title, "summary": summary}))
+    text, error = line.text, line.error
     if expected.strip():
         assert text == expected and error is None
     else:
