@@ -182,6 +182,55 @@ def paired_rounds(args, texts: list[str], device: str) -> list[dict]:
     return rounds
 
 
+def entity_rounds(args, texts: list[str], device: str) -> dict:
+    """``args.entities`` paired rounds on the default path: headline-only scoring against scoring with the
+    sentiment toward every linked company (the worker's queries, built beforehand), calls of 64 each."""
+    from model.classify import entity_requests
+    from model.engine import load_engine
+    from model.entities import EntityQuery
+    from stream.linking import default_linker
+
+    engine = load_engine(args.model, device)
+    if not engine.entity_head:
+        raise SystemExit(f"{engine.model_version} has no entity head (--model DIR of one)")
+    plain = load_engine(args.headline_model, device) if args.headline_model else engine
+    linker = default_linker()
+    t0 = time.perf_counter()
+    queries = [[EntityQuery(r.spans) for r in entity_requests(t, [], linker.link(t), linker)] for t in texts]
+    query_us = (time.perf_counter() - t0) / len(texts) * 1e6
+    with_ents = sum(1 for q in queries if q)
+    print(f"# entities: {with_ents} of {len(texts)} headlines name a linked company "
+          f"({sum(len(q) for q in queries)} companies); building the queries (linking included) "
+          f"{query_us:.0f} us per headline", flush=True)
+
+    def headline() -> None:
+        for s in range(0, len(texts), 64):
+            plain.predict(texts[s : s + 64])
+
+    def per_company() -> None:
+        for s in range(0, len(texts), 64):
+            engine.predict(texts[s : s + 64], entities=queries[s : s + 64])
+
+    headline()
+    per_company()
+    ratios = []
+    for r in range(args.entities):
+        t0 = time.perf_counter()
+        headline()
+        h = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        per_company()
+        c = time.perf_counter() - t0
+        ratios.append(c / h)
+        print(f"round {r + 1} (load {os.getloadavg()[0]:.2f}): headline-only ({plain.model_version}) "
+              f"{len(texts) / h:.1f}/s, per-company "
+              f"{len(texts) / c:.1f}/s: time ratio {c / h:.3f}", flush=True)
+    print(f"  per-company / headline-only time: median {statistics.median(ratios):.3f} "
+          f"(min {min(ratios):.3f}, max {max(ratios):.3f}) on {engine.describe().get('cpu_path') or device}")
+    return {"ratios": ratios, "headlines_with_companies": with_ents, "query_us_per_headline": round(query_us, 1),
+            "path": engine.describe().get("cpu_path"), "model_version": engine.model_version}
+
+
 def naive_bert_base(device: str, tokenizer):
     """FinBERT-shaped classifier with random weights, as a user would run it: eager, fp32, batch 32."""
     from transformers import BertConfig, BertForSequenceClassification
@@ -230,6 +279,12 @@ def main(argv: list[str] | None = None) -> int:
                     help="instead: ROUNDS paired rounds (the baseline on --baseline-n texts, then each --paths "
                          "path on all texts in one call; a ratio per round: drift on a shared machine hits both)")
     ap.add_argument("--paths", default="onnx-int8,onnx,fp32", help="CPU paths for --paired")
+    ap.add_argument("--entities", type=int, metavar="ROUNDS",
+                    help="instead: ROUNDS paired rounds of headline-only scoring against scoring with the "
+                         "sentiment toward each linked company (the default path, calls of 64; issue 22)")
+    ap.add_argument("--headline-model", metavar="DIR",
+                    help="with --entities: the headline-only side runs this checkpoint (e.g. the one before the "
+                         "entity head; default: --model without entities)")
     ap.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     args = ap.parse_args(argv)
 
@@ -272,6 +327,11 @@ def main(argv: list[str] | None = None) -> int:
           f"{' (' + results['machine']['gpu'] + ')' if device == 'cuda' else f' ({torch.get_num_threads()} threads)'}"
           f"; {len(texts)} headlines: {origin}")
 
+    if args.entities:
+        results["entities"] = entity_rounds(args, texts, device)
+        if args.json:
+            Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
+        return 0
     if args.paired:
         results["paired"] = paired_rounds(args, texts, device)
         if args.json:
