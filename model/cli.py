@@ -112,6 +112,7 @@ def cmd_train_entities(args) -> int:
         epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, head_lr=args.head_lr, alpha=args.alpha,
         temperature=args.temperature, entity_weight=args.entity_weight, patience=args.patience,
         entity_val_fraction=args.entity_val_fraction, seed=args.seed, weak=not args.no_weak,
+        analyst=not args.no_analyst,
         contrast=args.contrast, no_fpb=args.no_fpb, device=args.device or args.settings.device,
         save_dtype=args.save_dtype, version=args.version, progress=not args.no_progress,
         resume=not args.no_resume, save_every_s=args.save_every, cpu_amp=args.cpu_amp,
@@ -296,6 +297,8 @@ def register(sub) -> None:
     p.add_argument("--entity-val-fraction", type=float, default=0.15, help="SEntFiN texts held out")
     p.add_argument("--seed", type=int, default=13)
     p.add_argument("--no-weak", action="store_true", help="no weak single-company labels from the headline sets")
+    p.add_argument("--no-analyst", action="store_true",
+                   help="no analyst-call labels (the broker neutral, the company covered the headline's label)")
     p.add_argument("--contrast", type=int, default=2000, help="contrast pairs to generate (0: none)")
     p.add_argument("--no-fpb", action="store_true", help="leave out the Financial PhraseBank (non-commercial)")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), help="default: FINSENT_DEVICE or auto")

@@ -38,7 +38,8 @@ from model.checkpoint import CheckpointConfig, load_checkpoint, load_tokenizer, 
 from model.data import SOURCES, default_data_dir, load_splits
 from model.engine import select_device
 from model.entities import token_mask
-from model.entity_data import SENTFIN_FILE, EntityText, contrast_pairs, read_entity_jsonl, split_by_text, weak_labels
+from model.entity_data import (SENTFIN_FILE, EntityText, analyst_roles, contrast_pairs, read_entity_jsonl, split_by_text,
+                               weak_labels)
 from model.metrics import classification_report
 from model.network import FinsentModel
 from model.tokens import load_tokenizer_file
@@ -75,6 +76,7 @@ class EntityTrainConfig:
     val_fraction: float = 0.1  # of the headline sets (finsent train's split)
     seed: int = 13
     weak: bool = True
+    analyst: bool = True  # analyst calls: the broker neutral, the company covered the headline's label
     contrast: int = 2000
     no_fpb: bool = False
     device: str = "auto"
@@ -250,27 +252,36 @@ def train_entities(cfg: EntityTrainConfig) -> Path:
                 weak_rows += weak_labels(s.train_inputs, s.train_label, f"weak-{s.key}", default_linker())
     contrast = contrast_pairs([r for r in weak_rows if r.source == "weak-tfns"], cfg.contrast, cfg.seed)
 
+    kd_texts = [t for s in splits for t in s.train_inputs] + [r.text for r in sf_train + contrast]
+    kd_topic, kd_sent = init_logits(cfg.init, kd_texts, Path(cfg.out).with_name(f".{Path(cfg.out).name}.init-logits"))
     examples: list[Example] = []
-    kd_texts: list[str] = []
     weak_by_text = {r.text: r for r in weak_rows}
+    linker = default_linker()
+    n_analyst = 0
     for s in splits:
         ids, offsets = encode(tok, list(s.train_inputs))
         for text, i, off, y in zip(s.train_inputs, ids, offsets, s.train_label):
             ex = Example(i, topic=y if s.task == "topic" else IGNORE, sentiment=y if s.task == "sentiment" else IGNORE)
-            w = weak_by_text.get(text)
-            if w is not None and w.entities[0].label == y:
+            roles = analyst_roles(text, linker) if cfg.analyst else None
+            if roles is not None:
+                brokers, companies = roles
+                covered = y if s.task == "sentiment" else int(kd_sent[len(examples)].argmax())
+                ex.entities.append((token_mask(off, brokers), SENTIMENTS.index("neutral")))
+                if len(companies) == 1:
+                    ex.entities.append((token_mask(off, companies[0][1]), covered))
+                ex.entities = [(m, lab) for m, lab in ex.entities if m.any()]
+                n_analyst += bool(ex.entities)
+            elif (w := weak_by_text.get(text)) is not None and w.entities[0].label == y:
                 m = token_mask(off, w.entities[0].spans)
                 if m.any():
                     ex.entities.append((m, y))
             examples.append(ex)
-            kd_texts.append(text)
+    n_headline = len(examples)
     for rows in (sf_train, contrast):
         examples += entity_examples(tok, rows)
-        kd_texts += [r.text for r in rows]
     topic_t = torch.tensor([e.topic for e in examples])
     sent_t = torch.tensor([e.sentiment for e in examples])
     lengths = np.array([len(e.ids) for e in examples])
-    kd_topic, kd_sent = init_logits(cfg.init, kd_texts, Path(cfg.out).with_name(f".{Path(cfg.out).name}.init-logits"))
     kd_topic_t, kd_sent_t = torch.from_numpy(kd_topic), torch.from_numpy(kd_sent)
 
     val_examples = {"sentfin": entity_examples(tok, sf_val)}
@@ -283,7 +294,8 @@ def train_entities(cfg: EntityTrainConfig) -> Path:
     n_ent = sum(len(e.entities) for e in examples)
     print(f"train-entities: {len(examples)} texts ({', '.join(f'{s.key} {len(s.train_text)}' for s in splits)}, "
           f"sentfin {len(sf_train)}, contrast {len(contrast)}), {n_ent} labelled entities "
-          f"(weak {sum(1 for e in examples[:sum(len(s.train_text) for s in splits)] if e.entities)}); "
+          f"(headline sets {sum(1 for e in examples[:n_headline] if e.entities)} texts, {n_analyst} of them analyst "
+          f"calls); "
           f"val: sentfin {len(sf_val)} texts; device {device}", file=sys.stderr)
 
     tw = _class_weights([int(y) for y in topic_t if y != IGNORE], len(TOPICS), 0.5)
@@ -368,6 +380,7 @@ def train_entities(cfg: EntityTrainConfig) -> Path:
             "entity_data": {"sentfin": {"file": SENTFIN_FILE, "licence": "MIT", "train_texts": len(sf_train),
                                         "val_texts": len(sf_val)},
                             "weak": {"texts": len(weak_rows), "sources": sorted({r.source for r in weak_rows})},
+                            "analyst_calls": n_analyst,
                             "contrast": len(contrast)},
             "entity_best_epoch": best.epoch, "entity_train_seconds": round(train_s, 1),
         },
