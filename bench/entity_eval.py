@@ -12,7 +12,9 @@ Reported per set:
 * the same figures for the headline's sentiment given to every company (what the product did before).
 
 Sets: ``--sentfin-val`` (SEntFiN's held-out part, the split ``finsent train-entities`` holds out: seed 13,
-15 %), any ``--file FILE.jsonl`` (``{"text", "entities": {name: label}}``, e.g. ``bench/entity_dev_us.jsonl``).
+15 %), any ``--file FILE.jsonl`` (``{"text", "entities": {name: label}}``, e.g. ``bench/entity_dev_us.jsonl``;
+``--halves``: its even lines, which were read for error analysis while developing the training data, and
+its odd lines, held out, reported apart).
 
 Usage::
 
@@ -92,6 +94,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cpu-path", default=None, help="CPU path (default: auto)")
     ap.add_argument("--sentfin-val", action="store_true", help="SEntFiN's held-out part (seed 13, 15 %%)")
     ap.add_argument("--file", action="append", default=[], help="a labelled JSONL set (repeatable)")
+    ap.add_argument("--halves", action="store_true",
+                    help="also report each --file's even lines (the half looked at while developing) and odd "
+                         "lines (held out) apart")
     ap.add_argument("--json", type=Path, help="also write the figures here")
     args = ap.parse_args(argv)
 
@@ -100,7 +105,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.sentfin_val:
         sets["sentfin_val"] = split_by_text(read_entity_jsonl(default_data_dir() / SENTFIN_FILE), 0.15, 13)[1]
     for f in args.file:
-        sets[Path(f).stem] = read_entity_jsonl(Path(f))
+        rows = read_entity_jsonl(Path(f))
+        sets[Path(f).stem] = rows
+        if args.halves:
+            sets[Path(f).stem + ":tune"] = rows[0::2]
+            sets[Path(f).stem + ":held"] = rows[1::2]
     print(f"# CPU: {describe_cpu()}; model {engine.model_version} ({engine.describe().get('cpu_path')}), "
           f"entity head: {engine.entity_head}")
     results = {}
