@@ -24,8 +24,6 @@
 --     WHERE sentiment <> headline_sentiment;
 --   (filter it by published_at, and for one ticker over a long range add tickers @> ARRAY['AAPL']: both
 --   reach the indexes of articles through the view)
--- * latest_alerts.top_articles: each top article of a ticker alert also carries its sentiment toward
---   the alert's ticker (ticker_sentiment, ticker_sentiment_score).
 
 ALTER TABLE articles ADD COLUMN ticker_sentiment jsonb;
 
@@ -50,31 +48,3 @@ CROSS JOIN LATERAL (SELECT a.ticker_sentiment -> t.ticker AS entry) AS e;
 
 COMMENT ON VIEW article_ticker_sentiment IS
     'One row per (article, ticker): the sentiment toward the ticker (sentiment_source entity | headline | unscored: stored before per-company sentiment, the headline''s), beside the headline''s.';
-
-CREATE OR REPLACE VIEW latest_alerts AS
-SELECT a.id, a.created_at, a.scope_kind, a.scope, a.window_start, a.window_end, a.rule,
-       a.articles, a.negative, a.negative_share, a.mean_score, a.baseline, a.z,
-       a.replayed, a.delivery_status, a.attempts, a.title, a.message,
-       coalesce(h.headlines, '{}') AS headlines,
-       coalesce(h.top_articles, '[]') AS top_articles,
-       a.top_article_ids,
-       a.scale, a.incident_id, a.stories, a.negative_stories, a.explanation
-FROM alerts AS a
-LEFT JOIN LATERAL (
-    SELECT array_agg(ar.title ORDER BY t.ord) AS headlines,
-           jsonb_agg(jsonb_build_object(
-               'id', ar.id, 'published_at', ar.published_at, 'title', ar.title,
-               'source', ar.source, 'url', ar.url, 'tickers', ar.tickers, 'topic', ar.topic,
-               'sentiment', ar.sentiment, 'sentiment_score', ar.sentiment_score,
-               'story_id', ar.story_id)
-               || CASE WHEN a.scope_kind = 'ticker' THEN jsonb_build_object(
-                      'ticker_sentiment', coalesce(ar.ticker_sentiment -> a.scope ->> 'sentiment', ar.sentiment),
-                      'ticker_sentiment_score', coalesce((ar.ticker_sentiment -> a.scope ->> 'sentiment_score')::double precision,
-                                                         ar.sentiment_score))
-                  ELSE '{}'::jsonb END
-               ORDER BY t.ord) AS top_articles
-    FROM unnest(a.top_article_ids) WITH ORDINALITY AS t(id, ord)
-    JOIN article_ids AS ai ON ai.id = t.id
-    JOIN articles AS ar ON ar.id = ai.id AND ar.published_at = ai.published_at
-) AS h ON true
-ORDER BY a.window_end DESC, a.id DESC;

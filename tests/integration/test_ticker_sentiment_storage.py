@@ -113,22 +113,6 @@ def test_the_analyst_view_gives_each_article_and_ticker_the_sentiment_its_bucket
     assert {(b, s): tuple(v) for b, s, *v in view} == buckets(stack.dsn, pg.schema, "ticker")
 
 
-def test_a_ticker_alerts_top_articles_carry_the_sentiment_toward_it(stack, pg):
-    """latest_alerts (replaced by 0007): a ticker alert's top articles also say how they read for its ticker."""
-    with Writer(stack.dsn, pg.schema) as w:
-        w.write_batch(ROWS)
-    execute(stack.dsn, pg.schema, """
-        INSERT INTO alerts (scope_kind, scope, window_start, window_end, rule, articles, negative, negative_share,
-                            baseline, baseline_std, baseline_windows, z, top_article_ids, title, message)
-        VALUES ('ticker', 'TGT', %s, %s, 'negative_spike', 1, 1, 1, 0, 0.3, 6, 3, '{ts1,ts3}', 't', 'm'),
-               ('topic', 'Earnings', %s, %s, 'negative_spike', 1, 1, 1, 0, 0.3, 6, 3, '{ts1}', 't', 'm')""", (T0, T0 + timedelta(minutes=5)) * 2)
-    _, rows = run_query(pg.analyst_dsn, pg.schema, "SELECT scope, top_articles FROM latest_alerts ORDER BY scope")
-    (topic, earnings), (ticker, tgt) = rows
-    assert [(a["id"], a["sentiment"], a["ticker_sentiment"], a["ticker_sentiment_score"]) for a in tgt] == [
-        ("ts1", "neutral", "positive", 0.7), ("ts3", "positive", "positive", 0.6)]
-    assert "ticker_sentiment" not in earnings[0]
-
-
 # ------------------------------------------------------------------ rows stored before 0007, then rescore
 @pytest.fixture(scope="module")
 def tiny_entity(tmp_path_factory):

@@ -119,25 +119,25 @@ def test_the_in_memory_detector_counts_each_ticker_by_its_own_sentiment():
 
 # ------------------------------------------------------------------ with an engine
 @pytest.fixture(scope="module")
-def tiny_entity(tmp_path_factory):
-    return make_tiny_checkpoint(tmp_path_factory.mktemp("ck") / "tiny-ent", seed=3, entity=True)[0]
+def engines(tmp_path_factory):
+    """A tiny random checkpoint with an entity head, on the ONNX (the CPU default) and torch fp32 paths."""
+    root = tmp_path_factory.mktemp("tiny-entity")
+    ck = make_tiny_checkpoint(root / "ck", seed=3, entity=True)[0]
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv(ort.ENV_CACHE, str(root / "onnx-cache"))
+        return {path: load_engine(ck, "cpu", cpu_path=path, warmup=False) for path in ("onnx", "fp32")}
 
 
-@pytest.fixture(autouse=True)
-def _cache(tmp_path_factory, monkeypatch):
-    monkeypatch.setenv(ort.ENV_CACHE, str(tmp_path_factory.getbasetemp() / "onnx-cache"))
-
-
-def test_engines_that_take_entities_and_one_that_does_not(tiny_entity):
-    assert takes_entities(load_engine(tiny_entity, "cpu", cpu_path="onnx", warmup=False))
+def test_engines_that_take_entities_and_one_that_does_not(engines):
+    assert all(takes_entities(e) for e in engines.values())
     assert not takes_entities(NullEngine())
     preds, per = predict_per_ticker(NullEngine(), ["Walmart cuts forecast, Target gains"], [[]], [["WMT", "TGT"]])
     assert len(preds) == 1 and per == [None]
 
 
 @pytest.mark.parametrize("path", ["onnx", "fp32"])
-def test_one_call_scores_the_headlines_and_each_ticker(tiny_entity, path):
-    engine = load_engine(tiny_entity, "cpu", cpu_path=path, warmup=False)
+def test_one_call_scores_the_headlines_and_each_ticker(engines, path):
+    engine = engines[path]
     items = [item("Walmart cuts forecast, Target gains"), item("Fed holds rates steady", tickers=["AAPL"]),
              item("Markets are calm"), item("Target recalls toys; Target shares slide")]
     texts = [it.model_text for it in items]
@@ -172,10 +172,10 @@ class _Writer:
         return WriteResult(list(rows), 0)
 
 
-def test_the_batch_step_stores_and_publishes_each_tickers_sentiment(tiny_entity):
+def test_the_batch_step_stores_and_publishes_each_tickers_sentiment(engines):
     import json
 
-    engine = load_engine(tiny_entity, "cpu", cpu_path="onnx", warmup=False)
+    engine = engines["onnx"]
     writer = _Writer()
     bp = BatchProcessor(engine, writer)
     recs = [RawRecord(json.dumps({"id": f"a{i}", "title": t, "published_at": AT}).encode(), offset=i)
