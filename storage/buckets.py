@@ -12,8 +12,9 @@ roll-ups of that minute.  The 'all' and topic scopes count the headline's
 sentiment; a ticker scope counts the sentiment toward that ticker
 (``articles.ticker_sentiment``, migration 0007), and the headline's where the
 article has none for it (rows scored before per-company sentiment):
-:func:`toward_ticker`, the one definition of that fallback in Python (the
-analyst view ``article_ticker_sentiment`` spells the same rule in SQL).  ``stories`` / ``negative_stories`` count only
+:func:`toward_ticker`, the one definition of that fallback here (the analyst
+view ``article_ticker_sentiment`` spells the same rule in SQL; an integration
+test holds them equal).  ``stories`` / ``negative_stories`` count only
 the first-seen article of each story (``articles.story_first``, see
 :mod:`stream.novelty`): analysts choose copies or unique stories in SQL.
 """
@@ -29,22 +30,18 @@ LEVELS = (  # table, bucket expression over the minute
 COUNT_COLUMNS = ("articles", "negative", "neutral", "positive", "score_sum", "stories", "negative_stories")
 
 
-# what toward_ticker() reads from an entry of articles.ticker_sentiment: (JSON key, SQL type, headline column)
-_TICKER_FIELDS = {
-    "sentiment": ("sentiment", "text", "sentiment"),
-    "sentiment_score": ("sentiment_score", "double precision", "sentiment_score"),
-    "p_negative": ("p_negative", "double precision", "p_negative"),
-    "p_neutral": ("p_neutral", "double precision", "p_neutral"),
-    "p_positive": ("p_positive", "double precision", "p_positive"),
-}
+# the fields of an entry of articles.ticker_sentiment that toward_ticker() reads (each also a column of
+# articles: the headline's), with their SQL types
+_TICKER_FIELDS = {"sentiment": "text", "sentiment_score": "double precision", "p_negative": "double precision",
+                  "p_neutral": "double precision", "p_positive": "double precision"}
 
 
 def toward_ticker(row: str, ticker: str, field: str = "sentiment") -> str:
     """SQL of one field of article ``row``'s sentiment toward ``ticker`` (an SQL expression): its entry in
     ``ticker_sentiment``, else (NULL column, or no entry for that ticker) the headline's."""
-    key, typ, headline = _TICKER_FIELDS[field]
-    value = f"({row}.ticker_sentiment -> {ticker} ->> '{key}')"
-    return f"coalesce({value if typ == 'text' else f'{value}::{typ}'}, {row}.{headline})"
+    value = f"({row}.ticker_sentiment -> {ticker} ->> '{field}')"
+    typ = _TICKER_FIELDS[field]
+    return f"coalesce({value if typ == 'text' else f'{value}::{typ}'}, {row}.{field})"
 
 
 def contributions(src: str, sign: str = "1", first: str = "coalesce(c.story_first, true)") -> str:
