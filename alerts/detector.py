@@ -63,10 +63,11 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from statistics import NormalDist
 from datetime import datetime, timezone
-from typing import Iterable, Mapping, Protocol, Sequence
+from typing import Any, Iterable, Mapping, Protocol, Sequence
 
 from stream.base.config import AlertSettings, ConfigError
 from stream.base.labels import SCOPE_KINDS
+from stream.ticker_sentiment import sentiment_toward
 
 MINUTE = 60
 RULE = "negative_spike"
@@ -748,13 +749,18 @@ class Detector:
         sentiment: str,
         score: float = 0.0,
         first_seen: bool = True,
+        ticker_sentiment: Mapping[str, Any] | None = None,
     ) -> None:
+        """One article.  ``ticker_sentiment``: the sentiment toward each ticker (``articles.ticker_sentiment``
+        form); a ticker counts its own, else the headline's, as the ticker buckets do."""
         t = to_epoch(published_at)
         m = floor_to(t, MINUTE)
         neg = 1 if sentiment == "negative" else 0
         st = 1 if first_seen else 0
         for tk in set(tickers):
-            self.store.add(m, "ticker", tk, 1, neg, score, st, neg * st)
+            tk_sentiment, tk_score = sentiment_toward(ticker_sentiment, tk, sentiment, score)
+            tk_neg = 1 if tk_sentiment == "negative" else 0
+            self.store.add(m, "ticker", tk, 1, tk_neg, tk_score, st, tk_neg * st)
         if topic:
             self.store.add(m, "topic", topic, 1, neg, score, st, neg * st)
         self.store.add(m, "all", "all", 1, neg, score, st, neg * st)

@@ -120,6 +120,9 @@ def render(f: Finding, headlines: Sequence[Headline], cfg: DetectorConfig, repla
         lines += ["", "Most negative distinct stories:"]
         for i, h in enumerate(headlines[:HEADLINES_IN_MESSAGE], start=1):
             lines.append(f"{i}. {h.title}")
+            toward = _toward(h, f.scope) if f.scope_kind == "ticker" else ""
+            if toward:
+                lines.append(f"   {toward}")
             why = _linked_by(h, f) if f.scope_kind == "ticker" else ""
             if why:
                 lines.append(f"   under {f.scope} because of {why}")
@@ -127,6 +130,18 @@ def render(f: Finding, headlines: Sequence[Headline], cfg: DetectorConfig, repla
                 lines.append(f"   {h.url}")
     lines += ["", f"finsent alert {alert_key(f.scope_kind, f.scope, ws, f.rule, f.scale)}"]
     return title, "\n".join(lines)
+
+
+def _toward(h: Headline, ticker: str) -> str:
+    """"sentiment toward WMT: negative (-0.85); the headline's: positive (+0.30)" (the headline's only
+    where it differs)."""
+    if h.sentiment is None or h.sentiment_score is None:
+        return ""
+    out = f"sentiment toward {ticker}: {h.sentiment} ({h.sentiment_score:+.2f})"
+    if h.headline_sentiment is not None and h.headline_sentiment != h.sentiment:
+        out += f"; the headline's: {h.headline_sentiment}" + (
+            f" ({h.headline_score:+.2f})" if h.headline_score is not None else "")
+    return out
 
 
 def _linked_by(h: Headline, f: Finding) -> str:

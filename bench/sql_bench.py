@@ -100,7 +100,8 @@ def generate(conn, schema: str, articles: int, start: datetime, end: datetime, t
                           tp.name AS topic,
                           CASE WHEN NOT a.has_ticker THEN '{}'::text[]
                                WHEN a.t2 IS NULL OR a.t2 = a.t1 THEN ARRAY[n1.name]
-                               ELSE ARRAY[n1.name, n2.name] END AS tickers
+                               ELSE ARRAY[n1.name, n2.name] END AS tickers,
+                          NULL::jsonb AS ticker_sentiment  -- each ticker counts the headline's (migration 0007)
                    FROM bench_a a JOIN bench_topics tp ON tp.i = a.topic JOIN bench_names n1 ON n1.i = a.t1
                    LEFT JOIN bench_names n2 ON n2.i = a.t2""")
 

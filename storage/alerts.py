@@ -14,6 +14,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import psycopg2
 
+from storage.buckets import toward_ticker
 from storage.db import connect, first_line, redact
 from stream.base.errors import UserError
 
@@ -77,6 +78,9 @@ ALERT_COLUMNS = ", ".join(f.name for f in fields(Alert))
 
 @dataclass(frozen=True)
 class Headline:
+    """One top article of an alert.  ``p_negative`` / ``sentiment`` / ``sentiment_score``: toward the
+    alert's scope (for a ticker, the sentiment toward that ticker); ``headline_*``: the headline's own."""
+
     id: str
     title: str
     url: str | None
@@ -84,6 +88,10 @@ class Headline:
     published_at: datetime
     story_id: str | None = None
     ticker_links: Any = None  # articles.ticker_links: why the article is under a ticker
+    sentiment: str | None = None
+    sentiment_score: float | None = None
+    headline_sentiment: str | None = None
+    headline_score: float | None = None
 
 
 def _alerts(cur) -> list[Alert]:
@@ -195,24 +203,27 @@ def incident_spans(cur, kind: str, scope: str, after: int, before: int) -> list[
 
 
 def headlines(cur, kind: str, scope: str, start: datetime, end: datetime, limit: int) -> list[Headline]:
-    """The most negative article of each story of the scope in [start, end), most negative stories first."""
+    """The most negative article of each story of the scope in [start, end), most negative stories first.
+
+    For a ticker, "negative" and "most negative" are the sentiment toward that ticker
+    (:func:`storage.buckets.toward_ticker`: what its buckets count), not the headline's."""
     where = ""
-    params: list[Any] = [start, end]
+    sentiment, score, p_negative = "a.sentiment", "a.sentiment_score", "a.p_negative"
     if kind == "ticker":
-        where = "AND tickers @> ARRAY[%s]::text[]"
-        params.append(scope)
+        where = "AND a.tickers @> ARRAY[%(scope)s]::text[]"
+        sentiment, score, p_negative = (toward_ticker("a", "%(scope)s", f)
+                                        for f in ("sentiment", "sentiment_score", "p_negative"))
     elif kind == "topic":
-        where = "AND topic = %s"
-        params.append(scope)
+        where = "AND a.topic = %(scope)s"
     cur.execute(
-        "SELECT id, title, url, p_negative, published_at, story, ticker_links FROM ("
-        " SELECT DISTINCT ON (coalesce(story_id, id)) id, title, url, p_negative, published_at,"
-        "  coalesce(story_id, id) AS story, ticker_links FROM articles"
-        " WHERE published_at >= %s AND published_at < %s AND sentiment = 'negative' "
-        + where
-        + " ORDER BY coalesce(story_id, id), p_negative DESC NULLS LAST, published_at, id) x"
-        " ORDER BY p_negative DESC NULLS LAST, published_at, id LIMIT %s",
-        (*params, limit),
+        "SELECT id, title, url, p_neg, published_at, story, ticker_links, sent, score, sentiment, sentiment_score"
+        " FROM (SELECT DISTINCT ON (story) * FROM ("
+        f"  SELECT a.*, coalesce(a.story_id, a.id) AS story, {sentiment} AS sent, {score} AS score,"
+        f"   {p_negative} AS p_neg FROM articles AS a"
+        f"  WHERE a.published_at >= %(start)s AND a.published_at < %(end)s {where}) s"
+        " WHERE sent = 'negative' ORDER BY story, p_neg DESC NULLS LAST, published_at, id) x"
+        " ORDER BY p_neg DESC NULLS LAST, published_at, id LIMIT %(limit)s",
+        {"start": start, "end": end, "scope": scope, "limit": limit},
     )
     return [Headline(*r) for r in cur.fetchall()]
 

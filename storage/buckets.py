@@ -8,7 +8,13 @@ differently.
 An article contributes to the scopes ``('all', 'all')``, ``('topic', topic)``
 (when it has a topic) and ``('ticker', t)`` for each distinct non-empty
 ticker, in the minute of its ``published_at`` (UTC), and to the hour and day
-roll-ups of that minute.  ``stories`` / ``negative_stories`` count only
+roll-ups of that minute.  The 'all' and topic scopes count the headline's
+sentiment; a ticker scope counts the sentiment toward that ticker
+(``articles.ticker_sentiment``, migration 0007), and the headline's where the
+article has none for it (rows scored before per-company sentiment):
+:func:`toward_ticker`, the one definition of that fallback here (the analyst
+view ``article_ticker_sentiment`` spells the same rule in SQL; an integration
+test holds them equal).  ``stories`` / ``negative_stories`` count only
 the first-seen article of each story (``articles.story_first``, see
 :mod:`stream.novelty`): analysts choose copies or unique stories in SQL.
 """
@@ -24,24 +30,40 @@ LEVELS = (  # table, bucket expression over the minute
 COUNT_COLUMNS = ("articles", "negative", "neutral", "positive", "score_sum", "stories", "negative_stories")
 
 
+# the fields of an entry of articles.ticker_sentiment that toward_ticker() reads (each also a column of
+# articles: the headline's), with their SQL types
+_TICKER_FIELDS = {"sentiment": "text", "sentiment_score": "double precision", "p_negative": "double precision",
+                  "p_neutral": "double precision", "p_positive": "double precision"}
+
+
+def toward_ticker(row: str, ticker: str, field: str = "sentiment") -> str:
+    """SQL of one field of article ``row``'s sentiment toward ``ticker`` (an SQL expression): its entry in
+    ``ticker_sentiment``, else (NULL column, or no entry for that ticker) the headline's."""
+    value = f"({row}.ticker_sentiment -> {ticker} ->> '{field}')"
+    typ = _TICKER_FIELDS[field]
+    return f"coalesce({value if typ == 'text' else f'{value}::{typ}'}, {row}.{field})"
+
+
 def contributions(src: str, sign: str = "1", first: str = "coalesce(c.story_first, true)") -> str:
     """SELECT of (minute, kind, scope, sentiment, sentiment_score, sign, story_first) rows for relation ``src``.
 
-    ``src`` must have published_at, tickers, topic, sentiment, sentiment_score
+    ``src`` must have published_at, tickers, topic, sentiment, sentiment_score, ticker_sentiment
     and story_first (the article is the first of its story: it counts in
-    ``stories``; pass ``first="true"`` for a relation without it).
+    ``stories``; pass ``first="true"`` for a relation without it).  Ticker rows carry the
+    sentiment toward the ticker (:func:`toward_ticker`), the others the headline's.
     """
     return f"""
     SELECT date_trunc('minute', c.published_at, 'UTC') AS minute, s.kind, s.scope,
-           c.sentiment, c.sentiment_score, ({sign})::integer AS sign, {first} AS story_first
+           s.sentiment, s.sentiment_score, ({sign})::integer AS sign, {first} AS story_first
     FROM {src} AS c
     CROSS JOIN LATERAL (
-        SELECT 'all'::text, 'all'::text
+        SELECT 'all'::text, 'all'::text, c.sentiment, c.sentiment_score
         UNION ALL
-        SELECT 'topic'::text, c.topic WHERE c.topic IS NOT NULL AND c.topic <> ''
+        SELECT 'topic'::text, c.topic, c.sentiment, c.sentiment_score WHERE c.topic IS NOT NULL AND c.topic <> ''
         UNION ALL
-        SELECT DISTINCT 'ticker'::text, t FROM unnest(c.tickers) AS t WHERE t IS NOT NULL AND t <> ''
-    ) AS s(kind, scope)"""
+        SELECT 'ticker'::text, tk.t, {toward_ticker('c', 'tk.t')}, {toward_ticker('c', 'tk.t', 'sentiment_score')}
+        FROM (SELECT DISTINCT t FROM unnest(c.tickers) AS t WHERE t IS NOT NULL AND t <> '') AS tk
+    ) AS s(kind, scope, sentiment, sentiment_score)"""
 
 
 def aggregate(contrib: str, bucket_expr: str) -> str:

@@ -292,7 +292,8 @@ def cmd_rescore(args) -> int:
     print(
         f"schema '{s.schema}': re-scored {st['updated']} articles since {st['since']:%Y-%m-%d %H:%M} UTC "
         f"with model {st['model_version']} in {time.monotonic() - started:.1f}s: "
-        f"{st['changed_sentiment']} sentiments and {st['changed_topic']} topics changed"
+        f"{st['changed_sentiment']} sentiments, {st['changed_ticker_sentiment']} per-ticker sentiments and "
+        f"{st['changed_topic']} topics changed"
         + (f", {st['changed_tickers']} ticker lists re-linked" if args.relink else "")
         + "; trend buckets updated"
     )

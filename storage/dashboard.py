@@ -20,6 +20,7 @@ from typing import Any
 
 from psycopg2 import sql
 
+from storage.buckets import toward_ticker
 from storage.trends import ceil_to, floor_to
 
 # The columns of 0002's alerts table: everything else a later migration adds is passed through as "extra".
@@ -304,15 +305,28 @@ def alert_detail(cur, alert_id: int, targets: list[dict] | None = None, top_limi
         "targets": per_target,
     }
     ids = list(data.get("top_article_ids") or [])[:top_limit]
-    top = articles_by_id(cur, ids) if ids else []
+    top = articles_by_id(cur, ids, data.get("scope") if data.get("scope_kind") == "ticker" else None) if ids else []
     return {"alert": alert, "extra": extra, "delivery": delivery, "top_articles": top}
 
 
 # --------------------------------------------------------------------------- articles
-def _article_select(optional: set[str]) -> sql.Composed:
+def _article_select(optional: set[str], ticker: bool = False) -> sql.Composed:
+    """The article columns; ``ticker``: also the sentiment toward the ticker bound as ``%(ticker)s``
+    (``ticker_sentiment``, ``ticker_sentiment_score``, ``ticker_sentiment_source``; see
+    :func:`storage.buckets.toward_ticker`)."""
     cols = [sql.Identifier("ar", c) for c in ARTICLE_COLUMNS]
     cols += [sql.Identifier("ar", c) for c in OPTIONAL_ARTICLE_COLUMNS if c in optional]
+    if ticker:
+        cols += [sql.SQL(f"{_toward(optional, f)} AS {sql_name}")
+                 for f, sql_name in (("sentiment", "ticker_sentiment"), ("sentiment_score", "ticker_sentiment_score"))]
+        cols.append(sql.SQL("coalesce(ar.ticker_sentiment -> %(ticker)s ->> 'source', 'unscored')"
+                            if "ticker_sentiment" in optional else "'unscored'::text") + sql.SQL(" AS ticker_sentiment_source"))
     return sql.SQL(", ").join(cols)
+
+
+def _toward(optional: set[str], field: str) -> str:
+    """SQL of the sentiment toward ``%(ticker)s`` (the headline's on a schema before migration 0007)."""
+    return toward_ticker("ar", "%(ticker)s", field) if "ticker_sentiment" in optional else f"ar.{field}"
 
 
 def _clean_articles(rows: list[dict]) -> list[dict]:
@@ -320,46 +334,48 @@ def _clean_articles(rows: list[dict]) -> list[dict]:
         r["sentiment_score"] = _f(r["sentiment_score"])
         r["p_negative"] = _f(r["p_negative"])
         r["topic_score"] = _f(r["topic_score"])
+        if "ticker_sentiment_score" in r:
+            r["ticker_sentiment_score"] = _f(r["ticker_sentiment_score"])
     return rows
 
 
-def articles_by_id(cur, ids: list[str]) -> list[dict]:
-    """Articles by id, in the order of ``ids`` (missing ones -- pruned -- left out)."""
+def articles_by_id(cur, ids: list[str], ticker: str | None = None) -> list[dict]:
+    """Articles by id, in the order of ``ids`` (missing ones -- pruned -- left out); ``ticker``: with the
+    sentiment toward it (the top articles of a ticker alert)."""
     optional = columns(cur, "articles")
     q = sql.SQL(
-        "SELECT {cols} FROM unnest(%s::text[]) WITH ORDINALITY AS t(id, ord)"
+        "SELECT {cols} FROM unnest(%(ids)s::text[]) WITH ORDINALITY AS t(id, ord)"
         " JOIN article_ids AS ai ON ai.id = t.id"
         " JOIN articles AS ar ON ar.id = ai.id AND ar.published_at = ai.published_at"
         " ORDER BY t.ord"
-    ).format(cols=_article_select(optional))
-    cur.execute(q, (ids,))
+    ).format(cols=_article_select(optional, ticker is not None))
+    cur.execute(q, {"ids": ids, "ticker": ticker})
     return _clean_articles(_rows(cur))
-
-
-_ORDERS = {
-    "newest": sql.SQL("ar.published_at DESC, ar.id"),
-    "negative": sql.SQL("ar.sentiment_score ASC, ar.published_at DESC, ar.id"),
-}
 
 
 def articles(cur, kind: str, scope: str, since: datetime, until: datetime, limit: int,
              sentiment: str | None = None, order: str = "newest") -> list[dict]:
-    """Headlines of a scope in ``[since, until)``: newest first or most negative first."""
+    """Headlines of a scope in ``[since, until)``: newest first or most negative first.
+
+    For a ticker, each carries the sentiment toward that ticker (``ticker_sentiment*``), and the
+    sentiment filter and the "most negative" order are by it (what the ticker's trend counts)."""
     optional = columns(cur, "articles")
-    where = [sql.SQL("ar.published_at >= %s"), sql.SQL("ar.published_at < %s")]
-    params: list[Any] = [since, until]
-    if kind == "ticker":
-        where.append(sql.SQL("ar.tickers @> ARRAY[%s]::text[]"))
-        params.append(scope)
+    ticker = kind == "ticker"
+    where = [sql.SQL("ar.published_at >= %(since)s"), sql.SQL("ar.published_at < %(until)s")]
+    params: dict[str, Any] = {"since": since, "until": until, "ticker": scope, "limit": limit}
+    if ticker:
+        where.append(sql.SQL("ar.tickers @> ARRAY[%(ticker)s]::text[]"))
     elif kind == "topic":
-        where.append(sql.SQL("ar.topic = %s"))
-        params.append(scope)
+        where.append(sql.SQL("ar.topic = %(ticker)s"))
     if sentiment is not None:
-        where.append(sql.SQL("ar.sentiment = %s"))
-        params.append(sentiment)
-    q = sql.SQL("SELECT {cols} FROM articles AS ar WHERE {where} ORDER BY {order} LIMIT %s").format(
-        cols=_article_select(optional), where=sql.SQL(" AND ").join(where), order=_ORDERS[order])
-    cur.execute(q, (*params, limit))
+        where.append(sql.SQL(f"{_toward(optional, 'sentiment') if ticker else 'ar.sentiment'} = %(sentiment)s"))
+        params["sentiment"] = sentiment
+    score = sql.SQL(_toward(optional, "sentiment_score") if ticker else "ar.sentiment_score")
+    orders = {"newest": sql.SQL("ar.published_at DESC, ar.id"),
+              "negative": sql.SQL("{} ASC, ar.published_at DESC, ar.id").format(score)}
+    q = sql.SQL("SELECT {cols} FROM articles AS ar WHERE {where} ORDER BY {order} LIMIT %(limit)s").format(
+        cols=_article_select(optional, ticker), where=sql.SQL(" AND ").join(where), order=orders[order])
+    cur.execute(q, params)
     return _clean_articles(_rows(cur))
 
 

@@ -10,7 +10,9 @@ one; rows left with zero articles are deleted).  So after every committed batch
 the buckets equal what the articles imply -- no window where trends are
 half-rebuilt -- and the pipeline can keep writing meanwhile (its increments
 commute with ours).  An interrupted rescore is resumed by running it again:
-articles already carrying the new model_version are skipped (``only_stale``).
+articles already carrying the new model_version (and, when the engine scores it, their per-ticker
+sentiment) are skipped (``only_stale``): so, after migration 0007, ``finsent rescore --since T`` with the
+same checkpoint gives the rows stored before it their per-ticker sentiment.
 
 Runs with the owner/admin connection (it updates ``articles``); one rescore per
 schema at a time (advisory lock).
@@ -29,15 +31,16 @@ import psycopg2.extras
 from model.text import model_input
 from stream.base.errors import UserError
 from stream.schema import link_tickers
+from stream.ticker_sentiment import checked, predict_per_ticker, sentiment_toward, takes_entities
 from storage import buckets
 from storage.db import LazyConnection, RetryPolicy, check_schema, connect, first_line, redact, transaction
 
 log = logging.getLogger("finsent.storage.rescore")
 
 _NEW_COLS = ("id", "published_at", "topic", "topic_score", "sentiment", "p_negative", "p_neutral",
-             "p_positive", "sentiment_score", "model_version", "tickers", "ticker_links")
+             "p_positive", "sentiment_score", "model_version", "tickers", "ticker_links", "ticker_sentiment")
 _TEMPLATE = ("(%s, %s::timestamptz, %s, %s::float8, %s, %s::float8, %s::float8, %s::float8, %s::float8, %s, "
-             "%s::text[], %s::jsonb)")  # tickers / ticker_links NULL = keep (no --relink)
+             "%s::text[], %s::jsonb, %s::jsonb)")  # tickers / ticker_links NULL = keep (no --relink)
 
 
 def _update_sql() -> str:
@@ -49,22 +52,28 @@ def _update_sql() -> str:
     return f"""
 WITH new ({", ".join(_NEW_COLS)}) AS (VALUES %s),
 old AS (
-    SELECT a.published_at, a.tickers, a.topic, a.sentiment, a.sentiment_score, a.story_first
+    SELECT a.published_at, a.tickers, a.topic, a.sentiment, a.sentiment_score, a.ticker_sentiment, a.story_first
     FROM articles AS a JOIN new AS n ON a.id = n.id AND a.published_at = n.published_at),
 upd AS (
     UPDATE articles AS a SET
         topic = n.topic, topic_score = n.topic_score, sentiment = n.sentiment,
         p_negative = n.p_negative, p_neutral = n.p_neutral, p_positive = n.p_positive,
         sentiment_score = n.sentiment_score, model_version = n.model_version,
-        tickers = coalesce(n.tickers, a.tickers), ticker_links = coalesce(n.ticker_links, a.ticker_links)
+        tickers = coalesce(n.tickers, a.tickers), ticker_links = coalesce(n.ticker_links, a.ticker_links),
+        ticker_sentiment = n.ticker_sentiment
     FROM new AS n WHERE a.id = n.id AND a.published_at = n.published_at
-    RETURNING a.published_at, a.tickers, a.topic, a.sentiment, a.sentiment_score, a.story_first),
+    RETURNING a.published_at, a.tickers, a.topic, a.sentiment, a.sentiment_score, a.ticker_sentiment,
+              a.story_first),
 contrib AS ({contrib}),
 {upserts}
 {zero}"""
 
 
 UPDATE_SQL = _update_sql()
+# what only_stale rescoring picks: rows of another model, and rows with tickers but no per-ticker sentiment
+# (stored before it) when the engine scores it
+_STALE = ("(NOT %(stale)s OR model_version <> %(v)s"
+          " OR (%(entities)s AND ticker_sentiment IS NULL AND cardinality(tickers) > 0))")
 RETRY = RetryPolicy(attempts=8, initial_s=0.5, max_s=10.0)  # one batch's transaction
 
 
@@ -87,10 +96,14 @@ def rescore(
 ) -> dict:
     """Re-score articles since ``since`` with ``engine``; returns counts.
 
-    ``engine``: has ``model_version`` and ``predict(texts) -> [Prediction]``
+    ``engine``: has ``model_version`` and ``predict(texts, entities=None) -> [Prediction]``
     (fields topic, topic_score, sentiment, p_negative, p_neutral, p_positive,
-    sentiment_score).  Returns {"model_version", "since", "scanned",
-    "updated", "changed_sentiment", "changed_topic", "batches", "seconds"}.
+    sentiment_score, entities): the sentiment toward each ticker of each article is scored
+    again too (``articles.ticker_sentiment``, moving the ticker buckets with it); an engine whose
+    ``predict`` takes no ``entities`` leaves the rows without it (the headline's counts).
+    Returns {"model_version", "since", "scanned", "updated", "changed_sentiment", "changed_topic",
+    "changed_ticker_sentiment" ((article, ticker) pairs whose sentiment toward the ticker changed),
+    "batches", "seconds"}.
     ``relink``: a ``stream.linking.Linker``: also link the tickers again (after the alias table,
     the user's aliases or the watchlist changed), moving the ticker buckets with them; the
     message's own tickers (links with rule ``given``) are kept.  Adds "changed_tickers".
@@ -98,6 +111,7 @@ def rescore(
     check_schema(schema)
     text_fn = text_fn or _default_text_fn()
     version = str(engine.model_version)
+    entities = takes_entities(engine)
     started = time.monotonic()
     db = LazyConnection(lambda: connect(dsn, schema, application_name="finsent-rescore"))
     try:
@@ -105,7 +119,7 @@ def rescore(
     except psycopg2.Error as exc:
         raise UserError(f"cannot connect to {redact(dsn)}: {first_line(exc)}") from None
     stats = {"model_version": version, "scanned": 0, "updated": 0, "changed_sentiment": 0,
-             "changed_topic": 0, "batches": 0, "changed_tickers": 0}
+             "changed_topic": 0, "batches": 0, "changed_tickers": 0, "changed_ticker_sentiment": 0}
     try:
         with conn.cursor() as cur:
             cur.execute("SELECT to_regclass('articles')")
@@ -126,8 +140,8 @@ def rescore(
                              WHERE scope_kind = 'all' AND bucket >= %(since)s {bucket_upper}),
                            (SELECT count(*) FROM articles WHERE published_at >= %(since)s {upper}),
                            (SELECT count(*) FROM articles WHERE published_at >= %(since)s {upper}
-                                   AND (NOT %(stale)s OR model_version <> %(v)s))""",
-                {"since": since, "until": until, "stale": only_stale, "v": version},
+                                   AND {_STALE})""",
+                {"since": since, "until": until, "stale": only_stale, "v": version, "entities": entities},
             )
             counted, stored, todo = cur.fetchone()
             conn.commit()
@@ -140,34 +154,44 @@ def rescore(
             last = (since, "")
             while True:
                 cur.execute(
-                    f"""SELECT id, published_at, title, extra->>'summary', topic, sentiment, tickers, ticker_links
+                    f"""SELECT id, published_at, title, extra->>'summary', topic, sentiment, tickers, ticker_links,
+                               ticker_sentiment
                         FROM articles
                         WHERE published_at >= %(since)s {upper} AND (published_at, id) > (%(ts)s, %(id)s)
-                          AND (NOT %(stale)s OR model_version <> %(v)s)
+                          AND {_STALE}
                         ORDER BY published_at, id LIMIT %(n)s""",
                     {"since": since, "until": until, "ts": last[0], "id": last[1], "stale": only_stale,
-                     "v": version, "n": batch_size},
+                     "v": version, "entities": entities, "n": batch_size},
                 )
                 chunk = cur.fetchall()
                 conn.commit()
                 if not chunk:
                     break
                 last = (chunk[-1][1], chunk[-1][0])
-                preds = list(engine.predict([text_fn(r[2], r[3]) for r in chunk]))
+                # relinked first (with relink): the sentiment toward each ticker needs the final links
+                linked = [_relink(relink, r[2], r[3], r[7], r[1]) if relink is not None else (None, None)
+                          for r in chunk]
+                final = [(list(r[6] or []) if tk is None else tk, list(r[7] or []) if lk is None else lk)
+                         for r, (tk, lk) in zip(chunk, linked)]
+                preds, per_ticker = predict_per_ticker(engine, [text_fn(r[2], r[3]) for r in chunk],
+                                                       [lk for _, lk in final], [tk for tk, _ in final])
                 if len(preds) != len(chunk):
                     raise RuntimeError(f"engine returned {len(preds)} predictions for {len(chunk)} texts")
                 values = []
-                for r, p in zip(chunk, preds):
+                for r, p, (tickers, links), (new_tickers, _), pt in zip(chunk, preds, linked, final, per_ticker):
                     score = min(1.0, max(-1.0, float(p.sentiment_score)))
-                    tickers = links = None
                     if relink is not None:
-                        tickers, links = _relink(relink, r[2], r[3], r[7], r[1])
                         stats["changed_tickers"] += sorted(tickers) != sorted(r[6] or [])
+                    entries = None if pt is None else checked(pt, new_tickers)
                     values.append((r[0], r[1], p.topic, float(p.topic_score), p.sentiment, float(p.p_negative),
                                    float(p.p_neutral), float(p.p_positive), score, version, tickers,
-                                   None if links is None else psycopg2.extras.Json(links)))
+                                   None if links is None else psycopg2.extras.Json(links),
+                                   None if entries is None else psycopg2.extras.Json(entries)))
                     stats["changed_sentiment"] += p.sentiment != r[5]
                     stats["changed_topic"] += p.topic != r[4]
+                    stats["changed_ticker_sentiment"] += sum(
+                        sentiment_toward(entries, t, p.sentiment)[0] != sentiment_toward(r[8], t, r[5])[0]
+                        for t in set(new_tickers) & set(r[6] or []))
                 _apply(db, values)
                 conn = db.get()  # a new one if the batch was retried after a lost connection
                 cur = conn.cursor()

@@ -217,6 +217,20 @@ def titles(dsn: str, schema: str, ids: list[str]) -> list[tuple]:
                      (list(ids),))
 
 
+def ticker_sentiments(dsn: str, schema: str, ids: list[str]) -> list[tuple]:
+    """(id, title, ticker, sentiment, score, sentiment source, headline sentiment, headline score) of each
+    ticker of the given articles (the article_ticker_sentiment view), by publication time and ticker."""
+    return fetch_all(dsn, schema, """
+        SELECT id, title, ticker, sentiment, round(sentiment_score::numeric, 2), sentiment_source,
+               headline_sentiment, round(headline_score::numeric, 2)
+        FROM article_ticker_sentiment WHERE id = ANY(%s) ORDER BY published_at, id, ticker""", (list(ids),))
+
+
+def published_at(dsn: str, schema: str, article_id: str) -> datetime:
+    """The publication time of one stored article."""
+    return fetch_all(dsn, schema, "SELECT published_at FROM article_ids WHERE id = %s", (article_id,))[0][0]
+
+
 def link_rule_counts(dsn: str, schema: str) -> dict[str, int]:
     """How many ticker links each linking rule made (the article_ticker_links view)."""
     return dict(fetch_all(dsn, schema, "SELECT rule, count(*) FROM article_ticker_links GROUP BY rule"))

@@ -41,6 +41,7 @@ from psycopg2.extras import Json
 
 from stream.base.errors import UserError
 from stream.base.labels import SENTIMENTS
+from stream.ticker_sentiment import checked
 from storage import buckets
 from storage.db import (
     WRITER_ROLE,
@@ -60,15 +61,15 @@ log = logging.getLogger("finsent.storage.writer")
 COLUMNS = (
     "id", "published_at", "source", "url", "title", "tickers", "topic", "topic_score", "sentiment",
     "p_negative", "p_neutral", "p_positive", "sentiment_score", "model_version", "extra",
-    "story_id", "story_first", "ticker_links",
+    "story_id", "story_first", "ticker_links", "ticker_sentiment",
 )
 # the batch travels as ONE JSON array of row objects (one parameter, one round trip); its columns' types:
-# (extra and ticker_links travel as JSON text made by _dumps, as before, and are cast to jsonb in SQL)
+# (extra, ticker_links and ticker_sentiment travel as JSON text made by _dumps, cast to jsonb in SQL)
 _RECORD_TYPES = (
     "text", "timestamptz", "text", "text", "text", "text[]", "text", "float8", "text",
-    "float8", "float8", "float8", "float8", "text", "text", "text", "boolean", "text",
+    "float8", "float8", "float8", "float8", "text", "text", "text", "boolean", "text", "text",
 )
-_JSONB_COLUMNS = ("extra", "ticker_links")
+_JSONB_COLUMNS = ("extra", "ticker_links", "ticker_sentiment")
 _PG_FLOAT = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}  # what float8 reads; JSON has no such numbers
 
 
@@ -94,6 +95,9 @@ class ArticleRow:
     story_id: str | None = None  # id of the first article of its story (stream.novelty); None = its own
     story_first: bool = True  # first-seen article of its story: counted in the buckets' stories
     ticker_links: list = field(default_factory=list)  # stream.linking: why each ticker is there (0004)
+    # the sentiment toward each ticker (0007): {ticker: {sentiment, p_negative, p_neutral, p_positive,
+    # sentiment_score, source}}; None: none (the buckets count the headline's for every ticker)
+    ticker_sentiment: dict | None = None
 
 
 @dataclass
@@ -142,7 +146,17 @@ def _clean(row: ArticleRow) -> tuple:
         row.model_version, Json(row.extra or {}, dumps=_dumps),
         row.story_id or row.id, bool(row.story_first),
         Json(list(row.ticker_links or ()), dumps=_dumps),
+        None if row.ticker_sentiment is None else Json(_ticker_sentiment(row.id, row.ticker_sentiment, tickers),
+                                                       dumps=_dumps),
     )
+
+
+def _ticker_sentiment(article: str, entries: dict, tickers: list[str]) -> dict:
+    """The row's per-ticker sentiment, checked (:func:`stream.ticker_sentiment.checked`)."""
+    try:
+        return checked(entries, tickers)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"article {article}: {exc}") from None
 
 
 def _payload(values: Sequence[tuple]) -> str:
@@ -180,7 +194,7 @@ def _insert_articles() -> str:
     return f"""
     INSERT INTO articles ({", ".join(COLUMNS)})
     SELECT {", ".join("d." + c for c in COLUMNS)} FROM data AS d JOIN new_ids AS n ON n.id = d.id
-    RETURNING published_at, tickers, topic, sentiment, sentiment_score, story_first"""
+    RETURNING published_at, tickers, topic, sentiment, sentiment_score, ticker_sentiment, story_first"""
 
 
 def _contributions() -> str:

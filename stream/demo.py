@@ -3,10 +3,13 @@
 1. brings the local stack up (Kafka KRaft + PostgreSQL, migrations);
 2. starts a worker process on the demo's own topics and schema (``demo``, fresh each run);
 3. generates a compressed trading day (hundreds of tickers, all 20 topics, bursts around
-   earnings and macro events) with a planted negative spike for one ticker, and replays it
-   at full speed through Kafka, showing live progress;
+   earnings and macro events) with a planted negative spike for one ticker and three headlines
+   naming two companies with opposite fortunes, and replays it at full speed through Kafka,
+   showing live progress;
 4. waits until every article is stored and the spike's window has closed, then prints the
-   alert(s) with their headlines, the top negative movers, the chart path and next steps;
+   alert(s) with their headlines, the sentiment toward each company of the two-company
+   headlines, the top negative movers, the chart path and next steps (with the dashboard's
+   URLs: the spike's alert, and one two-company headline on each company's ticker page);
 5. stops the worker it started; leaves the stack up (``--down`` stops it too).
 
 Exit status 1 if the planted spike did not alert.
@@ -35,7 +38,7 @@ from stream.plot import plot_scope
 from stream.process import WorkerProcess
 from stream.schema import InvalidRecord, parse_message
 from stream.sinks.kafka import KafkaSink
-from stream.synthetic.generate import Spike, day_start, generate_stream, quiet_tickers, write_aliases
+from stream.synthetic.generate import Rivalry, Spike, day_start, generate_stream, quiet_tickers, universe, write_aliases
 
 if TYPE_CHECKING:  # pydantic: not for every command's start-up
     from stream.base.settings import Settings
@@ -147,11 +150,17 @@ def run_demo(base: Settings, args: DemoOptions) -> int:
         duration = timedelta(hours=7, minutes=30)
         spike_at = day + timedelta(hours=4, minutes=47)
         slow = Spike(ticker=slow_ticker, at=day + timedelta(hours=5, minutes=5), size=10, duration_s=3000)
+        # and headlines naming two companies with opposite fortunes: per-company sentiment
+        rivalry = _rivalry(args.tickers, {spike_ticker, slow_ticker}, day)
         rate = args.items / 500.0  # the intraday profile averages ~1.1 over this session
         gen = generate_stream(start=day, duration=duration, tickers=args.tickers, rate_per_min=rate, seed=args.seed,
-                              spikes=[Spike(ticker=spike_ticker, at=spike_at, size=args.spike_size), slow], names=True)
+                              spikes=[Spike(ticker=spike_ticker, at=spike_at, size=args.spike_size), slow], names=True,
+                              rivalries=[rivalry], truth=True)
         items = []
+        rival_ids = []
         for msg in gen:
+            if msg.pop("truth")["event"].startswith("rivalry"):  # the truth was only for this
+                rival_ids.append(msg["id"])
             try:
                 items.append(parse_message(msg, extractor=linker))
             except InvalidRecord:
@@ -159,7 +168,8 @@ def run_demo(base: Settings, args: DemoOptions) -> int:
         print(f"3/5 generated a trading day: {len(items)} headlines, "
               f"{len({t for i in items for t in i.tickers})} tickers, {day:%Y-%m-%d %H:%M}-"
               f"{day + duration:%H:%M} UTC; planted negative spike: {spike_ticker} at {spike_at:%H:%M} UTC; "
-              f"slow story: {slow_ticker} from {slow.at:%H:%M} to {slow.end:%H:%M} UTC", flush=True)
+              f"slow story: {slow_ticker} from {slow.at:%H:%M} to {slow.end:%H:%M} UTC; "
+              f"{len(rival_ids)} headlines bad for {rivalry.loser} and good for {rivalry.winner}", flush=True)
 
         t0 = time.monotonic()
         ingest.run(ingest.ListSource(items, "replay into Kafka"), KafkaSink(settings, [(REPLAY_HEADER, b"notify")]))
@@ -203,6 +213,8 @@ def run_demo(base: Settings, args: DemoOptions) -> int:
     print(f"\nTickers linked from the text: {rules.get('alias', 0) + rules.get('name', 0)} by company name, "
           f"{rules.get('cashtag', 0)} by cashtag (see: finsent sql --schema {settings.schema} "
           f"\"SELECT title, ticker, text, rule FROM article_ticker_links LIMIT 5\")")
+    rival_rows = trends.ticker_sentiments(settings.dsn, settings.schema, rival_ids)
+    _print_rivalry(rival_rows)
     print("\nTop negative movers (tickers with >= 5 articles, by mean sentiment score):")
     print(_table(["ticker", "articles", "negative", "neg share", "mean score"], _movers(settings)))
     chart = None
@@ -222,7 +234,7 @@ Next steps:
     (FINSENT_ALERT_URLS="json://127.0.0.1:8000/hook" delivers alerts; see README 'Operations')
 """)
     if not args.no_dashboard and not args.down:
-        _dashboard(settings, spike_ticker, day, duration)
+        _dashboard(settings, spike_ticker, day, duration, rival_rows)
     print(f"demo finished in {time.monotonic() - t_start:.0f}s; the stack stays up ('finsent down' stops it)")
     if args.down:
         localstack.down(base)
@@ -236,7 +248,31 @@ Next steps:
     return 0
 
 
-def _dashboard(settings: Settings, spike_ticker: str, day: datetime, duration: timedelta) -> None:
+def _rivalry(tickers: int, taken: set[str], day: datetime) -> Rivalry:
+    """Two well-covered companies of the demo's universe (not the spike's), with opposite fortunes in
+    three headlines over the afternoon."""
+    a, b = [c.ticker for c in universe(tickers)[10:14] if c.ticker not in taken][:2]
+    return Rivalry(loser=a, winner=b, at=day + timedelta(hours=1, minutes=30), size=3, duration_s=3 * 3600)
+
+
+def _print_rivalry(rows: list[tuple]) -> None:
+    """Per-company sentiment of the rivalry's headlines, as each company's trend counts it."""
+    if not rows:
+        return
+    print("\nWhose news is it? Headlines naming two companies, scored toward each (what each ticker's trend counts):")
+    last = None
+    for aid, title, ticker, sentiment, score, source, head, head_score in rows:
+        if aid != last:
+            print(f"  {title}  [headline: {head} {head_score:+}]")
+            last = aid
+        print(f"      {ticker}: {sentiment} {score:+} ({source})")
+    if all(r[5] != "entity" for r in rows):
+        print("  (this checkpoint has no entity head: each company gets the headline's sentiment until one with it "
+              "is installed; see README 'Per-company sentiment')")
+
+
+def _dashboard(settings: Settings, spike_ticker: str, day: datetime, duration: timedelta,
+               rival_rows: list[tuple] = ()) -> None:
     """Start ``finsent dashboard --schema demo`` in the background and print URLs that open on the demo."""
     from stream.dashboard import start_background  # not on top: the same import cycle as in run_demo
 
@@ -250,7 +286,16 @@ def _dashboard(settings: Settings, spike_ticker: str, day: datetime, duration: t
     print("Dashboard (running in the background; 'finsent dashboard --stop' or 'finsent down' stops it):")
     if rows:
         print(f"  the planted spike's alert:  {url}/alert/{rows[0]}")
-    print(f"  the demo's trading day:     {url}/?since={since}&until={until}\n")
+    print(f"  the demo's trading day:     {url}/?since={since}&until={until}")
+    if rival_rows:
+        aid, title = rival_rows[0][:2]
+        published = trends.published_at(settings.dsn, settings.schema, aid)
+        around = (f"since={(published - timedelta(minutes=30)):%Y-%m-%dT%H:%MZ}"
+                  f"&until={(published + timedelta(minutes=30)):%Y-%m-%dT%H:%MZ}")
+        print(f"  one headline, two fortunes: \"{title}\"")
+        for ticker in dict.fromkeys(r[2] for r in rival_rows if r[0] == aid):
+            print(f"    on {ticker}'s page:  {url}/ticker/{ticker}?{around}")
+    print()
 
 
 def _psql_url(settings: Settings) -> str:

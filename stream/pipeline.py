@@ -21,6 +21,7 @@ from typing import Any, Protocol, Sequence
 import orjson
 
 from stream.schema import InvalidRecord, NewsItem, TickerExtractor, format_time, parse_record
+from stream.ticker_sentiment import predict_per_ticker
 
 log = logging.getLogger("finsent.pipeline")
 
@@ -63,6 +64,9 @@ class DeadLetter:
 
 
 class Engine(Protocol):
+    """``model.engine``'s engines; ``predict`` also takes ``entities=`` (one query list per text) there, and
+    a stand-in without it (``model.null.NullEngine``) stores no per-ticker sentiment."""
+
     model_version: str
 
     def predict(self, texts: Sequence[str]) -> list[Any]: ...
@@ -188,7 +192,9 @@ def write_isolating(writer: Writer, rows: Sequence[Any], is_record_error: Any = 
     return out
 
 
-def article_row(item: NewsItem, pred: Any, model_version: str):
+def article_row(item: NewsItem, pred: Any, model_version: str, ticker_sentiment: dict | None = None):
+    """The stored form of a scored item; ``ticker_sentiment``: the sentiment toward each of its tickers
+    (:func:`stream.ticker_sentiment.predict_per_ticker`)."""
     from storage.writer import ArticleRow  # here: the pure batch step needs storage only when it writes
 
     return ArticleRow(
@@ -199,7 +205,7 @@ def article_row(item: NewsItem, pred: Any, model_version: str):
         model_version=model_version,
         # the summary is kept with the unknown fields so that a rescore reads the same text
         extra={**item.extra, "summary": item.summary} if item.summary else item.extra,
-        ticker_links=list(item.ticker_links),
+        ticker_links=list(item.ticker_links), ticker_sentiment=ticker_sentiment,
     )
 
 
@@ -213,6 +219,9 @@ def scored_message(row: Any) -> bytes:
         "p_positive": round(row.p_positive, 6), "sentiment_score": round(row.sentiment_score, 6),
         "model_version": row.model_version,
     }
+    if row.ticker_sentiment:
+        msg["ticker_sentiment"] = {t: {k: round(v, 6) if isinstance(v, float) else v for k, v in e.items()}
+                                   for t, e in row.ticker_sentiment.items()}
     try:
         return orjson.dumps(msg)
     except TypeError:  # what orjson refuses (a str subclass, a lone surrogate) goes the slow way, as before
@@ -302,12 +311,14 @@ class BatchProcessor:
         if res.items:
             try:
                 t0 = time.perf_counter()
-                preds = self.engine.predict(texts)
+                # one engine call: the headlines and the sentiment toward each item's tickers
+                preds, per_ticker = predict_per_ticker(
+                    self.engine, texts, [it.ticker_links for it in res.items], [it.tickers for it in res.items])
                 res.tokenize_s = float(getattr(self.engine, "last_tokenize_s", 0.0) or 0.0)
                 res.infer_s = time.perf_counter() - t0 - res.tokenize_s
                 version = self.engine.model_version
                 t0 = time.perf_counter()
-                res.scored = [article_row(it, p, version) for it, p in zip(res.items, preds)]
+                res.scored = [article_row(it, p, version, pt) for it, p, pt in zip(res.items, preds, per_ticker)]
                 if self.novelty is not None:
                     mark_stories(self.novelty, res.scored, texts)
                 res.build_s = time.perf_counter() - t0

@@ -30,10 +30,15 @@ York's, anchored on the ``start`` date):
   headlines about one ticker (or one topic) within ``duration_s`` seconds --
   plunges, probes, downgrades, recalls, resignations, lawsuits, spread over
   the topics such news falls into.
+* **Rivalries** (``rivalries=[Rivalry(...)]``): ``size`` headlines naming two
+  companies with opposite fortunes ("X cuts its forecast as Y gains market
+  share"): bad news for ``loser``, good news for ``winner``, neither as a whole
+  (their ``truth`` says so per ticker: ``ticker_sentiment``).  Per-company
+  sentiment (issue 22) is about these.
 
 Deterministic by ``seed``: the same arguments give the same messages, ids
-included.  The background does not depend on the spikes (planting a spike adds
-items and changes nothing else), so a calm day and the same day with spikes can
+included.  The background does not depend on the spikes or rivalries (planting
+one adds items and changes nothing else), so a calm day and the same day with spikes can
 be compared item for item.  ``truth=True`` adds a ``truth`` object (the
 generator's own sentiment, topic and event) to every message; the pipeline
 keeps unknown fields in ``articles.extra``.
@@ -49,6 +54,7 @@ from __future__ import annotations
 
 import bisect
 import csv
+import dataclasses
 import hashlib
 import json
 import math
@@ -152,6 +158,8 @@ T: dict[str, dict[str, tuple[str, ...]]] = {
 }
 # Planted spikes: unmistakably negative, spread over the topics such news falls into.
 SHOCK: tuple[tuple[str, str], ...] = tuple((s["topic"], s["template"]) for s in DATA["shock"])
+# Rivalries: {co} is the loser, {co2} the winner.
+RIVALRY: tuple[tuple[str, str], ...] = tuple((s["topic"], s["template"]) for s in DATA["rivalry"])
 TOPIC_SHOCK: dict[str, tuple[str, ...]] = {t: tuple(v) for t, v in DATA["topic_shock"].items()}
 _GENERIC_SHOCK = tuple(DATA["generic_shock"])
 MARKET_SUMMARIES = {s: tuple(v) for s, v in DATA["summaries"]["market"].items()}
@@ -260,6 +268,25 @@ class Spike:
 
 
 @dataclass(frozen=True)
+class Rivalry:
+    """Headlines naming two companies with opposite fortunes: bad news for ``loser``, good for ``winner``."""
+
+    loser: str
+    winner: str
+    at: datetime | None = None  # the first one (event time, aware)
+    size: int = 3  # headlines
+    duration_s: int = 3600  # spread over this many seconds
+
+    def __post_init__(self):
+        if self.at is None:
+            raise ValueError("Rivalry.at is required")
+        if self.loser == self.winner:
+            raise ValueError("a rivalry needs two companies")
+        if self.size < 1 or self.duration_s < 1:
+            raise ValueError("Rivalry size and duration_s must be positive")
+
+
+@dataclass(frozen=True)
 class _Item:
     t: float  # epoch seconds
     kind: str  # background | earnings | macro | fomc | spike
@@ -271,6 +298,7 @@ class _Item:
     summary: str | None
     outlet: int
     event: str
+    ticker_sentiment: tuple[tuple[str, str], ...] = ()  # (ticker, sentiment toward it), when it differs
 
 
 def day_start(day: date = DEFAULT_DAY, hour: float = 4.0) -> datetime:
@@ -426,6 +454,23 @@ def _spike_items(g: _Gen, spikes: Sequence[Spike], seed: int) -> list[_Item]:
     return out
 
 
+def _rivalry_items(g: _Gen, rivalries: Sequence[Rivalry], seed: int) -> list[_Item]:
+    out = []
+    for i, rv in enumerate(rivalries):
+        rng = random.Random(f"{seed}:rivalry:{i}:{rv.loser}:{rv.winner}:{rv.at.isoformat()}")
+        loser, winner = (g.by_ticker.get(t) or Company(t, f"{t} Corp", "Technology", 0.0) for t in (rv.loser, rv.winner))
+        order = list(range(len(RIVALRY)))
+        rng.shuffle(order)
+        t0 = rv.at.timestamp()
+        for n, t in enumerate(sorted(t0 + rng.uniform(0, rv.duration_s) for _ in range(rv.size))):
+            topic, tmpl = RIVALRY[order[n % len(order)]]
+            it = g.item(rng, t, "rivalry", f"rivalry:{i}:{n}", co=loser, co2=winner, topic=topic,
+                        sentiment="neutral", event=f"rivalry:{i}", template=tmpl)
+            out.append(dataclasses.replace(it, summary=None, ticker_sentiment=(
+                (loser.ticker, "negative"), (winner.ticker, "positive"))))
+    return out
+
+
 def _iso(t: float) -> str:
     return datetime.fromtimestamp(int(t), timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -438,6 +483,7 @@ def generate_stream(
     spikes: Iterable[Spike] = (),
     seed: int = 0,
     *,
+    rivalries: Iterable[Rivalry] = (),
     events: bool = True,
     truth: bool = False,
     names: bool = False,
@@ -461,7 +507,7 @@ def generate_stream(
     spikes = list(spikes)
     extra = sorted(
         (_events(g, t_start, t_end, rate_per_min, seed) if events else [])
-        + [x for x in _spike_items(g, spikes, seed) if t_start <= x.t < t_end],
+        + [x for x in _spike_items(g, spikes, seed) + _rivalry_items(g, list(rivalries), seed) if t_start <= x.t < t_end],
         key=lambda x: (x.t, x.key),
     )
     ei = 0
@@ -508,6 +554,8 @@ def _message(it: _Item, seed: int, t_start: float, truth: bool, names: bool = Fa
         msg["summary"] = it.summary
     if truth:
         msg["truth"] = {"sentiment": it.sentiment, "topic": it.topic, "event": it.event}
+        if it.ticker_sentiment:
+            msg["truth"]["ticker_sentiment"] = dict(it.ticker_sentiment)
     return msg
 
 

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from storage import migrate
-from stream.synthetic.generate import Spike, day_start, generate_stream, quiet_tickers
-from tests.support.alert_streams import event_time, store_and_observe
+from stream.synthetic.generate import Rivalry, Spike, day_start, generate_stream, quiet_tickers, universe
+from tests.support.alert_streams import article_rows, event_time, store_and_observe
 
 START = day_start(hour=9.0)
 TICKERS = quiet_tickers(k=2, seed=11)
@@ -54,6 +54,25 @@ def seed_schema(stack_settings, prefix: str = "t_dash") -> Seeded:
         migrate.drop_schema(stack_settings.dsn, schema)  # the fixture's teardown does not run when its setup fails
         raise
     return Seeded(settings, first, second, alerts)
+
+
+# per-company sentiment: headlines bad for LOSER and good for WINNER (neutral as a whole)
+LOSER, WINNER = universe()[10], universe()[11]
+RIVALRY = Rivalry(loser=LOSER.ticker, winner=WINNER.ticker, at=START + timedelta(minutes=20), size=3, duration_s=1200)
+
+
+def seed_rivalry(stack_settings, prefix: str = "t_dashr"):
+    """A schema holding an hour of generated news with RIVALRY's headlines, scored by the generator's
+    truth (per ticker for the rivalry); returns (settings, the rivalry's messages)."""
+    from storage.writer import Writer
+
+    schema = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    migrate.upgrade(stack_settings.dsn, schema=schema)
+    settings = stack_settings.replace(schema=schema)
+    msgs = list(generate_stream(START, timedelta(hours=1), seed=6, truth=True, rivalries=[RIVALRY]))
+    with Writer(settings.dsn, schema) as w:
+        w.write_batch(article_rows(msgs))
+    return settings, [m for m in msgs if m["truth"]["event"] == "rivalry:0"]
 
 
 def iso(ts: datetime) -> str:

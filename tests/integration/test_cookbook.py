@@ -2,7 +2,8 @@
 
 The schema is filled the way the pipeline fills it: a generated stream of
 scored articles (35 days up to now, with a sharp negative NFLX burst (40 articles in 10 minutes) 5 hours ago and
-news around three Fed decisions) written through ``storage.writer.Writer``,
+news around three Fed decisions; with per-company sentiment, some headlines good news for one ticker and bad
+for another) written through ``storage.writer.Writer``,
 then the spike detector (``alerts.service.AlertService``) run over the last
 hours so ``latest_alerts`` has something to show.
 """
@@ -49,7 +50,7 @@ def filled(stack):
     now = datetime.now(timezone.utc).replace(second=0, microsecond=0)
     try:
         with Writer(stack.dsn, name) as w:
-            write_all(w, sample_rows(now - timedelta(days=35), now, per_hour=12, seed=7,
+            write_all(w, sample_rows(now - timedelta(days=35), now, per_hour=12, seed=7, per_ticker=True,
                                      spikes=(Spike("NFLX", now - timedelta(hours=5), minutes=10, articles=40),)))
             for i, d in enumerate(FED_DECISIONS):
                 day = datetime.fromisoformat(d).replace(tzinfo=timezone.utc)

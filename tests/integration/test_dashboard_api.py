@@ -403,3 +403,45 @@ def test_background_dashboard_of_the_demo_starts_and_stops(seeded, tmp_path):
         assert stop_background(tmp_path)
     assert not healthy(port) and not (tmp_path / "dashboard.pid").exists()
     assert not stop_background(tmp_path)  # nothing left to stop
+
+
+def test_a_tickers_headlines_carry_the_sentiment_toward_it(stack):
+    """Per-company sentiment: one headline, bad news for LOSER and good for WINNER (neutral as a whole), is
+    negative on LOSER's page and positive on WINNER's; the filter and the "most negative" order follow."""
+    from tests.integration.dashboard_support import LOSER, WINNER, seed_rivalry
+
+    settings, rivalry = seed_rivalry(stack.settings)
+    ids = {m["id"] for m in rivalry}
+    hour = {"since": iso(START), "until": iso(START + timedelta(hours=1))}
+    try:
+        with ServerThread(create_app(settings)) as srv, httpx.Client(base_url=srv.url, timeout=20) as c:
+            def page(ticker, **params):
+                r = c.get("/api/articles", params={"kind": "ticker", "scope": ticker, **hour, **params})
+                assert r.status_code == 200, r.text
+                return r.json()["articles"]
+
+            for ticker, own in ((LOSER.ticker, "negative"), (WINNER.ticker, "positive")):
+                rows = {a["id"]: a for a in page(ticker)}
+                assert ids <= set(rows)
+                for i in ids:
+                    a = rows[i]
+                    assert (a["sentiment"], a["ticker_sentiment"], a["ticker_sentiment_source"]) == ("neutral", own, "entity")
+                    assert (a["ticker_sentiment_score"] < -0.5) == (own == "negative")
+                # other headlines of the ticker (no per-ticker entry): the headline's
+                assert all(a["ticker_sentiment"] == a["sentiment"] and a["ticker_sentiment_source"] == "unscored"
+                           for i, a in rows.items() if i not in ids)
+            negative = [a["id"] for a in page(LOSER.ticker, sentiment="negative")]
+            assert ids <= set(negative)
+            assert not ids & {a["id"] for a in page(WINNER.ticker, sentiment="negative")}
+            assert ids <= {a["id"] for a in page(WINNER.ticker, sentiment="positive")}
+            worst = page(LOSER.ticker, order="negative")
+            scores = [a["ticker_sentiment_score"] for a in worst]
+            assert scores == sorted(scores)  # by the sentiment toward LOSER
+            first = [a["id"] for a in worst if a["ticker_sentiment"] == "negative"]
+            assert ids <= set(first) and [a["id"] for a in worst[:len(first)]] == first  # neutral as a whole
+            # topic and market pages keep the headline's sentiment
+            topic = rivalry[0]["truth"]["topic"]
+            r = c.get("/api/articles", params={"kind": "topic", "scope": topic, **hour})
+            assert all("ticker_sentiment" not in a for a in r.json()["articles"])
+    finally:
+        migrate.drop_schema(stack.settings.dsn, settings.schema)

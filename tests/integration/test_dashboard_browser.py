@@ -134,3 +134,43 @@ def test_overview_live_alert_to_ticker_page_in_chromium(seeded, browser, tmp_pat
         assert health["live_alerts"]["subscribers"] == 1
     for name in ("overview-live-alert.png", "ticker-page.png", "alert-page.png"):
         assert (tmp_path / name).stat().st_size > 20_000
+
+
+def test_a_headline_with_opposite_fortunes_on_each_companys_ticker_page(stack, browser, tmp_path):
+    """Per-company sentiment in chromium: one headline bad for LOSER and good for WINNER (neutral as a whole)
+    shows on both ticker pages, scored toward each company, with the headline's own score beside it."""
+    from selenium.webdriver.common.by import By
+
+    from tests.integration.dashboard_support import LOSER, WINNER, seed_rivalry
+
+    settings, rivalry = seed_rivalry(stack.settings)
+    d = browser
+    rng = f"since={iso(START)}&until={iso(START + timedelta(hours=1))}"
+    try:
+        with ServerThread(create_app(settings)) as srv:
+            for company, own in ((LOSER, "negative"), (WINNER, "positive")):
+                d.get(f"{srv.url}/ticker/{company.ticker}?{rng}")
+                wait_for(d, "document.body.dataset.loaded === '1'", 30)
+                assert f"score toward {company.ticker}" in d.find_element(By.CSS_SELECTOR, "#headlines thead").text
+                for m in rivalry:
+                    row = d.find_element(By.CSS_SELECTOR, f'#headlines tr[data-id="{m["id"]}"]')
+                    assert row.find_element(By.CSS_SELECTOR, "td.headline").text == m["title"]
+                    assert LOSER.name in m["title"] and WINNER.name in m["title"]
+                    cell = row.find_element(By.CSS_SELECTOR, "td.score")
+                    assert cell.get_attribute("data-sentiment") == own
+                    assert own[:3] in cell.get_attribute("class")  # neg / pos colour
+                    assert f"sentiment toward {company.ticker}: {own}" in cell.get_attribute("title")
+                    own_score = float(cell.find_element(By.CSS_SELECTOR, ".own").text)
+                    assert (own_score < -0.5) if own == "negative" else (own_score > 0.5)
+                    head = cell.find_element(By.CSS_SELECTOR, ".headline-score")  # the headline's, which differs
+                    assert head.get_attribute("data-sentiment") == "neutral" and head.text == "headline +0.00"
+                # a headline whose sentiment toward the ticker is the headline's shows one score only
+                others = [r for r in d.find_elements(By.CSS_SELECTOR, "#headlines tbody tr")
+                          if r.get_attribute("data-id") not in {m["id"] for m in rivalry}]
+                assert others and not any(r.find_elements(By.CSS_SELECTOR, ".headline-score") for r in others)
+                full_page_screenshot(d, tmp_path / f"ticker-{company.ticker}.png")
+            assert console_errors(d) == []
+    finally:
+        migrate.drop_schema(stack.settings.dsn, settings.schema)
+    for company in (LOSER, WINNER):
+        assert (tmp_path / f"ticker-{company.ticker}.png").stat().st_size > 20_000

@@ -27,21 +27,28 @@ def article_rows(messages: Iterable[dict], model_version: str = "ground-truth"):
     for m in messages:
         truth = m["truth"]
         jitter = int(hashlib.sha1(m["id"].encode()).hexdigest()[:4], 16) / 0xFFFF * 0.09
-        if truth["sentiment"] == "negative":
-            p = (0.9 + jitter, 0.07 - jitter * 0.5, 0.03 - jitter * 0.5)
-        elif truth["sentiment"] == "positive":
-            p = (0.03, 0.07, 0.9)
-        else:
-            p = (0.05, 0.9, 0.05)
+        p = _probs(truth["sentiment"], jitter)
+        # a rivalry's truth has a sentiment per ticker (generate.Rivalry): the entity head's, as if perfect
+        per_ticker = {t: dict(zip(("p_negative", "p_neutral", "p_positive"), q), sentiment=s, source="entity",
+                              sentiment_score=q[2] - q[0])
+                      for t, s in (truth.get("ticker_sentiment") or {}).items() for q in [_probs(s, jitter)]} or None
         out.append(ArticleRow(
             id=m["id"],
             published_at=datetime.fromisoformat(m["published_at"].replace("Z", "+00:00")),
             source=m.get("source"), url=m.get("url"), title=m["title"], tickers=list(m.get("tickers") or []),
             topic=truth["topic"], topic_score=0.9, sentiment=truth["sentiment"],
             p_negative=p[0], p_neutral=p[1], p_positive=p[2], sentiment_score=p[2] - p[0],
-            model_version=model_version, extra={},
+            model_version=model_version, extra={}, ticker_sentiment=per_ticker,
         ))
     return out
+
+
+def _probs(sentiment: str, jitter: float) -> tuple[float, float, float]:
+    if sentiment == "negative":
+        return 0.9 + jitter, 0.07 - jitter * 0.5, 0.03 - jitter * 0.5
+    if sentiment == "positive":
+        return 0.03, 0.07, 0.9
+    return 0.05, 0.9, 0.05
 
 
 class Receiver:

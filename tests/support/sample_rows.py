@@ -44,7 +44,7 @@ def _probs(rng: random.Random, sentiment: str) -> tuple[float, float, float]:
 
 
 def make_row(rng: random.Random, ts: datetime, *, tickers: list[str], topic: str, sentiment: str,
-             model_version: str = "sample-1", source: str = "sample-wire") -> ArticleRow:
+             model_version: str = "sample-1", source: str = "sample-wire", per_ticker: bool = False) -> ArticleRow:
     words = {"negative": _NEG, "neutral": _NEU, "positive": _POS}[sentiment]
     name = tickers[0] if tickers else topic.split(",")[0]
     title = f"{name} {rng.choice(words)}"
@@ -52,12 +52,30 @@ def make_row(rng: random.Random, ts: datetime, *, tickers: list[str], topic: str
         title += f" as {' and '.join(tickers[1:])} move"
     pn, pu, pp = _probs(rng, sentiment)
     ident = hashlib.sha256(f"{ts.isoformat()}|{title}|{rng.random()}".encode()).hexdigest()[:24]
+    ticker_sentiment = _per_ticker(ident, tickers, sentiment, (pn, pu, pp)) if per_ticker and tickers else None
     return ArticleRow(
         id=ident, published_at=ts, source=source, url=f"https://news.example/{ident}", title=title,
         tickers=list(tickers), topic=topic, topic_score=round(rng.uniform(0.4, 0.99), 4), sentiment=sentiment,
         p_negative=pn, p_neutral=pu, p_positive=pp, sentiment_score=pp - pn, model_version=model_version,
-        extra={"lang": "en"},
+        extra={"lang": "en"}, ticker_sentiment=ticker_sentiment,
     )
+
+
+_OPPOSITE = {"negative": "positive", "positive": "negative", "neutral": "neutral"}
+
+
+def _per_ticker(ident: str, tickers: list[str], sentiment: str, probs: tuple[float, float, float]) -> dict:
+    """The sentiment toward each ticker (``articles.ticker_sentiment``): the first ticker's is the
+    headline's; each further one has the opposite fortune half of the time ("Walmart cuts forecast,
+    Target gains").  From a generator of its own (seeded by the id): the stream's draws do not move."""
+    rng = random.Random(ident)
+    out = {}
+    for i, t in enumerate(tickers):
+        own = _OPPOSITE[sentiment] if i and rng.random() < 0.5 else sentiment
+        pn, pu, pp = probs if own == sentiment else _probs(rng, own)
+        out[t] = {"sentiment": own, "p_negative": pn, "p_neutral": pu, "p_positive": pp,
+                  "sentiment_score": pp - pn, "source": "entity"}
+    return out
 
 
 def sample_rows(
@@ -71,8 +89,10 @@ def sample_rows(
     spikes: tuple[Spike, ...] = (),
     topic_bias: dict[str, float] | None = None,
     model_version: str = "sample-1",
+    per_ticker: bool = False,
 ) -> Iterator[ArticleRow]:
-    """Articles with published_at in [start, end), in time order, deterministic for a seed."""
+    """Articles with published_at in [start, end), in time order, deterministic for a seed.  ``per_ticker``:
+    with the sentiment toward each ticker (``ticker_sentiment``; the same articles otherwise)."""
     rng = random.Random(seed)
     bias = {t: rng.uniform(-0.25, 0.25) for t in tickers}  # per-ticker mood
     weights = [1.0 / (i + 1) for i in range(len(tickers))]  # Zipf popularity
@@ -91,7 +111,7 @@ def sample_rows(
                 ts = sp.start + timedelta(seconds=rng.uniform(0, sp.minutes * 60))
                 sent = "negative" if rng.random() < 0.85 else "neutral"
                 yield make_row(rng, ts.replace(microsecond=0), tickers=[sp.ticker], topic="Stock Movement",
-                               sentiment=sent, model_version=model_version)
+                               sentiment=sent, model_version=model_version, per_ticker=per_ticker)
         if t >= end:
             break
         k = 0 if rng.random() < 0.15 else (1 if rng.random() < 0.8 else 2)
@@ -106,7 +126,7 @@ def sample_rows(
         p_neg, p_pos = 0.25 - mood / 2, 0.3 + mood / 2
         sent = "negative" if r < p_neg else "positive" if r < p_neg + p_pos else "neutral"
         yield make_row(rng, t.replace(microsecond=0), tickers=chosen, topic=topic, sentiment=sent,
-                       model_version=model_version)
+                       model_version=model_version, per_ticker=per_ticker)
 
 
 def utc(*args) -> datetime:

@@ -23,7 +23,8 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     # validation, the model's input text, ticker linking, archive reading, the synthetic generator
     ("messages", ("stream.schema", "model.text", "stream.linking", "stream.replay", "stream.synthetic")),
     # the topic-and-sentiment model: training, checkpoints, inference
-    ("model", ("model",)),
+    # (stream.ticker_sentiment: ticker links -> the model's entity queries -> per-ticker sentiment)
+    ("model", ("model", "stream.ticker_sentiment")),
     # PostgreSQL: migrations, writer, buckets, maintenance; story novelty reads its signatures from it
     ("storage", ("storage", "stream.novelty")),
     # spike detection and delivery

@@ -214,22 +214,36 @@ function highlightSpans(title, a) {
   frag.append(title.slice(pos));
   return frag;
 }
-function articleRow(a) {
+function scoreCell(a, ticker) {
+  // the score: on a ticker's page (and a ticker alert's), the sentiment toward that ticker, with the
+  // headline's beside it where the two differ (per-company sentiment: articles.ticker_sentiment)
+  const own = ticker && a.ticker_sentiment_score !== undefined && a.ticker_sentiment_score !== null;
+  if (!own) return el("td", { class: "n score " + scoreClass(a.sentiment_score), text: fmtSigned(a.sentiment_score, 2), title: a.sentiment });
+  const td = el("td", { class: "n score toward " + scoreClass(a.ticker_sentiment_score), "data-sentiment": a.ticker_sentiment,
+                        title: "sentiment toward " + ticker + ": " + a.ticker_sentiment + " (" + a.ticker_sentiment_source + "); the headline's: " + a.sentiment },
+                el("span", { class: "own", text: fmtSigned(a.ticker_sentiment_score, 2) }));
+  if (a.ticker_sentiment !== a.sentiment) {
+    td.append(el("div", { class: "muted headline-score " + scoreClass(a.sentiment_score), "data-sentiment": a.sentiment,
+                          text: "headline " + fmtSigned(a.sentiment_score, 2) }));
+  }
+  return td;
+}
+function articleRow(a, ticker) {
   const href = safeHref(a.url);
   const title = el("td", { class: "headline" });
   const text = highlightSpans(a.title, a);
   title.append(href ? el("a", { href, target: "_blank", rel: "noopener noreferrer" }, text) : text);
   return el("tr", { "data-id": a.id },
     el("td", { text: fmtTime(a.published_at) }),
-    el("td", { class: "n score " + scoreClass(a.sentiment_score), text: fmtSigned(a.sentiment_score, 2), title: a.sentiment }),
+    scoreCell(a, ticker),
     el("td", {}, a.topic ? el("a", { href: scopeHref("topic", a.topic), text: a.topic }) : "–"),
     title,
     el("td", { text: a.source || "–" }),
     tickerLinks(a));
 }
-function fillArticles(tbodySel, rows, emptySel) {
+function fillArticles(tbodySel, rows, emptySel, ticker) {
   const tb = document.querySelector(tbodySel + " tbody");
-  tb.replaceChildren(...rows.map(articleRow));
+  tb.replaceChildren(...rows.map((a) => articleRow(a, ticker)));
   const empty = emptySel && document.getElementById(emptySel);
   if (empty) empty.hidden = rows.length > 0;
 }
@@ -390,7 +404,7 @@ async function scopePage() {
   liveAlerts({ kind: KIND, scope: SCOPE }).catch(liveFailed);
   let order = "newest";
   const loadHeadlines = () => api("articles", { kind: KIND, scope: SCOPE, limit: 100, order, ...r })
-    .then((d) => fillArticles("#headlines", d.articles, "headlines-empty"))
+    .then((d) => fillArticles("#headlines", d.articles, "headlines-empty", KIND === "ticker" ? SCOPE : null))
     .catch((e) => showError("headlines", e));
   for (const b of document.querySelectorAll(".filters [data-order]")) {
     b.addEventListener("click", () => {
@@ -451,7 +465,7 @@ async function alertPage() {
     el("td", { class: "status-" + t.status.split(",")[0].split(" ")[0], text: t.status }))));
   if (!d.delivery.targets.length) tt.append(el("tr", {}, el("td", { colspan: 2, class: "muted", text: "no apprise target configured for this dashboard" })));
   document.getElementById("alert-message").textContent = a.message;
-  fillArticles("#top-articles", d.top_articles);
+  fillArticles("#top-articles", d.top_articles, null, a.scope_kind === "ticker" ? a.scope : null);
   const since = new Date(new Date(a.window_start).getTime() - 6 * 3600e3).toISOString();
   const until = new Date(new Date(a.window_end).getTime() + 2 * 3600e3).toISOString();
   const t = await api("trends", { kind: a.scope_kind, scope: a.scope, since, until });

@@ -88,6 +88,26 @@ def test_message_has_title_numbers_and_top_three_headlines_with_links():
     assert t2 == "Negative news spike: Energy, Oil (topic)" and "Found while replaying history." in b2
 
 
+def test_a_ticker_alerts_message_gives_each_headlines_sentiment_toward_the_ticker():
+    now = datetime.now(timezone.utc)
+    heads = [Headline("a", "Walmart cuts forecast, Target gains", None, 0.8, now, sentiment="negative",
+                      sentiment_score=-0.81, headline_sentiment="neutral", headline_score=0.04),
+             Headline("b", "Walmart slumps", None, 0.9, now, sentiment="negative", sentiment_score=-0.9,
+                      headline_sentiment="negative", headline_score=-0.9),
+             Headline("c", "Walmart recalls toys", None, 0.7, now)]  # without per-ticker fields: no line
+    _, body = render(finding(), heads, DetectorConfig(), replayed=False)
+    lines = body.splitlines()
+    i = lines.index("1. Walmart cuts forecast, Target gains")
+    assert lines[i + 1] == "   sentiment toward NRVX: negative (-0.81); the headline's: neutral (+0.04)"
+    j = lines.index("2. Walmart slumps")
+    assert lines[j + 1] == "   sentiment toward NRVX: negative (-0.90)"  # the same as the headline's: said once
+    k = lines.index("3. Walmart recalls toys")
+    assert k == len(lines) - 1 or "sentiment toward" not in lines[k + 1]
+    # a topic alert keeps the headline's sentiment: no per-ticker line
+    _, topic = render(Finding("topic", "Earnings", WS, WS + 300, finding().decision), heads, DetectorConfig(), False)
+    assert "sentiment toward" not in topic
+
+
 def test_message_and_explanation_say_the_scale_unique_stories_and_top_stories():
     from alerts.detector import parse_scale
     from alerts.service import explain

@@ -15,6 +15,7 @@ from stream.base.labels import SENTIMENTS
 from stream.synthetic.generate import (
     SHOCK,
     TOPICS,
+    Rivalry,
     Spike,
     day_start,
     generate_stream,
@@ -97,6 +98,29 @@ def test_planted_spike_is_negative_news_about_its_ticker_and_changes_nothing_els
     assert len({m["truth"]["topic"] for m in extra}) >= 4  # spread over topics, like real coverage
 
 
+def test_rivalries_name_two_companies_with_opposite_fortunes_and_change_nothing_else():
+    loser, winner = universe()[10], universe()[11]
+    at = START + timedelta(hours=1)
+    calm = list(generate_stream(START, HOURS4, seed=2, truth=True, names=True))
+    rv = Rivalry(loser=loser.ticker, winner=winner.ticker, at=at, size=6, duration_s=1800)
+    mixed = list(generate_stream(START, HOURS4, seed=2, truth=True, names=True, rivalries=[rv]))
+    extra = [m for m in mixed if m["truth"]["event"] == "rivalry:0"]
+    assert len(extra) == 6 and [m for m in mixed if m["truth"]["event"] != "rivalry:0"] == calm
+    assert len({m["title"] for m in extra}) == 6 and len({m["truth"]["topic"] for m in extra}) >= 3
+    for m in extra:
+        assert loser.name in m["title"] and winner.name in m["title"] and "tickers" not in m
+        assert m["truth"]["ticker_sentiment"] == {loser.ticker: "negative", winner.ticker: "positive"}
+        assert m["truth"]["sentiment"] == "neutral"  # neither good nor bad news as a whole
+        assert at <= ts(m) < at + timedelta(seconds=1800)
+    with_tickers = list(generate_stream(START, HOURS4, seed=2, truth=True, rivalries=[rv]))
+    assert {tuple(m["tickers"]) for m in with_tickers if m["truth"]["event"] == "rivalry:0"} == {
+        (loser.ticker, winner.ticker)}
+    with pytest.raises(ValueError):
+        Rivalry(loser="A", winner="A", at=at)
+    with pytest.raises(ValueError):
+        Rivalry(loser="A", winner="B")
+
+
 def test_topic_spike():
     at = START + timedelta(hours=1)
     msgs = list(generate_stream(START, HOURS4, seed=2, truth=True, spikes=[Spike(topic="Energy, Oil", at=at, size=20)]))
@@ -143,11 +167,14 @@ def test_the_template_data_covers_every_topic_and_sentiment_and_names_only_known
     assert set(gen.T) == set(TOPICS)
     assert all(set(by_sentiment) == set(SENTIMENTS) and all(by_sentiment.values()) for by_sentiment in gen.T.values())
     assert {t for t, _ in SHOCK} <= set(TOPICS) and set(gen.TOPIC_SHOCK) <= set(TOPICS)
+    assert {t for t, _ in gen.RIVALRY} <= set(TOPICS)
+    assert all("{co}" in x and "{co2}" in x for _, x in gen.RIVALRY)  # a rivalry names both companies
     assert {t for t, _ in gen.COMPANY_TOPICS} - {"SECTOR"} <= set(TOPICS)
     assert {t for t, _ in gen.MARKET_TOPICS} | set(gen.SECTOR_TOPIC.values()) <= set(TOPICS)
     assert set(gen.SENTIMENT_MIX) == set(TOPICS) and all(sum(m) == pytest.approx(1.0) for m in gen.SENTIMENT_MIX.values())
     known = set(gen._SLOTS) | gen._COMPANY_SLOTS
     templates = ([x for d in gen.T.values() for v in d.values() for x in v] + [x for _, x in SHOCK]
-                 + [x for v in gen.TOPIC_SHOCK.values() for x in v] + list(gen._GENERIC_SHOCK))
+                 + [x for v in gen.TOPIC_SHOCK.values() for x in v] + list(gen._GENERIC_SHOCK)
+                 + [x for _, x in gen.RIVALRY])
     unknown = {f for x in templates for f in gen._fields(x)} - known
     assert not unknown, f"templates name unknown slots: {unknown}"
