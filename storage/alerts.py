@@ -84,6 +84,7 @@ class Headline:
     published_at: datetime
     story_id: str | None = None
     ticker_links: Any = None  # articles.ticker_links: why the article is under a ticker
+    flags: Any = None  # articles.extra->'flags': what its source flagged (an EDGAR 8-K item 1.03: "bankruptcy")
 
 
 def _alerts(cur) -> list[Alert]:
@@ -205,9 +206,9 @@ def headlines(cur, kind: str, scope: str, start: datetime, end: datetime, limit:
         where = "AND topic = %s"
         params.append(scope)
     cur.execute(
-        "SELECT id, title, url, p_negative, published_at, story, ticker_links FROM ("
+        "SELECT id, title, url, p_negative, published_at, story, ticker_links, flags FROM ("
         " SELECT DISTINCT ON (coalesce(story_id, id)) id, title, url, p_negative, published_at,"
-        "  coalesce(story_id, id) AS story, ticker_links FROM articles"
+        "  coalesce(story_id, id) AS story, ticker_links, extra->'flags' AS flags FROM articles"
         " WHERE published_at >= %s AND published_at < %s AND sentiment = 'negative' "
         + where
         + " ORDER BY coalesce(story_id, id), p_negative DESC NULLS LAST, published_at, id) x"

@@ -28,6 +28,7 @@ import psycopg2.extras
 
 from model.text import model_input
 from stream.base.errors import UserError
+from stream.base.labels import TOPICS
 from stream.schema import link_tickers
 from storage import buckets
 from storage.db import LazyConnection, RetryPolicy, check_schema, connect, first_line, redact, transaction
@@ -140,7 +141,8 @@ def rescore(
             last = (since, "")
             while True:
                 cur.execute(
-                    f"""SELECT id, published_at, title, extra->>'summary', topic, sentiment, tickers, ticker_links
+                    f"""SELECT id, published_at, title, extra->>'summary', topic, sentiment, tickers, ticker_links,
+                               extra->>'given_topic', extra->'ciks'
                         FROM articles
                         WHERE published_at >= %(since)s {upper} AND (published_at, id) > (%(ts)s, %(id)s)
                           AND (NOT %(stale)s OR model_version <> %(v)s)
@@ -161,13 +163,15 @@ def rescore(
                     score = min(1.0, max(-1.0, float(p.sentiment_score)))
                     tickers = links = None
                     if relink is not None:
-                        tickers, links = _relink(relink, r[2], r[3], r[7], r[1])
+                        tickers, links = _relink(relink, r[2], r[3], r[7], r[1], r[9])
                         stats["changed_tickers"] += sorted(tickers) != sorted(r[6] or [])
-                    values.append((r[0], r[1], p.topic, float(p.topic_score), p.sentiment, float(p.p_negative),
+                    # a topic the source gave (an EDGAR filing's 8-K items) stays: the model does not override it
+                    topic, topic_score = (r[8], 1.0) if r[8] in TOPICS else (p.topic, float(p.topic_score))
+                    values.append((r[0], r[1], topic, topic_score, p.sentiment, float(p.p_negative),
                                    float(p.p_neutral), float(p.p_positive), score, version, tickers,
                                    None if links is None else psycopg2.extras.Json(links)))
                     stats["changed_sentiment"] += p.sentiment != r[5]
-                    stats["changed_topic"] += p.topic != r[4]
+                    stats["changed_topic"] += topic != r[4]
                 _apply(db, values)
                 conn = db.get()  # a new one if the batch was retried after a lost connection
                 cur = conn.cursor()
@@ -185,11 +189,13 @@ def rescore(
 
 
 def _relink(linker: Any, title: str, summary: str | None, old_links: Any,
-            published_at: Any = None) -> tuple[list[str], list[dict]]:
+            published_at: Any = None, ciks: Any = None) -> tuple[list[str], list[dict]]:
     """The worker's linking of a stored article's text (stream.schema.link_tickers) as of its publication
-    time, keeping its given tickers."""
+    time, keeping its given tickers and its companies named by CIK."""
     given = [lk.get("ticker") for lk in (old_links or []) if isinstance(lk, dict) and lk.get("rule") == "given"]
-    tickers, links = link_tickers(linker, [t for t in given if t], f"{title} {summary or ''}", at=published_at)
+    ciks = [str(c) for c in ciks if isinstance(c, (str, int))] if isinstance(ciks, list) else []
+    tickers, links = link_tickers(linker, [t for t in given if t], f"{title} {summary or ''}", at=published_at,
+                                  ciks=ciks)
     return list(tickers), list(links)
 
 
