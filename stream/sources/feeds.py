@@ -78,17 +78,16 @@ class PollResult:
     modified: str | None = None
 
 
+@dataclass(kw_only=True)
 class Poller:
     """Fetch and read one feed: its new valid items (not yet sent), or why it failed."""
 
-    def __init__(self, *, user_agent: str, timeout_s: float, max_bytes: int, limiter: HostLimiter,
-                 extractor: TickerExtractor | None = None, fetcher: Callable[..., Fetched] = fetch) -> None:
-        self.user_agent = user_agent
-        self.timeout_s = timeout_s
-        self.max_bytes = max_bytes
-        self.limiter = limiter
-        self.extractor = extractor
-        self.fetcher = fetcher
+    user_agent: str
+    timeout_s: float
+    max_bytes: int
+    limiter: HostLimiter
+    extractor: TickerExtractor | None = None
+    fetcher: Callable[..., Fetched] = fetch
 
     def refusal(self, feed: Feed) -> str | None:
         """Why ``feed`` must not be polled at all (EDGAR without a contact in the User-Agent), else None."""

@@ -14,15 +14,23 @@ and its CIK 1999999, which the reference does not list.
 from __future__ import annotations
 
 # --------------------------------------------------------------------------- SEC EDGAR (8-K)
-EDGAR_8K = """<?xml version="1.0" encoding="ISO-8859-1" ?>
+
+
+def edgar_feed(title_time: str, updated: str, entries: str) -> str:
+    """EDGAR's current-filings Atom around ``entries`` (its head as EDGAR writes it)."""
+    return f"""<?xml version="1.0" encoding="ISO-8859-1" ?>
 <feed xmlns="http://www.w3.org/2005/Atom">
-<title>Latest Filings - Thu, 01 Aug 2024 16:35:02 EDT</title>
+<title>Latest Filings - {title_time}</title>
 <link rel="alternate" href="/cgi-bin/browse-edgar?action=getcurrent"/>
 <link rel="self" href="/cgi-bin/browse-edgar?action=getcurrent"/>
 <id>https://www.sec.gov/cgi-bin/browse-edgar?action=getcurrent</id>
 <author><name>Webmaster</name><email>webmaster@sec.gov</email></author>
-<updated>2024-08-01T16:35:02-04:00</updated>
-<entry>
+<updated>{updated}</updated>
+{entries}</feed>
+"""
+
+
+EDGAR_8K = edgar_feed("Thu, 01 Aug 2024 16:35:02 EDT", "2024-08-01T16:35:02-04:00", """<entry>
 <title>8-K - Apple Inc. (0000320193) (Filer)</title>
 <link rel="alternate" type="text/html" href="https://www.sec.gov/Archives/edgar/data/320193/000032019324000081/0000320193-24-000081-index.htm"/>
 <summary type="html"> &lt;b&gt;Filed:&lt;/b&gt; 2024-08-01 &lt;b&gt;AccNo:&lt;/b&gt; 0000320193-24-000081 &lt;b&gt;Size:&lt;/b&gt; 2 MB&lt;br&gt;Item 2.02: Results of Operations and Financial Condition&lt;br&gt;Item 9.01: Financial Statements and Exhibits</summary>
@@ -62,8 +70,7 @@ EDGAR_8K = """<?xml version="1.0" encoding="ISO-8859-1" ?>
 <category scheme="https://www.sec.gov/" label="form type" term="8-K"/>
 <id>urn:tag:sec.gov,2008:accession-number=0000018230-24-000088</id>
 </entry>
-</feed>
-"""
+""")
 # what the 8-K document must become (accession -> ticker(s), topic, flags)
 EDGAR_8K_EXPECTED = {
     "sec-0000320193-24-000081": (["AAPL"], "Earnings", None),
@@ -73,15 +80,7 @@ EDGAR_8K_EXPECTED = {
 }
 
 # --------------------------------------------------------------------------- SEC EDGAR (6-K)
-EDGAR_6K = """<?xml version="1.0" encoding="ISO-8859-1" ?>
-<feed xmlns="http://www.w3.org/2005/Atom">
-<title>Latest Filings - Thu, 01 Aug 2024 16:40:11 EDT</title>
-<link rel="alternate" href="/cgi-bin/browse-edgar?action=getcurrent"/>
-<link rel="self" href="/cgi-bin/browse-edgar?action=getcurrent"/>
-<id>https://www.sec.gov/cgi-bin/browse-edgar?action=getcurrent</id>
-<author><name>Webmaster</name><email>webmaster@sec.gov</email></author>
-<updated>2024-08-01T16:40:11-04:00</updated>
-<entry>
+EDGAR_6K = edgar_feed("Thu, 01 Aug 2024 16:40:11 EDT", "2024-08-01T16:40:11-04:00", """<entry>
 <title>6-K - TOYOTA MOTOR CORP/ (0001094517) (Filer)</title>
 <link rel="alternate" type="text/html" href="https://www.sec.gov/Archives/edgar/data/1094517/000119312524190001/0001193125-24-190001-index.htm"/>
 <summary type="html"> &lt;b&gt;Filed:&lt;/b&gt; 2024-08-01 &lt;b&gt;AccNo:&lt;/b&gt; 0001193125-24-190001 &lt;b&gt;Size:&lt;/b&gt; 1 MB</summary>
@@ -89,8 +88,7 @@ EDGAR_6K = """<?xml version="1.0" encoding="ISO-8859-1" ?>
 <category scheme="https://www.sec.gov/" label="form type" term="6-K"/>
 <id>urn:tag:sec.gov,2008:accession-number=0001193125-24-190001</id>
 </entry>
-</feed>
-"""
+""")
 
 # --------------------------------------------------------------------------- press-release wires
 GLOBENEWSWIRE = """<?xml version="1.0" encoding="utf-8"?>
