@@ -1,7 +1,7 @@
 """Polling real feed documents from a server on 127.0.0.1 (stream/sources/feeds.py, fetch.py): conditional
 GET, 429 with Retry-After, timeouts, oversized and malformed documents, duplicates across polls, EDGAR
 by CIK and its User-Agent rule, the per-host rate limit, and a failing feed marked unhealthy while the
-others go on.  Every test runs under ``loopback_only``: nothing here reaches another address.
+others go on; hypothesis over any feed entry and any document.  Every test runs under ``loopback_only``: nothing here reaches another address.
 
 The documents are written by hand (tests/support/feed_documents.py): no real copy could be fetched."""
 
@@ -12,15 +12,17 @@ import time
 from datetime import datetime, timezone
 
 import pytest
+from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
 from prometheus_client import CollectorRegistry
 
 from stream.ingest import Checkpoint, Record
 from stream.linking import default_linker
 from stream.metrics import FeedMetrics
+from stream.schema import InvalidRecord, parse_message
 from stream.sources.feeds import Feed, FeedSource, Outcome, Poller, catalogue_feeds, is_edgar_url, url_feeds
 from stream.sources.fetch import FetchError, fetch
 from stream.sources.polite import HostLimiter
-from stream.sources.rss import FeedState
+from stream.sources.rss import FeedState, MalformedFeed, entry_to_message, parse_document
 from tests.support.feed_documents import ATOM_NEWS, EDGAR_8K, FED_PRESS, GLOBENEWSWIRE, MALFORMED, PRNEWSWIRE
 from tests.support.feed_server import FeedServer, loopback_only
 
@@ -343,3 +345,37 @@ def test_feeds_from_the_catalogue_and_from_urls():
     by_url = url_feeds(["https://www.sec.gov/cgi-bin/browse-edgar?action=getcurrent&type=8-K&output=atom",
                         "/tmp/a.xml", "/tmp/a.xml"], 30)
     assert [(f.kind, f.interval_s) for f in by_url] == [("edgar", 30), ("rss", 30)]
+
+
+# --------------------------------------------------------------------------- any document, any entry
+ENTRY = st.fixed_dictionaries({}, optional={
+    "title": st.one_of(st.none(), st.text(max_size=120)),
+    "summary": st.one_of(st.none(), st.text(max_size=300)),
+    "link": st.one_of(st.none(), st.text(max_size=80)),
+    "tags": st.lists(st.fixed_dictionaries({}, optional={"term": st.one_of(st.none(), st.text(max_size=20))}),
+                     max_size=3),
+    "published_parsed": st.one_of(st.none(), st.tuples(*[st.integers(-10**6, 10**6)] * 6,
+                                                       *[st.integers(0, 400)] * 3)),
+})
+
+
+@given(ENTRY, st.one_of(st.none(), st.text(max_size=40)))
+@hsettings(suppress_health_check=[HealthCheck.too_slow])
+def test_any_entry_is_an_article_or_a_reasoned_refusal(entry, feed_title):
+    msg = entry_to_message(entry, feed_title, "http://127.0.0.1/feed.xml")
+    try:
+        item = parse_message(msg, extractor=default_linker())
+    except InvalidRecord as exc:
+        assert exc.reason in {"empty_title", "missing_title", "oversized", "absurd_timestamp"}, exc
+        return
+    assert item.title and item.id
+
+
+@given(st.binary(max_size=400) | st.text(max_size=400).map(lambda t: ("<rss><channel>" + t).encode()))
+def test_any_document_is_parsed_or_refused_as_malformed(body):
+    try:
+        parsed = parse_document(body)
+    except MalformedFeed as exc:
+        assert str(exc)
+        return
+    assert parsed.entries or parsed.get("version")
