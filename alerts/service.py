@@ -93,8 +93,17 @@ def explain(f: Finding, headlines: Sequence[Headline], cfg: DetectorConfig) -> s
     if f.negative_articles and f.negative_articles != d.negative:
         why += f" ({f.negative_articles} negative articles with copies)"
     if headlines:
-        why += "; top stories: " + " | ".join(h.title[:120] for h in headlines[:HEADLINES_IN_MESSAGE])
+        why += "; top stories: " + " | ".join(_flagged(h) + h.title[:120] for h in headlines[:HEADLINES_IN_MESSAGE])
     return why
+
+
+def flags_of(h: Headline) -> list[str]:
+    """What the article's source flagged (``extra.flags``: an EDGAR 8-K item 1.03 is ``bankruptcy``)."""
+    return [f for f in h.flags if isinstance(f, str) and f.strip()] if isinstance(h.flags, list) else []
+
+
+def _flagged(h: Headline) -> str:
+    return "".join(f"[{f.upper()}] " for f in flags_of(h))
 
 
 def render(f: Finding, headlines: Sequence[Headline], cfg: DetectorConfig, replayed: bool) -> tuple[str, str]:
@@ -119,13 +128,15 @@ def render(f: Finding, headlines: Sequence[Headline], cfg: DetectorConfig, repla
     if headlines:
         lines += ["", "Most negative distinct stories:"]
         for i, h in enumerate(headlines[:HEADLINES_IN_MESSAGE], start=1):
-            lines.append(f"{i}. {h.title}")
+            lines.append(f"{i}. {_flagged(h)}{h.title}")
             toward = _toward(h, f.scope) if f.scope_kind == "ticker" else ""
             if toward:
                 lines.append(f"   {toward}")
             why = _linked_by(h, f) if f.scope_kind == "ticker" else ""
             if why:
                 lines.append(f"   under {f.scope} because of {why}")
+            if flags_of(h):
+                lines.append(f"   flagged by its source: {', '.join(flags_of(h))}")
             if h.url:
                 lines.append(f"   {h.url}")
     lines += ["", f"finsent alert {alert_key(f.scope_kind, f.scope, ws, f.rule, f.scale)}"]

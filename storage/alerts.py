@@ -92,6 +92,7 @@ class Headline:
     sentiment_score: float | None = None
     headline_sentiment: str | None = None
     headline_score: float | None = None
+    flags: Any = None  # articles.extra->'flags': what its source flagged (an EDGAR 8-K item 1.03: "bankruptcy")
 
 
 def _alerts(cur) -> list[Alert]:
@@ -216,10 +217,10 @@ def headlines(cur, kind: str, scope: str, start: datetime, end: datetime, limit:
     elif kind == "topic":
         where = "AND a.topic = %(scope)s"
     cur.execute(
-        "SELECT id, title, url, p_neg, published_at, story, ticker_links, sent, score, sentiment, sentiment_score"
-        " FROM (SELECT DISTINCT ON (story) * FROM ("
+        "SELECT id, title, url, p_neg, published_at, story, ticker_links, sent, score, sentiment, sentiment_score,"
+        " flags FROM (SELECT DISTINCT ON (story) * FROM ("
         f"  SELECT a.*, coalesce(a.story_id, a.id) AS story, {sentiment} AS sent, {score} AS score,"
-        f"   {p_negative} AS p_neg FROM articles AS a"
+        f"   {p_negative} AS p_neg, a.extra->'flags' AS flags FROM articles AS a"
         f"  WHERE a.published_at >= %(start)s AND a.published_at < %(end)s {where}) s"
         " WHERE sent = 'negative' ORDER BY story, p_neg DESC NULLS LAST, published_at, id) x"
         " ORDER BY p_neg DESC NULLS LAST, published_at, id LIMIT %(limit)s",

@@ -30,6 +30,7 @@ import psycopg2.extras
 
 from model.text import model_input
 from stream.base.errors import UserError
+from stream.base.labels import TOPICS
 from stream.schema import link_tickers
 from stream.ticker_sentiment import checked, predict_per_ticker, sentiment_toward, takes_entities
 from storage import buckets
@@ -155,7 +156,7 @@ def rescore(
             while True:
                 cur.execute(
                     f"""SELECT id, published_at, title, extra->>'summary', topic, sentiment, tickers, ticker_links,
-                               ticker_sentiment
+                               ticker_sentiment, extra->>'given_topic', extra->'ciks'
                         FROM articles
                         WHERE published_at >= %(since)s {upper} AND (published_at, id) > (%(ts)s, %(id)s)
                           AND {_STALE}
@@ -169,7 +170,7 @@ def rescore(
                     break
                 last = (chunk[-1][1], chunk[-1][0])
                 # relinked first (with relink): the sentiment toward each ticker needs the final links
-                linked = [_relink(relink, r[2], r[3], r[7], r[1]) if relink is not None else (None, None)
+                linked = [_relink(relink, r[2], r[3], r[7], r[1], r[10]) if relink is not None else (None, None)
                           for r in chunk]
                 final = [(list(r[6] or []) if tk is None else tk, list(r[7] or []) if lk is None else lk)
                          for r, (tk, lk) in zip(chunk, linked)]
@@ -183,12 +184,14 @@ def rescore(
                     if relink is not None:
                         stats["changed_tickers"] += sorted(tickers) != sorted(r[6] or [])
                     entries = None if pt is None else checked(pt, new_tickers)
-                    values.append((r[0], r[1], p.topic, float(p.topic_score), p.sentiment, float(p.p_negative),
+                    # a topic the source gave (an EDGAR filing's 8-K items) stays: the model does not override it
+                    topic, topic_score = (r[9], 1.0) if r[9] in TOPICS else (p.topic, float(p.topic_score))
+                    values.append((r[0], r[1], topic, topic_score, p.sentiment, float(p.p_negative),
                                    float(p.p_neutral), float(p.p_positive), score, version, tickers,
                                    None if links is None else psycopg2.extras.Json(links),
                                    None if entries is None else psycopg2.extras.Json(entries)))
                     stats["changed_sentiment"] += p.sentiment != r[5]
-                    stats["changed_topic"] += p.topic != r[4]
+                    stats["changed_topic"] += topic != r[4]
                     stats["changed_ticker_sentiment"] += sum(
                         sentiment_toward(entries, t, p.sentiment)[0] != sentiment_toward(r[8], t, r[5])[0]
                         for t in set(new_tickers) & set(r[6] or []))
@@ -209,11 +212,13 @@ def rescore(
 
 
 def _relink(linker: Any, title: str, summary: str | None, old_links: Any,
-            published_at: Any = None) -> tuple[list[str], list[dict]]:
+            published_at: Any = None, ciks: Any = None) -> tuple[list[str], list[dict]]:
     """The worker's linking of a stored article's text (stream.schema.link_tickers) as of its publication
-    time, keeping its given tickers."""
+    time, keeping its given tickers and its companies named by CIK."""
     given = [lk.get("ticker") for lk in (old_links or []) if isinstance(lk, dict) and lk.get("rule") == "given"]
-    tickers, links = link_tickers(linker, [t for t in given if t], f"{title} {summary or ''}", at=published_at)
+    ciks = [str(c) for c in ciks if isinstance(c, (str, int))] if isinstance(ciks, list) else []
+    tickers, links = link_tickers(linker, [t for t in given if t], f"{title} {summary or ''}", at=published_at,
+                                  ciks=ciks)
     return list(tickers), list(links)
 
 

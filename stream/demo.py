@@ -230,7 +230,10 @@ Next steps:
       finsent sql --schema {settings.schema} "SELECT bucket, articles, negative_share, mean_score FROM trend_hourly WHERE scope_kind='ticker' AND scope='{spike_ticker}' ORDER BY bucket"
   * open psql on the same data:  psql "{_psql_url(settings)}" -c 'SET search_path TO {settings.schema}' -c '\\dv'
     (password: FINSENT_ANALYST_PASSWORD; the local stack's default is in README 'Configuration')
-  * run it on real feeds:        finsent worker &  finsent ingest rss https://example.com/markets.rss
+  * run it on real news:         finsent worker &  finsent ingest
+    (polls the shipped feed catalogue: SEC EDGAR filings, press-release wires, the Federal Reserve;
+     'finsent ingest --list' shows the feeds and their health, and how to switch them on and off is in
+     README 'Real sources'; EDGAR needs your contact: FINSENT_FEEDS_USER_AGENT="Your Name you@example.com")
     (FINSENT_ALERT_URLS="json://127.0.0.1:8000/hook" delivers alerts; see README 'Operations')
 """)
     if not args.no_dashboard and not args.down:

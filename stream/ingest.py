@@ -5,7 +5,7 @@ Every way news gets in runs through :func:`run`:
 =========================  ===========================  ======================================
 command                    source (``stream/sources/``)  sink (``stream/sinks/``)
 =========================  ===========================  ======================================
-``finsent ingest rss``     :class:`RssSource`            :class:`KafkaSink` (news.raw)
+``finsent ingest [rss]``   :class:`FeedSource`           :class:`KafkaSink` (news.raw)
 ``finsent replay PATH``    :class:`ArchiveSource`        :class:`KafkaSink` (news.raw)
 ``replay PATH --schema``   :class:`ArchiveSource`        :class:`StoreSink` (score + store here)
 ``replay --from-kafka``    :class:`KafkaReplaySource`    :class:`StoreSink`

@@ -1,4 +1,5 @@
-"""Worker metrics: Prometheus counters/histograms and the periodic progress log line."""
+"""Prometheus metrics: the worker's counters/histograms and its periodic progress log line; the feed poller's
+per-feed health (``finsent ingest``)."""
 
 from __future__ import annotations
 
@@ -77,3 +78,38 @@ class WorkerMetrics:
             self._n_batches = self._n_records = 0
             self._t_infer = self._t_db = 0.0
             self._since = time.monotonic()
+
+
+@dataclass
+class FeedMetrics:
+    """Per-feed health of ``finsent ingest`` (served on ``feeds.metrics_port``): polls by outcome, new items,
+    consecutive failures, healthy or not, the time of the last success."""
+
+    registry: CollectorRegistry = field(default_factory=lambda: REGISTRY)
+
+    def __post_init__(self) -> None:
+        r = self.registry
+        self.polls = Counter("finsent_feed_polls_total", "Feed polls by outcome (ok, not_modified, error)",
+                             ["feed", "outcome"], registry=r)
+        self.items = Counter("finsent_feed_items_total", "New items a feed brought (sent to news.raw)", ["feed"],
+                             registry=r)
+        self.failures = Gauge("finsent_feed_consecutive_failures", "Failed polls of a feed in a row", ["feed"],
+                              registry=r)
+        self.up = Gauge("finsent_feed_up", "1 while the feed is healthy, 0 once it is unhealthy "
+                        "(feeds.unhealthy_after failures in a row)", ["feed"], registry=r)
+        self.last_success = Gauge("finsent_feed_last_success_timestamp_seconds",
+                                  "Unix time of the feed's last successful poll", ["feed"], registry=r)
+
+    def serve(self, port: int, bind: str = "127.0.0.1") -> None:
+        if port:
+            start_http_server(port, addr=bind, registry=self.registry)
+            log.info("feed metrics on http://%s:%d/metrics", bind, port)
+
+    def record(self, outcome) -> None:  # stream.sources.feeds.Outcome
+        name = outcome.feed.name
+        self.polls.labels(name, "error" if not outcome.ok else "not_modified" if outcome.not_modified else "ok").inc()
+        self.items.labels(name).inc(outcome.items)
+        self.failures.labels(name).set(outcome.failures)
+        self.up.labels(name).set(1 if outcome.healthy else 0)
+        if outcome.ok:
+            self.last_success.labels(name).set(outcome.at.timestamp())

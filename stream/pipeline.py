@@ -20,7 +20,7 @@ from typing import Any, Protocol, Sequence
 
 import orjson
 
-from stream.schema import InvalidRecord, NewsItem, TickerExtractor, format_time, parse_record
+from stream.schema import InvalidRecord, NewsItem, TickerExtractor, format_time, given_topic, parse_record
 from stream.ticker_sentiment import predict_per_ticker
 
 log = logging.getLogger("finsent.pipeline")
@@ -197,9 +197,11 @@ def article_row(item: NewsItem, pred: Any, model_version: str, ticker_sentiment:
     (:func:`stream.ticker_sentiment.predict_per_ticker`)."""
     from storage.writer import ArticleRow  # here: the pure batch step needs storage only when it writes
 
+    given = given_topic(item.extra)  # a source that knows the topic (EDGAR's 8-K items) beats the model
     return ArticleRow(
         id=item.id, published_at=item.published_at, source=item.source, url=item.url,
-        title=item.title, tickers=list(item.tickers), topic=pred.topic, topic_score=float(pred.topic_score),
+        title=item.title, tickers=list(item.tickers),
+        topic=given or pred.topic, topic_score=1.0 if given else float(pred.topic_score),
         sentiment=pred.sentiment, p_negative=float(pred.p_negative), p_neutral=float(pred.p_neutral),
         p_positive=float(pred.p_positive), sentiment_score=float(pred.sentiment_score),
         model_version=model_version,

@@ -16,6 +16,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Iterable, Mapping
 
 from model.text import has_visible, model_input
+from stream.base.labels import TOPICS
 from stream.linking import Link, Linker, default_linker
 
 MAX_RECORD_BYTES = 1 << 20  # 1 MiB
@@ -29,7 +30,14 @@ MAX_JSON_DEPTH = 32  # nested objects/arrays ("too_deep")
 MAX_JSON_VALUES = 10_000  # keys + values in the whole record ("too_many_fields")
 MAX_INT_DIGITS = 64  # longer integer literals are refused ("bad_number")
 MAX_ID_CHARS = 256  # ids are primary keys: btree entries must stay small ("bad_id")
-MAX_TICKERS = 100  # given tickers per item ("too_many_tickers")
+MAX_TICKERS = 100  # given tickers per item ("too_many_tickers"); also the most CIKs per item
+# Optional fields a source that knows better than the text may give; kept in ``extra`` (and so in
+# articles.extra), read here:
+#   ciks: SEC company ids of the companies the item is about (EDGAR filings): each links the ticker the
+#         shipped reference gives it, rule "cik", spanning the company's name in the text;
+#   given_topic: one of the 20 topics, stored instead of the model's (EDGAR: from the 8-K item table);
+#   flags: short words an alert shows beside the headline (EDGAR: "bankruptcy" for 8-K item 1.03).
+CIKS_FIELD, TOPIC_FIELD, FLAGS_FIELD = "ciks", "given_topic", "flags"
 
 
 class InvalidRecord(ValueError):
@@ -237,28 +245,65 @@ def parse_message(
         raise InvalidRecord("bad_type", "tickers must be a list of strings")
     if len(tickers) > MAX_TICKERS:
         raise InvalidRecord("too_many_tickers", f"{len(tickers)} tickers given (max {MAX_TICKERS})")
+    ciks = _ciks(obj.get(CIKS_FIELD))
+    given_topic(obj)  # a given topic must be one of the topics
+    _flags(obj.get(FLAGS_FIELD))
     extractor = extractor or default_linker()
     text = f"{title} {summary or ''}"
     extra = {k: v for k, v in obj.items() if k not in KNOWN_FIELDS}
-    linked, links = link_tickers(extractor, tickers, text, at=published)
+    linked, links = link_tickers(extractor, tickers, text, at=published, ciks=ciks)
     return NewsItem(
         id=item_id, published_at=published, title=title, summary=summary, source=source, url=url,
         tickers=linked, extra=extra, ticker_links=links,
     )
 
 
-def link_tickers(linker: Linker, given: Iterable[str], text: str, at: datetime | str | None = None,
-                 found: Iterable[Link] | None = None) -> tuple[tuple[str, ...], tuple[dict, ...]]:
-    """(tickers in the watchlist, every link as a dict) for the message's tickers and its text,
-    read as of ``at`` (the publication time: the names and symbols in use then).
+def _ciks(value: Any) -> tuple[str, ...]:
+    """The ``ciks`` field: a list of SEC CIKs (digit strings or integers)."""
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not all(isinstance(c, (str, int)) and not isinstance(c, bool) for c in value):
+        raise InvalidRecord("bad_type", "ciks must be a list of SEC CIKs (digit strings or integers)")
+    if len(value) > MAX_TICKERS:
+        raise InvalidRecord("too_many_tickers", f"{len(value)} CIKs given (max {MAX_TICKERS})")
+    return tuple(str(c).strip() for c in value)
 
-    Given tickers come first (rule ``given``); a link outside the linker's watchlist is kept
-    with ``"watch": false`` but its ticker is left out of the returned tickers.  ``found``: the text's
+
+def _flags(value: Any) -> None:
+    if value is not None and (not isinstance(value, list) or not all(isinstance(f, str) for f in value)):
+        raise InvalidRecord("bad_type", "flags must be a list of strings")
+
+
+def given_topic(extra: Mapping[str, Any]) -> str | None:
+    """The topic a source gives (``given_topic``: one of the 20 topics), None when it gives none;
+    any other value is an :class:`InvalidRecord` (``bad_topic``)."""
+    value = extra.get(TOPIC_FIELD)
+    if value is None:
+        return None
+    if not isinstance(value, str) or value not in TOPICS:
+        raise InvalidRecord("bad_topic", f"{TOPIC_FIELD} must be one of the topics ({', '.join(TOPICS)}), "
+                                         f"got {str(value)[:80]!r}")
+    return value
+
+
+def link_tickers(linker: Linker, given: Iterable[str], text: str, at: datetime | str | None = None,
+                 found: Iterable[Link] | None = None, ciks: Iterable[str] = ()
+                 ) -> tuple[tuple[str, ...], tuple[dict, ...]]:
+    """(tickers in the watchlist, every link as a dict) for the message's tickers, its CIKs and its
+    text, read as of ``at`` (the publication time: the names and symbols in use then).
+
+    Given tickers come first (rule ``given``), then the companies named by CIK (rule ``cik``: their
+    span is no longer searched for names); a link outside the linker's watchlist is kept with
+    ``"watch": false`` but its ticker is left out of the returned tickers.  ``found``: the text's
     links when the caller has them already (``linker.link(text, at)``)."""
     given = merge_tickers(given)
-    found = [lk for lk in (linker.link(text, at) if found is None else found) if lk.ticker is not None]
+    by_cik = [lk.as_dict() for lk in linker.link_ciks(ciks, text)] if ciks else []
+    found = [lk.as_dict() for lk in (linker.link(text, at) if found is None else found) if lk.ticker is not None]
+    if by_cik:
+        spans = [(lk["start"], lk["end"]) for lk in by_cik if lk["end"] > lk["start"]]
+        found = [lk for lk in found if not any(lk["start"] < e and s < lk["end"] for s, e in spans)]
     links = [{"ticker": linker.canonical(t) or t, "rule": "given"} for t in given]
-    links += [lk.as_dict() for lk in found]
+    links += by_cik + found
     for lk in links:
         if not linker.in_watchlist(lk["ticker"]):
             lk["watch"] = False

@@ -1,4 +1,4 @@
-"""What ``finsent worker``, ``finsent ingest rss`` and ``finsent replay`` do, given settings and
+"""What ``finsent worker``, ``finsent ingest`` and ``finsent replay`` do, given settings and
 plain arguments (``stream/commands.py`` only parses the command line and calls these).
 
 Ingest and replay all run through the one loop of ``stream/ingest.py``: a source
@@ -15,7 +15,7 @@ from typing import Sequence
 
 from stream import ingest
 from stream.app import run_worker
-from stream.base.config import Settings
+from stream.base.config import Settings, refuse_default_secrets
 from stream.base.errors import UserError
 from stream.kafka_io import ensure_topics
 from stream.pipeline import REPLAY_HEADER
@@ -24,7 +24,12 @@ from stream.sinks.kafka import KafkaSink
 from stream.sinks.store import StoreSink
 from stream.sources.files import ArchiveSource
 from stream.sources.kafka import KafkaReplaySource
-from stream.sources.rss import FeedState, RssSource
+from stream.metrics import FeedMetrics
+from stream.sources.feeds import Feed, FeedSource, Poller, catalogue_feeds, url_feeds
+from stream.sources.health import DatabaseHealth
+from stream.sources.polite import HostLimiter
+from stream.sources.report import catalogue_table
+from stream.sources.rss import FeedState
 from stream.wiring import build_linker, build_parts
 
 log = logging.getLogger("finsent")
@@ -41,14 +46,63 @@ def worker(settings: Settings, *, alerts: bool = True, verbose: bool = False) ->
 
 
 def ingest_rss(settings: Settings, urls: Sequence[str], *, interval: float = 60.0, once: bool = False) -> int:
-    """Poll the feeds into news.raw; a line per feed and poll. Ctrl-C stops it (exit 0)."""
+    """Poll the feeds given by URL into news.raw (``finsent ingest rss URL...``)."""
+    return poll_feeds(settings, url_feeds(urls, interval), once=once)
+
+
+def ingest_catalogue(settings: Settings, names: Sequence[str] = (), *, once: bool = False) -> int:
+    """Poll the catalogue's enabled feeds (or the ``names`` given) into news.raw (``finsent ingest``)."""
+    try:
+        feeds = catalogue_feeds(settings.feeds.catalogue, names)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    if not feeds:
+        raise UserError("no feed of the catalogue is enabled: switch one on ([feeds.catalogue.NAME] enabled = true "
+                        "in finsent.toml; 'finsent ingest --list' shows them) or give URLs: finsent ingest rss URL")
+    return poll_feeds(settings, feeds, once=once)
+
+
+def poll_feeds(settings: Settings, feeds: Sequence[Feed], *, once: bool = False) -> int:
+    """Poll ``feeds`` into news.raw, recording their health; a line per feed and poll. Ctrl-C stops it (exit 0)."""
+    refuse_default_secrets(settings)  # the health records go to the pipeline's database
+    fs = settings.feeds
+    poller = Poller(user_agent=fs.user_agent, timeout_s=fs.timeout_s, max_bytes=fs.max_bytes,
+                    limiter=HostLimiter(fs.rate_of), extractor=build_linker(settings))
+    metrics = FeedMetrics()
+    metrics.serve(fs.metrics_port, settings.metrics_bind)
+    db_health = DatabaseHealth(settings.dsn, settings.schema)
+    source = FeedSource(feeds, FeedState(settings.state_dir / "ingest" / "rss-state.json"), poller,
+                        health=(metrics, db_health), jitter=fs.jitter, backoff_max_s=fs.backoff_max_s,
+                        unhealthy_after=fs.unhealthy_after, once=once)
     sink = KafkaSink(settings)
-    source = RssSource(urls, FeedState(settings.state_dir / "ingest" / "rss-state.json"), build_linker(settings),
-                       interval=interval, once=once)
+    log.info("polling %d feed(s)%s: %s", len(feeds), " once" if once else "", ", ".join(f.name for f in feeds))
     try:
         ingest.run(source, sink)
     except KeyboardInterrupt:
         pass
+    finally:
+        db_health.close()
+    return 0
+
+
+def list_feeds(settings: Settings) -> int:
+    """``finsent ingest --list``: the catalogue and each feed's health (from the database, when it answers)."""
+    from storage.feeds import read_feeds  # here: the other commands do not need it
+
+    health, note = None, ""
+    try:
+        health = read_feeds(settings.dsn, settings.schema)
+        if health is None:
+            note = f"(health unknown: schema '{settings.schema}' has no feeds table; run 'finsent db upgrade')"
+    except Exception as exc:  # noqa: BLE001 - the catalogue is still worth showing
+        note = f"(health unknown: the database does not answer: {str(exc).strip().splitlines()[0][:200]})"
+    print(catalogue_table(settings.feeds.catalogue, health, settings.feeds.user_agent))
+    if note:
+        print(note)
+    listed = set(settings.feeds.catalogue)
+    others = [r for r in health or () if r["name"] not in listed]
+    if others:
+        print("\nFeeds polled by URL (finsent ingest rss): " + ", ".join(f"{r['name']} ({r['state']})" for r in others))
     return 0
 
 

@@ -15,11 +15,14 @@ from __future__ import annotations
 
 import argparse
 import contextvars
+import json
 import re
 import sys
+import tomllib
 import warnings
+from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Any, Iterator, Mapping, Self
+from typing import Annotated, Any, Iterator, Mapping, Self, get_args, get_origin
 
 import annotated_types
 from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, ValidationError,
@@ -34,7 +37,7 @@ from stream.base.labels import SCOPE_KINDS
 from stream.base.redact import MASK, redact, url_token_parts
 
 ANALYST_ROLE = "finsent_analyst"  # the read-only role (storage/db.py), created by 'finsent db upgrade'
-SECTIONS = ("stack", "alerts")
+SECTIONS = ("stack", "alerts", "feeds")
 TOPIC_PATTERN = r"^[A-Za-z0-9._-]{1,249}$"  # Kafka's legal topic names
 PORT = "a port, 1 to 65535"
 PORT_OR_OFF = "a port, 1 to 65535, or 0 (off)"
@@ -158,6 +161,117 @@ class AlertSettings(_Section):
         return self
 
 
+# --------------------------------------------------------------------------- [feeds]
+FEED_KINDS = ("rss", "atom", "edgar")
+FEED_NAME_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,62}$"
+CATALOGUE_FILE = Path(__file__).resolve().parent / "feeds.toml"  # the shipped catalogue, documented there
+
+
+class FeedSpec(_Section):
+    """One source of the catalogue: a table ``[feeds.catalogue.NAME]``."""
+
+    url: str = setting(..., "the feed's address (`https://...`, or a local file)", allowed="a URL", min_length=1)
+    kind: str = setting(..., "`rss`, `atom`, or `edgar` (SEC EDGAR's current-filings Atom: filings as news, "
+                             "tickers by CIK)", allowed=", ".join(FEED_KINDS), pattern=r"^(rss|atom|edgar)$")
+    enabled: bool = setting(True, "polled by `finsent ingest` with no URL")
+    interval_s: float = setting(300.0, "seconds between polls (plus or minus `feeds.jitter` of it)", ge=10)
+    title: str = setting("", "the articles' `source` (empty: the feed's own title)", allowed="text")
+    terms: str = setting("", "the publisher's licence or terms of use, in a line", allowed="text")
+
+
+@lru_cache(maxsize=1)
+def shipped_catalogue() -> dict[str, dict[str, Any]]:
+    """The shipped catalogue (``stream/base/feeds.toml``): feed name -> its keys."""
+    data = tomllib.loads(CATALOGUE_FILE.read_text(encoding="utf-8"))
+    return {name: dict(spec) for name, spec in data["feeds"]["catalogue"].items()}
+
+
+class FeedSettings(_Section):
+    """Live sources (``finsent ingest``): the ``[feeds]`` table; the feeds themselves are
+    ``[feeds.catalogue.NAME]`` tables over the shipped catalogue."""
+
+    user_agent: str = setting("finsent/0.1 news poller", "User-Agent of every feed request; SEC EDGAR requires "
+                                                         "your name and a contact e-mail in it (`Acme Research "
+                                                         "ops@acme.example`), else its feeds are not polled",
+                              min_length=1)
+    timeout_s: float = setting(20.0, "a feed request gives up after this long (connect, each read and the whole "
+                                     "download; seconds)", gt=0)
+    max_bytes: int = setting(5_000_000, "largest feed document read (bytes); a larger one is a failed poll",
+                             ge=1024)
+    jitter: float = setting(0.1, "share of a feed's interval added or taken at random from each wait",
+                            ge=0, le=0.5)
+    backoff_max_s: float = setting(3600.0, "longest wait after failures: a failing feed waits its interval, "
+                                           "then twice as long each time, at most this (seconds; a longer "
+                                           "`Retry-After` is honoured up to a day)", ge=10)
+    unhealthy_after: int = setting(3, "consecutive failed polls after which a feed is unhealthy (red on the "
+                                      "dashboard, `finsent status`)", ge=1)
+    host_rate: float = setting(1.0, "requests per second to one host, at most (feeds of one publisher share it)",
+                               gt=0)
+    host_rates: Items = setting(("www.sec.gov=10",), "per-host exceptions to `host_rate`, `HOST=RATE` (EDGAR's "
+                                                     "published limit is 10 requests per second)",
+                                allowed="a list of HOST=RATE")
+    metrics_port: int = setting(0, "Prometheus endpoint `/metrics` of `finsent ingest` (feed health per feed), "
+                                   "on `metrics_bind`", shown="`0` (off)", allowed=PORT_OR_OFF, ge=0, le=65535)
+    catalogue: dict[str, FeedSpec] = Field(
+        default_factory=shipped_catalogue, description="the sources `finsent ingest` polls with no URL: a table "
+        "`[feeds.catalogue.NAME]` per feed, over the shipped ones (only the keys given change)",
+        json_schema_extra={"shown": "the shipped catalogue, `stream/base/feeds.toml`",
+                           "allowed": "tables of url, kind, enabled, interval_s, title, terms (a JSON object in "
+                                      "the environment)"})
+
+    @field_validator("catalogue", mode="before")
+    @classmethod
+    def _over_the_shipped(cls, value: Any) -> Any:
+        """The user's tables over the shipped catalogue: a known name changes only the keys given, a new
+        name adds a feed (url and kind required)."""
+        if isinstance(value, str):  # the environment: a JSON object
+            try:
+                value = json.loads(value)
+            except ValueError as exc:
+                raise ValueError(f"not a JSON object: {exc}") from None
+        if not isinstance(value, Mapping):
+            raise ValueError("a table of feeds, [feeds.catalogue.NAME]")
+        merged: dict[str, Any] = {name: dict(spec) for name, spec in shipped_catalogue().items()}
+        for name, spec in value.items():
+            if isinstance(spec, FeedSpec):
+                spec = spec.model_dump()
+            if not isinstance(spec, Mapping):
+                raise ValueError(f"feed {name!r} must be a table of keys")
+            if not re.match(FEED_NAME_PATTERN, str(name)):
+                raise ValueError(f"feed name {str(name)[:80]!r}: lower-case letters, digits, '.', '_', '-' "
+                                 "(at most 63)")
+            merged[name] = {**merged.get(name, {}), **spec}
+        return merged
+
+    @field_validator("host_rates")
+    @classmethod
+    def _host_rates(cls, items: tuple[str, ...]) -> tuple[str, ...]:
+        host_rate_map(items)
+        return items
+
+    def rate_of(self, host: str) -> float:
+        """Requests per second allowed to ``host``."""
+        return host_rate_map(self.host_rates).get(host.lower(), self.host_rate)
+
+    def enabled(self) -> dict[str, FeedSpec]:
+        return {name: spec for name, spec in self.catalogue.items() if spec.enabled}
+
+
+def host_rate_map(items: tuple[str, ...]) -> dict[str, float]:
+    """``("www.sec.gov=10",)`` -> ``{"www.sec.gov": 10.0}`` (ValueError for a malformed item)."""
+    out = {}
+    for item in items:
+        host, sep, rate = item.partition("=")
+        try:
+            value = float(rate)
+        except ValueError:
+            value = -1.0
+        if not sep or not host.strip() or not value > 0:
+            raise ValueError(f"{item!r} is not HOST=RATE with a rate > 0")
+        out[host.strip().lower()] = value
+    return out
+
+
 # --------------------------------------------------------------------------- the settings
 _INPUT: contextvars.ContextVar[tuple[Mapping[str, str], Mapping[str, Any]] | None] = \
     contextvars.ContextVar("finsent_settings_input", default=None)
@@ -267,6 +381,7 @@ with warnings.catch_warnings():
                                       allowed=PORT, ge=1, le=65535)
         stack: StackSettings = Field(default_factory=StackSettings, description="the `[stack]` table")
         alerts: AlertSettings = Field(default_factory=AlertSettings, description="the `[alerts]` table")
+        feeds: FeedSettings = Field(default_factory=FeedSettings, description="the `[feeds]` table")
 
         @classmethod
         def settings_customise_sources(cls, settings_cls: type[BaseSettings],
@@ -361,6 +476,8 @@ def _plain(value: Any) -> Any:
         return str(value)
     if isinstance(value, tuple):
         return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
     return value
 
 
@@ -385,11 +502,17 @@ def _extra(field: FieldInfo) -> dict[str, Any]:
 
 def _field(names: list[str], model: Any) -> FieldInfo | None:
     field = None
+    keyed = False  # the previous field is a table of models by name (the catalogue): skip the name
     for name in names:
-        field = model.model_fields.get(name) if isinstance(model, type) else None
+        if keyed:
+            keyed = False
+            continue
+        field = model.model_fields.get(name) if isinstance(model, type) and issubclass(model, BaseModel) else None
         if field is None:
             return None
         model = field.annotation
+        if get_origin(model) is dict:
+            model, keyed = get_args(model)[1], True
     return field
 
 
@@ -444,14 +567,17 @@ def _explain_one(err: Mapping[str, Any], env: Mapping[str, str], values: Mapping
     names = [p for p in err["loc"] if isinstance(p, str)]
     key = ".".join(names) or "settings"
     variable = "FINSENT_" + "_".join(names[:2]).upper()
+    deep = len(names) > 2  # a key inside a value: a feed of the catalogue
     if variable.lower() in env:
-        where = variable
+        where = f"{variable} ({key})" if deep else variable
     elif _in_values(values, names):
         where = f"{key} in {origin}"
     else:
         where = key
     if err["type"] == "extra_forbidden":
-        return f"{variable}: no such setting" if where == variable else f"unknown key {key} in {origin}"
+        if where.startswith(variable):
+            return f"{variable}: unknown key {key}" if deep else f"{variable}: no such setting"
+        return f"unknown key {key} in {origin}"
     reason = str(err["msg"]).removeprefix("Value error, ")
     reason = reason[:1].lower() + reason[1:]
     if len(names) == 1 and names[0] in SECTIONS:  # the table as a whole
@@ -459,6 +585,10 @@ def _explain_one(err: Mapping[str, Any], env: Mapping[str, str], values: Mapping
             return f"invalid [{key}] settings: {reason}"
         return f"[{key}] in {origin} must be a table" if where != variable else f"{variable}: set its keys instead"
     field = _field(names, model)
+    if err["type"] == "missing":  # a key a table lacks (a new feed without its url or kind)
+        src = (f" in {variable}" if where.startswith(variable) else
+               f" in {origin}" if _in_values(values, names[:-1]) else "")
+        return f"missing {key}{src}" + (f" (allowed: {allowed(field)})" if field is not None else "")
     if field is None:
         return f"invalid {where}: {reason}"
     shown = f"invalid {where}={_shown(field, err.get('input'))}"
@@ -492,6 +622,8 @@ def _default_text(field: FieldInfo) -> str:
     shown = _extra(field).get("shown")
     if shown:
         return str(shown)
+    if field.is_required():
+        return "required (a new feed)"
     value = field.get_default(call_default_factory=True)
     if isinstance(value, SecretStr):
         value = value.get_secret_value()  # a shipped default is no secret
@@ -516,6 +648,9 @@ def reference() -> list[tuple[str, str, str, str, str]]:
             key = f"{prefix}.{name}" if prefix else name
             rows.append((f"`{key}`", f"`FINSENT_{key.replace('.', '_').upper()}`", _default_text(field),
                          allowed(field), str(field.description)))
+    for name, field in FeedSpec.model_fields.items():  # the keys of each feed of the catalogue
+        rows.append((f"`feeds.catalogue.NAME.{name}`", "in `FINSENT_FEEDS_CATALOGUE`", _default_text(field),
+                     allowed(field), str(field.description)))
     return rows
 
 

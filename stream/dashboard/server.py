@@ -43,6 +43,7 @@ from alerts.notifier import load_targets
 from storage import dashboard as q
 from storage.alerts import listen
 from storage.db import LazyConnection, RetryPolicy, check_schema, connect, first_line, is_connection_error, retry_call
+from storage.feeds import feed_health
 from stream.dashboard import params as P
 from stream.dashboard.health import broker_health
 from stream.base.errors import UserError
@@ -370,6 +371,17 @@ def create_app(settings, *, now: Callable[[], datetime] | None = None, poll_s: f
         rows = db(lambda cur: q.articles(cur, kind, scope, rng.since, rng.until, limit, sentiment, order))
         return Json({"kind": kind, "scope": scope, "since": rng.since, "until": rng.until, "articles": rows})
 
+    def api_feeds(request: Request):
+        P.check_known(request.query_params, ())
+
+        def run(cur):
+            try:
+                return {"feeds": feed_health(cur)}
+            except psycopg2.errors.UndefinedTable:  # a schema older than migration 0008
+                return {"feeds": [], "note": f"schema '{schema}' has no feeds table (finsent db upgrade)"}
+
+        return Json({**db(run), "time": now()})
+
     async def api_health(request: Request):
         P.check_known(request.query_params, ())
 
@@ -514,6 +526,7 @@ def create_app(settings, *, now: Callable[[], datetime] | None = None, poll_s: f
         Route("/api/alerts/stream", api_alert_stream),
         Route("/api/alerts/{alert_id}", api_alert),
         Route("/api/articles", api_articles),
+        Route("/api/feeds", api_feeds),
         Route("/static/vendor/plotly.min.js", vendor_plotly),
         Mount("/static", app=StaticFiles(directory=str(HERE / "static")), name="static"),
     ]

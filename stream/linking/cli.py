@@ -8,7 +8,8 @@ from pathlib import Path
 
 from stream.base.errors import UserError
 from stream.linking import linker_for, read_user_companies
-from stream.linking.build import ALIASES, DEFAULT_CORPUS, DEFAULT_SEC, INDEX_FILE, SYMBOLS, build_table, write_table
+from stream.linking.build import (ALIASES, CIKS, DEFAULT_CORPUS, DEFAULT_SEC, INDEX_FILE, SYMBOLS, build_table,
+                                  write_table)
 from stream.schema import link_tickers
 
 
@@ -31,7 +32,7 @@ def register(sub) -> None:
                    help="a file of your extra companies, ticker,name[,from,until] (names separated by '|'), "
                         "built in beside the shipped reference; repeatable")
     b.add_argument("--out", type=Path, default=None, metavar="DIR",
-                   help="write aliases.tsv and symbols.tsv (and indexes.tsv) into DIR instead of the package")
+                   help="write aliases.tsv, symbols.tsv and ciks.tsv (and indexes.tsv) into DIR instead of the package")
     b.set_defaults(func=cmd_build)
     p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
 
@@ -63,11 +64,11 @@ def cmd_build(args) -> int:
         except (OSError, ValueError) as exc:
             raise UserError(f"--companies {path}: {exc}") from None
     table = build_table(Path(sec), corpus=() if args.no_corpus else DEFAULT_CORPUS, companies=companies)
-    aliases, symbols, indexes = ALIASES, SYMBOLS, INDEX_FILE
+    aliases, symbols, indexes, ciks = ALIASES, SYMBOLS, INDEX_FILE, CIKS
     if args.out is not None:
         args.out.mkdir(parents=True, exist_ok=True)
-        aliases, symbols, indexes = (args.out / p.name for p in (ALIASES, SYMBOLS, INDEX_FILE))
-    write_table(table, aliases, symbols, indexes)
+        aliases, symbols, indexes, ciks = (args.out / p.name for p in (ALIASES, SYMBOLS, INDEX_FILE, CIKS))
+    write_table(table, aliases, symbols, indexes, ciks)
     kinds: dict[str, int] = {}
     for row in table.aliases:
         kinds[row.kind] = kinds.get(row.kind, 0) + 1

@@ -8,7 +8,10 @@ Pure code over a loaded alias table (see :mod:`stream.linking.build`).  Rules:
 * ``symbol_list``: the listed ALL-CAPS symbols of a list (``Price Targets On AAP, CVS, GPC``,
   ``Volume Movers (KVHI, REGN, ARTC)``): every known symbol links, unknown or delisted ones are skipped;
 * ``name`` / ``acronym``: a company name, brand or former name from the table, whole-word and case-aware;
-* ``alias``: a name from the user's alias CSV (``aliases`` setting), matched case-insensitively.
+* ``alias``: a name from the user's alias CSV (``aliases`` setting), matched case-insensitively;
+* ``cik``: a company the message names by its SEC CIK (an EDGAR filing's filer): the ticker comes
+  from the shipped reference (``ciks.tsv``), exactly, and the span is the company's name in the text
+  (:meth:`Linker.link_ciks`).
 
 Point in time: ``link(text, at=date)`` reads names and symbols as they were on that date.  A name
 belongs to the company that took it most recently before ``at`` ("Alcoa" is Howmet's former
@@ -251,6 +254,34 @@ class Linker:
     def from_csv(cls, path: str | Path, watchlist: Iterable[str] | None = None) -> "Linker":
         """The shipped table extended by the user's alias CSV ``ticker,alias[,from,until]``."""
         return cls(read_user_companies(path), watchlist=watchlist)
+
+    def company(self, cik: str | int) -> tuple[str, str] | None:
+        """(canonical ticker, readable name) of an SEC CIK (``320193``, ``"0000320193"``), or None when the
+        shipped reference does not list it."""
+        key = normalize_cik(cik)
+        found = shipped_ciks().get(key) if key is not None else None
+        if found is None:
+            return None
+        return self.symbols.get(found[0], found[0]), found[1]
+
+    def link_ciks(self, ciks: Iterable[str | int], text: str) -> list[Link]:
+        """A ``cik`` link for each CIK the reference lists, spanning the company's name in ``text`` (the
+        first match, in any case; an empty span at 0 when the text does not name it)."""
+        links: list[Link] = []
+        folded = text.lower()
+        for cik in ciks:
+            found = self.company(cik)
+            if found is None:
+                continue
+            ticker, name = found
+            start = text.find(name)
+            if start < 0:
+                start = folded.find(name.lower()) if name else -1
+            if start < 0:
+                links.append(Link(ticker, 0, 0, "", "cik"))
+            else:
+                links.append(Link(ticker, start, start + len(name), text[start:start + len(name)], "cik"))
+        return links
 
     def in_watchlist(self, ticker: str) -> bool:
         return self.watchlist is None or ticker in self.watchlist
@@ -568,6 +599,20 @@ def shipped_table() -> tuple[tuple[AliasRow, ...], dict[str, str], tuple[tuple[s
         elif len(r) >= 2:
             symbols[r[0]] = r[1]
     return aliases, symbols, tuple(dated)
+
+
+def normalize_cik(cik: str | int) -> int | None:
+    """An SEC CIK as a number (``"0000320193"`` -> 320193); None when it is not one (1 to 10 digits)."""
+    text = str(cik).strip()
+    if not text.isascii() or not text.isdigit() or len(text) > 10 or int(text) == 0:
+        return None
+    return int(text)
+
+
+@lru_cache(maxsize=1)
+def shipped_ciks() -> dict[int, tuple[str, str]]:
+    """SEC CIK -> (canonical ticker, readable name) of the shipped reference (``ciks.tsv``)."""
+    return {int(r[0]): (r[1], r[2]) for r in _read_tsv(HERE / "ciks.tsv") if len(r) >= 3 and r[0].isdigit()}
 
 
 def symbol_ranks() -> dict[str, int]:

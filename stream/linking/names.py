@@ -73,3 +73,10 @@ def short_names(name: str) -> list[str]:
             out.append(form)
     return out
 
+
+def company_name(legal: str) -> str:
+    """A company's name for a headline or a span, from the SEC's legal or EDGAR's conformed name: as
+    :func:`normalize_name`, and a trailing slash or backslash dropped first ("TOYOTA MOTOR CORP/" ->
+    "Toyota Motor")."""
+    name = re.sub(r"[\s/\\]+$", "", legal.strip()) or legal.strip()
+    return normalize_name(name) or name

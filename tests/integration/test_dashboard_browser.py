@@ -5,7 +5,7 @@ Screenshots are saved under the test's temp dir."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from urllib.parse import quote
 
 import pytest
@@ -174,3 +174,48 @@ def test_a_headline_with_opposite_fortunes_on_each_companys_ticker_page(stack, b
         migrate.drop_schema(stack.settings.dsn, settings.schema)
     for company in (LOSER, WINNER):
         assert (tmp_path / f"ticker-{company.ticker}.png").stat().st_size > 20_000
+
+
+def test_overview_shows_feed_health_with_unhealthy_feeds_in_red(pg, browser, tmp_path):
+    """The poller's own records (storage.feeds.record_poll, as finsent_writer): an unhealthy feed's row is red,
+    a feed that failed once is amber, a healthy one plain; each shows its items and its last error."""
+    from selenium.webdriver.common.by import By
+
+    from storage.db import WRITER_ROLE, connect
+    from storage.feeds import Poll, record_poll
+
+    now = datetime.now(timezone.utc)
+    conn = connect(pg.dsn, pg.schema, role=WRITER_ROLE)
+    with conn, conn.cursor() as cur:
+        record_poll(cur, Poll("sec-edgar-8k", "http://127.0.0.1:9/edgar", "edgar", now, True, items=12,
+                              next_at=now + timedelta(minutes=2)))
+        for n in (1, 2, 3):
+            record_poll(cur, Poll("prnewswire-all", "http://127.0.0.1:9/prn", "rss", now, False,
+                                  error="http_503: HTTP 503 Service Unavailable, Retry-After 600 s", failures=n,
+                                  healthy=n < 3, next_at=now + timedelta(minutes=10)))
+        record_poll(cur, Poll("federal-reserve-press", "http://127.0.0.1:9/fed", "rss", now, True, items=1))
+        record_poll(cur, Poll("federal-reserve-press", "http://127.0.0.1:9/fed", "rss", now, False,
+                              error="timeout: no answer within 20 s", failures=1, healthy=True))
+    conn.close()
+    with ServerThread(create_app(pg, poll_s=120)) as srv:
+        d = browser
+        d.get(srv.url + "/")
+        wait_for(d, "document.body.dataset.loaded === '1'", 30)
+        rows = {r.get_attribute("data-feed"): r for r in d.find_elements(By.CSS_SELECTOR, "#feeds tbody tr")}
+        assert list(rows) == ["prnewswire-all", "federal-reserve-press", "sec-edgar-8k"]  # the worst first
+        red = "rgba(192, 57, 43, 1)"  # --neg, #c0392b
+        bad = rows["prnewswire-all"]
+        assert "feed-unhealthy" in bad.get_attribute("class")
+        assert bad.find_element(By.CSS_SELECTOR, "td.state").text == "unhealthy"
+        assert bad.find_element(By.CSS_SELECTOR, "td.state").value_of_css_property("color") == red
+        assert "HTTP 503" in bad.find_element(By.CSS_SELECTOR, "td.err").text
+        failing = rows["federal-reserve-press"].find_element(By.CSS_SELECTOR, "td.state")
+        assert failing.text == "failing" and failing.value_of_css_property("color") not in (red, "rgba(31, 42, 51, 1)")
+        ok = rows["sec-edgar-8k"]
+        assert ok.find_element(By.CSS_SELECTOR, "td.state").text == "ok"
+        assert ok.find_element(By.CSS_SELECTOR, "td.state").value_of_css_property("color") != red
+        assert ok.find_elements(By.CSS_SELECTOR, "td.n")[0].text == "12"
+        assert d.find_element(By.ID, "feeds-empty").get_attribute("hidden") is not None
+        full_page_screenshot(d, tmp_path / "overview-feeds.png")
+        assert console_errors(d) == []
+    assert (tmp_path / "overview-feeds.png").stat().st_size > 20_000

@@ -354,6 +354,20 @@ function setupSearch() {
   });
 }
 
+// ------------------------------------------------------------------ feed health (overview)
+function fillFeeds(d) {
+  const tb = document.querySelector("#feeds tbody");
+  tb.replaceChildren(...d.feeds.map((f) => {
+    const state = f.state === "ok" && f.overdue ? "ok (overdue)" : f.state;
+    const err = f.last_error ? fmtTime(f.last_error_at) + " " + f.last_error : "–";
+    return el("tr", { class: "feed-" + f.state, "data-feed": f.name, title: f.url },
+      el("td", { text: f.name }), el("td", { text: f.kind }), el("td", { class: "state", text: state }),
+      el("td", { class: "n", text: fmtInt(f.items_24h) }), el("td", { text: fmtTime(f.last_success_at) }),
+      el("td", { class: "n", text: fmtInt(f.consecutive_failures) }), el("td", { class: "err", text: err }));
+  }));
+  document.getElementById("feeds-empty").hidden = d.feeds.length > 0;
+}
+
 // ------------------------------------------------------------------ pages
 function markLoaded() {
   // charts drawn and tables filled: the benchmark (bench/dashboard_load.py) and the browser test wait for this
@@ -393,7 +407,8 @@ async function overviewPage() {
   }).catch((e) => showError("movers", e));
   const alerts = api("alerts", { limit: 30, ...r }).then((d) => fillAlerts(d.alerts)).catch((e) => showError("alerts", e));
   const wl = fillWatchlist(r);
-  await Promise.all([market, topics, movers, alerts, wl]);
+  const feeds = api("feeds").then(fillFeeds).catch((e) => showError("feeds", e));
+  await Promise.all([market, topics, movers, alerts, wl, feeds]);
   markLoaded();
 }
 

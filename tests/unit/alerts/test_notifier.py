@@ -152,3 +152,17 @@ def test_format_table():
     assert "2025-03-13 17:05-17:10" in out and "NRVX" in out and "9/11" in out and "82%" in out
     assert "suppressed [replay]" in out and "Norvex shares plunge 20%" in out
     assert a.key == alert_key("ticker", "NRVX", ws, "negative_spike")
+
+
+def test_a_flag_of_the_source_shows_in_the_alert():
+    """An EDGAR 8-K item 1.03 flags its article "bankruptcy": the alert's text says so beside the headline."""
+    from alerts.service import explain, render
+
+    f = finding()
+    heads = [Headline("sec-1", "Zorblax Widgets files an 8-K on bankruptcy or receivership", None, 0.9,
+                      datetime.now(timezone.utc), "sec-1", [], ["bankruptcy"]),
+             Headline("x", "Other news", None, 0.8, datetime.now(timezone.utc), "x", [], None)]
+    _, body = render(f, heads, DetectorConfig(), replayed=False)
+    assert "1. [BANKRUPTCY] Zorblax Widgets files" in body
+    assert "flagged by its source: bankruptcy" in body and "2. Other news" in body
+    assert "[BANKRUPTCY] Zorblax" in explain(f, heads, DetectorConfig())

@@ -19,7 +19,6 @@ from stream.schema import parse_message
 from stream.sinks.kafka import KafkaSink
 from stream.sinks.store import StoreSink
 from stream.sources.files import ArchiveSource
-from stream.sources.rss import FeedState, RssSource
 
 T0 = datetime(2024, 3, 4, 14, 0, tzinfo=timezone.utc)
 
@@ -175,29 +174,7 @@ def test_archive_source_gives_items_invalid_rows_with_reasons_and_counts_filtere
         ArchiveSource(tmp_path / "missing.jsonl")
 
 
-def test_rss_source_marks_a_feed_sent_only_at_its_checkpoint(tmp_path):
-    state = FeedState(tmp_path / "rss-state.json")
-    polls = {"f1": ([item(1), item(2)], 1), "f2": ([], 0)}
-    src = RssSource(["f1", "f2"], state, poll=lambda url, st, ex: polls[url], once=True)
-    it = iter(src)
-    assert next(it).item.id == "a1" and next(it).item.id == "a2"
-    cp = next(it)
-    assert isinstance(cp, Checkpoint) and state.feed("f1")["seen"] == []  # not yet: the sink has not flushed
-    assert cp.commit().endswith("f1: 2 new, 1 invalid")
-    assert state.feed("f1")["seen"] == ["a1", "a2"]
-    assert json.loads((tmp_path / "rss-state.json").read_text())["f1"]["seen"] == ["a1", "a2"]
-    assert isinstance(next(it), Checkpoint)
-    with pytest.raises(StopIteration):
-        next(it)
-
-
-def test_rss_source_sleeps_between_polls_until_stopped(tmp_path):
-    slept = []
-    src = RssSource(["f"], FeedState(tmp_path / "s.json"), poll=lambda *a: ([], 0), interval=7, sleep=slept.append)
-    it = iter(src)
-    for _ in range(3):
-        next(it)
-    assert slept == [7, 7]
+# the feed poller's source (checkpoints, schedule): tests/unit/stream/test_feeds.py
 
 
 # --------------------------------------------------------------------------- sinks

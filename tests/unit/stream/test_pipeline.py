@@ -170,3 +170,16 @@ def test_ids_of_a_batch_whose_transaction_failed_are_not_duplicates_when_read_ag
         proc.store(batch)
     res = proc.process([RawRecord(msg(1))])  # redelivered (never acknowledged)
     assert [r.id for r in res.inserted] == ["a1"] and not res.dead
+
+
+def test_a_topic_the_source_gives_beats_the_models_and_a_cik_links_its_ticker():
+    """An EDGAR filing: the 8-K items' topic is stored (the model said Earnings), the filer's ticker comes by CIK."""
+    proc = BatchProcessor(FakeEngine(), FakeWriter())
+    res = proc.process([RawRecord(msg(1, title="Apple files an 8-K on departures or appointments of directors",
+                                      ciks=["0000320193"], given_topic="Personnel Change")),
+                        RawRecord(msg(2, given_topic="no such topic"))])
+    row = res.inserted[0]
+    assert (row.topic, row.topic_score) == ("Personnel Change", 1.0)
+    assert row.tickers == ["AAPL"] and row.ticker_links[0]["rule"] == "cik"
+    assert row.extra["ciks"] == ["0000320193"]  # kept with the article, so a rescore keeps the link
+    assert [d.reason for d in res.dead] == ["bad_topic"]

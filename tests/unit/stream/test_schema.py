@@ -102,3 +102,30 @@ def test_normalisation():
 def test_nul_characters_are_removed_everywhere():
     item = parse_record(rec(title="Acme\u0000 beats", summary="x\u0000y", meta={"k\u0000": ["v\u0000"]}), now=NOW)
     assert item.title == "Acme beats" and item.summary == "xy" and item.extra == {"meta": {"k": ["v"]}}
+
+
+def test_ciks_link_their_tickers_spanning_the_company_name():
+    from stream.schema import parse_message
+
+    item = parse_message({"published_at": "2026-11-22T10:00:00Z", "title": "Apple files an 8-K on results",
+                          "ciks": ["0000320193", 1999999]}, now=NOW)
+    assert item.tickers == ("AAPL",)
+    assert item.ticker_links == ({"ticker": "AAPL", "start": 0, "end": 5, "text": "Apple", "rule": "cik"},)  # no 'name' twin
+    elsewhere = parse_message({"published_at": "2026-11-22T10:00:00Z", "title": "A filing", "ciks": [320193]}, now=NOW)
+    assert elsewhere.ticker_links == ({"ticker": "AAPL", "start": 0, "end": 0, "text": "", "rule": "cik"},)
+
+
+@pytest.mark.parametrize("extra, why", [
+    ({"ciks": "320193"}, "bad_type"), ({"ciks": [True]}, "bad_type"), ({"ciks": [[1]]}, "bad_type"),
+    ({"ciks": list(range(1, 102))}, "too_many_tickers"),
+    ({"given_topic": "Bankruptcy"}, "bad_topic"), ({"given_topic": 5}, "bad_topic"),
+    ({"flags": "bankruptcy"}, "bad_type"), ({"flags": [1]}, "bad_type"),
+])
+def test_source_fields_are_checked(extra, why):
+    assert reason(rec(**extra)) == why
+
+
+def test_source_fields_travel_in_extra():
+    item = parse_record(rec(ciks=["320193"], given_topic="Earnings", flags=["bankruptcy"]), now=NOW)
+    assert item.to_message()["ciks"] == ["320193"] and item.to_message()["given_topic"] == "Earnings"
+    assert parse_record(json.dumps(item.to_message()).encode(), now=NOW).ticker_links == item.ticker_links

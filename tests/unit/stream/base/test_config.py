@@ -56,7 +56,8 @@ def test_readme_table_is_generated_from_the_settings():
     table = section[section.index(TABLE_BEGIN) + len(TABLE_BEGIN):section.index(TABLE_END)].strip()
     assert table == markdown_table(), "run: python -m stream.base.settings --readme README.md"
     keys = [row[0] for row in reference()]
-    assert len(keys) == len(set(keys)) == 27 + 7 + 24  # every field of Settings, [stack] and [alerts], once
+    # every field of Settings, [stack], [alerts] and [feeds] once, and the keys of a feed of the catalogue
+    assert len(keys) == len(set(keys)) == 27 + 7 + 24 + 10 + 6
     assert all(row[4] and row[3] for row in reference()), "every field has a meaning and an allowed range"
 
 

@@ -12,17 +12,17 @@ from hypothesis import HealthCheck, given, settings as hsettings, strategies as 
 from pydantic.fields import FieldInfo
 
 from stream.base.config import ConfigError, load_settings, peek_settings
-from stream.base.settings import AlertSettings, Settings, StackSettings
+from stream.base.settings import AlertSettings, FeedSettings, Settings, StackSettings
 from tests.conftest import REPO
 
-SECTIONS = {"": Settings, "stack": StackSettings, "alerts": AlertSettings}
+SECTIONS = {"": Settings, "stack": StackSettings, "alerts": AlertSettings, "feeds": FeedSettings}
 
 
 def fields() -> list[tuple[str, FieldInfo]]:
     out = []
     for prefix, model in SECTIONS.items():
         for name, f in model.model_fields.items():
-            if name not in ("stack", "alerts"):
+            if name not in SECTIONS:
                 out.append((f"{prefix}.{name}" if prefix else name, f))
     return out
 

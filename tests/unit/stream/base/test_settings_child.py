@@ -13,13 +13,17 @@ from pydantic import SecretStr
 
 from stream.base.config import (SETTINGS_ENV, AlertSettings, ConfigError, Settings, StackSettings, load_settings,
                                 settings_as_dict, settings_env_keys)
+from stream.base.settings import FeedSettings
 from stream.process import settings_env
 
 # values the checks accept, different from the defaults (a generic change would break a pattern or a range)
 SPECIAL = {"schema": "other_schema", "device": "cuda", "database_url": "postgresql://u:p-1@db.example/x",
            "analyst_database_url": "host=db.example user=a password='p 2'", "kafka_version": "4.2.0",
            "window_s": 600, "step_s": 120, "scope_kinds": ("ticker", "all"), "min_share": 0.5, "ewma_alpha": 0.2,
-           "story_threshold": 0.75, "alert_urls": ("json://a-host/x", "json://b-host/y,with comma")}
+           "story_threshold": 0.75, "alert_urls": ("json://a-host/x", "json://b-host/y,with comma"),
+           "host_rates": ("a.example=2", "b.example=0.5"),
+           "catalogue": {"mine": {"url": "http://127.0.0.1:9/x", "kind": "atom"}, "sec-edgar-8k": {"enabled": False}}}
+SECTIONS = ("alerts", "stack", "feeds")
 
 
 def _other(name: str, typ, default):
@@ -45,15 +49,15 @@ def _other(name: str, typ, default):
 
 def _changed(cls):
     return {name: _other(name, f.annotation, f.get_default(call_default_factory=True))
-            for name, f in cls.model_fields.items() if name not in ("alerts", "stack")}
+            for name, f in cls.model_fields.items() if name not in SECTIONS}
 
 
 def every_field_changed() -> Settings:
     s = Settings(**_changed(Settings), alerts=AlertSettings(**_changed(AlertSettings)),
-                 stack=StackSettings(**_changed(StackSettings)))
+                 stack=StackSettings(**_changed(StackSettings)), feeds=FeedSettings(**_changed(FeedSettings)))
     defaults = Settings()
     for name in Settings.model_fields:  # the test can fail: every field really differs
-        if name in ("alerts", "stack"):
+        if name in SECTIONS:
             for sub in type(getattr(s, name)).model_fields:
                 assert getattr(getattr(s, name), sub) != getattr(getattr(defaults, name), sub), sub
         else:
@@ -81,7 +85,9 @@ def test_a_real_child_process_resolves_the_same_settings(tmp_path):
     s = every_field_changed()
     code = "import json; from stream.base.config import load_settings, settings_as_dict; " \
            "print(json.dumps(settings_as_dict(load_settings())))"
-    out = subprocess.run([sys.executable, "-c", code], env=settings_env(s), cwd=tmp_path, capture_output=True,
+    # this checkout's code, whichever checkout the environment has installed
+    env = settings_env(s, PYTHONPATH=str(Path(__file__).resolve().parents[4]))
+    out = subprocess.run([sys.executable, "-c", code], env=env, cwd=tmp_path, capture_output=True,
                          text=True, check=True).stdout
     assert json.loads(out) == settings_as_dict(s)
 
@@ -90,7 +96,8 @@ def test_the_env_keys_cover_every_field():
     keys = settings_env_keys()
     assert {"FINSENT_KAFKA", "FINSENT_DATABASE_URL", "FINSENT_ALERT_URLS", "FINSENT_MODEL", "FINSENT_STATE_DIR",
             "FINSENT_ALERTS_Z_THRESHOLD", "FINSENT_STACK_POSTGRES_PORT", SETTINGS_ENV} <= keys
-    n = len(Settings.model_fields) - 2 + len(AlertSettings.model_fields) + len(StackSettings.model_fields) + 1
+    n = (len(Settings.model_fields) - 3 + len(AlertSettings.model_fields) + len(StackSettings.model_fields)
+         + len(FeedSettings.model_fields) + 1)
     assert len(keys) == n
 
 

@@ -248,6 +248,8 @@ def test_build_from_a_small_reference(tmp_path):
     assert ("Google", "GOOGL", "N") in names  # curated
     symbols = {s: c for s, c, *_ in table.symbols}
     assert symbols["ZZZR"] == "ZZZQ" and symbols["GOOG"] == "GOOGL"  # share classes fold by CIK
+    # each CIK once: its canonical ticker and its name as people write it (EDGAR filings name the CIK)
+    assert table.ciks == [(1, "ZZZQ", "Zorblax Technologies"), (2, "GOOGL", "Alphabet")]
 
 
 def test_a_parsed_item_forwards_only_its_given_tickers():
@@ -311,7 +313,7 @@ def test_people_are_not_companies(L, text):
 
 def test_committed_table_is_what_the_build_produces():
     """A stale table (curated.tsv or the builder edited without 'finsent tickers build') fails here."""
-    from stream.linking.build import ALIASES, DEFAULT_SEC, SYMBOLS, write_table
+    from stream.linking.build import ALIASES, CIKS, DEFAULT_SEC, SYMBOLS, write_table
 
     if not DEFAULT_SEC.is_file():
         pytest.skip(f"SEC reference not found at {DEFAULT_SEC}")
@@ -324,10 +326,12 @@ def test_committed_table_is_what_the_build_produces():
     pytest.importorskip("pytickersymbols")
     with tempfile.TemporaryDirectory() as d:
         a, s, i = Path(d) / "aliases.tsv", Path(d) / "symbols.tsv", Path(d) / "indexes.tsv"
-        write_table(table, a, s, i)
+        c = Path(d) / "ciks.tsv"
+        write_table(table, a, s, i, c)
         assert a.read_text() == ALIASES.read_text()
         assert s.read_text() == SYMBOLS.read_text()
         assert i.read_text() == INDEX_FILE.read_text()
+        assert c.read_text() == CIKS.read_text()
 
 
 def test_index_watchlists():
