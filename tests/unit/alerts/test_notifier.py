@@ -160,8 +160,8 @@ def test_a_flag_of_the_source_shows_in_the_alert():
 
     f = finding()
     heads = [Headline("sec-1", "Zorblax Widgets files an 8-K on bankruptcy or receivership", None, 0.9,
-                      datetime.now(timezone.utc), "sec-1", [], ["bankruptcy"]),
-             Headline("x", "Other news", None, 0.8, datetime.now(timezone.utc), "x", [], None)]
+                      datetime.now(timezone.utc), "sec-1", [], flags=["bankruptcy"]),
+             Headline("x", "Other news", None, 0.8, datetime.now(timezone.utc), "x", [])]
     _, body = render(f, heads, DetectorConfig(), replayed=False)
     assert "1. [BANKRUPTCY] Zorblax Widgets files" in body
     assert "flagged by its source: bankruptcy" in body and "2. Other news" in body
