@@ -11,7 +11,8 @@ Reported per set:
 * sign right where one text's companies have opposite (positive vs negative) labels: both signs right;
 * the same figures for the headline's sentiment given to every company (what the product did before).
 
-Sets: ``--sentfin-val`` (SEntFiN's held-out part, the split ``finsent train-entities`` holds out: seed 13,
+Sets: ``--weak-val`` (the TFNS / FPB validation texts that name one company, with the headline's label),
+``--sentfin-val`` (SEntFiN's held-out part, the split ``finsent train-entities`` holds out: seed 13,
 15 %), any ``--file FILE.jsonl`` (``{"text", "entities": {name: label}}``, e.g. ``bench/entity_dev_us.jsonl``;
 ``--halves``: its even lines, which were read for error analysis while developing the training data, and
 its odd lines, held out, reported apart).
@@ -93,6 +94,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--model", help="checkpoint (default: the shipped one)")
     ap.add_argument("--cpu-path", default=None, help="CPU path (default: auto)")
     ap.add_argument("--sentfin-val", action="store_true", help="SEntFiN's held-out part (seed 13, 15 %%)")
+    ap.add_argument("--weak-val", action="store_true",
+                    help="the TFNS and FPB validation splits' texts naming one company, the headline's label given "
+                         "to it (the weak labels' source, held out)")
     ap.add_argument("--file", action="append", default=[], help="a labelled JSONL set (repeatable)")
     ap.add_argument("--halves", action="store_true",
                     help="also report each --file's even lines (the half looked at while developing) and odd "
@@ -104,6 +108,13 @@ def main(argv: list[str] | None = None) -> int:
     sets: dict[str, list[EntityText]] = {}
     if args.sentfin_val:
         sets["sentfin_val"] = split_by_text(read_entity_jsonl(default_data_dir() / SENTFIN_FILE), 0.15, 13)[1]
+    if args.weak_val:
+        from model.data import load_splits
+        from model.entity_data import weak_labels
+        from stream.linking import default_linker
+
+        for split in load_splits(default_data_dir(), 0.1, 13, ["tfns", "fpb"]):
+            sets[f"weak_{split.key}_val"] = weak_labels(split.val_inputs, split.val_label, split.key, default_linker())
     for f in args.file:
         rows = read_entity_jsonl(Path(f))
         sets[Path(f).stem] = rows
