@@ -172,11 +172,21 @@ def analyst_roles(text: str, linker) -> tuple[list[Span], list[tuple[str, tuple[
     return found, out
 
 
+JOINERS = ("; ", ", while ", " as ", ", but ", " - ", ", ")
+_LINK_END = re.compile(r"(?:\s*https://t\.co)+\s*$")
+
+
 def contrast_pairs(singles: Sequence[EntityText], n: int, seed: int) -> list[EntityText]:
-    """``n`` texts made of a positive and a negative single-company text ("A; B", order random), each company
-    keeping its own label and span."""
-    pos = [s for s in singles if s.entities[0].label == SENTIMENTS.index("positive")]
-    neg = [s for s in singles if s.entities[0].label == SENTIMENTS.index("negative")]
+    """``n`` texts made of a positive and a negative single-company text ("A rises, while B falls"), each
+    company keeping its own label and span: the clauses joined by one of :data:`JOINERS`, trailing link
+    tokens and final punctuation of the first clause dropped; short texts (up to 14 words) are preferred,
+    as two-company headlines are short."""
+    def short(rows: list[EntityText]) -> list[EntityText]:
+        kept = [r for r in rows if len(_LINK_END.sub("", r.text).split()) <= 14]
+        return kept or rows
+
+    pos = short([s for s in singles if s.entities[0].label == SENTIMENTS.index("positive")])
+    neg = short([s for s in singles if s.entities[0].label == SENTIMENTS.index("negative")])
     if not pos or not neg or n <= 0:
         return []
     rng = random.Random(seed)
@@ -187,11 +197,14 @@ def contrast_pairs(singles: Sequence[EntityText], n: int, seed: int) -> list[Ent
             continue
         if rng.random() < 0.5:
             a, b = b, a
-        first = a.text.rstrip(" .;")
-        joined = f"{first}; {b.text}"
-        shift = len(first) + 2
+        first = _LINK_END.sub("", a.text).rstrip(" .;:!")
+        second = _LINK_END.sub("", b.text)
+        if any(e > len(first) for _, e in a.entities[0].spans) or any(e > len(second) for _, e in b.entities[0].spans):
+            continue
+        joiner = rng.choice(JOINERS)
+        shift = len(first) + len(joiner)
         ents = [a.entities[0], LabelledEntity(b.entities[0].name,
                                               tuple((s + shift, e + shift) for s, e in b.entities[0].spans),
                                               b.entities[0].label)]
-        out.append(EntityText(joined, ents, "contrast"))
+        out.append(EntityText(f"{first}{joiner}{second}", ents, "contrast"))
     return out
