@@ -172,3 +172,19 @@ def test_entity_requests_pool_repeated_mentions_and_resolve_symbols():
     reqs = entity_requests(text, [], linker.link(text), linker)
     assert len(reqs) == 1 and reqs[0].ticker == "AAPL"
     assert [text[a:b] for a, b in reqs[0].spans][:2] == ["Apple", "Apple"] and len(reqs[0].spans) >= 2
+
+
+def test_the_shipped_model_scores_each_company_of_a_text_with_opposite_fortunes(capsys, monkeypatch):
+    """The shipped checkpoint's entity head (issue 22) on the issue's examples, through finsent classify:
+    the headline-level sentiment is one, the companies' are not."""
+    lines = [{"id": 1, "text": "Apple wins patent case against Samsung; Samsung shares fall",
+              "targets": ["Apple", "Samsung"]},
+             {"id": 2, "text": "Walmart cuts forecast, Target gains"}]
+    engine = load_engine(None, "cpu", warmup=False)
+    assert engine.entity_head
+    apple, walmart = _classify(engine, lines)
+    ents = {e["name"]: e for e in apple["entities"]}
+    assert ents["Apple"]["sentiment"] == "positive" and ents["Samsung"]["sentiment"] == "negative"
+    ents = {e["ticker"]: e for e in walmart["entities"]}
+    assert ents["WMT"]["sentiment"] == "negative"
+    assert ents["TGT"]["sentiment_score"] > ents["WMT"]["sentiment_score"] + 0.5
