@@ -42,33 +42,17 @@ from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-# An AVX2-only CPU, simulated (before torch or onnxruntime load).  Best: bench/avx2_only.c, LD_PRELOADed
-# (the script re-executes itself with it), hides every CPUID feature newer than AVX2 + FMA from ONNX Runtime's
-# MLAS, oneDNN, fbgemm, ATen, MKL and numpy alike (needs gcc and the CPU's "cpuid_fault" flag).  Also, and as
-# the fallback: torch (ATen), oneDNN and MKL capped by their environment variables (MLAS and fbgemm have
-# none: without the shim they still use this CPU's AVX-512/VNNI), and finsent's path selection sees only
-# AVX2-era flags.  The baseline runs under the same simulation.
-SIMULATED_AVX2 = "--simulate-avx2" in sys.argv
-AVX2_SHIM = os.environ.get("FINSENT_AVX2_SHIM", "")  # set on the re-executed process: the shim is loaded
-if SIMULATED_AVX2:
-    os.environ.update(ATEN_CPU_CAPABILITY="avx2", ONEDNN_MAX_CPU_ISA="AVX2", MKL_ENABLE_INSTRUCTIONS="AVX2",
-                      FINSENT_CPU_FEATURES="sse4_2,avx,avx2,fma,f16c")
-    if not AVX2_SHIM and "--no-cpuid-shim" not in sys.argv:
-        import shutil
-        import subprocess
-        import tempfile
-
-        flags = open("/proc/cpuinfo").read() if os.path.exists("/proc/cpuinfo") else ""
-        if shutil.which("gcc") and " cpuid_fault" in flags:
-            lib = Path(tempfile.mkdtemp(prefix="finsent-avx2-")) / "avx2_only.so"
-            subprocess.run(["gcc", "-O2", "-shared", "-fPIC", "-o", str(lib),
-                            str(Path(__file__).with_name("avx2_only.c"))], check=True)
-            env = {**os.environ, "LD_PRELOAD": f"{lib} {os.environ.get('LD_PRELOAD', '')}".strip(),
-                   "FINSENT_AVX2_SHIM": str(lib)}
-            os.execve(sys.executable, [sys.executable, *sys.argv], env)
+# An AVX2-only CPU, simulated (before torch or onnxruntime load): bench/avx2.py.  The baseline runs under
+# the same simulation.
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+SIMULATED_AVX2 = "--simulate-avx2" in sys.argv
+if SIMULATED_AVX2:
+    from bench.avx2 import simulate  # noqa: E402
+
+    simulate(use_shim="--no-cpuid-shim" not in sys.argv)
+AVX2_SHIM = os.environ.get("FINSENT_AVX2_SHIM", "")  # set on the re-executed process: the shim is loaded
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
