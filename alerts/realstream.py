@@ -1,7 +1,7 @@
 """A real news archive through the worker's own parsing, scored once by the shipped model.
 
 Used by ``python -m alerts.quality --real PATH``: every row goes through the
-replay's column mapping and :func:`stream.schema.parse_message` (the same id,
+replay's column mapping and :func:`stream.raw_message.parse_message` (the same id,
 ticker and text rules as ``finsent replay`` + the worker), duplicate ids are
 dropped as the worker drops them, and each distinct model text is scored once
 by :func:`model.engine.load_engine` in batches.  The scores are cached under
@@ -29,7 +29,7 @@ from stream.base.config import machine_settings
 from stream.base.labels import SENTIMENTS, TOPICS
 from stream.novelty import StoryIndex
 from stream.replay import ColumnMap, ReplayStats, prepare, read_rows
-from stream.schema import NewsItem
+from stream.raw_message import NewsItem
 
 log = logging.getLogger("finsent.quality")
 

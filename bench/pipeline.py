@@ -55,7 +55,7 @@ from stream.base.config import load_settings  # noqa: E402
 from stream.kafka_io import ensure_topics, make_producer  # noqa: E402
 from stream.pipeline import STAGES  # noqa: E402
 from stream.process import WorkerProcess  # noqa: E402
-from stream.schema import model_text  # noqa: E402
+from stream.raw_message import model_text  # noqa: E402
 
 STOCKNET = ROOT.parent / "shared" / "data" / "streams" / "stocknet_tweets.jsonl.gz"
 ALL_MODES = ("model", "preloaded", "concurrent", "null", "latency")

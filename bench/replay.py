@@ -77,7 +77,7 @@ def model_only(settings, msgs: list[dict], n: int, batch: int = 64) -> dict:
     calls it: the headline and each ticker's entity query)."""
     from model.engine import load_engine
     from stream.linking import default_linker
-    from stream.schema import parse_message
+    from stream.raw_message import parse_message
     from stream.ticker_sentiment import predict_per_ticker
 
     step = max(1, len(msgs) // max(1, n))

@@ -23,7 +23,7 @@ from model.engine import Engine
 from model.entities import EntityQuery, Span, find_mentions
 from model.text import model_input
 from stream.linking import default_linker
-from stream.schema import link_tickers
+from stream.raw_message import link_tickers
 
 MAX_TARGETS = 100
 

@@ -36,7 +36,7 @@ from stream.linking import Linker, read_user_aliases
 from stream.pipeline import REPLAY_HEADER
 from stream.plot import plot_scope
 from stream.process import WorkerProcess
-from stream.schema import InvalidRecord, parse_message
+from stream.raw_message import InvalidRecord, parse_message
 from stream.sinks.kafka import KafkaSink
 from stream.synthetic.generate import Rivalry, Spike, day_start, generate_stream, quiet_tickers, universe, write_aliases
 

@@ -29,7 +29,7 @@ from typing import Callable, Iterable, Iterator, Protocol
 from tqdm import tqdm
 
 from stream.pipeline import RawRecord
-from stream.schema import NewsItem
+from stream.raw_message import NewsItem
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Iterable
 
 from stream.base.errors import UserError
-from stream.schema import NewsItem
+from stream.raw_message import NewsItem
 
 if TYPE_CHECKING:  # pydantic: not for every command's start-up
     from stream.base.settings import Settings

@@ -45,7 +45,7 @@ from datasketch import MinHash, MinHashLSH
 from datasketch.minhash import _fmix  # the pre-mix of the affine schemes (pinned datasketch; see signatures())
 
 from storage.db import WRITER_ROLE, connect
-from stream.schema import model_text
+from stream.raw_message import model_text
 
 NUM_PERM = 64
 DEFAULT_THRESHOLD = 0.5

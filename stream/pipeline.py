@@ -20,7 +20,7 @@ from typing import Any, Protocol, Sequence
 
 import orjson
 
-from stream.schema import InvalidRecord, NewsItem, TickerExtractor, format_time, given_topic, parse_record
+from stream.raw_message import InvalidRecord, NewsItem, TickerExtractor, format_time, given_topic, parse_record
 from stream.ticker_sentiment import predict_per_ticker
 
 log = logging.getLogger("finsent.pipeline")

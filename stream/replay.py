@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from stream.base.errors import UserError
-from stream.schema import InvalidRecord, NewsItem, TickerExtractor, parse_message
+from stream.raw_message import InvalidRecord, NewsItem, TickerExtractor, parse_message
 
 log = logging.getLogger("finsent.replay")
 

@@ -22,7 +22,7 @@ from typing import Any, Callable, Iterable, Iterator, Mapping, Protocol, Sequenc
 from urllib.parse import parse_qs, urlsplit
 
 from stream.ingest import Checkpoint, Record
-from stream.schema import InvalidRecord, NewsItem, TickerExtractor, parse_message
+from stream.raw_message import InvalidRecord, NewsItem, TickerExtractor, parse_message
 from stream.sources import edgar
 from stream.sources.fetch import Fetched, FetchError, fetch
 from stream.sources.polite import HostLimiter, Schedule

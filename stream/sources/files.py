@@ -16,7 +16,7 @@ from stream.base.errors import UserError
 from stream.ingest import Record
 from stream.pipeline import RawRecord
 from stream.replay import ColumnMap, ReplayStats, count_rows, prepare, read_rows
-from stream.schema import TickerExtractor
+from stream.raw_message import TickerExtractor
 
 
 class ArchiveSource:

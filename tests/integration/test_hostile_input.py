@@ -7,7 +7,7 @@ import json
 
 from kafka import KafkaProducer
 
-from stream.schema import MAX_ID_CHARS, MAX_JSON_DEPTH, MAX_JSON_VALUES, MAX_TICKERS, MAX_TITLE_CHARS
+from stream.raw_message import MAX_ID_CHARS, MAX_JSON_DEPTH, MAX_JSON_VALUES, MAX_TICKERS, MAX_TITLE_CHARS
 from tests.integration.workers import (
     Worker, all_bucket_sum, article_count, query, read_deadletters, simple_messages, wait_for,
 )

@@ -18,8 +18,8 @@ from storage import migrate
 from storage.db import fetch_all
 from storage.writer import ArticleRow, Writer
 from stream.pipeline import article_row, write_isolating
-from stream.schema import InvalidRecord, parse_record
-from tests.unit.stream.test_schema_hostile import ANY_TEXT, JSONISH, NOW, TITLES
+from stream.raw_message import InvalidRecord, parse_record
+from tests.unit.stream.test_raw_message_hostile import ANY_TEXT, JSONISH, NOW, TITLES
 
 
 

@@ -21,7 +21,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("base", ("stream.base",)),
     # the news.raw message contract and what makes messages without a broker or a database:
     # validation, the model's input text, ticker linking, archive reading, the synthetic generator
-    ("messages", ("stream.schema", "model.text", "stream.linking", "stream.replay", "stream.synthetic")),
+    ("messages", ("stream.raw_message", "model.text", "stream.linking", "stream.replay", "stream.synthetic")),
     # the topic-and-sentiment model: training, checkpoints, inference
     # (stream.ticker_sentiment: ticker links -> the model's entity queries -> per-ticker sentiment)
     ("model", ("model", "stream.ticker_sentiment")),

@@ -15,7 +15,7 @@ from stream.base.errors import UserError
 from stream.ingest import Checkpoint, Record
 from stream.pipeline import RawRecord
 from stream.replay import Pacer
-from stream.schema import parse_message
+from stream.raw_message import parse_message
 from stream.sinks.kafka import KafkaSink
 from stream.sinks.store import StoreSink
 from stream.sources.files import ArchiveSource

@@ -79,7 +79,7 @@ def test_null_engine_fixed_predictions_in_input_order():
 
 def _old_scored_message(row) -> bytes:
     """The encoder before issue 16 (json.dumps), to compare the orjson one with."""
-    from stream.schema import format_time
+    from stream.raw_message import format_time
 
     return json.dumps({
         "id": row.id, "published_at": format_time(row.published_at), "title": row.title,

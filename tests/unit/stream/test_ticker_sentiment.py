@@ -16,7 +16,7 @@ from model.entities import EntityQuery
 from model.null import NullEngine
 from model.prediction import EntitySentiment
 from stream.pipeline import BatchProcessor, RawRecord, article_row, scored_message
-from stream.schema import parse_message
+from stream.raw_message import parse_message
 from stream.ticker_sentiment import (
     check_entry, checked, entity_queries, per_ticker, predict_per_ticker, sentiment_toward, takes_entities,
     ticker_spans,

@@ -11,7 +11,7 @@ from stream.linking import Linker, default_linker, linker_for
 from stream.linking.build import build_table, read_curated
 from stream.linking.names import normalize_name, short_names
 from stream.linking.watchlist import load_watchlist
-from stream.schema import link_tickers
+from stream.raw_message import link_tickers
 from tests.conftest import REPO
 
 
@@ -255,7 +255,7 @@ def test_build_from_a_small_reference(tmp_path):
 def test_a_parsed_item_forwards_only_its_given_tickers():
     from datetime import datetime, timezone
 
-    from stream.schema import parse_message
+    from stream.raw_message import parse_message
 
     now = datetime(2024, 3, 5, tzinfo=timezone.utc)
     item = parse_message({"published_at": "2024-03-04T14:00:00Z", "title": "Boeing and $KO", "tickers": ["acme"]},

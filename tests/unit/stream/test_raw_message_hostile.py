@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from stream.pipeline import scored_message
-from stream.schema import (
+from stream.raw_message import (
     MAX_ID_CHARS, MAX_INT_DIGITS, MAX_JSON_DEPTH, MAX_JSON_VALUES, MAX_TICKERS, InvalidRecord, NewsItem,
     parse_message, parse_record,
 )

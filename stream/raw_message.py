@@ -1,4 +1,4 @@
-"""The news.raw message schema: parsing, validation, stable ids, tickers, model text.
+"""The news.raw message: parsing, validation, stable ids, tickers (and the links found at ingest), model text.
 
 Pure code (no I/O): a raw Kafka record value goes in, a :class:`NewsItem` or an
 :class:`InvalidRecord` (with a machine-readable reason) comes out.
