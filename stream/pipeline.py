@@ -9,7 +9,6 @@ writer.
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
@@ -18,9 +17,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol, Sequence
 
-import orjson
-
-from stream.raw_message import InvalidRecord, NewsItem, TickerExtractor, format_time, given_topic, parse_record
+from stream.raw_message import (
+    InvalidRecord, NewsItem, TickerExtractor, format_time, given_topic, json_bytes, parse_record,
+)
 from stream.ticker_sentiment import predict_per_ticker
 
 log = logging.getLogger("finsent.pipeline")
@@ -224,10 +223,7 @@ def scored_message(row: Any) -> bytes:
     if row.ticker_sentiment:
         msg["ticker_sentiment"] = {t: {k: round(v, 6) if isinstance(v, float) else v for k, v in e.items()}
                                    for t, e in row.ticker_sentiment.items()}
-    try:
-        return orjson.dumps(msg)
-    except TypeError:  # what orjson refuses (a str subclass, a lone surrogate) goes the slow way, as before
-        return json.dumps(msg, ensure_ascii=False).encode("utf-8")
+    return json_bytes(msg)
 
 
 def mark_stories(index: Any, rows: Sequence[Any], texts: Sequence[str]) -> None:

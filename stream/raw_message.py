@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, Iterable, Mapping
 
+import orjson
+
 from model.text import has_visible, model_input
 from stream.base.labels import TOPICS
 from stream.linking import Link, Linker, default_linker
@@ -23,7 +25,7 @@ MAX_RECORD_BYTES = 1 << 20  # 1 MiB
 MAX_TITLE_CHARS = 2000
 MIN_PUBLISHED = datetime(1990, 1, 1, tzinfo=timezone.utc)
 MAX_FUTURE = timedelta(days=1)
-KNOWN_FIELDS = ("id", "published_at", "title", "summary", "source", "url", "tickers")
+KNOWN_FIELDS = ("id", "published_at", "title", "summary", "source", "url", "tickers", "links", "links_version")
 # Caps that make validation total (any bytes -> NewsItem or InvalidRecord) and keep what is
 # accepted storable in PostgreSQL text/jsonb and encodable as UTF-8 (see parse_record).
 MAX_JSON_DEPTH = 32  # nested objects/arrays ("too_deep")
@@ -38,6 +40,13 @@ MAX_TICKERS = 100  # given tickers per item ("too_many_tickers"); also the most 
 #   given_topic: one of the 20 topics, stored instead of the model's (EDGAR: from the 8-K item table);
 #   flags: short words an alert shows beside the headline (EDGAR: "bankruptcy" for 8-K item 1.03).
 CIKS_FIELD, TOPIC_FIELD, FLAGS_FIELD = "ciks", "given_topic", "flags"
+# Links found at ingest travel with the message: ``links`` (every link but the given tickers', as
+# ``Link.as_dict()``) and ``links_version`` (the linker's reference version, ``Linker.version``).  A consumer
+# whose linker has that version takes them as they are; one with another version, or a message without
+# them, links the text itself.  Carried links that are not well formed are ignored (the text is linked).
+LINKS_FIELD, LINKS_VERSION_FIELD = "links", "links_version"
+CARRIED_RULES = frozenset({"cashtag", "exchange", "paren", "symbol_list", "name", "acronym", "alias", "cik"})
+CARRIED_KEYS = ("ticker", "start", "end", "text", "rule", "entity")
 
 
 class InvalidRecord(ValueError):
@@ -60,6 +69,7 @@ class NewsItem:
     tickers: tuple[str, ...] = ()
     extra: dict[str, Any] = field(default_factory=dict)
     ticker_links: tuple[dict[str, Any], ...] = ()  # why each ticker is there (span, text, rule)
+    links_version: str | None = None  # the version of the linker that found them (None: unknown)
 
     @property
     def model_text(self) -> str:
@@ -72,11 +82,15 @@ class NewsItem:
         for key in ("summary", "source", "url"):
             if getattr(self, key) is not None:
                 msg[key] = getattr(self, key)
-        # the message's own tickers only: a consumer links the text itself (and keeps the rules)
+        # the message's own tickers, then (when the linker's version is known) the links found in its text
         given = [lk["ticker"] for lk in self.ticker_links if lk.get("rule") == "given"] \
             if self.ticker_links else list(self.tickers)
         if given:
             msg["tickers"] = given
+        if self.links_version is not None:
+            msg[LINKS_FIELD] = [{k: lk[k] for k in CARRIED_KEYS if k in lk}
+                                for lk in self.ticker_links if lk.get("rule") != "given"]
+            msg[LINKS_VERSION_FIELD] = self.links_version
         return msg
 
 
@@ -128,6 +142,15 @@ def parse_published_at(value: Any, *, now: datetime | None = None) -> datetime:
     if ts > now + MAX_FUTURE:
         raise InvalidRecord("absurd_timestamp", f"published_at {text} is more than a day in the future")
     return ts
+
+
+def json_bytes(obj: Any) -> bytes:
+    """Compact UTF-8 JSON (orjson); what orjson refuses (a str subclass, a lone surrogate) goes the slow way.
+    Other scalars a replayed row may hold (dates, decimals) are written with ``str()``."""
+    try:
+        return orjson.dumps(obj, default=str, option=orjson.OPT_PASSTHROUGH_DATETIME)
+    except TypeError:
+        return json.dumps(obj, ensure_ascii=False, separators=(",", ":"), default=str).encode("utf-8")
 
 
 def format_time(ts: datetime) -> str:
@@ -251,11 +274,34 @@ def parse_message(
     extractor = extractor or default_linker()
     text = f"{title} {summary or ''}"
     extra = {k: v for k, v in obj.items() if k not in KNOWN_FIELDS}
-    linked, links = link_tickers(extractor, tickers, text, at=published, ciks=ciks)
+    version = getattr(extractor, "version", None)
+    carried = carried_links(obj, version, len(text))
+    linked, links = link_tickers(extractor, tickers, text, at=published, ciks=ciks, carried=carried)
     return NewsItem(
         id=item_id, published_at=published, title=title, summary=summary, source=source, url=url,
-        tickers=linked, extra=extra, ticker_links=links,
+        tickers=linked, extra=extra, ticker_links=links, links_version=version,
     )
+
+
+def carried_links(obj: Mapping[str, Any], version: str | None, text_len: int) -> list[dict] | None:
+    """The links a message carries, when they were found by a linker of ``version`` and are well formed
+    (known rules, spans inside the text); None otherwise: the text is then linked again."""
+    if version is None or obj.get(LINKS_VERSION_FIELD) != version:
+        return None
+    links = obj.get(LINKS_FIELD)
+    if not isinstance(links, list) or len(links) > MAX_TICKERS * 2:
+        return None
+    out = []
+    for lk in links:
+        if not isinstance(lk, dict) or lk.get("rule") not in CARRIED_RULES or not isinstance(lk.get("ticker"), str):
+            return None
+        start, end = lk.get("start"), lk.get("end")
+        if type(start) is not int or type(end) is not int or not 0 <= start <= end <= text_len:
+            return None
+        if not isinstance(lk.get("text"), str) or not isinstance(lk.get("entity", ""), str):
+            return None
+        out.append({k: lk[k] for k in CARRIED_KEYS if k in lk})
+    return out
 
 
 def _ciks(value: Any) -> tuple[str, ...]:
@@ -287,7 +333,7 @@ def given_topic(extra: Mapping[str, Any]) -> str | None:
 
 
 def link_tickers(linker: Linker, given: Iterable[str], text: str, at: datetime | str | None = None,
-                 found: Iterable[Link] | None = None, ciks: Iterable[str] = ()
+                 found: Iterable[Link] | None = None, ciks: Iterable[str] = (), carried: Iterable[dict] | None = None
                  ) -> tuple[tuple[str, ...], tuple[dict, ...]]:
     """(tickers in the watchlist, every link as a dict) for the message's tickers, its CIKs and its
     text, read as of ``at`` (the publication time: the names and symbols in use then).
@@ -295,20 +341,30 @@ def link_tickers(linker: Linker, given: Iterable[str], text: str, at: datetime |
     Given tickers come first (rule ``given``), then the companies named by CIK (rule ``cik``: their
     span is no longer searched for names); a link outside the linker's watchlist is kept with
     ``"watch": false`` but its ticker is left out of the returned tickers.  ``found``: the text's
-    links when the caller has them already (``linker.link(text, at)``)."""
+    links when the caller has them already (``linker.link(text, at)``); ``carried``: every link but the given
+    tickers', as a linker of the same version found them (the message's ``links``): nothing is linked again."""
     given = merge_tickers(given)
-    by_cik = [lk.as_dict() for lk in linker.link_ciks(ciks, text)] if ciks else []
-    found = [lk.as_dict() for lk in (linker.link(text, at) if found is None else found) if lk.ticker is not None]
-    if by_cik:
-        spans = [(lk["start"], lk["end"]) for lk in by_cik if lk["end"] > lk["start"]]
-        found = [lk for lk in found if not any(lk["start"] < e and s < lk["end"] for s, e in spans)]
     links = [{"ticker": linker.canonical(t) or t, "rule": "given"} for t in given]
-    links += by_cik + found
+    if carried is not None:
+        links += [dict(lk) for lk in carried]
+    else:
+        links += _text_links(linker, text, at, found, ciks)
     for lk in links:
         if not linker.in_watchlist(lk["ticker"]):
             lk["watch"] = False
     tickers = merge_tickers((lk["ticker"] for lk in links if lk.get("watch", True)))
     return tickers, tuple(links)
+
+
+def _text_links(linker: Linker, text: str, at: datetime | str | None, found: Iterable[Link] | None,
+                ciks: Iterable[str]) -> list[dict]:
+    """The companies named by CIK (their span is no longer searched for names), then the text's links."""
+    by_cik = [lk.as_dict() for lk in linker.link_ciks(ciks, text)] if ciks else []
+    found = [lk.as_dict() for lk in (linker.link(text, at) if found is None else found) if lk.ticker is not None]
+    if by_cik:
+        spans = [(lk["start"], lk["end"]) for lk in by_cik if lk["end"] > lk["start"]]
+        found = [lk for lk in found if not any(lk["start"] < e and s < lk["end"] for s, e in spans)]
+    return by_cik + found
 
 
 def parse_record(

@@ -20,8 +20,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
+import orjson
+
 from stream.base.errors import UserError
-from stream.raw_message import InvalidRecord, NewsItem, TickerExtractor, parse_message
+from stream.raw_message import InvalidRecord, NewsItem, TickerExtractor, json_bytes, parse_message
 
 log = logging.getLogger("finsent.replay")
 
@@ -88,11 +90,7 @@ def read_rows(path: Path, fmt: str = "auto") -> Iterator[dict[str, Any] | bytes]
                 line = line.strip()
                 if not line:
                     continue
-                try:
-                    obj = json.loads(line)
-                except (json.JSONDecodeError, UnicodeDecodeError):
-                    yield line
-                    continue
+                obj = _json_line(line)
                 yield obj if isinstance(obj, dict) else line
     elif fmt == "csv":
         import pandas as pd  # here: pandas, ~0.3 s, only CSV archives need it
@@ -109,6 +107,19 @@ def read_rows(path: Path, fmt: str = "auto") -> Iterator[dict[str, Any] | bytes]
             yield from batch.to_pylist()
     else:
         raise UserError(f"unknown format {fmt!r} (jsonl, csv, parquet)")
+
+
+def _json_line(line: bytes) -> Any:
+    """A decoded JSON line (orjson; what it refuses, e.g. NaN or a 100-digit integer, the standard
+    decoder's way), or None when it is not JSON."""
+    try:
+        return orjson.loads(line)
+    except orjson.JSONDecodeError:
+        pass
+    try:
+        return json.loads(line)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return None
 
 
 @dataclass
@@ -142,7 +153,7 @@ def prepare(rows, columns: ColumnMap, extractor: TickerExtractor | None, stats: 
         except InvalidRecord as exc:
             stats.invalid += 1
             stats.reasons[exc.reason] = stats.reasons.get(exc.reason, 0) + 1
-            yield Prepared(None, json.dumps(msg, default=str, ensure_ascii=False).encode("utf-8"), exc.reason)
+            yield Prepared(None, json_bytes(msg), exc.reason)
             continue
         if (since and item.published_at < since) or (until and item.published_at >= until):
             stats.filtered += 1

@@ -31,6 +31,7 @@ are company names ("Target", "Shell", "Gap") need proper case and context.
 from __future__ import annotations
 
 import csv
+import hashlib
 import html
 import re
 from dataclasses import dataclass
@@ -199,6 +200,8 @@ class Linker:
         dated_symbols: Iterable[tuple[str, str, str, str]] | None = None,
         watchlist: Iterable[str] | None = None,
     ) -> None:
+        self._reference: tuple = ("shipped",) if aliases is None and symbols is None else (
+            tuple(map(tuple, aliases or ())), tuple(sorted((symbols or {}).items())), tuple(dated_symbols or ()))
         if aliases is None or symbols is None:
             shipped_aliases, shipped_symbols, shipped_dated = shipped_table()
             aliases = shipped_aliases if aliases is None else aliases
@@ -224,7 +227,9 @@ class Linker:
         for entries in table.values():
             if len(entries) > 1:  # several holders of one name over time: the latest first
                 entries.sort(key=lambda e: e.since, reverse=True)
-        users = user_aliases.items() if isinstance(user_aliases, Mapping) else user_aliases or ()
+        users = list(user_aliases.items() if isinstance(user_aliases, Mapping) else user_aliases or ())
+        self._reference += (isinstance(user_aliases, Mapping), tuple(tuple(r) for r in users))
+        self._version: str | None = None
         for row in users:
             u = UserCompany(row[1], row[0]) if isinstance(user_aliases, Mapping) else UserCompany(*row)
             name, ticker = u.name.strip(), u.ticker.strip().upper()
@@ -248,6 +253,20 @@ class Linker:
             self._auto.add_word(f" {key} ", key)
         if table:
             self._auto.make_automaton()
+
+    @property
+    def version(self) -> str:
+        """The reference's version: a hash of everything that decides :meth:`link`'s answer (the matcher's
+        code, the shipped tables it reads, the user's aliases; not the watchlist, which only marks links).
+        Links found with one version are reused wherever a linker of the same version would find them:
+        the news.raw message carries them (``stream.raw_message``)."""
+        if self._version is None:
+            h = hashlib.sha256()
+            for part in self._reference:
+                h.update((shipped_version() if part == "shipped" else repr(part)).encode("utf-8"))
+                h.update(b"\x1f")
+            self._version = h.hexdigest()[:16]
+        return self._version
 
     # ------------------------------------------------------------------ loading
     @classmethod
@@ -599,6 +618,19 @@ def shipped_table() -> tuple[tuple[AliasRow, ...], dict[str, str], tuple[tuple[s
         elif len(r) >= 2:
             symbols[r[0]] = r[1]
     return aliases, symbols, tuple(dated)
+
+
+REFERENCE_FILES = ("matcher.py", "aliases.tsv", "symbols.tsv", "ciks.tsv")  # what the shipped linker reads
+
+
+@lru_cache(maxsize=1)
+def shipped_version() -> str:
+    """sha256 (hex) of this module's code and the shipped tables it reads: any change gives a new version."""
+    h = hashlib.sha256()
+    for name in REFERENCE_FILES:
+        h.update(name.encode())
+        h.update((HERE / name).read_bytes())
+    return h.hexdigest()
 
 
 def normalize_cik(cik: str | int) -> int | None:

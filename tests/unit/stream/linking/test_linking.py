@@ -252,9 +252,10 @@ def test_build_from_a_small_reference(tmp_path):
     assert table.ciks == [(1, "ZZZQ", "Zorblax Technologies"), (2, "GOOGL", "Alphabet")]
 
 
-def test_a_parsed_item_forwards_only_its_given_tickers():
+def test_a_parsed_item_forwards_its_given_tickers_and_apart_the_links_found_with_their_version():
     from datetime import datetime, timezone
 
+    from stream.linking import default_linker
     from stream.raw_message import parse_message
 
     now = datetime(2024, 3, 5, tzinfo=timezone.utc)
@@ -262,9 +263,12 @@ def test_a_parsed_item_forwards_only_its_given_tickers():
                          now=now)
     assert item.tickers == ("ACME", "BA", "KO")
     assert [lk["rule"] for lk in item.ticker_links] == ["given", "name", "cashtag"]
-    assert item.to_message()["tickers"] == ["ACME"]  # a replay sends the text; the worker links it again
-    assert "tickers" not in parse_message({"published_at": "2024-03-04T14:00:00Z", "title": "Boeing"},
-                                          now=now).to_message()
+    msg = item.to_message()
+    assert msg["tickers"] == ["ACME"]  # the given ones only: a consumer tells them from the links found
+    assert [lk["rule"] for lk in msg["links"]] == ["name", "cashtag"]
+    assert msg["links_version"] == default_linker().version
+    plain = parse_message({"published_at": "2024-03-04T14:00:00Z", "title": "Boeing"}, now=now).to_message()
+    assert "tickers" not in plain and plain["links"][0]["ticker"] == "BA"
 
 
 def test_generated_stream_in_names_mode_is_linked_back_to_its_tickers():
