@@ -60,6 +60,9 @@ def register(sub) -> None:
     p.add_argument("--limit", type=int, help="stop after N rows")
     p.add_argument("--schema", help="score and store in-process into this PostgreSQL schema")
     p.add_argument("--model", help="checkpoint dir for in-process scoring (default: settings)")
+    p.add_argument("--jobs", type=int, metavar="N",
+                   help="in-process scoring with N model processes, stored in order by one writer (default: one "
+                        "per core on the CPU, one on a GPU)")
     p.add_argument("--from-kafka", action="store_true",
                    help="re-process what news.raw still retains (with --since) under a separate consumer group")
     p.add_argument("--since", dest="kafka_since", type=parse_time_arg, help="with --from-kafka: start time")
@@ -112,13 +115,13 @@ def cmd_replay(args) -> int:
     settings = args.settings
     if args.from_kafka:
         return services.replay_kafka(settings, args.kafka_since, schema=args.schema, model=args.model,
-                                     notify=args.notify)
+                                     notify=args.notify, jobs=args.jobs)
     if args.path is None:
         raise UserError("replay needs a PATH (or --from-kafka --since T)")
     return services.replay_archive(settings, services.ArchiveReplay(
         path=args.path, fmt=args.format, speed=parse_speed(args.speed), since=args.since, until=args.until,
         columns=ColumnMap(published_at=args.time_col, title=args.title_col, tickers=args.tickers_col),
-        limit=args.limit, notify=args.notify, schema=args.schema, model=args.model))
+        limit=args.limit, notify=args.notify, schema=args.schema, model=args.model, jobs=args.jobs))
 
 
 def cmd_demo(args) -> int:

@@ -13,10 +13,11 @@ command                    source (``stream/sources/``)  sink (``stream/sinks/``
 
 A source is an iterable of :class:`Record` (a validated article, or the raw bytes to hand
 on as they are) with a ``name`` and an optional ``total`` for the progress bar.  It may
-yield a :class:`Checkpoint` between records: the loop then flushes the sink (everything
-so far is durable: acknowledged by the broker, or committed in PostgreSQL) and only then
-runs the checkpoint's commit (the feed state, the consumer offsets) and prints what it
-returns.  The pacing rule is ``stream.replay.Pacer`` (``--speed``): a validated article
+yield a :class:`Checkpoint` between records: its commit (the feed state, the consumer offsets)
+runs only once everything before it is durable (acknowledged by the broker, or committed in
+PostgreSQL), and what it returns is printed.  A sink that keeps batches in flight (the in-process
+store) takes the checkpoint itself (``checkpoint(commit, report)``) and runs it when its batches are
+committed, without stopping; for the others the loop flushes the sink first.  The pacing rule is ``stream.replay.Pacer`` (``--speed``): a validated article
 waits until its event time is due.
 """
 
@@ -62,6 +63,9 @@ class Source(Protocol):
 
 
 class Sink(Protocol):
+    """Also, optionally, ``checkpoint(commit, report)``: run ``commit`` once what was written so far is
+    durable, and hand what it returns to ``report`` (else the loop flushes, then commits)."""
+
     def write(self, record: Record) -> None: ...
 
     def flush(self) -> None:
@@ -90,14 +94,19 @@ def run(source: Source, sink: Sink, pacer=None, *, bar: Callable[..., tqdm] = tq
     counts = Counts()
     progress = bar(total=source.total, desc=source.name, unit="item", dynamic_ncols=True,
                    disable=None if source.progress else True)
+    def report(message: str | None) -> None:
+        if message:
+            progress.write(message, file=out or sys.stdout)
+            (out or sys.stdout).flush()
+
     try:
         for rec in source:
             if isinstance(rec, Checkpoint):
-                sink.flush()
-                message = rec.commit() if rec.commit is not None else None
-                if message:
-                    progress.write(message, file=out or sys.stdout)
-                    (out or sys.stdout).flush()
+                if rec.commit is not None and hasattr(sink, "checkpoint"):
+                    sink.checkpoint(rec.commit, report)
+                else:
+                    sink.flush()
+                    report(rec.commit() if rec.commit is not None else None)
                 continue
             if rec.item is not None and pacer is not None:
                 pacer.wait_for(rec.item.published_at)

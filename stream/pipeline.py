@@ -234,6 +234,34 @@ def mark_stories(index: Any, rows: Sequence[Any], texts: Sequence[str]) -> None:
         rows[i].story_id, rows[i].story_first = mark.story_id, mark.first
 
 
+@dataclass
+class Scores:
+    """The model's reading of a batch: one prediction and one per-ticker sentiment map (or None) per item."""
+
+    predictions: list[Any]
+    per_ticker: list[dict | None]
+    model_version: str
+    tokenize_s: float = 0.0
+    infer_s: float = 0.0  # the model (tokenisation excluded when the engine reports it)
+
+
+def score_inputs(items: Sequence[NewsItem]) -> tuple[list[str], list[Any], list[Any]]:
+    """What :func:`score_items` reads of the items: texts, ticker links, tickers (plain data: it may go to
+    another process)."""
+    return [it.model_text for it in items], [it.ticker_links for it in items], [it.tickers for it in items]
+
+
+def score_items(engine: Engine, texts: Sequence[str], links: Sequence[Any], tickers: Sequence[Any]) -> Scores:
+    """One engine call: the headlines and the sentiment toward each item's tickers.  A pure function of the
+    texts (batch invariance): any process with the same checkpoint gives the same scores."""
+    if not texts:
+        return Scores([], [], engine.model_version)
+    t0 = time.perf_counter()
+    preds, per_ticker = predict_per_ticker(engine, texts, links, tickers)
+    tokenize_s = float(getattr(engine, "last_tokenize_s", 0.0) or 0.0)
+    return Scores(preds, per_ticker, engine.model_version, tokenize_s, time.perf_counter() - t0 - tokenize_s)
+
+
 class BatchProcessor:
     """One batch: parse every record, score the valid ones, store them in one transaction."""
 
@@ -268,62 +296,79 @@ class BatchProcessor:
         return self.store(self.prepare(records, unseen_sources))
 
     def prepare(self, records: Sequence[RawRecord], unseen_sources: Sequence[str] = ()) -> BatchResult:
-        """Everything before the database: decode, validate, dedupe, link, score, build rows, mark stories.
+        """Everything before the database: :meth:`admit`, :meth:`score` and :meth:`build`, in this thread.
 
         Batches must be prepared in arrival order; each prepared batch must then go to :meth:`store`
         (in the same order) before its ids count as stored; the ids of prepared batches not yet stored
         are kept aside, so a repeat in the next batch is still a ``duplicate_id`` dead letter."""
+        res = self.admit(records, unseen_sources)
+        if res.items:
+            try:
+                self.build(res, self.score(res))
+            except BaseException:
+                self.abandon(res)
+                raise
+        return res
+
+    def admit(self, records: Sequence[RawRecord], unseen_sources: Sequence[str] = ()) -> BatchResult:
+        """Decode, validate (linking what the message does not carry) and dedupe: the batch's items, its dead
+        letters.  In arrival order; the ids admitted stay pending until :meth:`store` (or :meth:`abandon`)."""
         res = BatchResult(received=len(records), unseen_sources=list(unseen_sources))
         batch_ids: set[str] = set()
-        sources = res.sources
-        origin = res.origin
         linker = self._timed_extractor
         linker.seconds = 0.0
         t_parse = time.perf_counter()
         for rec in records:
-            try:
-                item = parse_record(rec.value, extractor=linker)
-            except InvalidRecord as exc:
-                res.dead.append(DeadLetter(rec, exc.reason, exc.detail))
-                continue
-            except Exception as exc:  # noqa: BLE001 - a validation bug must not make this record a poison pill
-                log.exception("record %s/%s/%s: unexpected validation error", rec.topic, rec.partition, rec.offset)
-                res.dead.append(DeadLetter(rec, "parse_failed", f"{type(exc).__name__}: {exc}"[:500]))
+            item = self._parse(rec, res)
+            if item is None:
                 continue
             if item.id in batch_ids or self._handled(item.id):
                 res.dead.append(DeadLetter(rec, "duplicate_id", f"id {item.id} was already processed"))
                 continue
             batch_ids.add(item.id)
             res.items.append(item)
-            sources[item.id] = f"{rec.topic}:{rec.partition}"
-            origin[item.id] = rec
+            res.sources[item.id] = f"{rec.topic}:{rec.partition}"
+            res.origin[item.id] = rec
             mode = rec.header(REPLAY_HEADER)
             if mode is not None:
                 res.replay = True
                 res.notify = mode == b"notify"
         with self._ids_lock:
             self._pending.update(batch_ids)
-        texts = [it.model_text for it in res.items]  # model text preparation counts as parsing
         res.link_s = linker.seconds
         res.parse_s = time.perf_counter() - t_parse - res.link_s
-        if res.items:
-            try:
-                t0 = time.perf_counter()
-                # one engine call: the headlines and the sentiment toward each item's tickers
-                preds, per_ticker = predict_per_ticker(
-                    self.engine, texts, [it.ticker_links for it in res.items], [it.tickers for it in res.items])
-                res.tokenize_s = float(getattr(self.engine, "last_tokenize_s", 0.0) or 0.0)
-                res.infer_s = time.perf_counter() - t0 - res.tokenize_s
-                version = self.engine.model_version
-                t0 = time.perf_counter()
-                res.scored = [article_row(it, p, version, pt) for it, p, pt in zip(res.items, preds, per_ticker)]
-                if self.novelty is not None:
-                    mark_stories(self.novelty, res.scored, texts)
-                res.build_s = time.perf_counter() - t0
-            except BaseException:
-                self._release(batch_ids, stored=())
-                raise
         return res
+
+    def _parse(self, rec: RawRecord, res: BatchResult) -> NewsItem | None:
+        try:
+            return parse_record(rec.value, extractor=self._timed_extractor)
+        except InvalidRecord as exc:
+            res.dead.append(DeadLetter(rec, exc.reason, exc.detail))
+        except Exception as exc:  # noqa: BLE001 - a validation bug must not make this record a poison pill
+            log.exception("record %s/%s/%s: unexpected validation error", rec.topic, rec.partition, rec.offset)
+            res.dead.append(DeadLetter(rec, "parse_failed", f"{type(exc).__name__}: {exc}"[:500]))
+        return None
+
+    def score(self, res: BatchResult) -> Scores:
+        """The model's reading of the admitted items, with this processor's engine (:func:`score_items`)."""
+        return score_items(self.engine, *score_inputs(res.items))
+
+    def build(self, res: BatchResult, scores: Scores) -> BatchResult:
+        """The stored rows of the scored items, with their stories marked: in batch order (the story index
+        remembers the batches before)."""
+        res.tokenize_s, res.infer_s = scores.tokenize_s, scores.infer_s
+        t0 = time.perf_counter()
+        texts = [it.model_text for it in res.items]
+        res.scored = [article_row(it, p, scores.model_version, pt)
+                      for it, p, pt in zip(res.items, scores.predictions, scores.per_ticker)]
+        if self.novelty is not None:
+            mark_stories(self.novelty, res.scored, texts)
+        res.build_s += time.perf_counter() - t0
+        return res
+
+    def abandon(self, res: BatchResult) -> None:
+        """An admitted batch that will not be stored (its scoring failed, the run stops): its ids are free."""
+        self._release(res.origin, stored=())
 
     def _handled(self, item_id: str) -> bool:
         with self._ids_lock:

@@ -12,6 +12,7 @@ import json
 import math
 import re
 from dataclasses import dataclass, field
+from functools import cached_property
 from datetime import datetime, timedelta, timezone
 from typing import Any, Iterable, Mapping
 
@@ -71,8 +72,8 @@ class NewsItem:
     ticker_links: tuple[dict[str, Any], ...] = ()  # why each ticker is there (span, text, rule)
     links_version: str | None = None  # the version of the linker that found them (None: unknown)
 
-    @property
-    def model_text(self) -> str:
+    @cached_property
+    def model_text(self) -> str:  # read by the model and by story marking: made once
         return model_text(self.title, self.summary)
 
     def to_message(self) -> dict[str, Any]:

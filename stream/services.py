@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Sequence
 
 from stream import ingest
-from stream.app import run_worker
+from stream.app import WorkerParts, run_worker
 from stream.base.config import Settings, refuse_default_secrets
 from stream.base.errors import UserError
 from stream.kafka_io import ensure_topics
@@ -30,6 +30,7 @@ from stream.sources.health import DatabaseHealth
 from stream.sources.polite import HostLimiter
 from stream.sources.report import catalogue_table
 from stream.sources.rss import FeedState
+from stream.scoring import Elsewhere, ProcessScorer, default_jobs
 from stream.wiring import build_linker, build_parts
 
 log = logging.getLogger("finsent")
@@ -128,6 +129,7 @@ class ArchiveReplay:
     notify: bool = False
     schema: str | None = None  # score and store in-process into this schema
     model: str | None = None  # with schema: the checkpoint
+    jobs: int | None = None  # with schema: model processes (None: scoring.default_jobs)
 
 
 def replay_archive(settings: Settings, opts: ArchiveReplay) -> int:
@@ -137,9 +139,10 @@ def replay_archive(settings: Settings, opts: ArchiveReplay) -> int:
     parts = None
     if opts.schema:
         target = settings.replace(schema=opts.schema, model=opts.model or settings.model)
-        parts = build_parts(target, with_notifier=opts.notify)
-        sink = StoreSink(parts.processor, target.schema, notify=opts.notify, batch_size=_batch_size(target))
+        parts, sink = in_process(target, notify=opts.notify, jobs=opts.jobs)
     else:
+        if opts.jobs is not None:
+            raise UserError("--jobs needs --schema or --from-kafka (the running workers score what goes into news.raw)")
         sink = KafkaSink(settings, _replay_headers(opts.notify))
     counts = ingest.run(source, sink, Pacer(opts.speed))
     if parts is not None and parts.notifier is not None:
@@ -150,15 +153,31 @@ def replay_archive(settings: Settings, opts: ArchiveReplay) -> int:
     return 0
 
 
+def in_process(target: Settings, *, notify: bool, jobs: int | None) -> tuple[WorkerParts, StoreSink]:
+    """The worker's parts and the sink that scores and stores through its batch loop, in this process;
+    ``jobs``: model processes (None: one per core on the CPU, see :func:`stream.scoring.default_jobs`)."""
+    if jobs is not None and jobs < 1:
+        raise UserError("--jobs must be at least 1")
+    jobs = jobs or default_jobs(target.device)
+    scorer = ProcessScorer(target.model, target.device, jobs) if jobs > 1 else None
+    try:
+        parts = build_parts(target, with_notifier=notify, engine=Elsewhere(scorer) if scorer else None)
+    except BaseException:
+        if scorer is not None:
+            scorer.close()
+        raise
+    return parts, StoreSink(parts.processor, target.schema, notify=notify, batch_size=_batch_size(target),
+                            scorer=scorer)
+
+
 def replay_kafka(settings: Settings, since: datetime | None, *, schema: str | None = None, model: str | None = None,
-                 notify: bool = False) -> int:
+                 notify: bool = False, jobs: int | None = None) -> int:
     """Re-process what news.raw retains since ``since``, under a separate consumer group, in-process."""
     if since is None:
         raise UserError("--from-kafka needs --since T")
     target = settings.replace(schema=schema or settings.schema, model=model or settings.model)
-    parts = build_parts(target, with_notifier=notify)
+    parts, sink = in_process(target, notify=notify, jobs=jobs)
     source = KafkaReplaySource(settings, since, _batch_size(settings))
-    sink = StoreSink(parts.processor, target.schema, notify=notify, batch_size=_batch_size(settings))
     ingest.run(source, sink)
     if parts.notifier is not None:
         parts.notifier.deliver_pending()

@@ -2,17 +2,19 @@
 
 A consumer of its own (group ``<app_id>-replay-<unix time>``, manual assignment) seeks every
 partition to the first offset at or after T (record timestamps are event times) and reads up to
-the end offsets it saw at the start.  After each poll a checkpoint commits the group's offsets,
-once the sink has stored the records.
+the end offsets it saw at the start.  After each poll a checkpoint commits the positions reached,
+once the sink has stored the records before them.
 """
 
 from __future__ import annotations
 
 import time
+from functools import partial
 from datetime import datetime
 from typing import Iterator
 
 from kafka import KafkaConsumer, TopicPartition
+from kafka.structs import OffsetAndMetadata
 
 from stream.base.config import Settings
 from stream.base.errors import UserError
@@ -63,11 +65,12 @@ class KafkaReplaySource:
                                                    offset=r.offset, timestamp_ms=r.timestamp))
                 if tp in remaining and self.consumer.position(tp) >= remaining[tp]:
                     del remaining[tp]
-            if n:
-                yield Checkpoint(self._commit)
+            if n:  # the positions reached: committed once the records before are stored
+                offsets = {tp: OffsetAndMetadata(self.consumer.position(tp), "", -1) for tp in polled}
+                yield Checkpoint(partial(self._commit, offsets))
 
-    def _commit(self) -> None:
-        self.consumer.commit()
+    def _commit(self, offsets: dict) -> None:
+        self.consumer.commit(offsets)
 
     def close(self) -> None:
         self.consumer.close()

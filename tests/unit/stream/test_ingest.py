@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import threading
 from datetime import datetime, timedelta, timezone
 from types import SimpleNamespace
 
@@ -13,7 +14,7 @@ import pytest
 from stream import ingest
 from stream.base.errors import UserError
 from stream.ingest import Checkpoint, Record
-from stream.pipeline import RawRecord
+from stream.pipeline import BatchResult, RawRecord
 from stream.replay import Pacer
 from stream.raw_message import parse_message
 from stream.sinks.kafka import KafkaSink
@@ -231,13 +232,28 @@ def test_kafka_sink_stops_at_a_refused_record():
 
 
 class FakeProcessor:
-    def __init__(self):
-        self.batches = []
+    """The batch step's two halves: prepare (records in) and store (a record keyed b"dup" is already stored)."""
 
-    def process(self, batch):
+    def __init__(self, store_gate=None, fail_at=None):
+        self.batches, self.stored, self.events = [], [], []
+        self.store_gate, self.fail_at = store_gate, fail_at
+
+    def prepare(self, batch, unseen=()):
+        self.events.append(("prepare", len(self.batches)))
         self.batches.append(list(batch))
-        return SimpleNamespace(inserted=[r for r in batch if r.key != b"dup"], skipped=sum(r.key == b"dup" for r in batch),
-                               dead=[])
+        return BatchResult(received=len(batch), items=list(batch))
+
+    def store(self, res):
+        k = len(self.stored)
+        if self.store_gate is not None:
+            self.store_gate(k)
+        if k == self.fail_at:
+            raise RuntimeError("database refused the batch")
+        self.events.append(("store", k))
+        self.stored.append(res.items)
+        res.inserted = [r for r in res.items if r.key != b"dup"]
+        res.skipped = len(res.items) - len(res.inserted)
+        return res
 
 
 def test_store_sink_batches_by_size_and_at_checkpoints_with_the_replay_header():
@@ -249,6 +265,44 @@ def test_store_sink_batches_by_size_and_at_checkpoints_with_the_replay_header():
     assert all(r.headers == (("finsent-replay", b"quiet"),) for b in proc.batches for r in b)
     assert proc.batches[-1][0].key == b"dup"
     assert sink.summary() == "stored 4 in schema other, already there 1, dead-lettered 0"
+
+
+def test_store_sink_scores_the_next_batch_while_the_previous_one_commits():
+    started = threading.Event()
+
+    def gate(k):  # batch 0's commit waits until batch 1 is being prepared: impossible one after the other
+        if k == 0:
+            assert started.wait(10), "batch 1 was not prepared while batch 0 committed"
+
+    proc = FakeProcessor(store_gate=gate)
+    prepare = proc.prepare
+    proc.prepare = lambda batch, unseen=(): (len(proc.batches) == 1 and started.set(), prepare(batch, unseen))[1]
+    sink = StoreSink(proc, "other", notify=False, batch_size=2)
+    ingest.run(FakeSource([Record(item=item(i)) for i in range(6)]), sink, bar=FakeBar, out=io.StringIO())
+    assert [len(b) for b in proc.stored] == [2, 2, 2] and sink.stored == 6
+    assert proc.events.index(("prepare", 1)) < proc.events.index(("store", 0))
+
+
+def test_a_checkpoint_commits_in_order_after_the_batches_before_it_without_stopping_the_loop():
+    proc = FakeProcessor()
+    commits = []
+    recs = [Record(item=item(0)), Record(item=item(1)), Record(item=item(2)),
+            Checkpoint(lambda: commits.append(len(proc.stored)) or "offsets 3"), Record(item=item(3))]
+    out = io.StringIO()
+    ingest.run(FakeSource(recs), StoreSink(proc, "other", notify=False, batch_size=2), bar=FakeBar, out=out)
+    assert [len(b) for b in proc.batches] == [2, 1, 1]  # the checkpoint ended a batch
+    assert commits and commits[0] >= 2 and "offsets 3" in out.getvalue()
+
+
+def test_a_failed_commit_stops_the_replay_and_nothing_after_it_commits_or_checkpoints():
+    proc = FakeProcessor(fail_at=1)
+    commits = []
+    recs = [Record(item=item(i)) for i in range(4)] + [Checkpoint(lambda: commits.append(1))] + \
+        [Record(item=item(i)) for i in range(4, 12)]
+    with pytest.raises(RuntimeError, match="database refused"):
+        ingest.run(FakeSource(recs), StoreSink(proc, "other", notify=False, batch_size=2), bar=FakeBar,
+                   out=io.StringIO())
+    assert len(proc.stored) == 1 and commits == []
 
 
 def test_list_source_gives_its_items_with_their_count_as_total():
