@@ -83,6 +83,7 @@ class BatchLoop:
         """Done with the first failed batch's exception (the loop is then stopped)."""
         if self._failed is None:
             self._failed = asyncio.get_running_loop().create_future()
+            self._failed.add_done_callback(_retrieved)  # a signal: the failure itself is raised by the batch's task
         return self._failed
 
     def raise_failure(self) -> None:
@@ -127,8 +128,6 @@ class BatchLoop:
         for task in self._inflight:
             task.cancel()
         self._inflight.clear()
-        if self._failed is not None and self._failed.done() and not self._failed.cancelled():
-            self._failed.exception()  # retrieved: no "never retrieved" warning
 
     def close(self) -> None:
         self.model_thread.shutdown(wait=True)
