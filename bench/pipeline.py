@@ -29,7 +29,6 @@ Needs the local stack (`finsent up`) or FINSENT_KAFKA / FINSENT_DATABASE_URL.
 from __future__ import annotations
 
 import argparse
-import gzip
 import json
 import os
 import socket
@@ -49,6 +48,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import psycopg2  # noqa: E402
 from kafka import KafkaConsumer  # noqa: E402
 
+from bench import stocknet  # noqa: E402
 from deploy import localstack  # noqa: E402
 from model.cpu import describe_cpu  # noqa: E402
 from stream.base.config import load_settings  # noqa: E402
@@ -57,7 +57,7 @@ from stream.pipeline import STAGES  # noqa: E402
 from stream.process import WorkerProcess  # noqa: E402
 from stream.raw_message import model_text  # noqa: E402
 
-STOCKNET = ROOT.parent / "shared" / "data" / "streams" / "stocknet_tweets.jsonl.gz"
+STOCKNET = stocknet.STOCKNET
 ALL_MODES = ("model", "preloaded", "concurrent", "null", "latency")
 STAGE_LABELS = {"consume": "consume (Faust)", "parse": "decode+validate", "link": "link", "tokenize": "tokenize",
                 "infer": "infer", "build": "build rows", "db": "DB", "alerts": "alerts",
@@ -68,14 +68,7 @@ STAGE_LABELS = {"consume": "consume (Faust)", "parse": "decode+validate", "link"
 def load_messages(n: int, path: Path = STOCKNET) -> tuple[list[dict], str]:
     """``n`` news.raw messages from the StockNet tweets (explicit ids), or generated headlines."""
     if path.is_file():
-        out = []
-        with gzip.open(path, "rt", encoding="utf-8") as f:
-            for i, line in enumerate(f):
-                t = json.loads(line)
-                out.append({"id": f"sn{i}", "published_at": t["published_at"], "title": t["text"],
-                            "tickers": [t["ticker"]], "source": "stocknet"})
-                if len(out) >= n:
-                    break
+        out = stocknet.messages(n, path)
         if len(out) >= n:
             return out, f"StockNet tweets ({path.name})"
     from stream.synthetic.generate import generate_stream

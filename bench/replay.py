@@ -25,7 +25,6 @@ Needs the local stack (`finsent up`) or FINSENT_KAFKA / FINSENT_DATABASE_URL.
 from __future__ import annotations
 
 import argparse
-import gzip
 import json
 import os
 import subprocess
@@ -46,30 +45,13 @@ if "--simulate-avx2" in sys.argv:
 import psycopg2  # noqa: E402
 
 from bench.cpu import CpuMeter, describe_split, tree_cpu_seconds  # noqa: E402
-from bench.pipeline import STOCKNET  # noqa: E402
+from bench.stocknet import write_archive  # noqa: E402
 from model.cpu import describe_cpu  # noqa: E402
 from stream.base.config import load_settings  # noqa: E402
 from stream.kafka_io import ensure_topics  # noqa: E402
 from stream.process import settings_env  # noqa: E402
 
 PATHS = ("kafka", "inprocess")
-
-
-def write_archive(n: int, folder: Path) -> tuple[Path, list[dict]]:
-    """The first ``n`` StockNet tweets as news.raw messages (explicit ids: exact counts), JSON lines."""
-    msgs = []
-    with gzip.open(STOCKNET, "rt", encoding="utf-8") as f:
-        for i, line in enumerate(f):
-            if i >= n:
-                break
-            t = json.loads(line)
-            msgs.append({"id": f"sn{i}", "published_at": t["published_at"], "title": t["text"],
-                         "tickers": [t["ticker"]], "source": "stocknet"})
-    path = folder / f"stocknet-{len(msgs)}.jsonl"
-    with open(path, "w", encoding="utf-8") as f:
-        for m in msgs:
-            f.write(json.dumps(m, ensure_ascii=False) + "\n")
-    return path, msgs
 
 
 def model_only(settings, msgs: list[dict], n: int, batch: int = 64) -> dict:
