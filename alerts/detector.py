@@ -51,8 +51,8 @@ Model
 Everything here is a function of the counts only, so evaluating the same
 windows again (after a restart, or a replay) gives the same decisions; the
 database layer (:mod:`alerts.service`) adds idempotent storage.  The in-memory
-:class:`Detector` runs the very same code over counts kept in dictionaries; the
-tests use it to measure detection quality on generated streams.
+simulator (:mod:`alerts.simulator`: ``Detector``) runs the very same code over counts
+kept in dictionaries; the tests use it to measure detection quality on generated streams.
 """
 
 from __future__ import annotations
@@ -67,7 +67,6 @@ from typing import Any, Iterable, Mapping, Protocol, Sequence
 
 from stream.base.config import AlertSettings, ConfigError
 from stream.base.labels import SCOPE_KINDS
-from stream.ticker_sentiment import sentiment_toward
 
 MINUTE = 60
 RULE = "negative_spike"
@@ -92,12 +91,11 @@ def floor_to(s: int, step: int) -> int:
 
 
 # -- configuration ---------------------------------------------------------------
-# The thresholds are defined once, in the [alerts] settings section (stream/base/config.py
-# AlertSettings); a DetectorConfig takes its defaults from there and from_settings() reads
-# these fields of the section.
+# The thresholds are defined once, in the [alerts] settings section (stream/base/settings.py
+# AlertSettings): a DetectorConfig takes its defaults from there, and every scale reads them from the
+# settings it is given (THRESHOLDS), save those its Scale record overrides.
 _ALERTS = AlertSettings()
-THRESHOLDS = ("window_s", "step_s", "min_negative", "min_share", "z_threshold", "ewma_alpha", "baseline_windows",
-              "min_std", "warmup_windows", "cooldown_s", "scope_kinds")
+THRESHOLDS = ("min_negative", "min_share", "z_threshold", "ewma_alpha", "min_std")
 
 
 @dataclass(frozen=True)
@@ -146,8 +144,8 @@ class DetectorConfig:
 
     @classmethod
     def from_settings(cls, a) -> "DetectorConfig":
-        """From :class:`stream.base.config.AlertSettings`."""
-        return cls(**{k: tuple(getattr(a, k)) if k == "scope_kinds" else getattr(a, k) for k in THRESHOLDS})
+        """The 5-minute scale of :class:`stream.base.settings.AlertSettings` (its window keys and thresholds)."""
+        return parse_scale("5m", a)
 
     @property
     def lookback_s(self) -> int:
@@ -164,13 +162,43 @@ class DetectorConfig:
 
     @classmethod
     def scales_from_settings(cls, a) -> list["DetectorConfig"]:
-        """One config per time scale of :class:`stream.base.config.AlertSettings` (``scales``)."""
+        """One config per time scale of :class:`stream.base.settings.AlertSettings` (``scales``)."""
         return [parse_scale(spec, a) for spec in a.scales]
 
 
 # -- time scales ---------------------------------------------------------------------------
-# name -> (window_s, step_s, baseline_windows, warmup_windows, cooldown_s, anchored, overrides)
-# 5m: sliding 5-minute windows every minute, baseline the last day (from the [alerts] keys);
+@dataclass(frozen=True)
+class Scale:
+    """A time scale: its windows, its baseline, and the thresholds it sets instead of the [alerts] ones
+    (None: the [alerts] value)."""
+
+    name: str
+    window_s: int
+    step_s: int
+    baseline_windows: int
+    warmup_windows: int
+    cooldown_s: int
+    anchored: bool = False  # the window grows from its multiple of window_s (a UTC day) instead of sliding
+    min_negative: int | None = None
+    min_share: float | None = None
+    z_threshold: float | None = None
+    ewma_alpha: float | None = None
+    min_std: float | None = None
+
+    def config(self, a) -> DetectorConfig:
+        """This scale over the [alerts] settings ``a``; the market (``all``) is watched too at its
+        ``market_scales``."""
+        kinds = tuple(a.scope_kinds)
+        if self.name in tuple(getattr(a, "market_scales", ())) and "all" not in kinds:
+            kinds = kinds + ("all",)
+        thresholds = {k: getattr(a, k) if getattr(self, k) is None else getattr(self, k) for k in THRESHOLDS}
+        return DetectorConfig(window_s=self.window_s, step_s=self.step_s, baseline_windows=self.baseline_windows,
+                              warmup_windows=self.warmup_windows, cooldown_s=self.cooldown_s, scale=self.name,
+                              anchored=self.anchored, scope_kinds=kinds, **thresholds)
+
+
+# 5m: sliding 5-minute windows every minute, baseline the last day (the [alerts] window keys, see
+#     five_minutes());
 # 1h: sliding hours every 5 minutes, baseline the last week; floors: at least 0.25 negatives expected
 #     an hour, half the hour's stories negative, z >= 6 (at the 5m floors, earnings hours of quiet
 #     tickers fired 0.6 false alerts per calm generated day);
@@ -179,45 +207,47 @@ class DetectorConfig:
 #     z >= 3, at least 4 negative stories (measured on the StockNet replay: at z >= 5, 40 % share and
 #     5 negatives the day scale found 6 ticker-days in two years; at z >= 3, no share floor and 4
 #     negatives 47, among them 27 of the 28 days of the simple daily rule of issue 15).
-SCALES: dict[str, tuple[int, int, int, int, int, bool, dict]] = {
-    "1h": (3600, 300, 168, 4, 6 * 3600, False, {"min_std": 0.5, "min_share": 0.5, "z_threshold": 6.0}),
-    "1d": (86400, 3600, 30, 7, 86400, True, {"min_share": 0.0, "z_threshold": 3.0, "min_negative": 4}),
-}
+SCALES: dict[str, Scale] = {s.name: s for s in (
+    Scale("1h", window_s=3600, step_s=300, baseline_windows=168, warmup_windows=4, cooldown_s=6 * 3600,
+          min_std=0.5, min_share=0.5, z_threshold=6.0),
+    Scale("1d", window_s=86400, step_s=3600, baseline_windows=30, warmup_windows=7, cooldown_s=86400, anchored=True,
+          min_share=0.0, z_threshold=3.0, min_negative=4),
+)}
+
+
+def five_minutes(a) -> Scale:
+    """The 5m scale: its windows from the [alerts] keys."""
+    return Scale("5m", window_s=a.window_s, step_s=a.step_s, baseline_windows=a.baseline_windows,
+                 warmup_windows=a.warmup_windows, cooldown_s=a.cooldown_s)
+
+
+def custom_scale(name: str, spec: str, whole: str | None = None) -> Scale:
+    """``WINDOW_S/STEP_S[/BASELINE_WINDOWS[/COOLDOWN_S[/anchored]]]`` (baseline: a week, at most 288 windows;
+    cooldown: six windows)."""
+    parts = [p.strip() for p in spec.split("/")]
+    try:
+        window, step = int(parts[0]), int(parts[1])
+        baseline = int(parts[2]) if len(parts) > 2 and parts[2] else max(1, min(288, 86400 * 7 // window))
+        cooldown = int(parts[3]) if len(parts) > 3 and parts[3] else window * 6
+    except (ValueError, IndexError, ZeroDivisionError):
+        raise ConfigError(f"alerts scale {whole or f'{name}={spec}'!r}: use "
+                          "NAME=WINDOW_S/STEP_S[/BASELINE_WINDOWS[/COOLDOWN_S[/anchored]]]") from None
+    return Scale(name, window_s=window, step_s=step, baseline_windows=baseline, warmup_windows=min(6, baseline),
+                 cooldown_s=cooldown, anchored=len(parts) > 4 and parts[4] == "anchored")
 
 
 def parse_scale(spec: str, a) -> DetectorConfig:
     """A scale spec of the settings: ``5m`` (the [alerts] window keys), ``1h``, ``1d``, or
     ``NAME=WINDOW_S/STEP_S[/BASELINE_WINDOWS[/COOLDOWN_S[/anchored]]]``."""
-    base = dict(
-        min_negative=a.min_negative, min_share=a.min_share, z_threshold=a.z_threshold, ewma_alpha=a.ewma_alpha,
-        min_std=a.min_std, scope_kinds=tuple(a.scope_kinds),
-    )
     name, _, custom = spec.strip().partition("=")
     name = name.strip()
-    kinds = tuple(a.scope_kinds)
-    if name in tuple(getattr(a, "market_scales", ())) and "all" not in kinds:
-        kinds = kinds + ("all",)
-    base["scope_kinds"] = kinds
     if custom:
-        parts = [p.strip() for p in custom.split("/")]
-        try:
-            window, step = int(parts[0]), int(parts[1])
-            baseline = int(parts[2]) if len(parts) > 2 and parts[2] else max(1, min(288, 86400 * 7 // window))
-            cooldown = int(parts[3]) if len(parts) > 3 and parts[3] else window * 6
-        except (ValueError, IndexError):
-            raise ConfigError(f"alerts scale {spec!r}: use NAME=WINDOW_S/STEP_S[/BASELINE_WINDOWS[/COOLDOWN_S[/anchored]]]") from None
-        anchored = len(parts) > 4 and parts[4] == "anchored"
-        return DetectorConfig(window_s=window, step_s=step, baseline_windows=baseline,
-                              warmup_windows=min(6, baseline), cooldown_s=cooldown, scale=name,
-                              anchored=anchored, **base)
+        return custom_scale(name, custom, spec).config(a)
     if name == "5m":
-        return DetectorConfig(window_s=a.window_s, step_s=a.step_s, baseline_windows=a.baseline_windows,
-                              warmup_windows=a.warmup_windows, cooldown_s=a.cooldown_s, scale=name, **base)
+        return five_minutes(a).config(a)
     if name not in SCALES:
         raise ConfigError(f"alerts scale {name!r}: unknown (use 5m, 1h, 1d or NAME=WINDOW_S/STEP_S)")
-    window, step, baseline, warmup, cooldown, anchored, overrides = SCALES[name]
-    return DetectorConfig(window_s=window, step_s=step, baseline_windows=baseline, warmup_windows=warmup,
-                          cooldown_s=cooldown, scale=name, anchored=anchored, **{**base, **overrides})
+    return SCALES[name].config(a)
 
 
 # -- the decision for one window -------------------------------------------------
@@ -562,149 +592,6 @@ def joins_incident(window_start: int, window_end: int, inc_start: int, inc_end: 
     return window_start < inc_end + gap_s and window_end > inc_start
 
 
-@dataclass
-class Incident:
-    id: int
-    scope_kind: str
-    scope: str
-    start: int
-    end: int
-    scales: list[str] = field(default_factory=list)
-    alerts: list[Finding] = field(default_factory=list)
-
-
-class IncidentBook:
-    """Groups findings of every scale into incidents per scope (in memory; the
-    service does the same over the ``alerts`` table)."""
-
-    def __init__(self, gap_s: int = INCIDENT_GAP_S) -> None:
-        self.gap_s = gap_s
-        self.incidents: list[Incident] = []
-        self._open: dict[tuple[str, str], list[Incident]] = defaultdict(list)
-
-    def add(self, f: Finding) -> tuple[Incident, bool]:
-        """(the incident, True if the finding opened it: the one to notify)."""
-        for inc in reversed(self._open[(f.scope_kind, f.scope)]):
-            if joins_incident(f.window_start, f.window_end, inc.start, inc.end, self.gap_s):
-                inc.start, inc.end = min(inc.start, f.window_start), max(inc.end, f.window_end)
-                if f.scale not in inc.scales:
-                    inc.scales.append(f.scale)
-                inc.alerts.append(f)
-                return inc, False
-        inc = Incident(len(self.incidents) + 1, f.scope_kind, f.scope, f.window_start, f.window_end, [f.scale], [f])
-        self.incidents.append(inc)
-        self._open[(f.scope_kind, f.scope)].append(inc)
-        return inc, True
-
-
-# -- in-memory store and streaming detector ------------------------------------------
-@dataclass
-class MemoryStore:
-    """:class:`CountStore` in dictionaries (tests, quality runs, what-if tuning).
-
-    Counts are kept per minute and, for every coarser bucket size asked for,
-    per bucket too (filled from the minutes on first use, then kept current).
-    """
-
-    counts: dict[tuple[str, str], dict[int, list]] = field(default_factory=lambda: defaultdict(dict))
-    by_minute: dict[int, dict[tuple[str, str], list]] = field(default_factory=lambda: defaultdict(dict))
-    volume: dict[int, int] = field(default_factory=lambda: defaultdict(int))
-    alerts: dict[tuple[str, str, str, str], list[int]] = field(default_factory=lambda: defaultdict(list))
-    _coarse: dict[int, tuple[dict, dict]] = field(default_factory=dict)
-
-    def add(self, minute: int, kind: str, scope: str, articles: int, negative: int, score_sum: float = 0.0,
-            stories: int | None = None, negative_stories: int | None = None) -> None:
-        st = articles if stories is None else stories
-        nst = negative if negative_stories is None else negative_stories
-        for size, (counts, by_bucket) in [(MINUTE, (self.counts, self.by_minute)), *self._coarse.items()]:
-            m = floor_to(minute, size)
-            c = counts[(kind, scope)].get(m)
-            if c is None:
-                c = counts[(kind, scope)][m] = [0, 0, 0.0, 0, 0]
-                by_bucket[m][(kind, scope)] = c
-            c[0] += articles
-            c[1] += negative
-            c[2] += score_sum
-            c[3] += st
-            c[4] += nst
-        if kind == "all":
-            self.volume[minute] += articles
-
-    def _level(self, bucket_s: int):
-        if bucket_s == MINUTE:
-            return self.counts, self.by_minute
-        if bucket_s not in self._coarse:
-            counts: dict = defaultdict(dict)
-            by_bucket: dict = defaultdict(dict)
-            for key, minutes in self.counts.items():
-                for m, c in minutes.items():
-                    b = floor_to(m, bucket_s)
-                    t = counts[key].get(b)
-                    if t is None:
-                        t = counts[key][b] = [0, 0, 0.0, 0, 0]
-                        by_bucket[b][key] = t
-                    for i in range(5):
-                        t[i] += c[i]
-            self._coarse[bucket_s] = (counts, by_bucket)
-        return self._coarse[bucket_s]
-
-    def minute_counts(self, start, end, kinds):
-        for m, kind, scope, a, n, s, _st, _nst in self.bucket_counts(start, end, kinds, MINUTE):
-            yield m, kind, scope, a, n, s
-
-    def bucket_counts(self, start, end, kinds, bucket_s=MINUTE):
-        _counts, by_bucket = self._level(bucket_s)
-        for m in range(floor_to(start, bucket_s), end, bucket_s):
-            for (kind, scope), (a, n, s, st, nst) in by_bucket.get(m, {}).items():
-                if kind in kinds:
-                    yield m, kind, scope, a, n, s, st, nst
-
-    def negative_history(self, kind, scope, start, end, bucket_s=MINUTE, stories=False):
-        counts, _ = self._level(bucket_s)
-        buckets = counts.get((kind, scope), {})
-        i = 4 if stories else 1
-        if len(buckets) < (end - start) // bucket_s:
-            return {m: c[i] for m, c in buckets.items() if start <= m < end and c[i]}
-        out = {}
-        for m in range(floor_to(start, bucket_s), end, bucket_s):
-            c = buckets.get(m)
-            if c and c[i]:
-                out[m] = c[i]
-        return out
-
-    def scope_history(self, kind, scope, start, end, bucket_s=MINUTE, stories=False):
-        counts, _ = self._level(bucket_s)
-        buckets = counts.get((kind, scope), {})
-        ia, ineg = (3, 4) if stories else (0, 1)
-        if len(buckets) < (end - start) // bucket_s:
-            return {m: (c[ia], c[ineg]) for m, c in buckets.items() if start <= m < end and c[ia]}
-        out = {}
-        for m in range(floor_to(start, bucket_s), end, bucket_s):
-            c = buckets.get(m)
-            if c and c[ia]:
-                out[m] = (c[ia], c[ineg])
-        return out
-
-    def market_volume(self, start, end, bucket_s=MINUTE, stories=False):
-        counts, _ = self._level(bucket_s)
-        buckets = counts.get(("all", "all"), {})
-        i = 3 if stories else 0
-        if len(buckets) < (end - start) // bucket_s:
-            return {m: c[i] for m, c in buckets.items() if start <= m < end and c[i]}
-        return {m: buckets[m][i] for m in range(floor_to(start, bucket_s), end, bucket_s)
-                if m in buckets and buckets[m][i]}
-
-    def alert_starts(self, kind, scope, rule, start, end, scale="5m"):
-        return [s for s in self.alerts.get((kind, scope, rule, scale), []) if start < s < end]
-
-    def record(self, f: Finding) -> bool:
-        starts = self.alerts[(f.scope_kind, f.scope, f.rule, f.scale)]
-        if f.window_start in starts:
-            return False
-        bisect.insort(starts, f.window_start)
-        return True
-
-
 def ceil_to(s: int, step: int) -> int:
     return -((-s) // step) * step
 
@@ -717,81 +604,3 @@ def scale_ranges(evaluated: int, target: int, cfgs: Sequence[DetectorConfig]) ->
         if last >= first:
             out.append((cfg, first, last))
     return out
-
-
-class Detector:
-    """Streaming detector over in-memory counts: feed articles, advance the watermark.
-
-    The same decisions as :class:`alerts.service.AlertService` makes over
-    PostgreSQL (both run :func:`find_alerts` per scale and group the findings
-    into incidents the same way).  ``cfg``: one scale's config or a list of them.
-    """
-
-    def __init__(self, cfg: DetectorConfig | Sequence[DetectorConfig] | None = None, lateness_s: int = 60,
-                 incident_gap_s: int = INCIDENT_GAP_S):
-        cfgs = [DetectorConfig()] if cfg is None else [cfg] if isinstance(cfg, DetectorConfig) else list(cfg)
-        self.cfgs = cfgs
-        self.cfg = cfgs[0]
-        self.lateness_s = lateness_s
-        self.store = MemoryStore()
-        self.evaluated_until: int | None = None
-        self.max_event_time: int | None = None
-        self.alerts: list[Finding] = []
-        self.incidents = IncidentBook(incident_gap_s)
-        self.primary: list[Finding] = []  # the alerts that opened an incident (the ones sent)
-        self.trace = None  # optional callback, see find_alerts
-
-    def add(
-        self,
-        published_at: datetime | int,
-        tickers: Iterable[str],
-        topic: str | None,
-        sentiment: str,
-        score: float = 0.0,
-        first_seen: bool = True,
-        ticker_sentiment: Mapping[str, Any] | None = None,
-    ) -> None:
-        """One article.  ``ticker_sentiment``: the sentiment toward each ticker (``articles.ticker_sentiment``
-        form); a ticker counts its own, else the headline's, as the ticker buckets do."""
-        t = to_epoch(published_at)
-        m = floor_to(t, MINUTE)
-        neg = 1 if sentiment == "negative" else 0
-        st = 1 if first_seen else 0
-        for tk in set(tickers):
-            tk_sentiment, tk_score = sentiment_toward(ticker_sentiment, tk, sentiment, score)
-            tk_neg = 1 if tk_sentiment == "negative" else 0
-            self.store.add(m, "ticker", tk, 1, tk_neg, tk_score, st, tk_neg * st)
-        if topic:
-            self.store.add(m, "topic", topic, 1, neg, score, st, neg * st)
-        self.store.add(m, "all", "all", 1, neg, score, st, neg * st)
-        self.max_event_time = t if self.max_event_time is None else max(self.max_event_time, t)
-
-    def advance(self, watermark: datetime | int) -> list[Finding]:
-        """Evaluate every window whose end the watermark has passed; return new alerts."""
-        target = floor_to(to_epoch(watermark), MINUTE)
-        if self.evaluated_until is None:
-            if not self.store.volume:
-                return []
-            self.evaluated_until = min(self.store.volume)
-        if target <= self.evaluated_until:
-            return []
-        found: list[Finding] = []
-        for cfg, first, last in scale_ranges(self.evaluated_until, target, self.cfgs):
-            found += find_alerts(self.store, first, last, cfg, self.trace)
-        self.evaluated_until = target
-        order = {c.scale: i for i, c in enumerate(self.cfgs)}
-        found.sort(key=lambda f: (f.window_end, order.get(f.scale, 0), f.scope_kind, f.scope))
-        new = [f for f in found if self.store.record(f)]
-        for f in new:
-            _inc, opened = self.incidents.add(f)
-            if opened:
-                self.primary.append(f)
-        self.alerts.extend(new)
-        return new
-
-    def observe(self, max_event_time: datetime | int | None = None) -> list[Finding]:
-        """Advance to (max event time seen - lateness)."""
-        t = self.max_event_time if max_event_time is None else to_epoch(max_event_time)
-        if t is None:
-            return []
-        return self.advance(t - self.lateness_s)

@@ -1,7 +1,7 @@
 """Detection quality on generated streams (ground-truth sentiment, no model, no database).
 
 ``python -m alerts.quality --days 30`` runs the pure detector
-(:class:`alerts.detector.Detector`, the same code the service runs over
+(:class:`alerts.simulator.Detector`, the same code the service runs over
 PostgreSQL) over generated days and prints:
 
 * false alerts per calm day (no planted spike: every alert is a false one);
@@ -11,7 +11,7 @@ PostgreSQL) over generated days and prints:
   the detection delay in event time.
 
 A planted burst is *detected* when exactly one incident for its scope (the
-alerts of every time scale grouped, see :class:`alerts.detector.IncidentBook`)
+alerts of every time scale grouped, see :class:`alerts.simulator.IncidentBook`)
 overlaps ``[at - window, end + window)`` and the alert that opened it ends at
 most one window after the burst's end.
 
@@ -33,7 +33,8 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Iterable, Sequence
 
-from alerts.detector import Detector, DetectorConfig, Finding, to_epoch
+from alerts.detector import DetectorConfig, Finding, to_epoch
+from alerts.simulator import Detector
 from stream.base.config import AlertSettings
 from stream.base.timeparse import parse_iso
 from stream.synthetic.generate import Spike, day_start, generate_stream, universe

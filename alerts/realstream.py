@@ -22,7 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-from alerts.detector import Detector, from_epoch, to_epoch
+from alerts.detector import from_epoch, to_epoch
+from alerts.simulator import Detector
 from model.checkpoint import read_config
 from model.engine import load_engine
 from stream.base.config import machine_settings

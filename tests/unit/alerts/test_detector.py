@@ -10,8 +10,6 @@ import pytest
 from alerts.detector import (
     Baseline,
     DetectorConfig,
-    Detector,
-    MemoryStore,
     decide,
     ewma_baseline,
     find_alerts,
@@ -21,6 +19,7 @@ from alerts.detector import (
     surprise_z,
     tail_probability,
 )
+from alerts.simulator import Detector, MemoryStore
 from stream.base.config import AlertSettings, ConfigError
 
 T0 = 1_741_000_000 - (1_741_000_000 % 3600)  # an hour boundary (epoch seconds)

@@ -6,7 +6,8 @@ import random
 
 import pytest
 
-from alerts.detector import Detector, DetectorConfig, IncidentBook, Finding, joins_incident, parse_scale
+from alerts.detector import DetectorConfig, Finding, joins_incident, parse_scale
+from alerts.simulator import Detector, IncidentBook
 from stream.base.config import AlertSettings, ConfigError
 
 DAY = 86400
@@ -131,3 +132,16 @@ def test_incident_grouping_rules():
     assert not book.add(f(0, 3600 * 5, "1d"))[1]
     assert book.add(f(3600 * 7, 3600 * 7 + 300, "5m"))[1]
     assert [(i.scope, i.scales) for i in book.incidents] == [("X", ["5m", "1h", "1d"]), ("Y", ["5m"]), ("X", ["5m"])]
+
+
+def test_scales_are_named_records_whose_thresholds_come_from_the_settings_unless_the_scale_sets_them():
+    from alerts.detector import SCALES as RECORDS, THRESHOLDS, five_minutes
+
+    hour = RECORDS["1h"]
+    assert (hour.window_s, hour.step_s, hour.z_threshold, hour.ewma_alpha) == (3600, 300, 6.0, None)
+    a = AlertSettings(ewma_alpha=0.2, z_threshold=4.5, min_negative=3)
+    cfg = parse_scale("1h", a)
+    assert (cfg.ewma_alpha, cfg.z_threshold, cfg.min_negative) == (0.2, 6.0, 3)  # settings, save the scale's own
+    five = parse_scale("5m", a)
+    assert all(getattr(five, k) == getattr(a, k) for k in THRESHOLDS)  # one source: the [alerts] section
+    assert five_minutes(a).window_s == a.window_s and DetectorConfig.from_settings(a) == five

@@ -9,7 +9,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from alerts.detector import Detector
+from alerts.simulator import Detector
 from model import ort
 from model.engine import load_engine
 from model.entities import EntityQuery
