@@ -1,0 +1,75 @@
+"""The dashboard's HTML pages and error handlers: handlers over ``app.state.dash`` (:mod:`.state`)."""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import FileResponse
+
+from storage import dashboard as q
+from stream.dashboard import params as P
+from stream.dashboard.responses import Json
+from stream.dashboard.state import state
+
+
+def plotly_js() -> Path:
+    """plotly.min.js as shipped inside the ``plotly`` PyPI package (nothing from a CDN)."""
+    return Path(str(resources.files("plotly") / "package_data" / "plotly.min.js"))
+
+
+def page(request: Request, name: str, **ctx):
+    st = state(request)
+    return st.templates.TemplateResponse(request, name, {"schema": st.schema, "page": name.split(".")[0], **ctx})
+
+
+def overview(request: Request):
+    return page(request, "overview.html", title="Overview")
+
+
+def ticker_page(request: Request):
+    try:
+        sym = P.normalize_scope("ticker", request.path_params["symbol"])
+    except P.ParamError as exc:
+        raise HTTPException(400, str(exc)) from None
+    return page(request, "scope.html", title=f"Ticker {sym}", kind="ticker", scope=sym)
+
+
+def topic_page(request: Request):
+    try:
+        name = P.normalize_scope("topic", request.path_params["name"])
+    except P.ParamError as exc:
+        raise HTTPException(400, str(exc)) from None
+    return page(request, "scope.html", title=f"Topic {name}", kind="topic", scope=name)
+
+
+def alert_page(request: Request):
+    try:
+        alert_id = P.positive_id(request.path_params["alert_id"])
+    except P.ParamError as exc:
+        raise HTTPException(400, str(exc)) from None
+    st = state(request)
+    row = st.db(lambda cur: q.alert_scope(cur, alert_id))
+    if row is None:
+        raise HTTPException(404, f"no alert {alert_id} in schema '{st.schema}'")
+    return page(request, "alert.html", title=f"Alert {alert_id}", alert_id=alert_id, kind=row[0], scope=row[1])
+
+
+def vendor_plotly(request: Request):
+    return FileResponse(plotly_js(), media_type="text/javascript", headers={"Cache-Control": "max-age=86400"})
+
+
+async def param_error(request: Request, exc: P.ParamError):
+    return Json({"error": str(exc)}, status_code=400)
+
+
+async def http_error(request: Request, exc: HTTPException):
+    if request.url.path.startswith("/api/"):
+        return Json({"error": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+    st = state(request)
+    return st.templates.TemplateResponse(request, "error.html", {"schema": st.schema, "page": "error",
+                                                                 "title": f"Error {exc.status_code}",
+                                                                 "status": exc.status_code, "detail": exc.detail},
+                                         status_code=exc.status_code)
