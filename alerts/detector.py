@@ -492,31 +492,18 @@ class Finding:
         return self.score_sum / n if n else 0.0
 
 
-def find_alerts(
-    store: CountStore, first_end: int, last_end: int, cfg: DetectorConfig, trace=None
-) -> list[Finding]:
-    """Evaluate every window of the scale ending at ``first_end, first_end + step, ..., last_end``.
-
-    Returns the windows that fire, in (window end, scope) order, with the
-    cooldown applied across them and against the alerts already in ``store``.
-    A window whose start already has an alert of this scale is not reported
-    again (anchored windows grow over the day: the first firing one counts).
-    ``trace(kind, scope, window_start, decision)`` is called for every window
-    that passed the cheap volume tests (for tuning and explaining).
-    """
+def candidate_windows(store: CountStore, first_end: int, last_end: int, cfg: DetectorConfig
+                      ) -> dict[tuple[str, str], list[tuple]]:
+    """Per scope, the windows ending in ``[first_end, last_end]`` that are large and negative enough (cheap: no
+    history), each as ``(end, articles, negatives, score_sum, all articles, all negatives)``; stories are
+    counted instead of articles when the scale counts stories."""
     W, step, b = cfg.window_s, cfg.step_s, cfg.bucket_s
-    if last_end < first_end:
-        return []
-    assert first_end % step == 0 and last_end % step == 0, "window ends must be step-aligned"
-    stories = cfg.count_stories
     per_scope: dict[tuple[str, str], dict[int, tuple]] = defaultdict(dict)
     for bucket, kind, scope, articles, negative, score_sum, st, nst in store.bucket_counts(
         cfg.window_start(first_end), last_end, cfg.scope_kinds, b
     ):
-        per_scope[(kind, scope)][bucket] = (st, nst, score_sum, articles, negative) if stories else (
+        per_scope[(kind, scope)][bucket] = (st, nst, score_sum, articles, negative) if cfg.count_stories else (
             articles, negative, score_sum, articles, negative)
-
-    # candidates: windows that are large and negative enough (cheap, no history)
     candidates: dict[tuple[str, str], list[tuple]] = {}
     for key, buckets in per_scope.items():
         ends: set[int] = set()
@@ -542,9 +529,28 @@ def find_alerts(
                 found.append((e, a, n, s, aa, na))
         if found:
             candidates[key] = found
+    return candidates
+
+
+def find_alerts(
+    store: CountStore, first_end: int, last_end: int, cfg: DetectorConfig, trace=None
+) -> list[Finding]:
+    """Evaluate every window of the scale ending at ``first_end, first_end + step, ..., last_end``.
+
+    Returns the windows that fire, in (window end, scope) order, with the
+    cooldown applied across them and against the alerts already in ``store``.
+    A window whose start already has an alert of this scale is not reported
+    again (anchored windows grow over the day: the first firing one counts).
+    ``trace(kind, scope, window_start, decision)`` is called for every window
+    that passed the cheap volume tests (for tuning and explaining).
+    """
+    if last_end < first_end:
+        return []
+    assert first_end % cfg.step_s == 0 and last_end % cfg.step_s == 0, "window ends must be step-aligned"
+    candidates = candidate_windows(store, first_end, last_end, cfg)
     if not candidates:
         return []
-
+    b, stories = cfg.bucket_s, cfg.count_stories
     first_ws = min(cfg.window_start(c[0][0]) for c in candidates.values())
     last_end_c = max(c[-1][0] for c in candidates.values())
     volume = store.market_volume(first_ws - cfg.lookback_s, last_end_c, b, stories)

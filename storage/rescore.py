@@ -110,91 +110,26 @@ def rescore(
     message's own tickers (links with rule ``given``) are kept.  Adds "changed_tickers".
     """
     check_schema(schema)
-    text_fn = text_fn or _default_text_fn()
-    version = str(engine.model_version)
-    entities = takes_entities(engine)
+    job = _Job(engine, text_fn or _default_text_fn(), only_stale, relink, batch_size, until)
     started = time.monotonic()
     db = LazyConnection(lambda: connect(dsn, schema, application_name="finsent-rescore"))
     try:
         conn = db.get()
     except psycopg2.Error as exc:
         raise UserError(f"cannot connect to {redact(dsn)}: {first_line(exc)}") from None
-    stats = {"model_version": version, "scanned": 0, "updated": 0, "changed_sentiment": 0,
-             "changed_topic": 0, "batches": 0, "changed_tickers": 0, "changed_ticker_sentiment": 0}
+    stats = job.stats
     try:
         with conn.cursor() as cur:
-            cur.execute("SELECT to_regclass('articles')")
-            if cur.fetchone()[0] is None:
-                raise UserError(f"schema '{schema}' has no finsent tables: run 'finsent db upgrade --schema {schema}'")
-            cur.execute("SELECT pg_try_advisory_lock(hashtext('finsent rescore ' || current_schema()))")
-            if not cur.fetchone()[0]:
-                raise UserError(f"another rescore of schema '{schema}' is running")
-            cur.execute("SELECT date_trunc('minute', %s::timestamptz, 'UTC')", (since,))
-            since = cur.fetchone()[0]
-            stats["since"] = since
-            upper = "AND published_at < %(until)s" if until is not None else ""
-            bucket_upper = "AND bucket < date_trunc('minute', %(until)s::timestamptz, 'UTC')" if until is not None else ""
-            # Buckets of pruned months cannot be rebuilt: refuse ranges whose buckets count
-            # more articles than are stored.
-            cur.execute(
-                f"""SELECT (SELECT coalesce(sum(articles), 0) FROM sentiment_minute
-                             WHERE scope_kind = 'all' AND bucket >= %(since)s {bucket_upper}),
-                           (SELECT count(*) FROM articles WHERE published_at >= %(since)s {upper}),
-                           (SELECT count(*) FROM articles WHERE published_at >= %(since)s {upper}
-                                   AND {_STALE})""",
-                {"since": since, "until": until, "stale": only_stale, "v": version, "entities": entities},
-            )
-            counted, stored, todo = cur.fetchone()
+            job.since = _start(cur, schema, since, job)
             conn.commit()
-            if counted > stored:
-                raise UserError(
-                    f"the trend buckets since {since:%Y-%m-%d %H:%M} count {counted} articles but only {stored} "
-                    "are stored (older partitions pruned?): choose a later --since"
-                )
-            stats["todo"] = todo
-            last = (since, "")
+            last = (job.since, "")
             while True:
-                cur.execute(
-                    f"""SELECT id, published_at, title, extra->>'summary', topic, sentiment, tickers, ticker_links,
-                               ticker_sentiment, extra->>'given_topic', extra->'ciks'
-                        FROM articles
-                        WHERE published_at >= %(since)s {upper} AND (published_at, id) > (%(ts)s, %(id)s)
-                          AND {_STALE}
-                        ORDER BY published_at, id LIMIT %(n)s""",
-                    {"since": since, "until": until, "ts": last[0], "id": last[1], "stale": only_stale,
-                     "v": version, "entities": entities, "n": batch_size},
-                )
-                chunk = cur.fetchall()
+                chunk = job.next_chunk(cur, last)
                 conn.commit()
                 if not chunk:
                     break
                 last = (chunk[-1][1], chunk[-1][0])
-                # relinked first (with relink): the sentiment toward each ticker needs the final links
-                linked = [_relink(relink, r[2], r[3], r[7], r[1], r[10]) if relink is not None else (None, None)
-                          for r in chunk]
-                final = [(list(r[6] or []) if tk is None else tk, list(r[7] or []) if lk is None else lk)
-                         for r, (tk, lk) in zip(chunk, linked)]
-                preds, per_ticker = predict_per_ticker(engine, [text_fn(r[2], r[3]) for r in chunk],
-                                                       [lk for _, lk in final], [tk for tk, _ in final])
-                if len(preds) != len(chunk):
-                    raise RuntimeError(f"engine returned {len(preds)} predictions for {len(chunk)} texts")
-                values = []
-                for r, p, (tickers, links), (new_tickers, _), pt in zip(chunk, preds, linked, final, per_ticker):
-                    score = min(1.0, max(-1.0, float(p.sentiment_score)))
-                    if relink is not None:
-                        stats["changed_tickers"] += sorted(tickers) != sorted(r[6] or [])
-                    entries = None if pt is None else checked(pt, new_tickers)
-                    # a topic the source gave (an EDGAR filing's 8-K items) stays: the model does not override it
-                    topic, topic_score = (r[9], 1.0) if r[9] in TOPICS else (p.topic, float(p.topic_score))
-                    values.append((r[0], r[1], topic, topic_score, p.sentiment, float(p.p_negative),
-                                   float(p.p_neutral), float(p.p_positive), score, version, tickers,
-                                   None if links is None else psycopg2.extras.Json(links),
-                                   None if entries is None else psycopg2.extras.Json(entries)))
-                    stats["changed_sentiment"] += p.sentiment != r[5]
-                    stats["changed_topic"] += topic != r[4]
-                    stats["changed_ticker_sentiment"] += sum(
-                        sentiment_toward(entries, t, p.sentiment)[0] != sentiment_toward(r[8], t, r[5])[0]
-                        for t in set(new_tickers) & set(r[6] or []))
+                values = job.score(chunk)
                 _apply(db, values)
                 conn = db.get()  # a new one if the batch was retried after a lost connection
                 cur = conn.cursor()
@@ -202,13 +137,111 @@ def rescore(
                 stats["updated"] += len(values)
                 stats["batches"] += 1
                 if progress:
-                    progress(stats["scanned"], todo)
+                    progress(stats["scanned"], stats["todo"])
     finally:
         db.close()  # also releases the advisory lock
     stats["seconds"] = time.monotonic() - started
     log.info("rescored %d articles of schema %s with model %s (%d sentiments and %d topics changed) in %.1fs",
-             stats["updated"], schema, version, stats["changed_sentiment"], stats["changed_topic"], stats["seconds"])
+             stats["updated"], schema, job.version, stats["changed_sentiment"], stats["changed_topic"],
+             stats["seconds"])
     return stats
+
+
+class _Job:
+    """One rescore: what it reads (:meth:`next_chunk`), how it scores a chunk (:meth:`score`), its counts."""
+
+    def __init__(self, engine: Any, text_fn: Callable[[str, str | None], str], only_stale: bool, relink: Any,
+                 batch_size: int, until: datetime | None) -> None:
+        self.engine, self.text_fn, self.only_stale, self.relink = engine, text_fn, only_stale, relink
+        self.batch_size, self.until = batch_size, until
+        self.version = str(engine.model_version)
+        self.entities = takes_entities(engine)
+        self.since: datetime | None = None
+        self.stats: dict = {"model_version": self.version, "scanned": 0, "updated": 0, "changed_sentiment": 0,
+                            "changed_topic": 0, "batches": 0, "changed_tickers": 0, "changed_ticker_sentiment": 0}
+
+    def params(self, **more: Any) -> dict:
+        return {"since": self.since, "until": self.until, "stale": self.only_stale, "v": self.version,
+                "entities": self.entities, **more}
+
+    @property
+    def upper(self) -> str:
+        return "AND published_at < %(until)s" if self.until is not None else ""
+
+    def next_chunk(self, cur, last: tuple) -> list[tuple]:
+        cur.execute(
+            f"""SELECT id, published_at, title, extra->>'summary', topic, sentiment, tickers, ticker_links,
+                       ticker_sentiment, extra->>'given_topic', extra->'ciks'
+                FROM articles
+                WHERE published_at >= %(since)s {self.upper} AND (published_at, id) > (%(ts)s, %(id)s)
+                  AND {_STALE}
+                ORDER BY published_at, id LIMIT %(n)s""",
+            self.params(ts=last[0], id=last[1], n=self.batch_size),
+        )
+        return cur.fetchall()
+
+    def score(self, chunk: list[tuple]) -> list[tuple]:
+        """The new values of a chunk's rows (relinked first, with relink: the sentiment toward each ticker
+        needs the final links); counts what changed."""
+        relink, stats = self.relink, self.stats
+        linked = [_relink(relink, r[2], r[3], r[7], r[1], r[10]) if relink is not None else (None, None)
+                  for r in chunk]
+        final = [(list(r[6] or []) if tk is None else tk, list(r[7] or []) if lk is None else lk)
+                 for r, (tk, lk) in zip(chunk, linked)]
+        preds, per_ticker = predict_per_ticker(self.engine, [self.text_fn(r[2], r[3]) for r in chunk],
+                                               [lk for _, lk in final], [tk for tk, _ in final])
+        if len(preds) != len(chunk):
+            raise RuntimeError(f"engine returned {len(preds)} predictions for {len(chunk)} texts")
+        values = []
+        for r, p, (tickers, links), (new_tickers, _), pt in zip(chunk, preds, linked, final, per_ticker):
+            score = min(1.0, max(-1.0, float(p.sentiment_score)))
+            if relink is not None:
+                stats["changed_tickers"] += sorted(tickers) != sorted(r[6] or [])
+            entries = None if pt is None else checked(pt, new_tickers)
+            # a topic the source gave (an EDGAR filing's 8-K items) stays: the model does not override it
+            topic, topic_score = (r[9], 1.0) if r[9] in TOPICS else (p.topic, float(p.topic_score))
+            values.append((r[0], r[1], topic, topic_score, p.sentiment, float(p.p_negative),
+                           float(p.p_neutral), float(p.p_positive), score, self.version, tickers,
+                           None if links is None else psycopg2.extras.Json(links),
+                           None if entries is None else psycopg2.extras.Json(entries)))
+            stats["changed_sentiment"] += p.sentiment != r[5]
+            stats["changed_topic"] += topic != r[4]
+            stats["changed_ticker_sentiment"] += sum(
+                sentiment_toward(entries, t, p.sentiment)[0] != sentiment_toward(r[8], t, r[5])[0]
+                for t in set(new_tickers) & set(r[6] or []))
+        return values
+
+
+def _start(cur, schema: str, since: datetime, job: _Job) -> datetime:
+    """Check the schema, take the rescore lock, and refuse ranges whose buckets cannot be rebuilt (pruned
+    months: the buckets count more articles than are stored); the start minute."""
+    cur.execute("SELECT to_regclass('articles')")
+    if cur.fetchone()[0] is None:
+        raise UserError(f"schema '{schema}' has no finsent tables: run 'finsent db upgrade --schema {schema}'")
+    cur.execute("SELECT pg_try_advisory_lock(hashtext('finsent rescore ' || current_schema()))")
+    if not cur.fetchone()[0]:
+        raise UserError(f"another rescore of schema '{schema}' is running")
+    cur.execute("SELECT date_trunc('minute', %s::timestamptz, 'UTC')", (since,))
+    since = job.since = cur.fetchone()[0]
+    job.stats["since"] = since
+    bucket_upper = "AND bucket < date_trunc('minute', %(until)s::timestamptz, 'UTC')" if job.until is not None else ""
+    cur.execute(
+        f"""SELECT (SELECT coalesce(sum(articles), 0) FROM sentiment_minute
+                     WHERE scope_kind = 'all' AND bucket >= %(since)s {bucket_upper}),
+                   (SELECT count(*) FROM articles WHERE published_at >= %(since)s {job.upper}),
+                   (SELECT count(*) FROM articles WHERE published_at >= %(since)s {job.upper}
+                           AND {_STALE})""",
+        job.params(),
+    )
+    counted, stored, todo = cur.fetchone()
+    if counted > stored:
+        cur.connection.commit()
+        raise UserError(
+            f"the trend buckets since {since:%Y-%m-%d %H:%M} count {counted} articles but only {stored} "
+            "are stored (older partitions pruned?): choose a later --since"
+        )
+    job.stats["todo"] = todo
+    return since
 
 
 def _relink(linker: Any, title: str, summary: str | None, old_links: Any,

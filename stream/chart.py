@@ -110,10 +110,7 @@ class ChartInfo:
 def _figure(df: pd.DataFrame, alerts: pd.DataFrame, title: str, info: ChartInfo):
     # matplotlib is imported when a chart is drawn: 1.5-2.9 s (python -X importtime, loaded 2-core
     # machine), which every finsent command would pay at start-up (stream.cli imports stream.plot)
-    from matplotlib.dates import AutoDateLocator, ConciseDateFormatter, date2num
-    from matplotlib.figure import Figure
-    from matplotlib.patches import Patch
-    from matplotlib.ticker import MaxNLocator, PercentFormatter  # here: matplotlib, 1.5-2.9 s of start-up (see render)
+    from matplotlib.figure import Figure  # here: matplotlib, 1.5-2.9 s of start-up (see render)
 
     width = info.width or infer_width(df["bucket"])
     since = as_utc(info.since) if info.since is not None else df["bucket"].iloc[0]
@@ -134,6 +131,7 @@ def _figure(df: pd.DataFrame, alerts: pd.DataFrame, title: str, info: ChartInfo)
     ax_score = fig.add_subplot(gs[0])
     ax_share = fig.add_subplot(gs[1], sharex=ax_score)
     ax_vol = fig.add_subplot(gs[2], sharex=ax_score)
+    axes = (ax_score, ax_share, ax_vol)
 
     total = int(df["articles"].sum())
     neg = int(df["negative"].sum())
@@ -145,15 +143,25 @@ def _figure(df: pd.DataFrame, alerts: pd.DataFrame, title: str, info: ChartInfo)
     subtitle += f"  ·  {_width_label(width)} buckets"
     fig.suptitle(f"{title}\n{subtitle}", fontsize=12)
 
-    # --- alert windows: shaded in every panel
+    alert_label = _alert_windows(axes, alerts, (until - since) * 0.005)
+    _score_panel(ax_score, x, line["mean_score"].where(has), dots, alert_label)
+    _share_panel(ax_share, x, line["negative_share"].where(has), dots, neg / total if total else None)
+    _volume_panel(ax_vol, df, width)
+    _time_axis(axes, since, until)
+    return fig
+
+
+def _alert_windows(axes, alerts: pd.DataFrame, min_span) -> str | None:
+    """Alert windows shaded in every panel (short ones widened to ``min_span``, to stay visible on long
+    ranges), their z above the first; the legend's label, when there is any."""
+    ax_score = axes[0]
     alert_label = None
-    min_span = (until - since) * 0.005  # keep short windows visible on long ranges
     for _, a in alerts.iterrows():
         ws, we = as_utc(a["window_start"]), as_utc(a["window_end"])
         if we - ws < min_span:
             mid = ws + (we - ws) / 2
             ws, we = mid - min_span / 2, mid + min_span / 2
-        for ax in (ax_score, ax_share, ax_vol):
+        for ax in axes:
             ax.axvspan(ws, we, color=COLORS["alert"], alpha=0.25, lw=0, zorder=0)
         alert_label = "alert window"
         z = a.get("z")
@@ -163,9 +171,13 @@ def _figure(df: pd.DataFrame, alerts: pd.DataFrame, title: str, info: ChartInfo)
                 xytext=(0, 2), textcoords="offset points", ha="center", va="bottom", fontsize=8,
                 color="#a04000", annotation_clip=False,
             )
+    return alert_label
 
-    # --- panel 1: mean sentiment score
-    score = line["mean_score"].where(has)
+
+def _score_panel(ax_score, x, score, dots, alert_label: str | None) -> None:
+    """Panel 1: the mean sentiment score."""
+    from matplotlib.patches import Patch
+
     ax_score.axhline(0, color="#555555", lw=0.8, zorder=1)
     ax_score.fill_between(x, 0, score, where=(score >= 0).to_numpy(), interpolate=True,
                           color=COLORS["positive"], alpha=0.18, lw=0, zorder=1)
@@ -181,18 +193,27 @@ def _figure(df: pd.DataFrame, alerts: pd.DataFrame, title: str, info: ChartInfo)
         labels.append(alert_label)
     ax_score.legend(handles, labels, loc="best", fontsize=9, framealpha=0.85)
 
-    # --- panel 2: negative share
-    ax_share.plot(x, line["negative_share"].where(has), color=COLORS["share"], lw=1.6, marker="o", ms=3,
+
+def _share_panel(ax_share, x, share, dots, average: float | None) -> None:
+    """Panel 2: the negative share, and the period's average."""
+    from matplotlib.ticker import PercentFormatter
+
+    ax_share.plot(x, share, color=COLORS["share"], lw=1.6, marker="o", ms=3,
                   markevery=dots.to_numpy(), label="negative share of articles", zorder=3)
-    if total:
-        ax_share.axhline(neg / total, color=COLORS["share"], lw=1, ls="--", alpha=0.6,
-                         label=f"period average ({neg / total:.0%})", zorder=2)
+    if average is not None:
+        ax_share.axhline(average, color=COLORS["share"], lw=1, ls="--", alpha=0.6,
+                         label=f"period average ({average:.0%})", zorder=2)
     ax_share.set_ylim(-0.02, 1.02)
     ax_share.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
     ax_share.set_ylabel("negative share\n(% of articles)")
     ax_share.legend(loc="best", fontsize=9, framealpha=0.85)
 
-    # --- panel 3: article volume, stacked by sentiment
+
+def _volume_panel(ax_vol, df: pd.DataFrame, width: timedelta) -> None:
+    """Panel 3: article volume, stacked by sentiment."""
+    from matplotlib.dates import date2num
+    from matplotlib.ticker import MaxNLocator
+
     bar_w = (date2num(pd.Timestamp("2000-01-01") + pd.Timedelta(width))
              - date2num(pd.Timestamp("2000-01-01"))) * 0.9
     bottom = pd.Series(0, index=df.index, dtype="int64")
@@ -206,19 +227,23 @@ def _figure(df: pd.DataFrame, alerts: pd.DataFrame, title: str, info: ChartInfo)
     ax_vol.legend(loc="upper left", fontsize=9, ncols=3, framealpha=0.85)
     ax_vol.set_xlabel("time (UTC)")
 
-    # --- shared UTC time axis
+
+def _time_axis(axes, since, until) -> None:
+    """The shared UTC time axis, grids, no top or right spines."""
+    from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
+
+    ax_score, ax_share, ax_vol = axes
     locator = AutoDateLocator(tz=timezone.utc, minticks=4, maxticks=10)
     ax_vol.xaxis.set_major_locator(locator)
     ax_vol.xaxis.set_major_formatter(ConciseDateFormatter(locator, tz=timezone.utc))
     ax_vol.set_xlim(since, until)
     for ax in (ax_score, ax_share):
         ax.tick_params(labelbottom=False)
-    for ax in (ax_score, ax_share, ax_vol):
+    for ax in axes:
         ax.grid(True, axis="both", color="#dddddd", lw=0.6, zorder=0)
         ax.set_axisbelow(True)
         for side in ("top", "right"):
             ax.spines[side].set_visible(False)
-    return fig
 
 
 def _line_frame(df: pd.DataFrame, width: timedelta, max_buckets: int = 50_000) -> pd.DataFrame:
