@@ -21,6 +21,7 @@ import sys
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from tqdm import tqdm
@@ -142,66 +143,102 @@ def run_demo(base: Settings, args: DemoOptions) -> int:
     slow_ticker = quiet[1] if quiet[1] != spike_ticker else quiet[0]
     aliases = settings.state_dir / "demo-aliases.csv"
     write_aliases(aliases, args.tickers, extra=[spike_ticker, slow_ticker])
-    linker = Linker(read_user_aliases(aliases))
     worker = WorkerProcess(settings, log_path, FINSENT_ALIASES=str(aliases)).start()
     try:
-        # yesterday's New York session, 09:00-16:30, compressed into a replay at full speed
-        day = day_start((datetime.now(timezone.utc) - timedelta(days=1)).date(), hour=9.0)
-        duration = timedelta(hours=7, minutes=30)
-        spike_at = day + timedelta(hours=4, minutes=47)
-        slow = Spike(ticker=slow_ticker, at=day + timedelta(hours=5, minutes=5), size=10, duration_s=3000)
-        # and headlines naming two companies with opposite fortunes: per-company sentiment
-        rivalry = _rivalry(args.tickers, {spike_ticker, slow_ticker}, day)
-        rate = args.items / 500.0  # the intraday profile averages ~1.1 over this session
-        gen = generate_stream(start=day, duration=duration, tickers=args.tickers, rate_per_min=rate, seed=args.seed,
-                              spikes=[Spike(ticker=spike_ticker, at=spike_at, size=args.spike_size), slow], names=True,
-                              rivalries=[rivalry], truth=True)
-        items = []
-        rival_ids = []
-        for msg in gen:
-            if msg.pop("truth")["event"].startswith("rivalry"):  # the truth was only for this
-                rival_ids.append(msg["id"])
-            try:
-                items.append(parse_message(msg, extractor=linker))
-            except InvalidRecord:
-                continue
-        print(f"3/5 generated a trading day: {len(items)} headlines, "
-              f"{len({t for i in items for t in i.tickers})} tickers, {day:%Y-%m-%d %H:%M}-"
-              f"{day + duration:%H:%M} UTC; planted negative spike: {spike_ticker} at {spike_at:%H:%M} UTC; "
-              f"slow story: {slow_ticker} from {slow.at:%H:%M} to {slow.end:%H:%M} UTC; "
-              f"{len(rival_ids)} headlines bad for {rivalry.loser} and good for {rivalry.winner}", flush=True)
-
+        day = _generate_day(args, Linker(read_user_aliases(aliases)), spike_ticker, slow_ticker)
         t0 = time.monotonic()
-        ingest.run(ingest.ListSource(items, "replay into Kafka"), KafkaSink(settings, [(REPLAY_HEADER, b"notify")]))
-        print(f"    produced {len(items)} records in {time.monotonic() - t0:.1f}s", flush=True)
-
-        print("4/5 scoring and storing (live progress) ...", flush=True)
-        bar = tqdm(total=len(items), desc="stored", unit="item", dynamic_ncols=True, disable=None)
-        deadline = time.monotonic() + args.timeout
-        stored = 0
-        while stored < len(items):
-            if not worker.alive():
-                raise UserError(f"the demo worker stopped; its log ({log_path}):\n{worker.log(3000)}")
-            if time.monotonic() > deadline:
-                raise UserError(f"the demo did not finish within {args.timeout:.0f}s; see {log_path}")
-            time.sleep(0.5)
-            now, n_alerts = trends.counts(settings.dsn, settings.schema)
-            bar.set_postfix(alerts=n_alerts)
-            bar.update(now - stored)
-            stored = now
-        bar.close()
-        # the last batch's detection runs right after its commit: give it a moment
-        wait_until = time.monotonic() + 15
-        while time.monotonic() < wait_until:
-            rows = _alerts(settings)
-            if (any(r[1] == spike_ticker for r in rows) and any(r[1] == slow_ticker for r in rows)
-                    and all(r[7] != "pending" for r in rows)):
-                break
-            time.sleep(0.5)
+        ingest.run(ingest.ListSource(day.items, "replay into Kafka"), KafkaSink(settings, [(REPLAY_HEADER, b"notify")]))
+        print(f"    produced {len(day.items)} records in {time.monotonic() - t0:.1f}s", flush=True)
+        _wait_stored(settings, worker, len(day.items), args.timeout, log_path, (spike_ticker, slow_ticker))
     finally:
         worker.stop()
 
     print("5/5 results")
+    alerts, rival_rows = _print_results(settings, day.rival_ids)
+    _print_chart_and_next_steps(settings, spike_ticker)
+    if not args.no_dashboard and not args.down:
+        _dashboard(settings, spike_ticker, day.start, day.duration, rival_rows)
+    print(f"demo finished in {time.monotonic() - t_start:.0f}s; the stack stays up ('finsent down' stops it)")
+    if args.down:
+        localstack.down(base)
+    fired = any(r[1] == spike_ticker for r in alerts)
+    if not fired:
+        print(f"finsent demo: the planted spike for {spike_ticker} did NOT alert", file=sys.stderr)
+        return 1
+    if not any(r[1] == slow_ticker and r[9] == "1h" for r in alerts):
+        print(f"finsent demo: the slow story of {slow_ticker} did NOT alert at the hour scale", file=sys.stderr)
+        return 1
+    return 0
+
+
+@dataclass
+class DemoDay:
+    items: list  # the parsed headlines (NewsItem)
+    rival_ids: list[str]  # the ids of the headlines bad for one company and good for another
+    start: datetime
+    duration: timedelta
+
+
+def _generate_day(args: DemoOptions, linker: Linker, spike_ticker: str, slow_ticker: str) -> DemoDay:
+    """Yesterday's New York session, 09:00-16:30, with the planted spike, the slow story and the rivalry."""
+    day = day_start((datetime.now(timezone.utc) - timedelta(days=1)).date(), hour=9.0)
+    duration = timedelta(hours=7, minutes=30)
+    spike_at = day + timedelta(hours=4, minutes=47)
+    slow = Spike(ticker=slow_ticker, at=day + timedelta(hours=5, minutes=5), size=10, duration_s=3000)
+    # and headlines naming two companies with opposite fortunes: per-company sentiment
+    rivalry = _rivalry(args.tickers, {spike_ticker, slow_ticker}, day)
+    rate = args.items / 500.0  # the intraday profile averages ~1.1 over this session
+    gen = generate_stream(start=day, duration=duration, tickers=args.tickers, rate_per_min=rate, seed=args.seed,
+                          spikes=[Spike(ticker=spike_ticker, at=spike_at, size=args.spike_size), slow], names=True,
+                          rivalries=[rivalry], truth=True)
+    items = []
+    rival_ids = []
+    for msg in gen:
+        if msg.pop("truth")["event"].startswith("rivalry"):  # the truth was only for this
+            rival_ids.append(msg["id"])
+        try:
+            items.append(parse_message(msg, extractor=linker))
+        except InvalidRecord:
+            continue
+    print(f"3/5 generated a trading day: {len(items)} headlines, "
+          f"{len({t for i in items for t in i.tickers})} tickers, {day:%Y-%m-%d %H:%M}-"
+          f"{day + duration:%H:%M} UTC; planted negative spike: {spike_ticker} at {spike_at:%H:%M} UTC; "
+          f"slow story: {slow_ticker} from {slow.at:%H:%M} to {slow.end:%H:%M} UTC; "
+          f"{len(rival_ids)} headlines bad for {rivalry.loser} and good for {rivalry.winner}", flush=True)
+    return DemoDay(items, rival_ids, day, duration)
+
+
+def _wait_stored(settings: Settings, worker: WorkerProcess, total: int, timeout: float, log_path: Path,
+                 tickers: tuple[str, str]) -> None:
+    """Live progress until the worker stored every item, then a moment for the last batch's alerts."""
+    print("4/5 scoring and storing (live progress) ...", flush=True)
+    bar = tqdm(total=total, desc="stored", unit="item", dynamic_ncols=True, disable=None)
+    deadline = time.monotonic() + timeout
+    stored = 0
+    while stored < total:
+        if not worker.alive():
+            raise UserError(f"the demo worker stopped; its log ({log_path}):\n{worker.log(3000)}")
+        if time.monotonic() > deadline:
+            raise UserError(f"the demo did not finish within {timeout:.0f}s; see {log_path}")
+        time.sleep(0.5)
+        now, n_alerts = trends.counts(settings.dsn, settings.schema)
+        bar.set_postfix(alerts=n_alerts)
+        bar.update(now - stored)
+        stored = now
+    bar.close()
+    # the last batch's detection runs right after its commit: give it a moment
+    spike_ticker, slow_ticker = tickers
+    wait_until = time.monotonic() + 15
+    while time.monotonic() < wait_until:
+        rows = _alerts(settings)
+        if (any(r[1] == spike_ticker for r in rows) and any(r[1] == slow_ticker for r in rows)
+                and all(r[7] != "pending" for r in rows)):
+            break
+        time.sleep(0.5)
+
+
+def _print_results(settings: Settings, rival_ids: list[str]):
+    """The alerts, the linking rules, the rivalry and the movers; (alerts, the rivalry's rows)."""
     alerts = _alerts(settings)
     print(f"\nAlerts fired ({len(alerts)}):")
     for kind, scope, ws, we, neg, arts, z, status, top, scale in alerts:
@@ -217,6 +254,10 @@ def run_demo(base: Settings, args: DemoOptions) -> int:
     _print_rivalry(rival_rows)
     print("\nTop negative movers (tickers with >= 5 articles, by mean sentiment score):")
     print(_table(["ticker", "articles", "negative", "neg share", "mean score"], _movers(settings)))
+    return alerts, rival_rows
+
+
+def _print_chart_and_next_steps(settings: Settings, spike_ticker: str) -> None:
     chart = None
     try:
         if spike_ticker:
@@ -236,19 +277,6 @@ Next steps:
      README 'Real sources'; EDGAR needs your contact: FINSENT_FEEDS_USER_AGENT="Your Name you@example.com")
     (FINSENT_ALERT_URLS="json://127.0.0.1:8000/hook" delivers alerts; see README 'Operations')
 """)
-    if not args.no_dashboard and not args.down:
-        _dashboard(settings, spike_ticker, day, duration, rival_rows)
-    print(f"demo finished in {time.monotonic() - t_start:.0f}s; the stack stays up ('finsent down' stops it)")
-    if args.down:
-        localstack.down(base)
-    fired = any(r[1] == spike_ticker for r in alerts)
-    if not fired:
-        print(f"finsent demo: the planted spike for {spike_ticker} did NOT alert", file=sys.stderr)
-        return 1
-    if not any(r[1] == slow_ticker and r[9] == "1h" for r in alerts):
-        print(f"finsent demo: the slow story of {slow_ticker} did NOT alert at the hour scale", file=sys.stderr)
-        return 1
-    return 0
 
 
 def _rivalry(tickers: int, taken: set[str], day: datetime) -> Rivalry:

@@ -247,7 +247,25 @@ def build_table(sec_path: Path = DEFAULT_SEC, curated_path: Path = CURATED,
     entities = read_entities(entities_path) if entities_path else []
     common = lowercase_words(corpus)
     everyday = EVERYDAY | {w for w, n in common.items() if n >= 2}
+    companies = list(companies)
+    symbols, dated, ciks = _symbols(sec, curated, history, companies)
 
+    def canon(t: str) -> str | None:
+        s = symbols.get(t.upper())
+        return s[0] if s else None
+
+    names = _hand_names(curated, history, entities, companies, canon)
+    drops = {(canon(t), a.lower()) for t, a, k, _ in curated if k == "D"}
+    _generated_names(sec, symbols, canon, names, drops, everyday)
+    out = _one_holder(names, symbols)
+    out.sort(key=lambda e: (e.ticker, e.name.lower(), e.since, e.entity))
+    syms = sorted([(s, c, ex, rk, "", "") for s, (c, ex, rk) in symbols.items()] + dated, key=lambda x: x[3])
+    return Table(aliases=out, symbols=syms, indexes=index_members(symbols),
+                 ciks=[(c, t, n) for c, (t, n) in sorted(ciks.items())])
+
+
+def _symbols(sec: list[dict], curated: list, history: list, companies: list[UserCompany]):
+    """symbol -> (canonical ticker, exchange, rank), the dated former symbols, CIK -> (ticker, name)."""
     canonical_by_cik: dict[str, str] = {}
     symbols: dict[str, tuple[str, str, int]] = {}
     ciks: dict[int, tuple[str, str]] = {}
@@ -277,32 +295,37 @@ def build_table(sec_path: Path = DEFAULT_SEC, curated_path: Path = CURATED,
             dated.append((old, canon, exchange, rank, f.since, f.until))
         else:
             symbols[old] = (canon, exchange, rank)
-
-    def canon(t: str) -> str | None:
-        s = symbols.get(t.upper())
-        return s[0] if s else None
-
     for u in companies:  # the user's companies: their own symbols join the reference
         t = u.ticker.strip().upper()
         if t not in ("", "-") and t not in symbols:
             symbols[t] = (t, "user", len(sec) + 1)
+    return symbols, dated, ciks
 
-    drops = {(canon(t), a.lower()) for t, a, k, _ in curated if k == "D"}
-    aliases: dict[tuple[str, str], AliasRow] = {}
-    curated_names = set()
-    forced: set[tuple[str, str]] = set()  # hand-dated rows: win over generated names of the same words
+
+@dataclass
+class _Names:
+    """The alias rows being built: (lower-case name, ticker or entity key) -> row."""
+
+    aliases: dict[tuple[str, str], AliasRow] = field(default_factory=dict)
+    curated: set[str] = field(default_factory=set)  # names the hand-made tables hold (generated ones yield)
+    forced: set[tuple[str, str]] = field(default_factory=set)  # hand-dated rows: win over generated names
+
+
+def _hand_names(curated: list, history: list, entities: list, companies: list[UserCompany], canon) -> _Names:
+    """The names of curated.tsv, history.tsv, entities.tsv and the user's companies."""
+    names = _Names()
     for t, a, k, ctx in curated:
         if k in "FD":
             continue
         if k == "X":
-            aliases[(a.lower(), "-")] = AliasRow(a, "-", "X")
-            curated_names.add(a.lower())
+            names.aliases[(a.lower(), "-")] = AliasRow(a, "-", "X")
+            names.curated.add(a.lower())
             continue
         c = canon(t)
         if c is None:
             continue  # no longer listed
-        aliases[(a.lower(), c)] = AliasRow(a, c, k, ctx)
-        curated_names.add(a.lower())
+        names.aliases[(a.lower(), c)] = AliasRow(a, c, k, ctx)
+        names.curated.add(a.lower())
     hand: list[tuple[str, AliasRow]] = []
     for f in history:
         c = canon(f.ticker)
@@ -318,11 +341,16 @@ def build_table(sec_path: Path = DEFAULT_SEC, curated_path: Path = CURATED,
         c = "-" if t in ("", "-") else canon(t) or t
         hand.append((c, AliasRow(u.name, c, "X" if c == "-" else "U", "", u.since, u.until)))
     for key, row in hand:
-        aliases[(row.name.lower(), key)] = row
-        forced.add((row.name.lower(), key))
+        names.aliases[(row.name.lower(), key)] = row
+        names.forced.add((row.name.lower(), key))
         if not row.until:  # a name that ended leaves the generated names of today's holder in place
-            curated_names.add(row.name.lower())
+            names.curated.add(row.name.lower())
+    return names
 
+
+def _generated_names(sec: list[dict], symbols: dict, canon, names: _Names, drops: set, everyday: set[str]) -> None:
+    """Names generated from the SEC list: each company's full name and (larger issuers) its short forms."""
+    aliases = names.aliases
     for r in sec:
         c = canon(r["ticker"])
         if c is None:
@@ -336,35 +364,42 @@ def build_table(sec_path: Path = DEFAULT_SEC, curated_path: Path = CURATED,
         forms += [f.replace("-", " ") for f in forms if "-" in f]  # "Snap-on" is also written "Snap On"
         for form in forms:
             low = form.lower()
-            if len(re.sub(r"[^a-z]", "", low)) < 3 or low in curated_names or (c, low) in drops:
+            if len(re.sub(r"[^a-z]", "", low)) < 3 or low in names.curated or (c, low) in drops:
                 continue
-            single = " " not in form
-            if single and form.isupper() and len(form) <= 5:
-                # an acronym name ("BHP", "UBS"): exact case, only for the larger issuers, never a word
-                if rank <= 500 and len(form) >= 3 and low not in everyday and form not in NOT_SYMBOLS:
-                    aliases.setdefault((low, c), AliasRow(form, c, "C"))
-                continue
-            if single:
-                z = word_frequency(low)
-                if low in everyday or z >= 4.0 or (rank > 500 and z >= 3.0 and exchange == "OTC"):
-                    if rank <= 1000 and exchange != "OTC":
-                        aliases.setdefault((low, c), AliasRow(form, c, "S"))
-                    continue
-                # a one-word generated name: never inside a longer capitalised name; a smaller issuer
-                # whose name is also a familiar word only with a positive sign ("Viking shares")
-                aliases.setdefault((low, c), AliasRow(form, c, "H" if rank > 500 and z >= 3.0 else "G"))
-                continue
-            if not single and all(w.lower() in everyday or w.lower() in ("of", "and", "&", "the") for w in form.split()) \
-                    and rank > 1000:
-                continue  # "Global Industrial Partners"-like names of small issuers: too generic
-            if exchange == "OTC" and single and rank > 1500:
-                continue
-            aliases.setdefault((low, c), AliasRow(form, c, "N"))
-    # a name claimed by several companies at once is ambiguous: keep the largest (first in SEC order);
-    # names with a period (history.tsv, entities.tsv) are kept beside it.  One group per word sequence
-    # ("Ingersoll-Rand" = "Ingersoll Rand"), as the linker searches them
+            row = _generated_row(form, c, rank, exchange, everyday)
+            if row is not None:
+                aliases.setdefault((low, c), row)
+
+
+def _generated_row(form: str, c: str, rank: int, exchange: str, everyday: set[str]) -> AliasRow | None:
+    """The alias row of one generated name form, or None when it is too risky to match."""
+    low = form.lower()
+    single = " " not in form
+    if single and form.isupper() and len(form) <= 5:
+        # an acronym name ("BHP", "UBS"): exact case, only for the larger issuers, never a word
+        if rank <= 500 and len(form) >= 3 and low not in everyday and form not in NOT_SYMBOLS:
+            return AliasRow(form, c, "C")
+        return None
+    if single:
+        z = word_frequency(low)
+        if low in everyday or z >= 4.0 or (rank > 500 and z >= 3.0 and exchange == "OTC"):
+            if rank <= 1000 and exchange != "OTC":
+                return AliasRow(form, c, "S")
+            return None
+        # a one-word generated name: never inside a longer capitalised name; a smaller issuer
+        # whose name is also a familiar word only with a positive sign ("Viking shares")
+        return AliasRow(form, c, "H" if rank > 500 and z >= 3.0 else "G")
+    if all(w.lower() in everyday or w.lower() in ("of", "and", "&", "the") for w in form.split()) and rank > 1000:
+        return None  # "Global Industrial Partners"-like names of small issuers: too generic
+    return AliasRow(form, c, "N")
+
+
+def _one_holder(names: _Names, symbols: dict) -> list[AliasRow]:
+    """A name claimed by several companies at once is ambiguous: keep the largest (first in SEC order);
+    names with a period (history.tsv, entities.tsv) are kept beside it.  One group per word sequence
+    ("Ingersoll-Rand" = "Ingersoll Rand"), as the linker searches them."""
     by_words: dict[str, list[tuple[str, str, AliasRow]]] = {}
-    for (low, key), entry in aliases.items():
+    for (low, key), entry in names.aliases.items():
         by_words.setdefault(name_key(low), []).append((low, key, entry))
     out: list[AliasRow] = []
     for keyed in by_words.values():
@@ -373,7 +408,7 @@ def build_table(sec_path: Path = DEFAULT_SEC, curated_path: Path = CURATED,
         if len({e.ticker or e.entity for e in entries}) > 1:
             entries.sort(key=lambda e: (e.ticker == "-", symbols.get(e.ticker, ("", "", 10**9))[2]))
             cur = [e for low, k, e in keyed if not (e.since or e.until) and (
-                (low, k) in forced or low in curated_names and e.kind != "N" or e.ticker == "-")]
+                (low, k) in names.forced or low in names.curated and e.kind != "N" or e.ticker == "-")]
             first = entries[0] if not cur else cur[0]
             entries = [e for e in entries if (e.ticker, e.entity) == (first.ticker, first.entity)]
         ended = [e.until for e in timed if e.until]
@@ -381,10 +416,7 @@ def build_table(sec_path: Path = DEFAULT_SEC, curated_path: Path = CURATED,
             # today's holder took the name when the last former holder stopped using it
             entries = [e._replace(since=max(ended)) for e in entries]
         out.extend(timed + entries)
-    out.sort(key=lambda e: (e.ticker, e.name.lower(), e.since, e.entity))
-    syms = sorted([(s, c, ex, rk, "", "") for s, (c, ex, rk) in symbols.items()] + dated, key=lambda x: x[3])
-    return Table(aliases=out, symbols=syms, indexes=index_members(symbols),
-                 ciks=[(c, t, n) for c, (t, n) in sorted(ciks.items())])
+    return out
 
 
 def write_table(table: Table, aliases_path: Path = ALIASES, symbols_path: Path = SYMBOLS,
