@@ -51,14 +51,13 @@ from model.data import SOURCES, default_data_dir, load_splits
 from model.engine import load_engine, select_device
 from model.labels import TFNS_LABELS
 from model.text import INPUT_CONTRACT, URL_TOKEN, model_input
-from model.train import (SAVE_DTYPES, ResumableRun, _batches, _class_weights, _pad, base_model_dir, epoch_bar,
-                         build_base_model, epoch_report, final_validation, optimizer_step, print_epoch,
-                         seed_everything, training_amp)
+from model.train import (IGNORE, SAVE_DTYPES, ResumableRun, _batches, _class_weights, _labelled, _pad, adamw, base_model_dir,
+                         build_base_model, epoch_report, final_validation, fit, label_maps, optimizer_step,
+                         seed_everything, training_amp, warmup_linear)
 from stream.base.errors import UserError
 from stream.base.labels import SENTIMENTS, TOPICS
 from stream.synthetic.generate import generate_stream
 
-IGNORE = -100
 _STOCKNET_URL = re.compile(r"\bURL\b")
 
 
@@ -275,24 +274,8 @@ def distill(cfg: DistillConfig) -> Path:
     include = [s.key for s in SOURCES if not (cfg.no_fpb and s.key == "fpb")]
     splits = load_splits(data_dir, cfg.val_fraction, cfg.seed, include)
 
-    texts: list[str] = []
-    topic_y: list[int] = []
-    sent_y: list[int] = []
-    for s in splits:
-        texts.extend(s.train_inputs)
-        for y in s.train_label:
-            topic_y.append(y if s.task == "topic" else IGNORE)
-            sent_y.append(y if s.task == "sentiment" else IGNORE)
-    n_labelled = len(texts)
-    val_set = {t for s in splits for t in s.val_inputs}
-    known = set(texts) | val_set
-    extra = [t for t in stocknet_texts(data_dir / "streams" / "stocknet_tweets.jsonl.gz", cfg.stocknet)
-             + generated_texts(cfg.generated) if t not in known]  # never a validation text
-    extra = list(dict.fromkeys(extra))
-    texts.extend(extra)
-    topic_y.extend([IGNORE] * len(extra))
-    sent_y.extend([IGNORE] * len(extra))
-    print(f"distill: {n_labelled} labelled + {len(extra)} unlabelled texts; val: "
+    texts, topic_y, sent_y, n_labelled, n_extra = _student_texts(cfg, splits, data_dir)
+    print(f"distill: {n_labelled} labelled + {n_extra} unlabelled texts; val: "
           f"{', '.join(f'{s.key} {len(s.val_text)}' for s in splits)}; device {device}", file=sys.stderr)
 
     t_topic, t_sent, teacher_version = teacher_logits(Path(cfg.teacher), texts, cfg.cache_dir, device.type,
@@ -318,19 +301,9 @@ def distill(cfg: DistillConfig) -> Path:
     tw = _class_weights([y for y in topic_y if y != IGNORE], len(TOPICS), 0.5)
     tw = None if tw is None else tw.to(device)
 
-    no_decay = ("bias", "LayerNorm.weight", "LayerNorm.bias")
     heads = list(model.topic_head.parameters()) + list(model.sentiment_head.parameters())
-    opt = torch.optim.AdamW([
-        {"params": [p for n, p in model.encoder.named_parameters() if not n.endswith(no_decay)],
-         "weight_decay": cfg.weight_decay, "lr": cfg.lr},
-        {"params": [p for n, p in model.encoder.named_parameters() if n.endswith(no_decay)],
-         "weight_decay": 0.0, "lr": cfg.lr},
-        {"params": heads, "weight_decay": 0.0, "lr": cfg.head_lr},
-    ], fused=device.type == "cuda")
-    total = math.ceil(len(ids) / cfg.batch_size) * cfg.epochs
-    warm = max(1, int(cfg.warmup * total))
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda step: (step + 1) / warm if step < warm else max(0.0, (total - step) / max(1, total - warm)))
+    opt = adamw(list(model.encoder.named_parameters()), heads, cfg.weight_decay, cfg.lr, cfg.head_lr, device)
+    sched = warmup_linear(opt, cfg.warmup, math.ceil(len(ids) / cfg.batch_size) * cfg.epochs)
     amp, scaler = training_amp(device, cfg.cpu_amp)
 
     rng = np.random.default_rng(cfg.seed)
@@ -338,49 +311,81 @@ def distill(cfg: DistillConfig) -> Path:
                        cfg.save_every_s)
     if cfg.resume:
         run.restore()
-    best, history = run.best, run.history
-    with run.stopping_on_signals():  # SIGTERM/SIGINT: save after the step, then exit
-        for epoch, batches, first in run.epochs(cfg.epochs, lambda: _batches(lengths, cfg.batch_size, rng)):
-            model.train()
-            bar = epoch_bar(batches, first, f"distill {epoch}/{cfg.epochs}", cfg.progress)
-            for step, idx in enumerate(bar, start=first):
-                batch = _pad(ids, idx, pad_id).to(device, non_blocking=True)
-                with torch.autocast(device.type, dtype=amp, enabled=amp is not None):
-                    s_topic, s_sent = model(batch, batch.ne(pad_id))
-                loss, parts = distill_loss(
-                    s_topic, s_sent, tt[idx].to(device), ts[idx].to(device), topic_t[idx].to(device),
-                    sent_t[idx].to(device), temperature=cfg.temperature, alpha=cfg.alpha, topic_weight=tw)
-                optimizer_step(model, opt, sched, scaler, loss)
-                if step % 50 == 0:
-                    bar.set_postfix(soft=f"{parts['soft']:.3f}", hard=f"{parts['hard']:.3f}")
-                run.after_step(epoch, step, batches)
-            bar.close()
-            _reports, row = epoch_report(model, tokenized_val, splits, device, pad_id, amp, epoch, run.started)
-            score = row["score"]
-            history.append(row)
-            print_epoch(row)
-            if best.update(model, score, epoch, cfg.patience):
-                break
-            run.after_epoch(epoch)  # an interrupted run continues after this epoch
-    model.load_state_dict(best.state)
+
+    def train_step(bar, step: int, first: int, idx) -> None:
+        batch = _pad(ids, idx, pad_id).to(device, non_blocking=True)
+        with torch.autocast(device.type, dtype=amp, enabled=amp is not None):
+            s_topic, s_sent = model(batch, batch.ne(pad_id))
+        loss, parts = distill_loss(
+            s_topic, s_sent, tt[idx].to(device), ts[idx].to(device), topic_t[idx].to(device),
+            sent_t[idx].to(device), temperature=cfg.temperature, alpha=cfg.alpha, topic_weight=tw)
+        optimizer_step(model, opt, sched, scaler, loss)
+        if step % 50 == 0:
+            bar.set_postfix(soft=f"{parts['soft']:.3f}", hard=f"{parts['hard']:.3f}")
+
+    fit(run, model, cfg.epochs, lambda: _batches(lengths, cfg.batch_size, rng), "distill", cfg.progress, train_step,
+        lambda epoch: epoch_report(model, tokenized_val, splits, device, pad_id, amp, epoch, run.started)[1],
+        cfg.patience, say_early_stop=False)
+    model.load_state_dict(run.best.state)
     model.cpu().eval()
 
+    return _save_student(cfg, model, tokenizer, enc, splits, device, run, teacher_version, teacher_cfg,
+                         (n_labelled, n_extra))
+
+
+def _save_student(cfg: DistillConfig, model, tokenizer, enc: dict, splits, device, run: ResumableRun,
+                  teacher_version: str, teacher_cfg, counts: tuple[int, int]) -> Path:
+    """The student's checkpoint (with how it was distilled), its validation and its metrics.json."""
     uses_fpb = any(s.key == "fpb" for s in splits)
     training = {
         "method": "knowledge distillation (finsent distill)",
         "config": cfg.to_json(),
         "teacher": {"model_version": teacher_version, "base_model": teacher_cfg.base_model,
                     "validation": "see the teacher's metrics.json"},
-        "data": {"labelled": n_labelled, "unlabelled": len(extra),
+        "data": {"labelled": counts[0], "unlabelled": counts[1],
                  "unlabelled_sources": ["StockNet tweets (MIT)", "stream.synthetic.generate headlines"],
                  "split": {"val_fraction": cfg.val_fraction, "seed": cfg.seed}},
-        "best_epoch": best.epoch,
-        "epochs_run": len(history),
+        "best_epoch": run.best.epoch,
+        "epochs_run": len(run.history),
         "train_seconds": round(time.perf_counter() - run.started, 1),
         "input": INPUT_CONTRACT,
         "label_maps_tfns": dict(TFNS_LABELS),
     }
-    licence = (
+    ck = CheckpointConfig(model_version=cfg.version or "", encoder=enc, max_length=cfg.max_length,
+                          base_model=dict(BASE_MODEL), training=training, licence=_licence(uses_fpb),
+                          label_maps=label_maps())
+    ck = save_checkpoint(model, tokenizer, cfg.out, ck, dtype=SAVE_DTYPES[cfg.save_dtype],
+                         version_prefix="finsent-minilm6-kd" + ("" if uses_fpb else "-nofpb"))
+
+    engine, final = final_validation(cfg.out, splits, device)
+    metrics = {"model_version": ck.model_version, "teacher": teacher_version, "best_epoch": run.best.epoch,
+               "inference": engine.describe(), "validation": final, "history": run.history}
+    (Path(cfg.out) / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    run.done()  # only now: a run stopped before this point saves the checkpoint again, without training
+    print(f"saved {cfg.out} ({ck.model_version}); " + "  ".join(
+        f"{k}: acc {r['accuracy']:.4f} macro-F1 {r['macro_f1']:.4f}" for k, r in final.items()), file=sys.stderr)
+    return Path(cfg.out)
+
+
+def _student_texts(cfg: DistillConfig, splits, data_dir: Path) -> tuple[list[str], list[int], list[int], int, int]:
+    """The labelled training texts, then the unlabelled ones (StockNet tweets, generated headlines; never a
+    validation text), with their labels (IGNORE where none): (texts, topic labels, sentiment labels, how many
+    labelled, how many unlabelled)."""
+    texts, topic_y, sent_y = _labelled(splits, list)
+    n_labelled = len(texts)
+    val_set = {t for s in splits for t in s.val_inputs}
+    known = set(texts) | val_set
+    extra = [t for t in stocknet_texts(data_dir / "streams" / "stocknet_tweets.jsonl.gz", cfg.stocknet)
+             + generated_texts(cfg.generated) if t not in known]  # never a validation text
+    extra = list(dict.fromkeys(extra))
+    texts.extend(extra)
+    topic_y.extend([IGNORE] * len(extra))
+    sent_y.extend([IGNORE] * len(extra))
+    return texts, topic_y, sent_y, n_labelled, len(extra)
+
+
+def _licence(uses_fpb: bool) -> str:
+    return (
         "CC BY-NC-SA 3.0, non-commercial use only: trained (directly and through the teacher) on the Financial "
         "PhraseBank; also Twitter Financial News sentiment and topic (MIT), StockNet tweets (MIT); "
         "encoders all-MiniLM-L6-v2 and all-mpnet-base-v2 (Apache-2.0)"
@@ -388,19 +393,3 @@ def distill(cfg: DistillConfig) -> Path:
         "MIT data (Twitter Financial News, StockNet) and Apache-2.0 encoders; no non-commercial data "
         "(only if the teacher was trained with --no-fpb as well)"
     )
-    ck = CheckpointConfig(model_version=cfg.version or "", encoder=enc, max_length=cfg.max_length,
-                          base_model=dict(BASE_MODEL), training=training, licence=licence,
-                          label_maps={"topic": {str(i): n for i, n in enumerate(TOPICS)},
-                                      "sentiment": {str(i): n for i, n in enumerate(SENTIMENTS)},
-                                      "tfns_sentiment": dict(TFNS_LABELS)})
-    ck = save_checkpoint(model, tokenizer, cfg.out, ck, dtype=SAVE_DTYPES[cfg.save_dtype],
-                         version_prefix="finsent-minilm6-kd" + ("" if uses_fpb else "-nofpb"))
-
-    engine, final = final_validation(cfg.out, splits, device)
-    metrics = {"model_version": ck.model_version, "teacher": teacher_version, "best_epoch": best.epoch,
-               "inference": engine.describe(), "validation": final, "history": history}
-    (Path(cfg.out) / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
-    run.done()  # only now: a run stopped before this point saves the checkpoint again, without training
-    print(f"saved {cfg.out} ({ck.model_version}); " + "  ".join(
-        f"{k}: acc {r['accuracy']:.4f} macro-F1 {r['macro_f1']:.4f}" for k, r in final.items()), file=sys.stderr)
-    return Path(cfg.out)

@@ -43,8 +43,8 @@ from model.entity_data import (SENTFIN_FILE, EntityText, analyst_roles, contrast
 from model.metrics import classification_report
 from model.network import FinsentModel
 from model.tokens import load_tokenizer_file
-from model.train import (IGNORE, SAVE_DTYPES, ResumableRun, _class_weights, epoch_bar, optimizer_step, print_epoch,
-                         seed_everything, training_amp)
+from model.train import (IGNORE, SAVE_DTYPES, ResumableRun, _class_weights, adamw, fit, optimizer_step, running_loss,
+                         seed_everything, training_amp, warmup_linear)
 from stream.base.errors import UserError
 from stream.base.labels import SENTIMENTS, TOPICS
 
@@ -227,36 +227,160 @@ def train_entities(cfg: EntityTrainConfig) -> Path:
     if not sentfin_path.is_file():
         raise UserError(f"{sentfin_path} not found (SEntFiN 1.0, see ../shared/data/README.md)")
 
-    model0, _, ck0, init_dir = load_checkpoint(cfg.init)
+    model, ck0, tokenizer_hf, tok = _entity_model(cfg.init)
+    pad_id = int(tokenizer_hf.pad_token_id or 0)
+    model.to(device)
+
+    data = _EntityData.load(cfg, data_dir, sentfin_path, tok)
+    examples = data.examples
+    topic_t = torch.tensor([e.topic for e in examples])
+    sent_t = torch.tensor([e.sentiment for e in examples])
+    lengths = np.array([len(e.ids) for e in examples])
+    kd_topic_t, kd_sent_t = torch.from_numpy(data.kd_topic), torch.from_numpy(data.kd_sent)
+    print(f"train-entities: {len(examples)} texts ({', '.join(f'{s.key} {len(s.train_text)}' for s in data.splits)}, "
+          f"sentfin {len(data.sf_train)}, contrast {len(data.contrast)}), "
+          f"{sum(len(e.entities) for e in examples)} labelled entities "
+          f"(headline sets {sum(1 for e in examples[:data.n_headline] if e.entities)} texts, {data.n_analyst} of "
+          f"them analyst calls); "
+          f"val: sentfin {len(data.sf_val)} texts; device {device}", file=sys.stderr)
+
+    tw = _class_weights([int(y) for y in topic_t if y != IGNORE], len(TOPICS), 0.5)
+    topic_loss = nn.CrossEntropyLoss(weight=None if tw is None else tw.to(device), ignore_index=IGNORE,
+                                     label_smoothing=cfg.label_smoothing)
+    sent_loss = nn.CrossEntropyLoss(ignore_index=IGNORE, label_smoothing=cfg.label_smoothing)
+    ent_loss = nn.CrossEntropyLoss(ignore_index=IGNORE, label_smoothing=cfg.label_smoothing / 2)
+
+    enc = [(n, p) for n, p in model.named_parameters() if not n.startswith("entity_head.")]
+    opt = adamw(enc, list(model.entity_head.parameters()), cfg.weight_decay, cfg.lr, cfg.head_lr, device)
+    sched = warmup_linear(opt, cfg.warmup, math.ceil(len(examples) / cfg.batch_size) * cfg.epochs)
+    amp_dtype, scaler = training_amp(device, cfg.cpu_amp)
+    rng = np.random.default_rng(cfg.seed)
+    run = ResumableRun(cfg.out, _resume_key(cfg), model, opt, sched, scaler, rng, cfg.save_every_s)
+    if cfg.resume:
+        run.restore()
+    T = cfg.temperature
+    shown: dict = {}
+
+    def kd(student: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:
+        return F.kl_div(F.log_softmax(student.float() / T, -1), F.softmax(teacher.float() / T, -1),
+                        reduction="batchmean") * T * T
+
+    def train_step(bar, step: int, first: int, idx) -> None:
+        b = collate(examples, idx, pad_id)
+        ids = b["ids"].to(device)
+        with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
+            t_logits, s_logits, e_logits = model(ids, ids.ne(pad_id), b["entity_mask"].to(device))
+        ty, sy = topic_t[idx].to(device), sent_t[idx].to(device)
+        loss = (1 - cfg.alpha) * (kd(t_logits, kd_topic_t[idx].to(device))
+                                  + kd(s_logits, kd_sent_t[idx].to(device)))
+        if (ty != IGNORE).any():
+            loss = loss + cfg.alpha * topic_loss(t_logits.float(), ty)
+        if (sy != IGNORE).any():
+            loss = loss + cfg.alpha * sent_loss(s_logits.float(), sy)
+        ey = b["entity_label"].to(device)
+        if (ey != IGNORE).any():
+            loss = loss + cfg.entity_weight * ent_loss(e_logits.float().flatten(0, 1), ey.flatten())
+        optimizer_step(model, opt, sched, scaler, loss)
+        running_loss(bar, loss, step, first, shown, sched.get_last_lr()[0])
+
+    def evaluate(epoch: int) -> dict:
+        row, _ = evaluate_epoch(model, data.splits, data.head_val, data.val_examples, data.val_rows, device, pad_id,
+                                amp_dtype)
+        return {"epoch": epoch, **row, "elapsed_s": round(time.perf_counter() - run.started, 1)}
+
+    fit(run, model, cfg.epochs, lambda: _batches(lengths, cfg.batch_size, rng), "epoch", cfg.progress, train_step,
+        evaluate, cfg.patience)
+    train_s = time.perf_counter() - run.started
+    model.load_state_dict(run.best.state)
+    model.cpu().eval()
+    return _save_entities(cfg, model, tokenizer_hf, ck0, data, run, train_s, pad_id)
+
+
+def _save_entities(cfg: EntityTrainConfig, model, tokenizer_hf, ck0, data: "_EntityData", run: ResumableRun,
+                   train_s: float, pad_id: int) -> Path:
+    """The final validation on the CPU, the checkpoint and its metrics.json."""
+    _, reports = evaluate_epoch(model, data.splits, data.head_val, data.val_examples, data.val_rows,
+                                torch.device("cpu"), pad_id, None)
+    ck = save_checkpoint(model, tokenizer_hf, cfg.out, _entity_checkpoint(cfg, ck0, data, run, train_s),
+                         dtype=SAVE_DTYPES[cfg.save_dtype], version_prefix="finsent-minilm6-ent")
+    metrics = {"model_version": ck.model_version, "selection_score": "mean of the headline macro-F1s, SEntFiN "
+               "per-entity macro-F1 and accuracy on disagreeing entities (held-out parts)",
+               "best_epoch": run.best.epoch, "validation": reports, "history": run.history}
+    (Path(cfg.out) / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    run.done()
+    print(f"saved {cfg.out} ({ck.model_version}); best epoch {run.best.epoch}", file=sys.stderr)
+    return Path(cfg.out)
+
+
+def _entity_model(init: Path | None):
+    """The initial checkpoint's model with a new entity head: (model, its config, HF tokenizer, fast tokenizer)."""
+    model0, _, ck0, init_dir = load_checkpoint(init)
     tokenizer_hf = load_tokenizer(init_dir)
     tok = load_tokenizer_file(init_dir, ck0.max_length)
-    pad_id = int(tokenizer_hf.pad_token_id or 0)
     model = FinsentModel(model0.encoder.config, len(TOPICS), len(SENTIMENTS), entity=True)
     missing, unexpected = model.load_state_dict(model0.state_dict(), strict=False)
     if unexpected or any(not k.startswith("entity_head.") for k in missing):
         raise UserError(f"{init_dir}: weights do not fit ({missing[:3]} {unexpected[:3]})")
-    del model0
-    model.to(device)
+    return model, ck0, tokenizer_hf, tok
 
-    # -- data ---------------------------------------------------------------------------------------------
-    include = [s.key for s in SOURCES if not (cfg.no_fpb and s.key == "fpb")]
-    splits = load_splits(data_dir, cfg.val_fraction, cfg.seed, include)
-    sentfin = read_entity_jsonl(sentfin_path, "sentfin")
-    sf_train, sf_val = split_by_text(sentfin, cfg.entity_val_fraction, cfg.seed)
-    from stream.linking import default_linker  # here: the linker's tables load in ~1 s
 
-    weak_rows: list[EntityText] = []
-    if cfg.weak:
-        for s in splits:
-            if s.task == "sentiment":
-                weak_rows += weak_labels(s.train_inputs, s.train_label, f"weak-{s.key}", default_linker())
-    contrast = contrast_pairs([r for r in weak_rows if r.source == "weak-tfns"], cfg.contrast, cfg.seed)
+@dataclass
+class _EntityData:
+    """What ``train-entities`` learns from: the headline splits with their entity labels (weak labels,
+    analyst calls), SEntFiN, contrast pairs, the initial model's logits to distil, and the validation sets."""
 
-    kd_texts = [t for s in splits for t in s.train_inputs] + [r.text for r in sf_train + contrast]
-    kd_topic, kd_sent = init_logits(cfg.init, kd_texts, Path(cfg.out).with_name(f".{Path(cfg.out).name}.init-logits"))
+    splits: list
+    sf_train: list[EntityText]
+    sf_val: list[EntityText]
+    weak_rows: list[EntityText]
+    contrast: list[EntityText]
+    examples: list[Example]
+    n_headline: int
+    n_analyst: int
+    kd_topic: np.ndarray
+    kd_sent: np.ndarray
+    val_examples: dict
+    val_rows: dict
+    head_val: dict
+
+    @classmethod
+    def load(cls, cfg: EntityTrainConfig, data_dir: Path, sentfin_path: Path, tok) -> "_EntityData":
+        include = [s.key for s in SOURCES if not (cfg.no_fpb and s.key == "fpb")]
+        splits = load_splits(data_dir, cfg.val_fraction, cfg.seed, include)
+        sentfin = read_entity_jsonl(sentfin_path, "sentfin")
+        sf_train, sf_val = split_by_text(sentfin, cfg.entity_val_fraction, cfg.seed)
+        from stream.linking import default_linker  # here: the linker's tables load in ~1 s
+
+        weak_rows: list[EntityText] = []
+        if cfg.weak:
+            for s in splits:
+                if s.task == "sentiment":
+                    weak_rows += weak_labels(s.train_inputs, s.train_label, f"weak-{s.key}", default_linker())
+        contrast = contrast_pairs([r for r in weak_rows if r.source == "weak-tfns"], cfg.contrast, cfg.seed)
+        kd_texts = [t for s in splits for t in s.train_inputs] + [r.text for r in sf_train + contrast]
+        kd_topic, kd_sent = init_logits(cfg.init, kd_texts,
+                                        Path(cfg.out).with_name(f".{Path(cfg.out).name}.init-logits"))
+        examples, n_analyst = _headline_examples(cfg, splits, tok, weak_rows, kd_sent, default_linker())
+        n_headline = len(examples)
+        for rows in (sf_train, contrast):
+            examples += entity_examples(tok, rows)
+        val_examples = {"sentfin": entity_examples(tok, sf_val)}
+        val_rows = {"sentfin": sf_val}
+        for f in cfg.eval_files:
+            rows = read_entity_jsonl(Path(f))
+            val_rows[Path(f).stem] = rows
+            val_examples[Path(f).stem] = entity_examples(tok, rows)
+        head_val = {s.key: encode(tok, list(s.val_inputs))[0] for s in splits}
+        return cls(splits, sf_train, sf_val, weak_rows, contrast, examples, n_headline, n_analyst, kd_topic, kd_sent,
+                   val_examples, val_rows, head_val)
+
+
+def _headline_examples(cfg: EntityTrainConfig, splits, tok, weak_rows: list[EntityText], kd_sent: np.ndarray,
+                       linker) -> tuple[list[Example], int]:
+    """The headline splits' examples, with the entities of analyst calls and of weak labels; (examples, how
+    many have analyst-call entities)."""
     examples: list[Example] = []
     weak_by_text = {r.text: r for r in weak_rows}
-    linker = default_linker()
     n_analyst = 0
     for s in splits:
         ids, offsets = encode(tok, list(s.train_inputs))
@@ -276,99 +400,12 @@ def train_entities(cfg: EntityTrainConfig) -> Path:
                 if m.any():
                     ex.entities.append((m, y))
             examples.append(ex)
-    n_headline = len(examples)
-    for rows in (sf_train, contrast):
-        examples += entity_examples(tok, rows)
-    topic_t = torch.tensor([e.topic for e in examples])
-    sent_t = torch.tensor([e.sentiment for e in examples])
-    lengths = np.array([len(e.ids) for e in examples])
-    kd_topic_t, kd_sent_t = torch.from_numpy(kd_topic), torch.from_numpy(kd_sent)
+    return examples, n_analyst
 
-    val_examples = {"sentfin": entity_examples(tok, sf_val)}
-    val_rows = {"sentfin": sf_val}
-    for f in cfg.eval_files:
-        rows = read_entity_jsonl(Path(f))
-        val_rows[Path(f).stem] = rows
-        val_examples[Path(f).stem] = entity_examples(tok, rows)
-    head_val = {s.key: encode(tok, list(s.val_inputs))[0] for s in splits}
-    n_ent = sum(len(e.entities) for e in examples)
-    print(f"train-entities: {len(examples)} texts ({', '.join(f'{s.key} {len(s.train_text)}' for s in splits)}, "
-          f"sentfin {len(sf_train)}, contrast {len(contrast)}), {n_ent} labelled entities "
-          f"(headline sets {sum(1 for e in examples[:n_headline] if e.entities)} texts, {n_analyst} of them analyst "
-          f"calls); "
-          f"val: sentfin {len(sf_val)} texts; device {device}", file=sys.stderr)
 
-    tw = _class_weights([int(y) for y in topic_t if y != IGNORE], len(TOPICS), 0.5)
-    topic_loss = nn.CrossEntropyLoss(weight=None if tw is None else tw.to(device), ignore_index=IGNORE,
-                                     label_smoothing=cfg.label_smoothing)
-    sent_loss = nn.CrossEntropyLoss(ignore_index=IGNORE, label_smoothing=cfg.label_smoothing)
-    ent_loss = nn.CrossEntropyLoss(ignore_index=IGNORE, label_smoothing=cfg.label_smoothing / 2)
-
-    no_decay = ("bias", "LayerNorm.weight", "LayerNorm.bias")
-    named = list(model.named_parameters())
-    enc = [(n, p) for n, p in named if not n.startswith("entity_head.")]
-    opt = torch.optim.AdamW([
-        {"params": [p for n, p in enc if not n.endswith(no_decay)], "weight_decay": cfg.weight_decay, "lr": cfg.lr},
-        {"params": [p for n, p in enc if n.endswith(no_decay)], "weight_decay": 0.0, "lr": cfg.lr},
-        {"params": list(model.entity_head.parameters()), "weight_decay": 0.0, "lr": cfg.head_lr},
-    ], fused=device.type == "cuda")
-    steps_per_epoch = math.ceil(len(examples) / cfg.batch_size)
-    total = steps_per_epoch * cfg.epochs
-    warm = max(1, int(cfg.warmup * total))
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda step: (step + 1) / warm if step < warm else max(0.0, (total - step) / max(1, total - warm)))
-    amp_dtype, scaler = training_amp(device, cfg.cpu_amp)
-    rng = np.random.default_rng(cfg.seed)
-    run = ResumableRun(cfg.out, _resume_key(cfg), model, opt, sched, scaler, rng, cfg.save_every_s)
-    if cfg.resume:
-        run.restore()
-    best, history = run.best, run.history
-    T = cfg.temperature
-
-    def kd(student: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:
-        return F.kl_div(F.log_softmax(student.float() / T, -1), F.softmax(teacher.float() / T, -1),
-                        reduction="batchmean") * T * T
-
-    with run.stopping_on_signals():
-        for epoch, batches, first in run.epochs(cfg.epochs, lambda: _batches(lengths, cfg.batch_size, rng)):
-            model.train()
-            bar = epoch_bar(batches, first, f"epoch {epoch}/{cfg.epochs}", cfg.progress)
-            running = 0.0
-            for step, idx in enumerate(bar, start=first):
-                b = collate(examples, idx, pad_id)
-                ids = b["ids"].to(device)
-                with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
-                    t_logits, s_logits, e_logits = model(ids, ids.ne(pad_id), b["entity_mask"].to(device))
-                ty, sy = topic_t[idx].to(device), sent_t[idx].to(device)
-                loss = (1 - cfg.alpha) * (kd(t_logits, kd_topic_t[idx].to(device))
-                                          + kd(s_logits, kd_sent_t[idx].to(device)))
-                if (ty != IGNORE).any():
-                    loss = loss + cfg.alpha * topic_loss(t_logits.float(), ty)
-                if (sy != IGNORE).any():
-                    loss = loss + cfg.alpha * sent_loss(s_logits.float(), sy)
-                ey = b["entity_label"].to(device)
-                if (ey != IGNORE).any():
-                    loss = loss + cfg.entity_weight * ent_loss(e_logits.float().flatten(0, 1), ey.flatten())
-                optimizer_step(model, opt, sched, scaler, loss)
-                if step % 20 == 0:
-                    running = loss.item() if step == first else 0.9 * running + 0.1 * loss.item()
-                    bar.set_postfix(loss=f"{running:.3f}", lr=f"{sched.get_last_lr()[0]:.2e}")
-                run.after_step(epoch, step, batches)
-            bar.close()
-            row, _ = evaluate_epoch(model, splits, head_val, val_examples, val_rows, device, pad_id, amp_dtype)
-            row = {"epoch": epoch, **row, "elapsed_s": round(time.perf_counter() - run.started, 1)}
-            history.append(row)
-            print_epoch(row)
-            if best.update(model, row["score"], epoch, cfg.patience):
-                print(f"early stop: no improvement for {best.bad} epochs", file=sys.stderr)
-                break
-            run.after_epoch(epoch)
-    train_s = time.perf_counter() - run.started
-    model.load_state_dict(best.state)
-    model.cpu().eval()
-    _, reports = evaluate_epoch(model, splits, head_val, val_examples, val_rows, torch.device("cpu"), pad_id, None)
-
-    ck = CheckpointConfig(
+def _entity_checkpoint(cfg: EntityTrainConfig, ck0, data: _EntityData, run: ResumableRun,
+                       train_s: float) -> CheckpointConfig:
+    return CheckpointConfig(
         model_version=cfg.version or "",
         encoder=ck0.encoder, max_length=ck0.max_length, base_model=ck0.base_model, label_maps=ck0.label_maps,
         licence=ck0.licence + "; entity head: SEntFiN 1.0 (MIT)",
@@ -377,23 +414,14 @@ def train_entities(cfg: EntityTrainConfig) -> Path:
             **{k: v for k, v in ck0.training.items() if k not in ("config",)},
             "init": {"model_version": ck0.model_version, "training": ck0.training.get("config")},
             "entity_config": cfg.to_json(),
-            "entity_data": {"sentfin": {"file": SENTFIN_FILE, "licence": "MIT", "train_texts": len(sf_train),
-                                        "val_texts": len(sf_val)},
-                            "weak": {"texts": len(weak_rows), "sources": sorted({r.source for r in weak_rows})},
-                            "analyst_calls": n_analyst,
-                            "contrast": len(contrast)},
-            "entity_best_epoch": best.epoch, "entity_train_seconds": round(train_s, 1),
+            "entity_data": {"sentfin": {"file": SENTFIN_FILE, "licence": "MIT", "train_texts": len(data.sf_train),
+                                        "val_texts": len(data.sf_val)},
+                            "weak": {"texts": len(data.weak_rows), "sources": sorted({r.source for r in data.weak_rows})},
+                            "analyst_calls": data.n_analyst,
+                            "contrast": len(data.contrast)},
+            "entity_best_epoch": run.best.epoch, "entity_train_seconds": round(train_s, 1),
         },
     )
-    ck = save_checkpoint(model, tokenizer_hf, cfg.out, ck, dtype=SAVE_DTYPES[cfg.save_dtype],
-                         version_prefix="finsent-minilm6-ent")
-    metrics = {"model_version": ck.model_version, "selection_score": "mean of the headline macro-F1s, SEntFiN "
-               "per-entity macro-F1 and accuracy on disagreeing entities (held-out parts)",
-               "best_epoch": best.epoch, "validation": reports, "history": history}
-    (Path(cfg.out) / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
-    run.done()
-    print(f"saved {cfg.out} ({ck.model_version}); best epoch {best.epoch}", file=sys.stderr)
-    return Path(cfg.out)
 
 
 def evaluate_epoch(model, splits, head_val, val_examples, val_rows, device, pad_id, amp) -> tuple[dict, dict]:

@@ -417,6 +417,71 @@ def optimizer_step(model, opt, sched, scaler, loss: torch.Tensor, max_grad_norm:
     sched.step()
 
 
+def adamw(encoder_named: list, heads: list, weight_decay: float, lr: float, head_lr: float, device) -> torch.optim.AdamW:
+    """AdamW over the encoder (weight decay but for biases and LayerNorms) and the heads (their own rate)."""
+    no_decay = ("bias", "LayerNorm.weight", "LayerNorm.bias")
+    return torch.optim.AdamW([
+        {"params": [p for n, p in encoder_named if not n.endswith(no_decay)], "weight_decay": weight_decay, "lr": lr},
+        {"params": [p for n, p in encoder_named if n.endswith(no_decay)], "weight_decay": 0.0, "lr": lr},
+        {"params": heads, "weight_decay": 0.0, "lr": head_lr},
+    ], fused=device.type == "cuda")
+
+
+def warmup_linear(opt, warmup: float, total: int) -> torch.optim.lr_scheduler.LambdaLR:
+    """A linear warm-up over ``warmup`` of the ``total`` steps, then a linear decay to 0."""
+    warm = max(1, int(warmup * total))
+    return torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda step: (step + 1) / warm if step < warm else max(0.0, (total - step) / max(1, total - warm)))
+
+
+def fit(run: ResumableRun, model, epochs: int, new_batches: Callable[[], list[np.ndarray]], desc: str, progress: bool,
+        train_step: Callable[[Any, int, int, np.ndarray], None], evaluate: Callable[[int], dict], patience: int,
+        say_early_stop: bool = True) -> None:
+    """The resumable epoch loop of ``train``, ``distill`` and ``train-entities``: each batch through
+    ``train_step(bar, step, first step of the epoch, batch indices)``, then ``evaluate(epoch)`` (a history
+    row with ``score``), the best epoch kept, early stop after ``patience`` epochs without a better one."""
+    best, history = run.best, run.history
+    with run.stopping_on_signals():  # SIGTERM/SIGINT: save after the step, then exit
+        for epoch, batches, first in run.epochs(epochs, new_batches):
+            model.train()
+            bar = epoch_bar(batches, first, f"{desc} {epoch}/{epochs}", progress)
+            for step, idx in enumerate(bar, start=first):
+                train_step(bar, step, first, idx)
+                run.after_step(epoch, step, batches)
+            bar.close()
+            row = evaluate(epoch)
+            history.append(row)
+            print_epoch(row)
+            if best.update(model, row["score"], epoch, patience):
+                if say_early_stop:
+                    print(f"early stop: no improvement for {best.bad} epochs", file=sys.stderr)
+                break
+            run.after_epoch(epoch)  # an interrupted run continues after this epoch
+
+
+def running_loss(bar, loss: torch.Tensor, step: int, first: int, state: dict, lr: float) -> None:
+    """The loss shown on the bar every 20 steps: a running mean over the epoch."""
+    if step == first:
+        state["running"] = 0.0
+    if step % 20 == 0:
+        state["running"] = loss.item() if step == first else 0.9 * state["running"] + 0.1 * loss.item()
+        bar.set_postfix(loss=f"{state['running']:.3f}", lr=f"{lr:.2e}")
+
+
+def _labelled(splits, tok: Callable[[list[str]], list]) -> tuple[list, list[int], list[int]]:
+    """The training inputs of every split (``tok``: texts -> inputs) with their topic and sentiment labels
+    (IGNORE where the split has no such label)."""
+    ids: list = []
+    topic_y: list[int] = []
+    sent_y: list[int] = []
+    for s in splits:
+        ids.extend(tok(s.train_inputs))
+        for y in s.train_label:
+            topic_y.append(y if s.task == "topic" else IGNORE)
+            sent_y.append(y if s.task == "sentiment" else IGNORE)
+    return ids, topic_y, sent_y
+
+
 def train(cfg: TrainConfig) -> Path:
     os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     device = select_device(cfg.device)
@@ -438,44 +503,17 @@ def train(cfg: TrainConfig) -> Path:
         return tokenizer(texts, truncation=True, max_length=cfg.max_length,
                          return_attention_mask=False, return_token_type_ids=False)["input_ids"]
 
-    ids: list[list[int]] = []
-    topic_y: list[int] = []
-    sent_y: list[int] = []
-    for s in splits:
-        ids.extend(tok(s.train_inputs))
-        for y in s.train_label:
-            topic_y.append(y if s.task == "topic" else IGNORE)
-            sent_y.append(y if s.task == "sentiment" else IGNORE)
+    ids, topic_y, sent_y = _labelled(splits, tok)
     tokenized_val = {s.key: tok(s.val_inputs) for s in splits}
     lengths = np.array([len(x) for x in ids])
     topic_t = torch.tensor(topic_y)
     sent_t = torch.tensor(sent_y)
 
-    tw = _class_weights([y for y in topic_y if y != IGNORE], len(TOPICS), cfg.topic_class_power)
-    sw = _class_weights([y for y in sent_y if y != IGNORE], len(SENTIMENTS), cfg.sentiment_class_power)
-    topic_loss = nn.CrossEntropyLoss(weight=None if tw is None else tw.to(device), ignore_index=IGNORE,
-                                     label_smoothing=cfg.label_smoothing)
-    sent_loss = nn.CrossEntropyLoss(weight=None if sw is None else sw.to(device), ignore_index=IGNORE,
-                                    label_smoothing=cfg.label_smoothing)
-
-    no_decay = ("bias", "LayerNorm.weight", "LayerNorm.bias")
-    enc_decay = [p for n, p in model.encoder.named_parameters() if not n.endswith(no_decay)]
-    enc_nodecay = [p for n, p in model.encoder.named_parameters() if n.endswith(no_decay)]
+    topic_loss, sent_loss = _losses(cfg, topic_y, sent_y, device)
     heads = list(model.topic_head.parameters()) + list(model.sentiment_head.parameters())
-    opt = torch.optim.AdamW(
-        [
-            {"params": enc_decay, "weight_decay": cfg.weight_decay, "lr": cfg.lr},
-            {"params": enc_nodecay, "weight_decay": 0.0, "lr": cfg.lr},
-            {"params": heads, "weight_decay": 0.0, "lr": cfg.head_lr},
-        ],
-        fused=device.type == "cuda",
-    )
+    opt = adamw(list(model.encoder.named_parameters()), heads, cfg.weight_decay, cfg.lr, cfg.head_lr, device)
     steps_per_epoch = math.ceil(len(ids) / cfg.batch_size)
-    total = steps_per_epoch * cfg.epochs
-    warm = max(1, int(cfg.warmup * total))
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda step: (step + 1) / warm if step < warm else max(0.0, (total - step) / max(1, total - warm))
-    )
+    sched = warmup_linear(opt, cfg.warmup, steps_per_epoch * cfg.epochs)
     amp_dtype, scaler = training_amp(device, cfg.cpu_amp)
 
     log.info("training on %s (amp %s): %d examples, %d steps/epoch, up to %d epochs",
@@ -488,49 +526,95 @@ def train(cfg: TrainConfig) -> Path:
     run = ResumableRun(cfg.out, _resume_key(cfg), model, opt, sched, scaler, rng, cfg.save_every_s)
     if cfg.resume:
         run.restore()
-    best, history = run.best, run.history
-    with run.stopping_on_signals():  # SIGTERM/SIGINT: save after the step, then exit
-        for epoch, batches, first in run.epochs(cfg.epochs, lambda: _batches(lengths, cfg.batch_size, rng)):
-            model.train()
-            bar = epoch_bar(batches, first, f"epoch {epoch}/{cfg.epochs}", cfg.progress)
-            running = 0.0
-            for step, idx in enumerate(bar, start=first):
-                batch = _pad(ids, idx, pad_id).to(device, non_blocking=True)
-                ty = topic_t[idx].to(device, non_blocking=True)
-                sy = sent_t[idx].to(device, non_blocking=True)
-                with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
-                    t_logits, s_logits = model(batch, batch.ne(pad_id))
-                loss = t_logits.new_zeros((), dtype=torch.float32)
-                if (ty != IGNORE).any():
-                    loss = loss + topic_loss(t_logits.float(), ty)
-                if (sy != IGNORE).any():
-                    loss = loss + sent_loss(s_logits.float(), sy)
-                optimizer_step(model, opt, sched, scaler, loss)
-                if step % 20 == 0:
-                    running = loss.item() if step == first else 0.9 * running + 0.1 * loss.item()
-                    bar.set_postfix(loss=f"{running:.3f}", lr=f"{sched.get_last_lr()[0]:.2e}")
-                run.after_step(epoch, step, batches)
-            bar.close()
-            reports, row = epoch_report(model, tokenized_val, splits, device, pad_id, amp_dtype, epoch, run.started)
-            score = row["score"]
-            row.update({f"{k}_macro_f1": r["macro_f1"] for k, r in reports.items()})
-            history.append(row)
-            print_epoch(row)
-            if best.update(model, score, epoch, cfg.patience):
-                print(f"early stop: no improvement for {best.bad} epochs", file=sys.stderr)
-                break
-            run.after_epoch(epoch)  # an interrupted run continues after this epoch
-    train_s = time.perf_counter() - run.started
-    model.load_state_dict(best.state)
-    model.cpu().eval()
+    shown: dict = {}
 
+    def train_step(bar, step: int, first: int, idx) -> None:
+        batch = _pad(ids, idx, pad_id).to(device, non_blocking=True)
+        ty = topic_t[idx].to(device, non_blocking=True)
+        sy = sent_t[idx].to(device, non_blocking=True)
+        with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
+            t_logits, s_logits = model(batch, batch.ne(pad_id))
+        loss = t_logits.new_zeros((), dtype=torch.float32)
+        if (ty != IGNORE).any():
+            loss = loss + topic_loss(t_logits.float(), ty)
+        if (sy != IGNORE).any():
+            loss = loss + sent_loss(s_logits.float(), sy)
+        optimizer_step(model, opt, sched, scaler, loss)
+        running_loss(bar, loss, step, first, shown, sched.get_last_lr()[0])
+
+    def evaluate(epoch: int) -> dict:
+        reports, row = epoch_report(model, tokenized_val, splits, device, pad_id, amp_dtype, epoch, run.started)
+        row.update({f"{k}_macro_f1": r["macro_f1"] for k, r in reports.items()})
+        return row
+
+    fit(run, model, cfg.epochs, lambda: _batches(lengths, cfg.batch_size, rng), "epoch", cfg.progress, train_step,
+        evaluate, cfg.patience)
+    train_s = time.perf_counter() - run.started
+    model.load_state_dict(run.best.state)
+    model.cpu().eval()
+    return _save_trained(cfg, model, tokenizer, enc, splits, device,
+                         _training_record(cfg, data_dir, splits, device, amp_dtype, run, train_s), run)
+
+
+def _save_trained(cfg: TrainConfig, model, tokenizer, enc: dict, splits, device, training: dict,
+                  run: ResumableRun) -> Path:
+    """The checkpoint, its validation through the inference engine and its metrics.json."""
+    is_mpnet = enc.get("model_type") == "mpnet"
     uses_fpb = any(s.key == "fpb" for s in splits)
-    label_maps = {
+    ck = CheckpointConfig(
+        model_version=cfg.version or "",
+        encoder=enc,
+        max_length=cfg.max_length,
+        base_model=dict(TEACHER_BASE_MODEL if is_mpnet else BASE_MODEL),
+        label_maps=label_maps(),
+        training=training,
+        licence=_licence(uses_fpb, "all-mpnet-base-v2" if is_mpnet else "all-MiniLM-L6-v2"),
+    )
+    prefix = ("finsent-mpnet" if is_mpnet else "finsent-minilm6") + ("" if uses_fpb else "-nofpb")
+    ck = save_checkpoint(model, tokenizer, cfg.out, ck, dtype=SAVE_DTYPES[cfg.save_dtype], version_prefix=prefix)
+
+    engine, final = final_validation(cfg.out, splits, device)
+    metrics = {
+        "model_version": ck.model_version,
+        "split": training["split"],
+        "selection_score": "mean macro-F1 over the validation sets",
+        "best_epoch": run.best.epoch,
+        "inference": engine.describe(),
+        "validation": final,
+        "history": run.history,
+    }
+    (Path(cfg.out) / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    run.done()  # only now: a run stopped before this point saves the checkpoint again, without training
+    summary = "  ".join(
+        f"{k}: acc {r['accuracy']:.4f} macro-F1 {r['macro_f1']:.4f}" for k, r in final.items()
+    )
+    print(f"saved {cfg.out} ({ck.model_version}); best epoch {run.best.epoch}; {summary}", file=sys.stderr)
+    return Path(cfg.out)
+
+
+def _losses(cfg: TrainConfig, topic_y: list[int], sent_y: list[int], device) -> tuple[nn.Module, nn.Module]:
+    """Cross-entropy for each head, class-weighted (``*_class_power``), smoothed, ignoring the other task's rows."""
+    tw = _class_weights([y for y in topic_y if y != IGNORE], len(TOPICS), cfg.topic_class_power)
+    sw = _class_weights([y for y in sent_y if y != IGNORE], len(SENTIMENTS), cfg.sentiment_class_power)
+    topic_loss = nn.CrossEntropyLoss(weight=None if tw is None else tw.to(device), ignore_index=IGNORE,
+                                     label_smoothing=cfg.label_smoothing)
+    sent_loss = nn.CrossEntropyLoss(weight=None if sw is None else sw.to(device), ignore_index=IGNORE,
+                                    label_smoothing=cfg.label_smoothing)
+    return topic_loss, sent_loss
+
+
+def label_maps() -> dict:
+    return {
         "topic": {str(i): n for i, n in enumerate(TOPICS)},
         "sentiment": {str(i): n for i, n in enumerate(SENTIMENTS)},
         "tfns_sentiment": dict(TFNS_LABELS),
     }
-    training = {
+
+
+def _training_record(cfg: TrainConfig, data_dir: Path, splits, device, amp_dtype, run: ResumableRun,
+                     train_s: float) -> dict:
+    """How the checkpoint was trained: its ``training`` record."""
+    return {
         "config": cfg.to_json(),
         "data_dir": str(data_dir),
         "data": [
@@ -554,14 +638,15 @@ def train(cfg: TrainConfig) -> Path:
         "amp": str(amp_dtype).replace("torch.", "") if amp_dtype else None,
         "torch": torch.__version__,
         "transformers": __import__("transformers").__version__,
-        "best_epoch": best.epoch,
-        "epochs_run": len(history),
+        "best_epoch": run.best.epoch,
+        "epochs_run": len(run.history),
         "train_seconds": round(train_s, 1),
         "input": INPUT_CONTRACT,
     }
-    is_mpnet = enc.get("model_type") == "mpnet"
-    base_name = "all-mpnet-base-v2" if is_mpnet else "all-MiniLM-L6-v2"
-    licence = (
+
+
+def _licence(uses_fpb: bool, base_name: str) -> str:
+    return (
         "CC BY-NC-SA 3.0, non-commercial use only: trained on the Financial PhraseBank "
         "(CC BY-NC-SA 3.0); also Twitter Financial News sentiment and topic (MIT); "
         f"base encoder {base_name} (Apache-2.0)"
@@ -569,33 +654,3 @@ def train(cfg: TrainConfig) -> Path:
         else "MIT data (Twitter Financial News sentiment and topic) and an Apache-2.0 base encoder "
         f"({base_name}); no non-commercial data"
     )
-    ck = CheckpointConfig(
-        model_version=cfg.version or "",
-        encoder=enc,
-        max_length=cfg.max_length,
-        base_model=dict(TEACHER_BASE_MODEL if is_mpnet else BASE_MODEL),
-        label_maps=label_maps,
-        training=training,
-        licence=licence,
-    )
-    dtype = SAVE_DTYPES[cfg.save_dtype]
-    prefix = ("finsent-mpnet" if is_mpnet else "finsent-minilm6") + ("" if uses_fpb else "-nofpb")
-    ck = save_checkpoint(model, tokenizer, cfg.out, ck, dtype=dtype, version_prefix=prefix)
-
-    engine, final = final_validation(cfg.out, splits, device)
-    metrics = {
-        "model_version": ck.model_version,
-        "split": training["split"],
-        "selection_score": "mean macro-F1 over the validation sets",
-        "best_epoch": best.epoch,
-        "inference": engine.describe(),
-        "validation": final,
-        "history": history,
-    }
-    (Path(cfg.out) / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
-    run.done()  # only now: a run stopped before this point saves the checkpoint again, without training
-    summary = "  ".join(
-        f"{k}: acc {r['accuracy']:.4f} macro-F1 {r['macro_f1']:.4f}" for k, r in final.items()
-    )
-    print(f"saved {cfg.out} ({ck.model_version}); best epoch {best.epoch}; {summary}", file=sys.stderr)
-    return Path(cfg.out)
