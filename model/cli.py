@@ -171,6 +171,16 @@ def cmd_classify(args) -> int:
 
 
 def register(sub) -> None:
+    """The model's commands: train, distill, train-entities, evaluate, classify."""
+    _register_train(sub)
+    _register_distill(sub)
+    _register_train_entities(sub)
+    _register_evaluate(sub)
+    _register_classify(sub)
+
+
+def _register_train(sub) -> None:
+    """``finsent train``."""
     from model.data import SOURCES  # here: numpy and the data tables, ~0.09 s of every command's start-up
 
     p = sub.add_parser(
@@ -222,6 +232,9 @@ def register(sub) -> None:
                    help="also save the resume state this often mid-epoch (0: once per epoch)")
     p.set_defaults(func=cmd_train)
 
+
+def _register_distill(sub) -> None:
+    """``finsent distill``."""
     p = sub.add_parser(
         "distill",
         help="train the MiniLM student on a teacher checkpoint's soft labels (knowledge distillation)",
@@ -267,6 +280,9 @@ def register(sub) -> None:
                    help="also save the resume state this often mid-epoch (0: once per epoch)")
     p.set_defaults(func=cmd_distill)
 
+
+def _register_train_entities(sub) -> None:
+    """``finsent train-entities``."""
     p = sub.add_parser(
         "train-entities",
         help="add the per-company sentiment head to a checkpoint (sentiment toward each named entity)",
@@ -312,6 +328,9 @@ def register(sub) -> None:
                    help="also save the resume state this often mid-epoch (0: once per epoch)")
     p.set_defaults(func=cmd_train_entities)
 
+
+def _register_evaluate(sub) -> None:
+    """``finsent evaluate``."""
     p = sub.add_parser(
         "evaluate",
         help="accuracy, macro-F1, per-class scores and confusion matrix on a labelled CSV",
@@ -329,6 +348,9 @@ def register(sub) -> None:
     _add_engine_options(p)
     p.set_defaults(func=cmd_evaluate)
 
+
+def _register_classify(sub) -> None:
+    """``finsent classify``."""
     p = sub.add_parser(
         "classify",
         help="score JSON lines (text, or title+summary; optional id) into JSON lines",
