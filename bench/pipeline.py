@@ -9,8 +9,10 @@ counts (articles == items, 'all' bucket sum == items) after its run.  Modes, in 
 * ``model``: model-only throughput: ``engine.predict`` in worker-sized batches, in this process;
 * ``preloaded``: the topic is filled first, then a worker drains it (the producer is not part
   of the system under test); rate = items / (last commit - first commit) of the drain;
-* ``concurrent``: a warmed-up worker, items produced at full speed meanwhile;
-  rate = items / (first produce -> last row committed);
+* ``concurrent``: a warmed-up worker, items produced at full speed meanwhile (by this process: the
+  producer); rate = items / (first produce -> last row committed);
+* ``inprocess``: the same items through ``finsent replay ARCHIVE --schema NAME`` (scored and stored in
+  that process, no broker); rate = items / (first commit -> the command's exit);
 * ``null``: ``preloaded`` with the zero-cost null model (``model/null.py``: fixed predictions;
   the checkpoint's tokenizer still runs unless ``--null-notok``): one worker process's ceiling;
 * ``latency``: p50/p99 produce -> news.scored (written after the commit) at a steady
@@ -19,9 +21,11 @@ counts (articles == items, 'all' bucket sum == items) after its run.  Modes, in 
 For every worker run it prints the per-stage breakdown in ms per 1,000 items (from the worker's
 ``finsent_stage_seconds_total`` Prometheus counters): consume (Faust delivering the batch),
 decode+validate, link, tokenize, infer, build rows, DB, produce (news.scored), ack, and the
-remainder (executor hand-off, event loop).
+remainder (executor hand-off, event loop); and for every run, beside its rate, the CPU-ms per 1,000
+items of each process: the producer, the worker(s) or the in-process replay, PostgreSQL, Kafka and the
+rest of the machine (bench/cpu.py).
 
-Usage: python bench/pipeline.py [--items 20000] [--modes model,preloaded,concurrent,null,latency]
+Usage: python bench/pipeline.py [--items 20000] [--modes model,preloaded,concurrent,inprocess,null,latency]
        [--max-batch 64] [--rate 50] [--steady-seconds 30] [--json FILE]
 Needs the local stack (`finsent up`) or FINSENT_KAFKA / FINSENT_DATABASE_URL.
 """
@@ -50,6 +54,7 @@ from kafka import KafkaConsumer  # noqa: E402
 
 from bench import stocknet  # noqa: E402
 from deploy import localstack  # noqa: E402
+from bench.cpu import CpuMeter, describe_split  # noqa: E402
 from model.cpu import describe_cpu  # noqa: E402
 from stream.base.config import load_settings  # noqa: E402
 from stream.kafka_io import ensure_topics, make_producer  # noqa: E402
@@ -58,7 +63,7 @@ from stream.process import WorkerProcess  # noqa: E402
 from stream.raw_message import model_text  # noqa: E402
 
 STOCKNET = stocknet.STOCKNET
-ALL_MODES = ("model", "preloaded", "concurrent", "null", "latency")
+ALL_MODES = ("model", "preloaded", "concurrent", "inprocess", "null", "latency")
 STAGE_LABELS = {"consume": "consume (Faust)", "parse": "decode+validate", "link": "link", "tokenize": "tokenize",
                 "infer": "infer", "build": "build rows", "db": "DB", "alerts": "alerts",
                 "produce": "produce", "ack": "ack"}
@@ -124,54 +129,6 @@ def scrape(port: int) -> dict[str, float]:
             out["_records"] = float(line.rsplit(" ", 1)[1])
         elif line.startswith("finsent_batches_total "):
             out["_batches"] = float(line.rsplit(" ", 1)[1])
-    return out
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds of a process (all its threads) so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(") ", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def machine_cpu_seconds() -> float:
-    """Busy CPU seconds of the whole machine so far (/proc/stat: every core, idle and iowait excluded)."""
-    fields = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
-    return (sum(fields[:8]) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")
-
-
-def _children(pid: int) -> list[int]:
-    out = []
-    for d in Path("/proc").iterdir():
-        if d.name.isdigit():
-            try:
-                if int((d / "stat").read_text().rsplit(") ", 1)[1].split()[1]) == pid:
-                    out.append(int(d.name))
-            except (OSError, IndexError, ValueError):
-                pass
-    return out
-
-
-def stack_cpu(settings, workers: list[int]) -> dict[str, float]:
-    """CPU seconds so far of the worker process(es), PostgreSQL (postmaster and its live backends), the
-    Kafka broker, and the whole machine: where the two cores go during a drain."""
-    def safe(pid: int | None) -> float:
-        try:
-            return cpu_seconds(pid) if pid else 0.0
-        except OSError:  # a backend that has just exited
-            return 0.0
-
-    pg = localstack.pg_pid(settings)
-    return {"worker": sum(safe(w) for w in workers),
-            "PostgreSQL": safe(pg) + sum(safe(c) for c in (_children(pg) if pg else [])),
-            "Kafka": safe(localstack.kafka_pid(settings)), "machine": machine_cpu_seconds()}
-
-
-def cpu_split(before: dict[str, float], after: dict[str, float], items: int, wall: float) -> dict[str, float]:
-    """ms of CPU per 1,000 items for each part, 'other' = the machine's rest (benchmark, other jobs)."""
-    d = {k: after[k] - before[k] for k in before}
-    out = {k: 1e6 * d[k] / items for k in ("worker", "PostgreSQL", "Kafka")}
-    out["other"] = max(0.0, 1e6 * (d["machine"] - d["worker"] - d["PostgreSQL"] - d["Kafka"]) / items)
-    out["machine busy, cores"] = d["machine"] / wall
     return out
 
 
@@ -358,13 +315,13 @@ def mode_drain(base, msgs, engine: str, args, label: str, workers: int = 1, **ch
         if fell_back:  # drained before every worker had joined: time it from the first batch (CPU not sampled)
             print(f"  ({label}: drained before all {workers} workers joined; use more items)")
             t_first, m0 = run.first
-        pids = [w.pid for w in run.workers]
-        split0 = stack_cpu(run.settings, pids)
-        cpu0 = split0["worker"]
+        meter = CpuMeter(run.settings, **{f"worker {k}" if k else "worker": w.pid for k, w in enumerate(run.workers)})
+        meter.start()
         spy = start_profile(args.profile, label, run.worker.pid)
         t_end, m1 = run.wait_observed(len(msgs))
-        split1 = stack_cpu(run.settings, pids)
-        cpu1 = split1["worker"]
+        wall = t_end - t_first
+        items = int(m1["_records"] - m0["_records"])
+        split = meter.per_1000(items, wall)
         stop_profile(spy)
         n, buckets = counts(run.settings)
         # the records counter includes re-deliveries (a partition moved to a joining worker re-reads what
@@ -376,8 +333,6 @@ def mode_drain(base, msgs, engine: str, args, label: str, workers: int = 1, **ch
             if (n, buckets) == (len(msgs), len(msgs)):
                 print(f"  ({label}: counts settled {60 - (settle - time.monotonic()):.1f}s after the records "
                       "counter reached the input: re-deliveries after a rebalance)")
-        items = int(m1["_records"] - m0["_records"])
-        wall = t_end - t_first
         rate = items / wall
         exact = n == len(msgs) and buckets == len(msgs)
         rss = peak_rss_mib(run.worker.pid)
@@ -386,15 +341,16 @@ def mode_drain(base, msgs, engine: str, args, label: str, workers: int = 1, **ch
               f"({n} articles, {buckets} in 'all' buckets); mean batch "
               f"{(m1.get('_records', 0) - m0.get('_records', 0)) / max(1, m1.get('_batches', 0) - m0.get('_batches', 0)):.1f}"
               + (f"; worker peak RSS {rss:.0f} MiB" if rss else ""))
-        cpu_ms = 0.0 if fell_back else 1e6 * (cpu1 - cpu0) / items
+        if workers > 1:  # the workers together
+            split = {"worker": sum(v for k, v in split.items() if k.startswith("worker")),
+                     **{k: v for k, v in split.items() if not k.startswith("worker")}}
+        cpu_ms = 0.0 if fell_back else split["worker"]
         if cpu_ms > 0:  # (0 when the window fell back to the first batch: CPU not sampled there)
             print(f"  worker CPU: {cpu_ms:.0f} ms per 1,000 items (all threads; {1e6 / cpu_ms:,.0f} items per "
                   "CPU-second)")
-        split = {} if fell_back else cpu_split(split0, split1, items, wall)
+        split = {} if fell_back else split
         if split:
-            print("  CPU per 1,000 items: " + ", ".join(f"{k} {v:.0f} ms" for k, v in split.items()
-                                                        if k != "machine busy, cores")
-                  + f"; machine busy {split['machine busy, cores']:.2f} of {os.cpu_count()} cores")
+            print("  " + describe_split(split))
         stages = breakdown(m0, m1, items, wall)
         stages["worker CPU"] = cpu_ms
         return {"rate": rate, "exact": exact, "stages": stages, "rss_mib": rss, "cpu_ms_per_1000": cpu_ms,
@@ -412,19 +368,37 @@ def mode_concurrent(base, msgs, args) -> dict:
         run.start_worker()
         run.produce(producer, [warm])
         _, m0 = run.wait_observed(1, timeout=300)
-        t0 = time.perf_counter()
+        meter = CpuMeter(run.settings, worker=run.worker.pid)
+        meter.start()
+        t0, c0 = time.perf_counter(), time.process_time()
         produce_s = run.produce(producer, msgs)
+        produce_cpu = time.process_time() - c0  # this process's producer (kafka-python: its I/O thread too)
         t_end, m1 = run.wait_observed(len(msgs) + 1)
         n, buckets = counts(run.settings)
         wall = t_end - t0
+        split = meter.per_1000(len(msgs), wall, {"producer": produce_cpu})
         rate = len(msgs) / wall
         exact = n == len(msgs) + 1 and buckets == len(msgs) + 1
         print(f"concurrent: {rate:,.0f} items/s ({len(msgs)} items, first produce -> last commit {wall:.1f}s; "
-              f"producing took {produce_s:.1f}s); counts {'exact' if exact else 'WRONG'}")
-        return {"rate": rate, "exact": exact, "stages": breakdown(m0, m1, len(msgs), wall)}
+              f"producing took {produce_s:.1f}s); counts {'exact' if exact else 'WRONG'}\n  {describe_split(split)}")
+        return {"rate": rate, "exact": exact, "stages": breakdown(m0, m1, len(msgs), wall), "cpu_split": split}
     finally:
         producer.close()
         run.close(args.keep)
+
+
+def mode_inprocess(base, msgs: list[dict], args) -> dict:
+    """The in-process path: ``finsent replay ARCHIVE --schema NAME`` on the same items (bench/replay.py)."""
+    import tempfile
+    from types import SimpleNamespace
+
+    from bench.replay import path_inprocess
+
+    folder = Path(tempfile.mkdtemp(prefix="finsent-pipeline-bench-"))
+    archive = folder / "items.jsonl"
+    archive.write_text("".join(json.dumps(m, ensure_ascii=False) + "\n" for m in msgs), encoding="utf-8")
+    opts = SimpleNamespace(root=ROOT, taskset=None, keep=args.keep)
+    return path_inprocess(opts, base, archive, len(msgs), folder, None)
 
 
 def steady_latency(run: Run, producer, msgs, rate: float, seconds: float) -> dict:
@@ -539,6 +513,8 @@ def main() -> int:
     if "concurrent" in modes:
         res["concurrent"] = mode_concurrent(base, msgs, args)
         stages["concurrent"] = res["concurrent"]["stages"]
+    if "inprocess" in modes:
+        res["inprocess"] = mode_inprocess(base, msgs, args)
     if "null" in modes:
         nmsgs = msgs if args.null_items is None else load_messages(args.null_items)[0]
         engine = "null-notok" if args.null_notok else "null"
@@ -554,7 +530,7 @@ def main() -> int:
         print_breakdowns(stages)
     if "model" in res:
         m = res["model"]["rate"]
-        for k in ("preloaded", "concurrent"):
+        for k in ("preloaded", "concurrent", "inprocess"):
             if k in res:
                 print(f"ratio {k} / model-only: {res[k]['rate'] / m:.2f}")
     if args.json:
