@@ -227,18 +227,9 @@ class Run:
             w.stop()
         if keep:
             return
-        conn = psycopg2.connect(self.settings.dsn)
-        conn.autocommit = True
-        with conn.cursor() as cur:
-            cur.execute(f'DROP SCHEMA IF EXISTS "{self.settings.schema}" CASCADE')
-        conn.close()
-        from kafka.admin import KafkaAdminClient
+        from bench.replay import drop
 
-        admin = KafkaAdminClient(bootstrap_servers=self.settings.kafka_bootstrap)
-        try:
-            admin.delete_topics([self.settings.topic_raw, self.settings.topic_scored, self.settings.topic_deadletter])
-        finally:
-            admin.close()
+        drop(self.settings)
 
 
 def start_profile(folder: Path | None, label: str, pid: int):

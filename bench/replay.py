@@ -147,22 +147,26 @@ class Target:
         self.tag = tag
 
     def drop(self) -> None:
-        conn = psycopg2.connect(self.settings.dsn)
-        conn.autocommit = True
-        with conn.cursor() as cur:
-            cur.execute(f'DROP SCHEMA IF EXISTS "{self.settings.schema}" CASCADE')
-        conn.close()
-        from kafka.admin import KafkaAdminClient
+        drop(self.settings)
 
-        admin = KafkaAdminClient(bootstrap_servers=self.settings.kafka_bootstrap)
-        try:
-            s = self.settings
-            existing = set(admin.list_topics())
-            gone = [t for t in (s.topic_raw, s.topic_scored, s.topic_deadletter) if t in existing]
-            if gone:
-                admin.delete_topics(gone)
-        finally:
-            admin.close()
+
+def drop(settings) -> None:
+    """A benchmark's own schema and topics, gone."""
+    conn = psycopg2.connect(settings.dsn)
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute(f'DROP SCHEMA IF EXISTS "{settings.schema}" CASCADE')
+    conn.close()
+    from kafka.admin import KafkaAdminClient
+
+    admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    try:
+        existing = set(admin.list_topics())
+        gone = [t for t in (settings.topic_raw, settings.topic_scored, settings.topic_deadletter) if t in existing]
+        if gone:
+            admin.delete_topics(gone)
+    finally:
+        admin.close()
 
 
 def report(label: str, items: int, wall: float, exact: tuple[int, int], split: dict, extra: str = "") -> dict:

@@ -29,20 +29,20 @@ def overview(request: Request):
     return page(request, "overview.html", title="Overview")
 
 
-def ticker_page(request: Request):
+def _scope_page(request: Request, kind: str, param: str):
     try:
-        sym = P.normalize_scope("ticker", request.path_params["symbol"])
+        scope = P.normalize_scope(kind, request.path_params[param])
     except P.ParamError as exc:
         raise HTTPException(400, str(exc)) from None
-    return page(request, "scope.html", title=f"Ticker {sym}", kind="ticker", scope=sym)
+    return page(request, "scope.html", title=f"{kind.capitalize()} {scope}", kind=kind, scope=scope)
+
+
+def ticker_page(request: Request):
+    return _scope_page(request, "ticker", "symbol")
 
 
 def topic_page(request: Request):
-    try:
-        name = P.normalize_scope("topic", request.path_params["name"])
-    except P.ParamError as exc:
-        raise HTTPException(400, str(exc)) from None
-    return page(request, "scope.html", title=f"Topic {name}", kind="topic", scope=name)
+    return _scope_page(request, "topic", "name")
 
 
 def alert_page(request: Request):

@@ -4,8 +4,6 @@ real StockNet slice (real tweets, the shipped model, alerts at every scale)."""
 
 from __future__ import annotations
 
-import gzip
-import json
 import os
 import signal
 import subprocess
@@ -14,6 +12,7 @@ import time
 
 import pytest
 
+from bench.stocknet import messages
 from stream.process import REPO, settings_env
 from tests.conftest import SHARED_DATA
 from tests.integration.test_batch_invariance import ALERTS, BUCKETS, ROWS, _close
@@ -25,15 +24,7 @@ pytestmark = pytest.mark.skipif(not STOCKNET.is_file(), reason="no ../shared/dat
 
 
 def stocknet(n: int) -> list[dict]:
-    out = []
-    with gzip.open(STOCKNET, "rt", encoding="utf-8") as f:
-        for i, line in enumerate(f):
-            if i >= n:
-                break
-            t = json.loads(line)
-            out.append({"id": f"sn{i}", "published_at": t["published_at"], "title": t["text"],
-                        "tickers": [t["ticker"]], "source": "stocknet"})
-    return out
+    return messages(n, STOCKNET)
 
 
 def same_store(a, b) -> None:
