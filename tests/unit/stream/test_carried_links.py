@@ -80,3 +80,12 @@ def test_the_reference_version_follows_the_tables_and_the_users_aliases_only():
     assert Linker().version == Linker(watchlist=["AAPL"]).version
     assert Linker({"Acme": "ACME"}).version == Linker({"Acme": "ACME"}).version != Linker({"Acme": "ACMX"}).version
     assert Linker(aliases=[("Foo", "FOO", "N")], symbols={"FOO": "FOO"}).version != Linker().version
+
+
+def test_other_scalars_of_a_replayed_row_are_encoded_with_str_instead_of_failing():
+    from datetime import date
+    from decimal import Decimal
+
+    item = parse_message({**MSG, "price": Decimal("12.50"), "session": date(2024, 3, 4)}, extractor=linker(), now=NOW)
+    msg = json.loads(encode_item(item))  # json.dumps refused a Decimal: the replay used to stop there
+    assert msg["price"] == "12.50" and msg["session"] == "2024-03-04"

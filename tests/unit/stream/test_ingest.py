@@ -311,3 +311,15 @@ def test_list_source_gives_its_items_with_their_count_as_total():
     sink = FakeSink()
     counts, _, bar = run(src, sink)
     assert [r.item for r in sink.written] == items and bar.kw["total"] == 3 and counts.records == 3
+
+
+def test_jobs_is_for_the_in_process_replay_only(tmp_path):
+    from stream import services
+    from stream.base.config import load_settings
+
+    archive = tmp_path / "a.jsonl"
+    archive.write_text(json.dumps({"title": "x", "published_at": "2024-03-04T14:00:00Z"}) + "\n")
+    with pytest.raises(UserError, match="--jobs needs --schema or --from-kafka"):
+        services.replay_archive(load_settings(), services.ArchiveReplay(path=archive, jobs=2))
+    with pytest.raises(UserError, match="--jobs must be at least 1"):
+        services.in_process(load_settings(), notify=False, jobs=0)
