@@ -67,8 +67,8 @@ class StoreSink:
         finally:
             self._events.call_soon_threadsafe(self._events.stop)
             self._thread.join()
+            self.loop.close()  # a commit in flight finishes first (its callback finds the loop stopped, not closed)
             self._events.close()
-            self.loop.close()
             if self.scorer is not None:
                 self.scorer.close()
 
