@@ -3,7 +3,8 @@
 
 * ``model``: the model alone on the same texts (a spread sample of ``--model-items``), as the batch
   step calls it (``predict_per_ticker``: the headline and each linked ticker, batches of 64), in this
-  process; measured before and after the paths, their mean is the reference;
+  process; measured before and after every path: a path's ratio is to the mean of the two beside it
+  (the machine is shared: its load moves between runs);
 * ``kafka``: ``finsent replay ARCHIVE`` into news.raw while one warmed-up ``finsent worker`` (alerts on,
   as shipped) scores and stores it; rate = items / (replay start -> last article committed); the producer
   shares the cores with the worker, PostgreSQL and Kafka;
@@ -264,26 +265,29 @@ def main() -> int:
     print(f"input: {items} StockNet tweets; code: {args.root}; CPU: {cpu}; load average "
           f"{os.getloadavg()[0]:.1f}" + (f"; pinned to CPUs {args.taskset}" if args.taskset else ""), flush=True)
     res: dict = {"items": items, "cpu": cpu, "root": str(args.root), "taskset": args.taskset}
-    models = [model_only(base, msgs, args.model_items)]
-    if "kafka" in paths:
-        res["kafka"] = path_kafka(args, base, archive, items, folder)
+    runs = [("kafka", None)] if "kafka" in paths else []
     if "inprocess" in paths:
-        for jobs in [int(j) for j in args.jobs.split(",") if j.strip()] or [None]:
-            res[f"inprocess{f' --jobs {jobs}' if jobs else ''}"] = path_inprocess(args, base, archive, items, folder,
-                                                                                 jobs)
-    models.append(model_only(base, msgs, args.model_items))
+        runs += [("inprocess", int(j)) for j in args.jobs.split(",") if j.strip()] or [("inprocess", None)]
+    models = [model_only(base, msgs, args.model_items)]
+    for path, jobs in runs:  # each path between two model-only runs: its ratio is to their mean (side by side)
+        key = path + (f" --jobs {jobs}" if jobs else "")
+        res[key] = path_kafka(args, base, archive, items, folder) if path == "kafka" else \
+            path_inprocess(args, base, archive, items, folder, jobs)
+        models.append(model_only(base, msgs, args.model_items))
+        beside = (models[-2]["rate"] + models[-1]["rate"]) / 2
+        res[key].update(model_beside=beside, ratio=res[key]["rate"] / beside)
     model = sum(m["rate"] for m in models) / len(models)
-    res["model"] = {"rate": model, "runs": models}
-    print(f"\nmodel only, mean of the runs before and after: {model:,.1f} items/s "
-          f"(CPU {models[0]['cpu_ms_per_1000']:,.0f} ms per 1,000 items); load average {os.getloadavg()[0]:.1f}")
+    model_cpu = sorted(m["cpu_ms_per_1000"] for m in models)[len(models) // 2]
+    res["model"] = {"rate": model, "cpu_ms_per_1000": model_cpu, "runs": models}
+    rates = ", ".join(f"{m['rate']:,.0f}" for m in models)
+    print(f"\nmodel only: {rates} items/s (CPU, median {model_cpu:,.0f} ms per 1,000 items); load average "
+          f"{os.getloadavg()[0]:.1f}")
     for key, got in res.items():
-        if isinstance(got, dict) and "rate" in got and key != "model":
-            got["ratio"] = got["rate"] / model
-            line = f"ratio {key} / model-only: {got['ratio']:.2f}"
+        if isinstance(got, dict) and "ratio" in got:
+            line = f"ratio {key} / model-only beside it ({got['model_beside']:,.0f} items/s): {got['ratio']:.2f}"
             producer = got["cpu_split"].get("producer")
             if producer is not None:
-                line += (f"; producer CPU {producer:,.0f} ms per 1,000 items = "
-                         f"{producer / models[0]['cpu_ms_per_1000']:.1%} of the model's")
+                line += f"; producer CPU {producer:,.0f} ms per 1,000 items = {producer / model_cpu:.1%} of the model's"
             print(line)
     if args.json:
         args.json.write_text(json.dumps(res, indent=2))
