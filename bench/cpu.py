@@ -86,9 +86,9 @@ def listening_pid(port: int) -> int | None:
 
 def servers(settings) -> dict[str, int | None]:
     """PIDs of the PostgreSQL postmaster and the Kafka broker of ``settings``."""
-    from stream.base.dsn import dsn_params
+    from psycopg2.extensions import parse_dsn  # both DSN forms; also with an older checkout's code (--root)
 
-    pg_port = int(dsn_params(settings.dsn).get("port") or 5432)
+    pg_port = int(parse_dsn(settings.dsn).get("port") or 5432)
     kafka_port = int(settings.kafka_bootstrap.split(",")[0].rsplit(":", 1)[1])
     return {"PostgreSQL": listening_pid(pg_port), "Kafka": listening_pid(kafka_port)}
 

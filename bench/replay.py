@@ -125,6 +125,10 @@ def finsent_cmd(args, *cli: str) -> list[str]:
 
 def spawn(args, settings, *cli: str, log: Path) -> subprocess.Popen:
     env = settings_env(settings, PYTHONPATH=str(args.root))
+    if args.root != ROOT:  # an older checkout knows no feed catalogue: its settings reject the section
+        doc = json.loads(env["FINSENT_SETTINGS_JSON"])
+        doc.pop("feeds", None)
+        env["FINSENT_SETTINGS_JSON"] = json.dumps(doc)
     with open(log, "ab") as out:
         return subprocess.Popen(finsent_cmd(args, *cli), cwd=args.root, env=env, stdout=out, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL, start_new_session=True)
