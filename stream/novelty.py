@@ -136,6 +136,16 @@ def jaccard(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.count_nonzero(a == b)) / float(len(a))
 
 
+def band_ranges(threshold: float, num_perm: int = NUM_PERM) -> list[tuple[int, int]]:
+    """:class:`datasketch.MinHashLSH`'s bands for ``threshold``.  Above about 0.96 (64 permutations) its
+    optimiser wants a single band, which it refuses; two bands of half the signature then find the
+    candidates (each is still checked against the threshold, so only recall at the margin can differ)."""
+    try:
+        return list(MinHashLSH(threshold=threshold, num_perm=num_perm).hashranges)
+    except ValueError:
+        return list(MinHashLSH(num_perm=num_perm, params=(2, num_perm // 2)).hashranges)
+
+
 class BandIndex:
     """The LSH band tables of :class:`datasketch.MinHashLSH`, for signatures kept as numpy rows.
 
@@ -145,7 +155,7 @@ class BandIndex:
     scheme checks, storage layers), about 10% of a null-model worker's CPU (py-spy)."""
 
     def __init__(self, threshold: float, num_perm: int = NUM_PERM) -> None:
-        self.ranges = MinHashLSH(threshold=threshold, num_perm=num_perm).hashranges  # only for its bands
+        self.ranges = band_ranges(threshold, num_perm)
         self._tables: list[dict[bytes, set[str]]] = [{} for _ in self.ranges]
         self._keys: dict[str, list[bytes]] = {}
 

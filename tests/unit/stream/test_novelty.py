@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given, settings, strategies as st
 
-from stream.novelty import StoryIndex, normalise, signature
+from stream.novelty import StoryIndex, StoryMark, normalise, signature
 
 WIRE = "Apple shares fall 5% after iPhone sales miss estimates - Reuters"
 
@@ -153,3 +154,13 @@ def test_band_index_finds_the_candidates_of_datasketch_lsh(texts, data):
     for i, text in enumerate(texts):
         assert ours.query(rows[i]) == set(lib.query(signature(text)))
         assert jaccard(rows[i], rows[0]) == signature(text).jaccard(signature(texts[0]))
+
+
+@pytest.mark.parametrize("threshold", [0.01, 0.5, 0.96, 0.97, 0.99, 1.0])
+def test_every_allowed_threshold_builds_an_index(threshold):
+    # FINSENT_ALERTS_STORY_THRESHOLD=0.99 (the settings allow (0, 1]) crashed the worker at start:
+    # datasketch's band optimiser refuses a single band
+    idx = StoryIndex(86400, threshold)
+    text = "Apple cuts forecast on weak iPhone demand"
+    assert idx.assign_batch([("a", 0.0, text), ("b", 1.0, text), ("c", 2.0, "Tesla recalls 2 million cars")]) == [
+        StoryMark("a", True), StoryMark("a", False), StoryMark("c", True)]
