@@ -184,6 +184,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cache", default=None, help="score cache directory (default /tmp/finsent-quality)")
     ap.add_argument("--strongest", type=int, default=20, help="strongest alerts listed with their headlines")
     ap.add_argument("--until", default=None, help="with --real: only the archive before this date (YYYY-MM-DD)")
+    ap.add_argument("--headline-only", action="store_true",
+                    help="with --real: every ticker takes the headline's sentiment (as before per-company sentiment)")
     args = ap.parse_args(argv)
     a = AlertSettings()
     cfgs = DetectorConfig.scales_from_settings(a)
@@ -194,7 +196,7 @@ def main(argv: list[str] | None = None) -> int:
 
         until = datetime.fromisoformat(args.until).replace(tzinfo=timezone.utc) if args.until else None
         print(real_report(Path(args.real), cfgs, a, Path(args.cache) if args.cache else DEFAULT_CACHE,
-                          strongest=args.strongest, until=until))
+                          strongest=args.strongest, until=until, per_ticker=not args.headline_only))
         return 0
     rep = evaluate(range(args.first_seed, args.first_seed + args.days), cfgs, rate_per_min=args.rate)
     print(rep.table())

@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import bisect
 import hashlib
+import json
 import logging
 import os
 import time
 from collections import Counter, defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +30,7 @@ from model.engine import load_engine
 from stream.base.config import machine_settings
 from stream.base.labels import SENTIMENTS, TOPICS
 from stream.novelty import StoryIndex
+from stream.ticker_sentiment import sentiment_toward
 from stream.replay import ColumnMap, ReplayStats, prepare, read_rows
 from stream.raw_message import NewsItem
 
@@ -44,6 +46,7 @@ class ScoredItem:
     p_negative: float
     sentiment_score: float
     topic: str
+    ticker_sentiment: dict | None = None  # {ticker: entry} toward each ticker (None: the headline's for all)
 
 
 def load_items(path: Path) -> tuple[list[NewsItem], ReplayStats]:
@@ -109,6 +112,34 @@ def score_items(items: list[NewsItem], path: Path, cache_dir: Path = DEFAULT_CAC
     return out
 
 
+def score_tickers(items: list[NewsItem], path: Path, cache_dir: Path = DEFAULT_CACHE, batch: int = 256,
+                  model: str | None = None) -> dict[str, dict]:
+    """The sentiment toward each item's tickers (``{id: {ticker: entry}}``, as the worker stores it in
+    ``articles.ticker_sentiment``), from the same engine call the worker makes; cached beside the scores."""
+    from stream.ticker_sentiment import predict_per_ticker
+
+    cache = _cache_file(path, _model_version(model) + "|per-ticker", cache_dir).with_suffix(".json")
+    known: dict[str, dict] = json.loads(cache.read_text()) if cache.exists() else {}
+    missing = [it for it in items if it.tickers and it.id not in known]
+    if missing:
+        log.info("scoring the tickers of %d items (%d cached)", len(missing), len(known))
+        engine = load_engine(model, "auto")
+        t0 = time.perf_counter()
+        for i in range(0, len(missing), batch):
+            part = missing[i : i + batch]
+            _, per = predict_per_ticker(engine, [it.model_text for it in part], [it.ticker_links for it in part],
+                                        [it.tickers for it in part])
+            known.update({it.id: e for it, e in zip(part, per) if e is not None})
+            done = min(i + batch, len(missing))
+            if done % (batch * 40) == 0 or done == len(missing):
+                log.info("scored %d/%d (%.0f/s)", done, len(missing), done / (time.perf_counter() - t0))
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        tmp = cache.with_name(cache.stem + ".tmp.json")
+        tmp.write_text(json.dumps(known))
+        os.replace(tmp, cache)
+    return known
+
+
 def store_scores(path: Path, texts, sent, topic, cache_dir: Path = DEFAULT_CACHE, model: str | None = None) -> Path:
     """Write scores computed elsewhere (e.g. in parallel shards) as the archive's cache."""
     cache = _cache_file(path, _model_version(model), cache_dir)
@@ -153,11 +184,14 @@ def replay_scored(scored: list[ScoredItem], cfgs, a, observe_every_s: int = 10) 
         t = to_epoch(it.published_at)
         mark = novelty.assign(it.id, t, it.model_text)
         stories += mark.first
-        det.add(t, it.tickers, s.topic, s.sentiment, s.sentiment_score, mark.first)
+        det.add(t, it.tickers, s.topic, s.sentiment, s.sentiment_score, mark.first, s.ticker_sentiment)
+        for tk in set(it.tickers):  # negative toward the ticker: its own sentiment, else the headline's
+            entry = (s.ticker_sentiment or {}).get(tk)
+            if sentiment_toward(s.ticker_sentiment, tk, s.sentiment)[0] == "negative":
+                p_neg = float(entry["p_negative"]) if entry else s.p_negative
+                negatives[("ticker", tk)].append(Evidence(t, p_neg, it.id, mark.story_id, it.title))
         if s.sentiment == "negative":
             ev = Evidence(t, s.p_negative, it.id, mark.story_id, it.title)
-            for tk in set(it.tickers):
-                negatives[("ticker", tk)].append(ev)
             negatives[("topic", s.topic)].append(ev)
             negatives[("all", "all")].append(ev)
         if last is None or t - last >= observe_every_s:
@@ -191,18 +225,25 @@ def quarter(t: int) -> str:
 
 
 def real_report(path: Path, cfgs, a, cache_dir: Path = DEFAULT_CACHE, strongest: int = 20,
-                until=None) -> str:
+                until=None, per_ticker: bool = True) -> str:
+    """``per_ticker``: a ticker counts the sentiment toward it, as the worker does; False: the headline's
+    for every ticker (the product before per-company sentiment)."""
     items, stats = load_items(path)
     if until is not None:
         items = [it for it in items if it.published_at < until]
     scored = score_items(items, path, cache_dir)
+    if per_ticker:
+        toward = score_tickers(items, path, cache_dir)
+        scored = [replace(s, ticker_sentiment=toward.get(s.item.id)) for s in scored]
     run = replay_scored(scored, cfgs, a)
     det = run.detector
     alerts = det.alerts
     lines = [
         f"archive {path}{f' before {until:%Y-%m-%d}' if until else ''}: {stats.read} rows, {len(items)} distinct ids "
         f"in {items[0].published_at:%Y-%m-%d}..{items[-1].published_at:%Y-%m-%d}, {run.stories} unique stories "
-        f"({sum(s.sentiment == 'negative' for s in scored)} negative articles); scales "
+        f"({sum(s.sentiment == 'negative' for s in scored)} negative articles, "
+        f"{sum(len(v) for k, v in run.negatives.items() if k[0] == 'ticker')} (article, ticker) pairs negative toward "
+        f"the ticker{'' if per_ticker else ', the headline for all'}); scales "
         + ", ".join(f"{c.scale} ({c.window_s}s every {c.step_s}s{', anchored' if c.anchored else ''})" for c in cfgs),
         f"alerts: {len(alerts)} in {len(det.incidents.incidents)} incidents; by scope kind and scale: "
         + ", ".join(f"{k}/{s} {n}" for (k, s), n in sorted(Counter((f.scope_kind, f.scale) for f in alerts).items())),
