@@ -43,8 +43,8 @@ from model.entity_data import (SENTFIN_FILE, EntityText, analyst_roles, contrast
 from model.metrics import classification_report
 from model.network import FinsentModel
 from model.tokens import load_tokenizer_file
-from model.train import (IGNORE, SAVE_DTYPES, ResumableRun, _class_weights, adamw, fit, optimizer_step, running_loss,
-                         seed_everything, training_amp, warmup_linear)
+from model.train import (IGNORE, SAVE_DTYPES, ResumableRun, _batches, _class_weights, adamw, fit, optimizer_step,
+                         running_loss, seed_everything, training_amp, warmup_linear)
 from stream.base.errors import UserError
 from stream.base.labels import SENTIMENTS, TOPICS
 
@@ -150,17 +150,6 @@ def init_logits(init: Path | None, texts: list[str], cache: Path) -> tuple[np.nd
     np.savez(tmp, topic=out[0], sentiment=out[1])
     os.replace(tmp, path)
     return out
-
-
-def _batches(lengths: np.ndarray, batch_size: int, rng: np.random.Generator) -> list[np.ndarray]:
-    perm = rng.permutation(len(lengths))
-    chunk = batch_size * 50
-    out = []
-    for s in range(0, len(perm), chunk):
-        part = perm[s : s + chunk]
-        part = part[np.argsort(lengths[part], kind="stable")]
-        out.extend(part[i : i + batch_size] for i in range(0, len(part), batch_size))
-    return [out[i] for i in rng.permutation(len(out))]
 
 
 def collate(examples: list[Example], idx: np.ndarray, pad_id: int) -> dict[str, torch.Tensor]:
