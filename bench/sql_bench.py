@@ -60,6 +60,10 @@ def month_starts(start: datetime, end: datetime):
         cur = nxt
 
 
+# the bucket tables' columns, in the order of buckets.aggregate (stories: migration 0005)
+COLUMNS = "bucket, scope_kind, scope, articles, negative, neutral, positive, score_sum, stories, negative_stories"
+
+
 def generate(conn, schema: str, articles: int, start: datetime, end: datetime, tickers: int, store: bool) -> None:
     names = list(REAL) + [f"TK{i:04d}" for i in range(len(REAL), tickers)]
     total_s = (end - start).total_seconds()
@@ -106,13 +110,13 @@ def generate(conn, schema: str, articles: int, start: datetime, end: datetime, t
                    LEFT JOIN bench_names n2 ON n2.i = a.t2""")
 
             contrib = f"({buckets.contributions('bench_scored', first='true')}) AS c"
-            cur.execute(f"""INSERT INTO sentiment_minute (bucket, scope_kind, scope, articles, negative, neutral, positive, score_sum)
+            cur.execute(f"""INSERT INTO sentiment_minute ({COLUMNS})
                             SELECT * FROM ({buckets.aggregate(contrib, 'minute')}) AS g ORDER BY scope_kind, scope, bucket""")
             for table, expr in buckets.LEVELS[1:]:
                 cur.execute(
-                    f"""INSERT INTO {table} (bucket, scope_kind, scope, articles, negative, neutral, positive, score_sum)
+                    f"""INSERT INTO {table} ({COLUMNS})
                         SELECT {expr.replace('minute', 'bucket')}, scope_kind, scope, sum(articles), sum(negative),
-                               sum(neutral), sum(positive), sum(score_sum)
+                               sum(neutral), sum(positive), sum(score_sum), sum(stories), sum(negative_stories)
                         FROM sentiment_minute WHERE bucket >= %s AND bucket < %s GROUP BY 1, 2, 3""", (lo, hi))
             if store:
                 cur.execute("SELECT ensure_article_partition(%s)", (lo,))

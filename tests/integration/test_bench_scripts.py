@@ -46,3 +46,13 @@ def test_gpu_host_script_cpu_check_runs_one_and_two_workers_exactly(stack, tmp_p
     assert all(r["exact"] for r in figures["workers"].values())
     assert figures["recommended"]["workers"] in (1, 2)
     assert "recommended layout" in res.stdout
+
+
+def test_sql_bench_fills_the_bucket_tables_the_migrations_make(stack, tmp_path):
+    # it broke when migration 0005 added story counts to the bucket tables (INSERT of too many columns)
+    schema = f"bench_sql_{tmp_path.name[-8:].lower()}".replace("-", "_")
+    res = _run(stack, tmp_path, "bench/sql_bench.py", "--articles", "5000", "--days", "3", "--tickers", "20",
+               "--schema", schema, timeout=300)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    assert "articles represented (sum of 'all' minute buckets): 5,000" in res.stdout
+    assert "hourly trend of one ticker over a year" in res.stdout
