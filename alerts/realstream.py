@@ -116,9 +116,9 @@ def score_tickers(items: list[NewsItem], path: Path, cache_dir: Path = DEFAULT_C
                   model: str | None = None) -> dict[str, dict]:
     """The sentiment toward each item's tickers (``{id: {ticker: entry}}``, as the worker stores it in
     ``articles.ticker_sentiment``), from the same engine call the worker makes; cached beside the scores."""
-    from stream.ticker_sentiment import predict_per_ticker
+    from stream.ticker_sentiment import SPANS_VERSION, predict_per_ticker
 
-    cache = _cache_file(path, _model_version(model) + "|per-ticker", cache_dir).with_suffix(".json")
+    cache = _cache_file(path, f"{_model_version(model)}|per-ticker|{SPANS_VERSION}", cache_dir).with_suffix(".json")
     known: dict[str, dict] = json.loads(cache.read_text()) if cache.exists() else {}
     missing = [it for it in items if it.tickers and it.id not in known]
     if missing:

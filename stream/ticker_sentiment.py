@@ -21,15 +21,17 @@ from __future__ import annotations
 
 import inspect
 import math
+import re
 from typing import Any, Iterable, Mapping, Sequence
 
 from model.entities import EntityQuery, Span, find_mentions
 from model.text import clean
 from stream.base.labels import SENTIMENTS
 
-__all__ = ["ENTRY_FIELDS", "SOURCES", "check_entry", "checked", "entity_queries", "per_ticker", "predict_per_ticker",
-           "sentiment_toward", "takes_entities", "ticker_spans"]
+__all__ = ["ENTRY_FIELDS", "SOURCES", "cashtag_spans", "check_entry", "checked", "entity_queries", "per_ticker",
+           "predict_per_ticker", "sentiment_toward", "takes_entities", "ticker_spans"]
 
+SPANS_VERSION = 2  # how mentions are found (2: cashtags of tickers no link names); caches of entries key on it
 ENTRY_FIELDS = ("sentiment", "p_negative", "p_neutral", "p_positive", "sentiment_score", "source")
 SOURCES = ("entity", "headline")  # the entity head's answer | the headline's (absent entity, or no head)
 
@@ -47,7 +49,19 @@ def ticker_spans(model_text: str, links: Iterable[Mapping[str, Any]], tickers: S
         if spans is None or not isinstance(surface, str):
             continue
         spans.update(find_mentions(model_text, clean(surface)))
+    for t, spans in found.items():
+        if not spans:  # a ticker the text names by no linked surface, e.g. one an archive gives
+            spans.update(cashtag_spans(model_text, t))
     return {t: tuple(sorted(s)) for t, s in found.items()}
+
+
+def cashtag_spans(model_text: str, ticker: str) -> tuple[Span, ...]:
+    """The spans of ``ticker``'s cashtag in ``model_text``, any case, also as tokenised archives write it
+    ("$AAPL", "$aapl", "$ aapl" in StockNet); never the bare symbol (too many symbols are words)."""
+    if not ticker:
+        return ()
+    pattern = re.compile(r"\$\s?" + re.escape(ticker) + r"(?!\w|\.\w)", re.IGNORECASE)
+    return tuple(m.span() for m in pattern.finditer(model_text))
 
 
 def entity_queries(model_text: str, links: Iterable[Mapping[str, Any]], tickers: Sequence[str]) -> list[EntityQuery]:

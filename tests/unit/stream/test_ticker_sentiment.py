@@ -8,6 +8,7 @@ import math
 from datetime import datetime, timezone
 
 import pytest
+from hypothesis import given, strategies as st
 
 from alerts.simulator import Detector
 from model import ort
@@ -18,7 +19,7 @@ from model.prediction import EntitySentiment
 from stream.pipeline import BatchProcessor, RawRecord, article_row, scored_message
 from stream.raw_message import parse_message
 from stream.ticker_sentiment import (
-    check_entry, checked, entity_queries, per_ticker, predict_per_ticker, sentiment_toward, takes_entities,
+    cashtag_spans, check_entry, checked, entity_queries, per_ticker, predict_per_ticker, sentiment_toward, takes_entities,
     ticker_spans,
 )
 from tests.support.tiny_model import make_tiny_checkpoint
@@ -193,3 +194,27 @@ def test_the_batch_step_stores_and_publishes_each_tickers_sentiment(engines):
     # a stand-in engine without entities=: no per-ticker sentiment, the rows fall back to the headline
     row = article_row(it, NullEngine().predict([it.model_text])[0], "null")
     assert row.ticker_sentiment is None
+
+
+def test_a_given_ticker_is_found_by_its_cashtag_as_tokenised_archives_write_it():
+    # StockNet: "$ wfc"; the archive gives the ticker, the linker links no surface: before, the entity was
+    # absent and every such ticker took the headline's sentiment
+    text = "get more info on $ wfc $ cphc , not $wfcx nor $WFC.B ; $WFC."
+    spans = ticker_spans(text, [{"ticker": "WFC", "rule": "given"}], ["WFC"])["WFC"]
+    assert [text[a:b] for a, b in spans] == ["$ wfc", "$WFC"]
+    other = "buy $BRK.B now"
+    assert [other[a:b] for a, b in cashtag_spans(other, "BRK.B")] == ["$BRK.B"]
+
+
+def test_a_bare_symbol_is_not_a_mention_and_linked_surfaces_come_first():
+    assert ticker_spans("a rally in tech", [{"ticker": "A", "rule": "given"}], ["A"]) == {"A": ()}
+    text = "Apple ($AAPL) beats"
+    links = [{"ticker": "AAPL", "rule": "name", "text": "Apple"}]
+    assert [text[a:b] for a, b in ticker_spans(text, links, ["AAPL"])["AAPL"]] == ["Apple"]
+
+
+@given(st.text(max_size=80), st.text(alphabet=st.characters(codec="ascii"), max_size=8))
+def test_cashtag_spans_are_cashtags_of_the_ticker_in_the_text(text, ticker):
+    for a, b in cashtag_spans(text, ticker):
+        found = text[a:b]
+        assert found.startswith("$") and found[1:].strip().lower() == ticker.lower() and ticker
