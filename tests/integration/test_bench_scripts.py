@@ -20,7 +20,7 @@ def _run(stack, tmp_path, *args: str, timeout: float = 900) -> subprocess.Comple
 @pytest.mark.slow
 def test_pipeline_bench_null_model_drain_counts_exactly_and_reports_every_stage(stack, tmp_path):
     out = tmp_path / "bench.json"
-    res = _run(stack, tmp_path, "bench/pipeline.py", "--items", "300", "--modes", "null", "--json", str(out))
+    res = _run(stack, tmp_path, "bench/pipeline.py", "--items", "1500", "--modes", "null", "--json", str(out))
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     assert "counts exact" in res.stdout
     figures = json.loads(out.read_text())
@@ -30,7 +30,9 @@ def test_pipeline_bench_null_model_drain_counts_exactly_and_reports_every_stage(
     for stage in ("consume", "parse", "link", "tokenize", "db", "produce", "ack", "wall"):
         assert stage in stages
     assert stages["tokenize"] > 0 and stages["db"] > 0  # the null model still tokenizes; rows are stored
-    split = null["cpu_split"]  # where the cores went: worker, PostgreSQL, Kafka, the rest
+    # where the cores went: worker, PostgreSQL, Kafka, the rest (CPU time comes in 10 ms ticks: 300 items
+    # left PostgreSQL or Kafka at 0 ticks in some runs, a failed CI run among them; 1,500 give each several)
+    split = null["cpu_split"]
     assert split["worker"] > 0 and split["PostgreSQL"] > 0 and split["Kafka"] > 0 and split["other"] >= 0
     assert figures["input"].startswith(("StockNet", "generated"))
 
