@@ -1,7 +1,7 @@
 """A real news archive through the worker's own parsing, scored once by the shipped model.
 
 Used by ``python -m alerts.quality --real PATH``: every row goes through the
-replay's column mapping and :func:`stream.raw_message.parse_message` (the same id,
+replay's column mapping and :func:`stream.messages.raw_message.parse_message` (the same id,
 ticker and text rules as ``finsent replay`` + the worker), duplicate ids are
 dropped as the worker drops them, and each distinct model text is scored once
 by :func:`model.engine.load_engine` in batches.  The scores are cached under
@@ -29,10 +29,10 @@ from model.checkpoint import read_config
 from model.engine import load_engine
 from stream.base.config import machine_settings
 from stream.base.labels import SENTIMENTS, TOPICS
-from stream.novelty import StoryIndex
-from stream.ticker_sentiment import sentiment_toward
-from stream.replay import ColumnMap, ReplayStats, prepare, read_rows
-from stream.raw_message import NewsItem
+from stream.messages.novelty import StoryIndex
+from model.ticker_sentiment import sentiment_toward
+from stream.messages.replay import ColumnMap, ReplayStats, prepare, read_rows
+from stream.messages.raw_message import NewsItem
 
 log = logging.getLogger("finsent.quality")
 
@@ -116,7 +116,7 @@ def score_tickers(items: list[NewsItem], path: Path, cache_dir: Path = DEFAULT_C
                   model: str | None = None) -> dict[str, dict]:
     """The sentiment toward each item's tickers (``{id: {ticker: entry}}``, as the worker stores it in
     ``articles.ticker_sentiment``), from the same engine call the worker makes; cached beside the scores."""
-    from stream.ticker_sentiment import SPANS_VERSION, predict_per_ticker
+    from model.ticker_sentiment import SPANS_VERSION, predict_per_ticker
 
     cache = _cache_file(path, f"{_model_version(model)}|per-ticker|{SPANS_VERSION}", cache_dir).with_suffix(".json")
     known: dict[str, dict] = json.loads(cache.read_text()) if cache.exists() else {}

@@ -25,7 +25,7 @@ from alerts.detector import (
     scale_ranges,
     to_epoch,
 )
-from stream.ticker_sentiment import sentiment_toward
+from model.ticker_sentiment import sentiment_toward
 
 
 @dataclass

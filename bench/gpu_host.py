@@ -41,7 +41,7 @@ from model.cpu import describe_cpu  # noqa: E402
 from deploy import localstack  # noqa: E402
 from model.engine import load_engine, select_device  # noqa: E402
 from stream.base.config import load_settings  # noqa: E402
-from stream.raw_message import model_text  # noqa: E402
+from stream.messages.raw_message import model_text  # noqa: E402
 
 
 def ints(text: str) -> list[int]:

@@ -39,7 +39,7 @@ sys.path.insert(0, str(ROOT))
 from model.cpu import describe_cpu  # noqa: E402
 from model.engine import load_engine  # noqa: E402
 from stream.linking import default_linker  # noqa: E402
-from stream.raw_message import InvalidRecord, parse_record  # noqa: E402
+from stream.messages.raw_message import InvalidRecord, parse_record  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data"
 

@@ -57,10 +57,10 @@ from deploy import localstack  # noqa: E402
 from bench.cpu import CpuMeter, describe_split  # noqa: E402
 from model.cpu import describe_cpu  # noqa: E402
 from stream.base.config import load_settings  # noqa: E402
-from stream.kafka_io import ensure_topics, make_producer  # noqa: E402
-from stream.pipeline import STAGES  # noqa: E402
+from stream.core.kafka_io import ensure_topics, make_producer  # noqa: E402
+from stream.core.pipeline import STAGES  # noqa: E402
 from stream.process import WorkerProcess  # noqa: E402
-from stream.raw_message import model_text  # noqa: E402
+from stream.messages.raw_message import model_text  # noqa: E402
 
 STOCKNET = stocknet.STOCKNET
 ALL_MODES = ("model", "preloaded", "concurrent", "inprocess", "null", "latency")

@@ -37,10 +37,10 @@ def main() -> int:
     from kafka.admin import KafkaAdminClient
     from tqdm import tqdm
 
-    from stream import ingest
+    from stream.core import ingest
     from stream.base.config import load_settings
-    from stream.kafka_io import ensure_topics, make_producer
-    from stream.replay import Pacer
+    from stream.core.kafka_io import ensure_topics, make_producer
+    from stream.messages.replay import Pacer
     from stream.sinks.kafka import KafkaSink
     from stream.sources.files import ArchiveSource
     from stream.wiring import build_linker

@@ -49,7 +49,7 @@ from bench.cpu import CpuMeter, describe_split, tree_cpu_seconds  # noqa: E402
 from bench.stocknet import write_archive  # noqa: E402
 from model.cpu import describe_cpu  # noqa: E402
 from stream.base.config import load_settings  # noqa: E402
-from stream.kafka_io import ensure_topics  # noqa: E402
+from stream.core.kafka_io import ensure_topics  # noqa: E402
 from stream.process import settings_env  # noqa: E402
 
 PATHS = ("kafka", "inprocess")
@@ -60,8 +60,8 @@ def model_only(settings, msgs: list[dict], n: int, batch: int = 64) -> dict:
     calls it: the headline and each ticker's entity query)."""
     from model.engine import load_engine
     from stream.linking import default_linker
-    from stream.raw_message import parse_message
-    from stream.ticker_sentiment import predict_per_ticker
+    from stream.messages.raw_message import parse_message
+    from model.ticker_sentiment import predict_per_ticker
 
     step = max(1, len(msgs) // max(1, n))
     sample = msgs[::step][:n]

@@ -25,7 +25,7 @@ def main() -> int:
     from stream.app import run_worker
     from stream.wiring import build_parts
     from stream.base.config import load_settings
-    from stream.kafka_io import ensure_topics
+    from stream.core.kafka_io import ensure_topics
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = load_settings()

@@ -543,9 +543,7 @@ def migrate(settings: Settings, quiet: bool = False) -> None:
     if importlib.util.find_spec("storage.migrate") is None:  # storage not built yet
         return
 
-    version = migrations.upgrade(settings.dsn, schema=settings.schema,
-                                 writer_password=settings.writer_password.get_secret_value(),
-                                 analyst_password=settings.analyst_password.get_secret_value())
+    version = migrations.upgrade_to_settings(settings)
     _say(f"database: schema '{settings.schema}' at migration version {version}", quiet)
 
 

@@ -21,9 +21,9 @@ from typing import IO, Any, Iterable, Sequence
 
 from model.engine import Engine
 from model.entities import EntityQuery, Span, find_mentions
-from model.text import model_input
+from stream.messages.text import model_input
 from stream.linking import default_linker
-from stream.raw_message import link_tickers
+from stream.messages.raw_message import link_tickers
 
 MAX_TARGETS = 100
 
@@ -140,7 +140,7 @@ def _text(obj: dict) -> tuple[str | None, str | None]:
     if text is not None and not isinstance(text, str):
         return None, "field 'text' must be a string"
     if text and text.strip():
-        text = model_input(text)  # the one input contract (model.text), as in the worker
+        text = model_input(text)  # the one input contract (stream.messages.text), as in the worker
     else:
         title, summary = obj.get("title"), obj.get("summary")
         if title is not None and not isinstance(title, str):

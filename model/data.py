@@ -19,7 +19,7 @@ import numpy as np
 
 from model.labels import SENTIMENT_TO_ID, TFNS_LABELS
 from stream.base.labels import SENTIMENTS, TOPICS
-from model.text import model_input
+from stream.messages.text import model_input
 from stream.base.config import machine_settings
 from stream.base.errors import UserError
 
@@ -96,7 +96,7 @@ class Split:
     sha256: str
     spec: SourceSpec
 
-    # What the model reads: the texts through the one input contract (model.text.model_input).
+    # What the model reads: the texts through the one input contract (stream.messages.text.model_input).
     @property
     def train_inputs(self) -> list[str]:
         return [model_input(t) for t in self.train_text]

@@ -4,7 +4,7 @@ Data: all labelled training texts of the split (``model.data``, the same
 held-out validation split as ``finsent train``) plus unlabelled in-domain text:
 the StockNet tweets (``../shared/data/streams/stocknet_tweets.jsonl.gz``) and
 headlines from ``stream.synthetic.generate``.  Every text goes through the one input
-contract (``model.text.model_input``).
+contract (``stream.messages.text.model_input``).
 
 The teacher (a finsent checkpoint, e.g. ``finsent train --base mpnet``) scores
 every text once; its logits are cached on disk, keyed by the teacher's
@@ -50,7 +50,7 @@ from model.checkpoint import BASE_MODEL, CheckpointConfig, load_tokenizer, read_
 from model.data import SOURCES, default_data_dir, load_splits
 from model.engine import load_engine, select_device
 from model.labels import TFNS_LABELS
-from model.text import INPUT_CONTRACT, URL_TOKEN, model_input
+from stream.messages.text import INPUT_CONTRACT, URL_TOKEN, model_input
 from model.train import (IGNORE, SAVE_DTYPES, ResumableRun, _batches, _class_weights, _labelled, _pad, adamw, base_model_dir,
                          build_base_model, epoch_report, final_validation, fit, label_maps, optimizer_step,
                          seed_everything, training_amp, warmup_linear)

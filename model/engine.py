@@ -26,7 +26,7 @@ from typing import Protocol, Sequence
 from model.cpu import ENV_VAR as CPU_PATH_ENV, ONNX_PATHS, cpu_features, fallback_from_onnx, select_cpu_path
 from model.paths import resolve_checkpoint
 from model.prediction import Prediction
-from model.text import model_input
+from stream.messages.text import model_input
 from stream.base.errors import UserError
 from stream.base.labels import SENTIMENTS, TOPICS
 
@@ -82,7 +82,7 @@ def __getattr__(name: str):
 
 
 def build_text(title: str | None, summary: str | None = None) -> str:
-    """The text the model reads for an article: :func:`model.text.model_input` (the one input contract)."""
+    """The text the model reads for an article: :func:`stream.messages.text.model_input` (the one input contract)."""
     return model_input(title, summary)
 
 

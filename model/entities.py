@@ -2,7 +2,7 @@
 
 The entity head (:class:`model.network.FinsentModel` with ``entity=True``) pools the tokens of each
 entity's mentions.  A caller names an entity by its mentions' character spans in the *model text*
-(:func:`model.text.model_input`); :func:`find_mentions` finds a name's spans (every occurrence, so a
+(:func:`stream.messages.text.model_input`); :func:`find_mentions` finds a name's spans (every occurrence, so a
 repeated mention pools all of them), :func:`token_mask` turns spans into the tokens they cover, from the
 tokenizer's character offsets.  An entity with no span (a name the text does not contain) has an empty
 mask: engines then give it the headline's sentiment (:data:`ABSENT_RULE`).

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Iterable, Sequence
 
 from model.entities import Span, find_mentions
-from model.text import model_input
+from stream.messages.text import model_input
 from stream.base.errors import UserError
 from stream.base.labels import SENTIMENTS
 

@@ -11,7 +11,7 @@ import pandas as pd
 
 from model.labels import map_labels, resolve_label_map
 from model.metrics import classification_report
-from model.text import model_input
+from stream.messages.text import model_input
 from stream.base.errors import UserError
 from stream.base.labels import SENTIMENTS, TOPICS
 

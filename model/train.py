@@ -41,7 +41,7 @@ from model.cpu import BF16_FLAGS, cpu_features
 from model.checkpoint import BASE_MODEL, CheckpointConfig, load_tokenizer, save_checkpoint
 from model.engine import load_engine, select_device
 from model.teacher import TEACHER_BASE_MODEL, teacher_base_dir
-from model.text import INPUT_CONTRACT
+from stream.messages.text import INPUT_CONTRACT
 from model.data import SOURCES, Split, default_data_dir, load_splits, write_val_csvs
 from model.labels import TFNS_LABELS
 from stream.base.labels import SENTIMENTS, TOPICS

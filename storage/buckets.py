@@ -16,7 +16,7 @@ article has none for it (rows scored before per-company sentiment):
 view ``article_ticker_sentiment`` spells the same rule in SQL; an integration
 test holds them equal).  ``stories`` / ``negative_stories`` count only
 the first-seen article of each story (``articles.story_first``, see
-:mod:`stream.novelty`): analysts choose copies or unique stories in SQL.
+:mod:`stream.messages.novelty`): analysts choose copies or unique stories in SQL.
 """
 
 from __future__ import annotations

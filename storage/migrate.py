@@ -310,6 +310,14 @@ def upgrade(
         conn.close()
 
 
+def upgrade_to_settings(settings) -> int:
+    """:func:`upgrade` of the configured schema, setting the roles' passwords to the configured ones (what
+    ``finsent up`` and a starting worker do)."""
+    return upgrade(settings.dsn, schema=settings.schema,
+                   writer_password=settings.writer_password.get_secret_value(),
+                   analyst_password=settings.analyst_password.get_secret_value())
+
+
 def _apply_one(conn, cur, schema: str, m: Migration) -> None:
     conn.autocommit = False
     try:

@@ -28,11 +28,11 @@ from typing import Any, Callable, Sequence
 import psycopg2
 import psycopg2.extras
 
-from model.text import model_input
+from stream.messages.text import model_input
 from stream.base.errors import UserError
 from stream.base.labels import TOPICS
-from stream.raw_message import link_tickers
-from stream.ticker_sentiment import checked, predict_per_ticker, sentiment_toward, takes_entities
+from stream.messages.raw_message import link_tickers
+from model.ticker_sentiment import checked, predict_per_ticker, sentiment_toward, takes_entities
 from storage import buckets
 from storage.db import LazyConnection, RetryPolicy, check_schema, connect, first_line, redact, transaction
 
@@ -246,7 +246,7 @@ def _start(cur, schema: str, since: datetime, job: _Job) -> datetime:
 
 def _relink(linker: Any, title: str, summary: str | None, old_links: Any,
             published_at: Any = None, ciks: Any = None) -> tuple[list[str], list[dict]]:
-    """The worker's linking of a stored article's text (stream.raw_message.link_tickers) as of its publication
+    """The worker's linking of a stored article's text (stream.messages.raw_message.link_tickers) as of its publication
     time, keeping its given tickers and its companies named by CIK."""
     given = [lk.get("ticker") for lk in (old_links or []) if isinstance(lk, dict) and lk.get("rule") == "given"]
     ciks = [str(c) for c in ciks if isinstance(c, (str, int))] if isinstance(ciks, list) else []

@@ -41,7 +41,7 @@ from psycopg2.extras import Json
 
 from stream.base.errors import UserError
 from stream.base.labels import SENTIMENTS
-from stream.ticker_sentiment import checked
+from model.ticker_sentiment import checked
 from storage import buckets
 from storage.db import (
     WRITER_ROLE,
@@ -92,7 +92,7 @@ class ArticleRow:
     sentiment_score: float  # p_positive - p_negative, in [-1, 1]
     model_version: str
     extra: dict = field(default_factory=dict)
-    story_id: str | None = None  # id of the first article of its story (stream.novelty); None = its own
+    story_id: str | None = None  # id of the first article of its story (stream.messages.novelty); None = its own
     story_first: bool = True  # first-seen article of its story: counted in the buckets' stories
     ticker_links: list = field(default_factory=list)  # stream.linking: why each ticker is there (0004)
     # the sentiment toward each ticker (0007): {ticker: {sentiment, p_negative, p_neutral, p_positive,
@@ -152,7 +152,7 @@ def _clean(row: ArticleRow) -> tuple:
 
 
 def _ticker_sentiment(article: str, entries: dict, tickers: list[str]) -> dict:
-    """The row's per-ticker sentiment, checked (:func:`stream.ticker_sentiment.checked`)."""
+    """The row's per-ticker sentiment, checked (:func:`model.ticker_sentiment.checked`)."""
     try:
         return checked(entries, tickers)
     except (TypeError, ValueError) as exc:

@@ -1,4 +1,4 @@
-"""The Faust application: a thin adapter that feeds news.raw batches to the batch loop (``stream.batchloop``).
+"""The Faust application: a thin adapter that feeds news.raw batches to the batch loop (``stream.core.batchloop``).
 
 Guarantee (DESIGN.md): offsets are acknowledged only after the batch's database
 transaction has committed.  ``Stream.take_events`` acks every event of a batch
@@ -21,8 +21,8 @@ from mode.supervisors import CrashingSupervisor
 
 from stream.base.config import Settings, machine_settings
 from stream.metrics import WorkerMetrics
-from stream.batchloop import BatchLoop
-from stream.pipeline import BatchProcessor, BatchResult, RawRecord
+from stream.core.batchloop import BatchLoop
+from stream.core.pipeline import BatchProcessor, BatchResult, RawRecord
 
 log = logging.getLogger("finsent.worker")
 
@@ -149,7 +149,7 @@ class FaustAdapter:
 
 
 def build_app(settings: Settings, parts: WorkerParts) -> faust.App:
-    """The Faust app: one agent on news.raw feeding the batch loop (``stream.batchloop``)."""
+    """The Faust app: one agent on news.raw feeding the batch loop (``stream.core.batchloop``)."""
     app = make_faust_app(settings)
     raw_codec = dict(key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
     raw_topic = app.topic(settings.topic_raw, partitions=settings.partitions, **raw_codec)

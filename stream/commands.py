@@ -8,7 +8,7 @@ from pathlib import Path
 from stream import demo
 from stream.base.errors import UserError
 from stream.base.timeparse import parse_time_arg
-from stream.replay import ColumnMap, parse_speed
+from stream.messages.replay import ColumnMap, parse_speed
 
 
 def register(sub) -> None:

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
-from stream.pipeline import STAGES
+from stream.core.pipeline import STAGES
 
 log = logging.getLogger("finsent.worker")
 

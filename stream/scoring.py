@@ -1,6 +1,6 @@
 """Model processes for ``finsent replay --jobs N``: N copies of the engine, one per process.
 
-The batch loop (``stream.batchloop``) hands each batch's texts, links and tickers to one of them and
+The batch loop (``stream.core.batchloop``) hands each batch's texts, links and tickers to one of them and
 builds and stores the rows in batch order, through one writer: since a text's scores do not depend on
 its batch (README, "Guarantees"), trends and alerts are those of ``--jobs 1``.  Each process runs the
 model with ``cores // N`` threads (at least one).  Processes are spawned (not forked: the parent holds
@@ -15,7 +15,7 @@ import os
 from concurrent.futures import ProcessPoolExecutor, wait
 from typing import Any, Callable
 
-from stream.pipeline import Scores, score_items
+from stream.core.pipeline import Scores, score_items
 
 log = logging.getLogger("finsent.scoring")
 
@@ -55,7 +55,7 @@ def _score(texts: list[str], links: list[Any], tickers: list[Any]) -> Scores:
 
 
 class ProcessScorer:
-    """``jobs`` model processes behind one executor (:class:`stream.batchloop.Scorer`)."""
+    """``jobs`` model processes behind one executor (:class:`stream.core.batchloop.Scorer`)."""
 
     def __init__(self, model: str | None, device: str | None, jobs: int, threads: int | None = None) -> None:
         self.jobs = jobs

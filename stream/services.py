@@ -1,7 +1,7 @@
 """What ``finsent worker``, ``finsent ingest`` and ``finsent replay`` do, given settings and
 plain arguments (``stream/commands.py`` only parses the command line and calls these).
 
-Ingest and replay all run through the one loop of ``stream/ingest.py``: a source
+Ingest and replay all run through the one loop of ``stream/core/ingest.py``: a source
 (``stream/sources/``), the pacer of ``--speed``, a sink (``stream/sinks/``).
 """
 
@@ -13,13 +13,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import Sequence
 
-from stream import ingest
+from stream.core import ingest
 from stream.app import WorkerParts, run_worker
 from stream.base.config import Settings, refuse_default_secrets
 from stream.base.errors import UserError
-from stream.kafka_io import ensure_topics
-from stream.pipeline import REPLAY_HEADER
-from stream.replay import ColumnMap, Pacer
+from stream.core.kafka_io import ensure_topics
+from stream.core.pipeline import REPLAY_HEADER
+from stream.messages.replay import ColumnMap, Pacer
 from stream.sinks.kafka import KafkaSink
 from stream.sinks.store import StoreSink
 from stream.sources.files import ArchiveSource

@@ -12,15 +12,16 @@ import logging
 
 from alerts.notifier import Notifier
 from alerts.service import AlertService
-from deploy.localstack import migrate
 from model.engine import load_engine
+from storage.migrate import upgrade_to_settings
+from storage.novelty import warm_start
 from storage.writer import Writer
 from stream.app import WorkerParts
 from stream.base.config import Settings, refuse_default_secrets
 from stream.linking import Linker, linker_for
 from stream.metrics import WorkerMetrics
-from stream.novelty import StoryIndex, warm_start
-from stream.pipeline import BatchProcessor
+from stream.messages.novelty import StoryIndex
+from stream.core.pipeline import BatchProcessor
 
 log = logging.getLogger("finsent")
 
@@ -35,7 +36,7 @@ def build_parts(settings: Settings, *, alerts: bool = True, with_notifier: bool 
 
     ``engine``: an already built engine (the benchmark's null model) instead of the checkpoint's."""
     refuse_default_secrets(settings)  # a database off the loopback with a shipped password: refuse
-    migrate(settings, quiet=True)
+    upgrade_to_settings(settings)
     if engine is None:
         engine = load_engine(settings.model, device=settings.device)
     log.info("model %s loaded on %s", engine.model_version, engine.device)

@@ -6,7 +6,7 @@ offset; naive = UTC); or an age meaning that long ago: ``30s``, ``90m``
 the long unit names (``days``, ``hours`` ...), a bare number = days.
 
 The ``published_at`` field of news.raw is validated elsewhere
-(``stream/raw_message.py`` ``parse_published_at``): that is message validation,
+(``stream/messages/raw_message.py`` ``parse_published_at``): that is message validation,
 not argument parsing.
 """
 

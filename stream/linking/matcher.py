@@ -259,7 +259,7 @@ class Linker:
         """The reference's version: a hash of everything that decides :meth:`link`'s answer (the matcher's
         code, the shipped tables it reads, the user's aliases; not the watchlist, which only marks links).
         Links found with one version are reused wherever a linker of the same version would find them:
-        the news.raw message carries them (``stream.raw_message``)."""
+        the news.raw message carries them (``stream.messages.raw_message``)."""
         if self._version is None:
             h = hashlib.sha256()
             for part in self._reference:

@@ -1,4 +1,4 @@
-"""news.raw through an idempotent producer (``stream.kafka_io``): the sink of ingest and replay.
+"""news.raw through an idempotent producer (``stream.core.kafka_io``): the sink of ingest and replay.
 
 A validated article is sent keyed by its id with the record timestamp set to ``published_at``;
 raw bytes (an invalid row) go unkeyed, so the worker dead-letters them with their reason.  A
@@ -10,8 +10,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from stream.base.errors import UserError
-from stream.ingest import Record
-from stream.kafka_io import ensure_topics, make_producer, send_item
+from stream.core.ingest import Record
+from stream.core.kafka_io import ensure_topics, make_producer, send_item
 
 if TYPE_CHECKING:  # pydantic: not for every command's start-up
     from stream.base.settings import Settings

@@ -2,7 +2,7 @@
 ``--from-kafka``.
 
 Records are gathered into batches of ``batch_size`` (a checkpoint ends a batch too) and pushed into
-:class:`stream.batchloop.BatchLoop`, the very loop the worker's Faust agent feeds: batch k commits on the
+:class:`stream.core.batchloop.BatchLoop`, the very loop the worker's Faust agent feeds: batch k commits on the
 DB thread while batch k+1 is scored, in batch order, one transaction per batch, alerts detected after
 each commit.  The loop runs on an event loop of its own thread; this sink's methods run on the ingest
 loop's thread, which is also where a checkpoint's commit runs (the Kafka consumer is not thread-safe),
@@ -16,10 +16,10 @@ import threading
 from collections import deque
 from typing import Any, Callable
 
-from stream.batchloop import BatchLoop, Scorer
-from stream.ingest import Record
-from stream.kafka_io import encode_item
-from stream.pipeline import REPLAY_HEADER, BatchProcessor, BatchResult, RawRecord
+from stream.core.batchloop import BatchLoop, Scorer
+from stream.core.ingest import Record
+from stream.core.kafka_io import encode_item
+from stream.core.pipeline import REPLAY_HEADER, BatchProcessor, BatchResult, RawRecord
 
 
 class StoreSink:

@@ -3,7 +3,7 @@
 :class:`FeedSource` polls each feed when it is due (its interval with jitter; after failures the backoff
 of :class:`stream.sources.polite.Schedule`, never before a ``Retry-After``), one request at a time and at
 most ``feeds.host_rate`` requests per second to one host (:class:`HostLimiter`).  A feed's new items are
-followed by a checkpoint: the ingest loop (``stream/ingest.py``) flushes the sink, and only then is the
+followed by a checkpoint: the ingest loop (``stream/core/ingest.py``) flushes the sink, and only then is the
 feed's state saved (its items remembered as sent, its ETag / Last-Modified kept) and its health recorded
 (:class:`Health`: the ``feeds`` table and the Prometheus metrics).  A failing feed is retried later and
 marked unhealthy after ``feeds.unhealthy_after`` failures in a row; it never stops the others.
@@ -21,8 +21,8 @@ from datetime import datetime, timezone
 from typing import Any, Callable, Iterable, Iterator, Mapping, Protocol, Sequence
 from urllib.parse import parse_qs, urlsplit
 
-from stream.ingest import Checkpoint, Record
-from stream.raw_message import InvalidRecord, NewsItem, TickerExtractor, parse_message
+from stream.core.ingest import Checkpoint, Record
+from stream.messages.raw_message import InvalidRecord, NewsItem, TickerExtractor, parse_message
 from stream.sources import edgar
 from stream.sources.fetch import Fetched, FetchError, fetch
 from stream.sources.polite import HostLimiter, Schedule

@@ -1,6 +1,6 @@
 """Archive files (JSON lines plain or gzip, CSV, Parquet) as a source: ``finsent replay PATH``.
 
-Reading, column mapping and validation are ``stream.replay``'s; rows that do not validate are
+Reading, column mapping and validation are ``stream.messages.replay``'s; rows that do not validate are
 still handed on (raw, with their reason) so the worker dead-letters them: nothing is dropped
 silently.  Rows outside ``--from``/``--to`` are skipped and counted.
 """
@@ -13,10 +13,10 @@ from pathlib import Path
 from typing import Iterator
 
 from stream.base.errors import UserError
-from stream.ingest import Record
-from stream.pipeline import RawRecord
-from stream.replay import ColumnMap, ReplayStats, count_rows, prepare, read_rows
-from stream.raw_message import TickerExtractor
+from stream.core.ingest import Record
+from stream.core.pipeline import RawRecord
+from stream.messages.replay import ColumnMap, ReplayStats, count_rows, prepare, read_rows
+from stream.messages.raw_message import TickerExtractor
 
 
 class ArchiveSource:

@@ -18,8 +18,8 @@ from kafka.structs import OffsetAndMetadata
 
 from stream.base.config import Settings
 from stream.base.errors import UserError
-from stream.ingest import Checkpoint, Record
-from stream.pipeline import RawRecord
+from stream.core.ingest import Checkpoint, Record
+from stream.core.pipeline import RawRecord
 
 
 class KafkaReplaySource:

@@ -17,7 +17,7 @@ from typing import Any
 
 import feedparser
 
-from stream.raw_message import NewsItem
+from stream.messages.raw_message import NewsItem
 
 KEEP_IDS_PER_FEED = 5000
 

@@ -297,7 +297,7 @@ def test_health_reports_the_worker_groups_lag_beside_a_prometheus_scrape(setting
     from kafka.structs import OffsetAndMetadata
     from prometheus_client import CollectorRegistry
 
-    from stream.kafka_io import ensure_topics
+    from stream.core.kafka_io import ensure_topics
     from stream.metrics import WorkerMetrics
 
     ensure_topics(settings)

@@ -7,7 +7,7 @@ import json
 
 from kafka import KafkaProducer
 
-from stream.raw_message import MAX_ID_CHARS, MAX_JSON_DEPTH, MAX_JSON_VALUES, MAX_TICKERS, MAX_TITLE_CHARS
+from stream.messages.raw_message import MAX_ID_CHARS, MAX_JSON_DEPTH, MAX_JSON_VALUES, MAX_TICKERS, MAX_TITLE_CHARS
 from tests.integration.workers import (
     Worker, all_bucket_sum, article_count, query, read_deadletters, simple_messages, wait_for,
 )
@@ -93,7 +93,7 @@ STORED: dict[str, tuple[bytes, str, object]] = {
 
 
 def test_hostile_records_are_stored_or_dead_lettered_and_the_worker_survives(stack, settings, tmp_path):
-    from stream.kafka_io import ensure_topics
+    from stream.core.kafka_io import ensure_topics
 
     valid = list(simple_messages(120))
     hostile = [raw for raw, _ in DEAD.values()] + [raw for raw, _, _ in STORED.values()]

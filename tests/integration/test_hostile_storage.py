@@ -17,8 +17,8 @@ from hypothesis import strategies as st
 from storage import migrate
 from storage.db import fetch_all
 from storage.writer import ArticleRow, Writer
-from stream.pipeline import article_row, write_isolating
-from stream.raw_message import InvalidRecord, parse_record
+from stream.core.pipeline import article_row, write_isolating
+from stream.messages.raw_message import InvalidRecord, parse_record
 from tests.unit.stream.test_raw_message_hostile import ANY_TEXT, JSONISH, NOW, TITLES
 
 

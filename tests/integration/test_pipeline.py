@@ -35,7 +35,7 @@ def test_worker_stores_valid_records_and_deadletters_every_malformed_case(stack,
                   "tickers": ["UMBRL"], "meta": {"note\u0000": "a\u0000b"}})
     producer = KafkaProducer(bootstrap_servers=stack.kafka, acks="all", enable_idempotence=True,
                              max_request_size=4 << 20)
-    from stream.kafka_io import ensure_topics
+    from stream.core.kafka_io import ensure_topics
 
     ensure_topics(settings)
     for i, m in enumerate(valid):

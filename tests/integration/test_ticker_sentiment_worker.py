@@ -20,7 +20,7 @@ import pytest
 from model import ort
 from model.engine import load_engine
 from model.entities import EntityQuery, find_mentions
-from stream.raw_message import parse_message
+from stream.messages.raw_message import parse_message
 from tests.integration.workers import Worker, article_count, finsent, query, wait_for, write_jsonl
 from tests.support.tiny_model import make_tiny_checkpoint
 

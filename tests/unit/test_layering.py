@@ -2,7 +2,7 @@
 
 Every module of stream, model, storage, alerts and deploy is parsed with ``ast``;
 imports at module level and inside functions both count.  A module belongs to
-the layer of the longest prefix listed in ``LAYERS`` (``model.text`` is in
+the layer of the longest prefix listed in ``LAYERS`` (``stream.messages.text`` is in
 ``messages`` although ``model`` is a layer of its own).  The README's
 "Architecture" section describes the same order.
 """
@@ -21,12 +21,12 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("base", ("stream.base",)),
     # the news.raw message contract and what makes messages without a broker or a database:
     # validation, the model's input text, ticker linking, archive reading, the synthetic generator
-    ("messages", ("stream.raw_message", "model.text", "stream.linking", "stream.replay", "stream.synthetic")),
+    ("messages", ("stream.messages.raw_message", "stream.messages.text", "stream.linking", "stream.messages.replay", "stream.synthetic")),
     # the topic-and-sentiment model: training, checkpoints, inference
-    # (stream.ticker_sentiment: ticker links -> the model's entity queries -> per-ticker sentiment)
-    ("model", ("model", "stream.ticker_sentiment")),
+    # (model.ticker_sentiment: ticker links -> the model's entity queries -> per-ticker sentiment)
+    ("model", ("model", "model.ticker_sentiment")),
     # PostgreSQL: migrations, writer, buckets, maintenance; story novelty reads its signatures from it
-    ("storage", ("storage", "stream.novelty")),
+    ("storage", ("storage", "stream.messages.novelty")),
     # spike detection and delivery
     ("alerts", ("alerts",)),
     # the local stack and production examples

@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 from alerts.detector import DetectorConfig
 from alerts.realstream import ScoredItem, replay_scored
 from stream.base.settings import AlertSettings
-from stream.raw_message import NewsItem
+from stream.messages.raw_message import NewsItem
 
 ENTRY = {"p_neutral": 0.05, "source": "entity"}
 

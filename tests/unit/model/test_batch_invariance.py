@@ -28,7 +28,7 @@ PATHS = ["onnx-int8", "onnx", "fp32", "int8"] + (["bf16"] if set(BF16_FLAGS) & c
 def _headlines() -> list[str]:
     import pandas as pd
 
-    from model.text import model_input
+    from stream.messages.text import model_input
 
     texts: list[str] = []
     for f in ("sentiment/tfns_train.csv", "topic/topic_train.csv", "sentiment/fpb_train.csv"):

@@ -9,9 +9,9 @@ from hypothesis import strategies as st
 from model.classify import parse_line
 from model.data import SOURCES, Split
 from model.engine import build_text
-from model.text import URL_TOKEN, model_input
+from stream.messages.text import URL_TOKEN, model_input
 from storage.rescore import _default_text_fn
-from stream.raw_message import InvalidRecord, model_text, normalize_text, parse_message
+from stream.messages.raw_message import InvalidRecord, model_text, normalize_text, parse_message
 from tests.conftest import REPO
 
 CASES = [  # (title, summary, what the model must read)
@@ -66,7 +66,7 @@ def test_text_field_and_training_read_the_same(title, summary, expected):
 
 
 def test_ids_still_ignore_links():
-    # stream.raw_message.normalize_text (ids, validation) keeps removing URLs: ids of stored articles do not move
+    # stream.messages.raw_message.normalize_text (ids, validation) keeps removing URLs: ids of stored articles do not move
     assert normalize_text("Tesla recalls https://t.co/x") == "Tesla recalls"
 
 

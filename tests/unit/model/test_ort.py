@@ -108,7 +108,7 @@ def test_mpnet_checkpoint_falls_back_to_torch(tiny, tmp_path):
 def _real_headlines(n: int) -> list[str]:
     import pandas as pd
 
-    from model.text import model_input
+    from stream.messages.text import model_input
 
     texts = []
     for f in ("sentiment/tfns_train.csv", "topic/topic_train.csv", "sentiment/fpb_train.csv"):

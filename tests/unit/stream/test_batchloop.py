@@ -1,4 +1,4 @@
-"""The batch loop (stream/batchloop.py) with fakes: its steps in order, depth two, model processes that
+"""The batch loop (stream/core/batchloop.py) with fakes: its steps in order, depth two, model processes that
 finish out of order, failures that stop everything after them."""
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from stream.batchloop import BatchLoop
-from stream.pipeline import BatchResult, RawRecord, Scores
+from stream.core.batchloop import BatchLoop
+from stream.core.pipeline import BatchResult, RawRecord, Scores
 
 
 class Processor:
@@ -80,7 +80,7 @@ def run(coro):
 
 
 def test_batches_commit_and_ack_in_order_even_when_their_scores_come_back_out_of_order(monkeypatch):
-    monkeypatch.setattr("stream.batchloop.score_inputs", lambda items: ([r.value.decode() for r in items], [], []))
+    monkeypatch.setattr("stream.core.batchloop.score_inputs", lambda items: ([r.value.decode() for r in items], [], []))
     proc, acks = Processor(), []
     loop = BatchLoop(proc, scorer=SlowFirst())
 
@@ -144,7 +144,7 @@ def test_a_failed_commit_fails_the_loop_and_nothing_after_it_commits_or_is_ackno
 
 
 def test_a_failed_scoring_frees_the_batch_ids_and_fails_the_loop(monkeypatch):
-    monkeypatch.setattr("stream.batchloop.score_inputs", lambda items: ([r.value.decode() for r in items], [], []))
+    monkeypatch.setattr("stream.core.batchloop.score_inputs", lambda items: ([r.value.decode() for r in items], [], []))
 
     class Broken(SlowFirst):
         def function(self):

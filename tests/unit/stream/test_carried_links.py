@@ -6,9 +6,9 @@ from __future__ import annotations
 import json
 from datetime import datetime, timezone
 
-from stream.kafka_io import encode_item
+from stream.core.kafka_io import encode_item
 from stream.linking import Linker
-from stream.raw_message import parse_message, parse_record
+from stream.messages.raw_message import parse_message, parse_record
 
 NOW = datetime(2024, 3, 5, tzinfo=timezone.utc)
 MSG = {"id": "x1", "published_at": "2024-03-04T14:00:00Z", "title": "Acme Rockets and $KO rally; Initrode flat",

@@ -15,7 +15,7 @@ from hypothesis import given, strategies as st
 
 from stream.base.labels import TOPICS
 from stream.linking import default_linker
-from stream.raw_message import InvalidRecord, parse_message
+from stream.messages.raw_message import InvalidRecord, parse_message
 from stream.sources import edgar
 from stream.sources.rss import entry_time
 from tests.conftest import REPO

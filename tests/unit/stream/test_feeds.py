@@ -15,10 +15,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
 from prometheus_client import CollectorRegistry
 
-from stream.ingest import Checkpoint, Record
+from stream.core.ingest import Checkpoint, Record
 from stream.linking import default_linker
 from stream.metrics import FeedMetrics
-from stream.raw_message import InvalidRecord, parse_message
+from stream.messages.raw_message import InvalidRecord, parse_message
 from stream.sources.feeds import Feed, FeedSource, Outcome, Poller, catalogue_feeds, is_edgar_url, url_feeds
 from stream.sources.fetch import FetchError, fetch
 from stream.sources.polite import HostLimiter

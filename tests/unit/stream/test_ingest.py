@@ -1,4 +1,4 @@
-"""The one ingest loop (stream/ingest.py) with fake sources and sinks; the sources and sinks with fakes
+"""The one ingest loop (stream/core/ingest.py) with fake sources and sinks; the sources and sinks with fakes
 of the broker, the feed reader and the batch step."""
 
 from __future__ import annotations
@@ -11,12 +11,12 @@ from types import SimpleNamespace
 
 import pytest
 
-from stream import ingest
+from stream.core import ingest
 from stream.base.errors import UserError
-from stream.ingest import Checkpoint, Record
-from stream.pipeline import BatchResult, RawRecord
-from stream.replay import Pacer
-from stream.raw_message import parse_message
+from stream.core.ingest import Checkpoint, Record
+from stream.core.pipeline import BatchResult, RawRecord
+from stream.messages.replay import Pacer
+from stream.messages.raw_message import parse_message
 from stream.sinks.kafka import KafkaSink
 from stream.sinks.store import StoreSink
 from stream.sources.files import ArchiveSource

@@ -6,7 +6,7 @@ import urllib.request
 from prometheus_client import CollectorRegistry, generate_latest
 
 from stream.metrics import WorkerMetrics
-from stream.pipeline import BatchResult, DeadLetter, RawRecord
+from stream.core.pipeline import BatchResult, DeadLetter, RawRecord
 
 
 def _result():

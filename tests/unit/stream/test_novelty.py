@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from stream.novelty import StoryIndex, StoryMark, normalise, signature
+from stream.messages.novelty import StoryIndex, StoryMark, normalise, signature
 
 WIRE = "Apple shares fall 5% after iPhone sales miss estimates - Reuters"
 
@@ -84,7 +84,7 @@ def test_signature_is_the_plain_datasketch_minhash_of_the_shingles():
     import numpy as np
     from datasketch import MinHash
 
-    from stream.novelty import NUM_PERM, shingles, signature
+    from stream.messages.novelty import NUM_PERM, shingles, signature
 
     for text in ("rt AT_USER $AAPL falls 5% after iPhone sales miss", "Boeing halts 737 MAX deliveries", ""):
         plain = MinHash(num_perm=NUM_PERM, seed=1)
@@ -98,7 +98,7 @@ def test_signature_is_the_plain_datasketch_minhash_of_the_shingles():
 def test_batched_signatures_equal_one_at_a_time(texts):
     import numpy as np
 
-    from stream.novelty import signatures
+    from stream.messages.novelty import signatures
 
     got = signatures(texts)
     assert got.shape == (len(texts), 64)
@@ -120,7 +120,7 @@ def test_assign_batch_gives_the_marks_of_assign_one_at_a_time(rows, cut):
 def test_shingle_hash_cache_is_bounded_and_changes_nothing(monkeypatch):
     import numpy as np
 
-    import stream.novelty as nv
+    import stream.messages.novelty as nv
 
     monkeypatch.setattr(nv, "_HASHES", {})
     monkeypatch.setattr(nv, "_HASH_CACHE_MAX", 10)
@@ -139,7 +139,7 @@ def test_band_index_finds_the_candidates_of_datasketch_lsh(texts, data):
     """BandIndex (signatures as numpy rows) gives exactly MinHashLSH's candidates, after removals too."""
     from datasketch import MinHashLSH
 
-    from stream.novelty import BandIndex, jaccard, signatures
+    from stream.messages.novelty import BandIndex, jaccard, signatures
 
     ours, lib = BandIndex(0.5), MinHashLSH(threshold=0.5, num_perm=64)
     rows = signatures(texts)

@@ -12,7 +12,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from model.null import NULL_MODEL_VERSION, NullEngine, fixed_predictions
 from storage.writer import ArticleRow
 from stream.metrics import WorkerMetrics
-from stream.pipeline import STAGES, BatchProcessor, RawRecord, scored_message
+from stream.core.pipeline import STAGES, BatchProcessor, RawRecord, scored_message
 from tests.unit.stream.test_pipeline import FakeWriter, msg
 
 
@@ -79,7 +79,7 @@ def test_null_engine_fixed_predictions_in_input_order():
 
 def _old_scored_message(row) -> bytes:
     """The encoder before issue 16 (json.dumps), to compare the orjson one with."""
-    from stream.raw_message import format_time
+    from stream.messages.raw_message import format_time
 
     return json.dumps({
         "id": row.id, "published_at": format_time(row.published_at), "title": row.title,

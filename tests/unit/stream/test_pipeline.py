@@ -3,7 +3,7 @@
 import json
 from dataclasses import dataclass
 
-from stream.pipeline import REPLAY_HEADER, BatchProcessor, RawRecord, RecentIds
+from stream.core.pipeline import REPLAY_HEADER, BatchProcessor, RawRecord, RecentIds
 
 
 @dataclass
@@ -125,7 +125,7 @@ def test_recent_ids_is_bounded():
 
 
 def test_copies_of_a_story_are_marked_before_storage():
-    from stream.novelty import StoryIndex
+    from stream.messages.novelty import StoryIndex
 
     writer = FakeWriter()
     proc = BatchProcessor(FakeEngine(), writer, novelty=StoryIndex())

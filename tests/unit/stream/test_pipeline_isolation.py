@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from stream.pipeline import BatchProcessor, RawRecord, write_isolating
+from stream.core.pipeline import BatchProcessor, RawRecord, write_isolating
 from tests.unit.stream.test_pipeline import FakeEngine, Written
 
 

@@ -5,7 +5,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from stream.raw_message import (
+from stream.messages.raw_message import (
     MAX_RECORD_BYTES, InvalidRecord, TickerExtractor, merge_tickers, model_text, normalize_text,
     parse_record, stable_id,
 )
@@ -105,7 +105,7 @@ def test_nul_characters_are_removed_everywhere():
 
 
 def test_ciks_link_their_tickers_spanning_the_company_name():
-    from stream.raw_message import parse_message
+    from stream.messages.raw_message import parse_message
 
     item = parse_message({"published_at": "2026-11-22T10:00:00Z", "title": "Apple files an 8-K on results",
                           "ciks": ["0000320193", 1999999]}, now=NOW)

@@ -10,8 +10,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from stream.pipeline import scored_message
-from stream.raw_message import (
+from stream.core.pipeline import scored_message
+from stream.messages.raw_message import (
     MAX_ID_CHARS, MAX_INT_DIGITS, MAX_JSON_DEPTH, MAX_JSON_VALUES, MAX_TICKERS, InvalidRecord, NewsItem,
     parse_message, parse_record,
 )
@@ -164,7 +164,7 @@ def test_invisible_optional_fields_are_absent_and_scored_message_encodes():
 
     pred = SimpleNamespace(topic="t", topic_score=0.5, sentiment="neutral", p_negative=0.2, p_neutral=0.6,
                            p_positive=0.2, sentiment_score=0.0)
-    from stream.pipeline import article_row
+    from stream.core.pipeline import article_row
 
     json.loads(scored_message(article_row(item, pred, "v")))
 

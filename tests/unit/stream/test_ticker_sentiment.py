@@ -1,4 +1,4 @@
-"""Per-company sentiment, the pure pieces (stream/ticker_sentiment.py): links found in the raw text ->
+"""Per-company sentiment, the pure pieces (model/ticker_sentiment.py): links found in the raw text ->
 spans in the model text -> the engine's entity queries -> one stored entry per ticker; the fallback to
 the headline; the worker's batch step on a tiny checkpoint with an entity head."""
 
@@ -16,9 +16,9 @@ from model.engine import load_engine
 from model.entities import EntityQuery
 from model.null import NullEngine
 from model.prediction import EntitySentiment
-from stream.pipeline import BatchProcessor, RawRecord, article_row, scored_message
-from stream.raw_message import parse_message
-from stream.ticker_sentiment import (
+from stream.core.pipeline import BatchProcessor, RawRecord, article_row, scored_message
+from stream.messages.raw_message import parse_message
+from model.ticker_sentiment import (
     cashtag_spans, check_entry, checked, entity_queries, per_ticker, predict_per_ticker, sentiment_toward, takes_entities,
     ticker_spans,
 )

@@ -78,7 +78,7 @@ def test_former_symbols_map_within_their_period(L, text, at, want):
 
 
 def test_a_published_message_is_linked_as_of_its_date():
-    from stream.raw_message import parse_message
+    from stream.messages.raw_message import parse_message
 
     now = datetime(2026, 1, 1, tzinfo=timezone.utc)
     old = parse_message({"published_at": "2010-10-08T12:00:00Z", "title": "Alcoa posts quarterly loss"}, now=now)

@@ -11,7 +11,7 @@ from stream.linking import Linker, default_linker, linker_for
 from stream.linking.build import build_table, read_curated
 from stream.linking.names import normalize_name, short_names
 from stream.linking.watchlist import load_watchlist
-from stream.raw_message import link_tickers
+from stream.messages.raw_message import link_tickers
 from tests.conftest import REPO
 
 
@@ -256,7 +256,7 @@ def test_a_parsed_item_forwards_its_given_tickers_and_apart_the_links_found_with
     from datetime import datetime, timezone
 
     from stream.linking import default_linker
-    from stream.raw_message import parse_message
+    from stream.messages.raw_message import parse_message
 
     now = datetime(2024, 3, 5, tzinfo=timezone.utc)
     item = parse_message({"published_at": "2024-03-04T14:00:00Z", "title": "Boeing and $KO", "tickers": ["acme"]},

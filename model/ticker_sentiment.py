@@ -2,7 +2,7 @@
 sentiment per ticker.  Pure (no I/O).
 
 The linker (:mod:`stream.linking`) finds each ticker's mentions in ``"title summary"`` (raw text); the
-model reads another text, :func:`model.text.model_input` (HTML decoded, tags and URLs replaced,
+model reads another text, :func:`stream.messages.text.model_input` (HTML decoded, tags and URLs replaced,
 whitespace folded), and takes an entity as its mentions' spans in *that* text
 (:class:`model.entities.EntityQuery`).  So a ticker's spans are found again in the model text: every
 occurrence (:func:`model.entities.find_mentions`) of every link's surface text (cleaned as the model text
@@ -25,7 +25,7 @@ import re
 from typing import Any, Iterable, Mapping, Sequence
 
 from model.entities import EntityQuery, Span, find_mentions
-from model.text import clean
+from stream.messages.text import clean
 from stream.base.labels import SENTIMENTS
 
 __all__ = ["ENTRY_FIELDS", "SOURCES", "cashtag_spans", "check_entry", "checked", "entity_queries", "per_ticker",

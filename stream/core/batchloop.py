@@ -30,7 +30,7 @@ from collections import deque
 from concurrent.futures import Executor, ThreadPoolExecutor
 from typing import Any, AsyncIterator, Awaitable, Callable, Protocol, Sequence
 
-from stream.pipeline import BatchProcessor, BatchResult, RawRecord, Scores, score_inputs, scored_message
+from stream.core.pipeline import BatchProcessor, BatchResult, RawRecord, Scores, score_inputs, scored_message
 
 DEPTH = 2  # batches committing or delivering while the next one is prepared
 

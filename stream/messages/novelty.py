@@ -17,7 +17,7 @@ bucket order.  ``story_id`` is the id of the story's first article.
 
 Determinism and scale-out (the trade-off)
 -----------------------------------------
-The index lives in the worker's memory and is rebuilt on start from the
+The index lives in the worker's memory and is rebuilt on start (:func:`storage.novelty.warm_start`) from the
 articles PostgreSQL already holds for the last ``horizon_s`` (their stored
 ``story_id`` is reused, so a restart continues the same stories).  Given the
 same arrival order, the same ids come out; a replay of stored articles changes
@@ -34,18 +34,14 @@ the better trade.
 from __future__ import annotations
 
 import heapq
-import logging
 import re
 from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
-import psycopg2
 from datasketch import MinHash, MinHashLSH
 from datasketch.minhash import _fmix  # the pre-mix of the affine schemes (pinned datasketch; see signatures())
 
-from storage.db import WRITER_ROLE, connect
-from stream.raw_message import model_text
 
 NUM_PERM = 64
 DEFAULT_THRESHOLD = 0.5
@@ -87,7 +83,7 @@ def shingles(text: str) -> set[str]:
 # and hashing the shingles one at a time another ~200 us (update_batch gives the same values).
 _TEMPLATE = MinHash(num_perm=NUM_PERM, seed=1)
 if _TEMPLATE.scheme != "affine32":  # signatures() below reproduces this scheme's update (datasketch 2.x)
-    raise ImportError(f"stream.novelty expects datasketch's affine32 MinHash scheme, not {_TEMPLATE.scheme!r}")
+    raise ImportError(f"stream.messages.novelty expects datasketch's affine32 MinHash scheme, not {_TEMPLATE.scheme!r}")
 _WIDTH = 32
 
 
@@ -249,33 +245,3 @@ class StoryIndex:
         self._stories[story_id] = (event_time, sig)
         self._lsh.insert(story_id, sig)
         heapq.heappush(self._order, (event_time, story_id))
-
-
-def warm_start(index: StoryIndex, settings, limit: int = 200_000) -> int:
-    """Rebuild ``index`` from the stories PostgreSQL holds for the last ``horizon_s`` (before the newest
-    stored article), so a restarted worker continues the same stories.  Returns the stories loaded."""
-    log = logging.getLogger("finsent.novelty")
-    try:
-        conn = connect(settings.dsn, settings.schema, role=WRITER_ROLE, application_name="finsent-novelty")
-    except psycopg2.Error as exc:
-        log.warning("story index starts empty: %s", str(exc).splitlines()[0])
-        return 0
-    try:
-        with conn.cursor() as cur:
-            cur.execute(
-                "SELECT id, extract(epoch FROM published_at), title, extra->>'summary' FROM articles"
-                " WHERE story_first AND published_at >= (SELECT max(published_at) FROM articles)"
-                " - make_interval(secs => %s) ORDER BY published_at, id LIMIT %s",
-                (float(index.horizon_s), limit),
-            )
-            rows = cur.fetchall()
-        conn.rollback()
-    except psycopg2.Error as exc:
-        log.warning("story index starts empty: %s", str(exc).splitlines()[0])
-        return 0
-    finally:
-        conn.close()
-    for article_id, t, title, summary in rows:
-        index.remember(article_id, float(t), text=model_text(title, summary))
-    log.info("story index: %d stories of the last %ds loaded", len(rows), index.horizon_s)
-    return len(rows)

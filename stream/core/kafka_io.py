@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Iterable
 
 from stream.base.errors import UserError
-from stream.raw_message import NewsItem, json_bytes
+from stream.messages.raw_message import NewsItem, json_bytes
 
 if TYPE_CHECKING:  # pydantic: not for every command's start-up
     from stream.base.settings import Settings

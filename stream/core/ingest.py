@@ -17,7 +17,7 @@ yield a :class:`Checkpoint` between records: its commit (the feed state, the con
 runs only once everything before it is durable (acknowledged by the broker, or committed in
 PostgreSQL), and what it returns is printed.  A sink that keeps batches in flight (the in-process
 store) takes the checkpoint itself (``checkpoint(commit, report)``) and runs it when its batches are
-committed, without stopping; for the others the loop flushes the sink first.  The pacing rule is ``stream.replay.Pacer`` (``--speed``): a validated article
+committed, without stopping; for the others the loop flushes the sink first.  The pacing rule is ``stream.messages.replay.Pacer`` (``--speed``): a validated article
 waits until its event time is due.
 """
 
@@ -29,8 +29,8 @@ from typing import Callable, Iterable, Iterator, Protocol
 
 from tqdm import tqdm
 
-from stream.pipeline import RawRecord
-from stream.raw_message import NewsItem
+from stream.core.pipeline import RawRecord
+from stream.messages.raw_message import NewsItem
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,7 +89,7 @@ def run(source: Source, sink: Sink, pacer=None, *, bar: Callable[..., tqdm] = tq
         out=None) -> Counts:
     """Move every record of ``source`` into ``sink``; flush at each checkpoint and at the end.
 
-    ``pacer``: a :class:`stream.replay.Pacer` (``None`` = as fast as the sink takes them).
+    ``pacer``: a :class:`stream.messages.replay.Pacer` (``None`` = as fast as the sink takes them).
     The source and the sink are closed on return, also after an error."""
     counts = Counts()
     progress = bar(total=source.total, desc=source.name, unit="item", dynamic_ncols=True,

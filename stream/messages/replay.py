@@ -23,7 +23,7 @@ from typing import Any, Callable, Iterator
 import orjson
 
 from stream.base.errors import UserError
-from stream.raw_message import InvalidRecord, NewsItem, TickerExtractor, json_bytes, parse_message
+from stream.messages.raw_message import InvalidRecord, NewsItem, TickerExtractor, json_bytes, parse_message
 
 log = logging.getLogger("finsent.replay")
 

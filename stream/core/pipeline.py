@@ -17,10 +17,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol, Sequence
 
-from stream.raw_message import (
+from stream.messages.raw_message import (
     InvalidRecord, NewsItem, TickerExtractor, format_time, given_topic, json_bytes, parse_record,
 )
-from stream.ticker_sentiment import predict_per_ticker
+from model.ticker_sentiment import predict_per_ticker
 
 log = logging.getLogger("finsent.pipeline")
 
@@ -193,7 +193,7 @@ def write_isolating(writer: Writer, rows: Sequence[Any], is_record_error: Any = 
 
 def article_row(item: NewsItem, pred: Any, model_version: str, ticker_sentiment: dict | None = None):
     """The stored form of a scored item; ``ticker_sentiment``: the sentiment toward each of its tickers
-    (:func:`stream.ticker_sentiment.predict_per_ticker`)."""
+    (:func:`model.ticker_sentiment.predict_per_ticker`)."""
     from storage.writer import ArticleRow  # here: the pure batch step needs storage only when it writes
 
     given = given_topic(item.extra)  # a source that knows the topic (EDGAR's 8-K items) beats the model
@@ -227,7 +227,7 @@ def scored_message(row: Any) -> bytes:
 
 
 def mark_stories(index: Any, rows: Sequence[Any], texts: Sequence[str]) -> None:
-    """Set ``story_id`` / ``story_first`` of each row (stream.novelty), in event-time order."""
+    """Set ``story_id`` / ``story_first`` of each row (stream.messages.novelty), in event-time order."""
     order = sorted(range(len(rows)), key=lambda i: (rows[i].published_at, rows[i].id))
     marks = index.assign_batch([(rows[i].id, rows[i].published_at.timestamp(), texts[i]) for i in order])
     for i, mark in zip(order, marks):
@@ -273,7 +273,7 @@ class BatchProcessor:
         extractor: TickerExtractor | None = None,
         alerts: Any | None = None,  # alerts.service.AlertService (observe())
         recent: RecentIds | None = None,
-        novelty: Any | None = None,  # stream.novelty.StoryIndex: story_id / first-seen per article
+        novelty: Any | None = None,  # stream.messages.novelty.StoryIndex: story_id / first-seen per article
     ) -> None:
         self.engine = engine
         self.writer = writer

@@ -18,7 +18,7 @@ from typing import Any, Iterable, Mapping
 
 import orjson
 
-from model.text import has_visible, model_input
+from stream.messages.text import has_visible, model_input
 from stream.base.labels import TOPICS
 from stream.linking import Link, Linker, default_linker
 
@@ -104,7 +104,7 @@ _SPACE = re.compile(r"\s+")
 def normalize_text(text: str) -> str:
     """Text for ids and validation: HTML entities decoded, tags and URLs removed, whitespace folded.
 
-    Not the model's input: that is :func:`model_text` (``model.text.model_input``)."""
+    Not the model's input: that is :func:`model_text` (``stream.messages.text.model_input``)."""
     text = html.unescape(text)
     text = _TAG.sub(" ", text)
     text = _URL.sub(" ", text)

@@ -1,7 +1,7 @@
 """The model's input contract: the one function that turns an article into model text.
 
 Every path that feeds the model goes through :func:`model_input`: training
-(``model.data``), the stream worker (``stream.raw_message.model_text``), ``finsent
+(``model.data``), the stream worker (``stream.messages.raw_message.model_text``), ``finsent
 classify`` / ``finsent evaluate`` and ``finsent rescore``.  So one headline gets
 one score wherever it is scored.
 
@@ -22,7 +22,7 @@ the validation split the shipped checkpoint (trained on raw text) scored topic
 0.9005 / TFNS 0.8688 on raw text, 0.8917 / 0.8657 with URLs removed (what the
 worker fed it before) and 0.9029 / 0.8678 with the link token: the token keeps
 the cue and drops the random link ids, so one article reads the same whatever
-its link.  (``stream.raw_message.normalize_text``, which still removes URLs, is for
+its link.  (``stream.messages.raw_message.normalize_text``, which still removes URLs, is for
 ids and validation, not the model.)
 """
 
