@@ -35,7 +35,7 @@ def cmd_up(args) -> int:
 
 
 def cmd_down(args) -> int:
-    from stream.dashboard import stop_background  # here: starlette/jinja2, 0.15-0.29 s of start-up
+    from stream.dashboard.background import stop_background  # here: up and status do not need it
 
     settings = args.settings
     stop_background(settings.state_dir)  # the dashboard 'finsent demo' left running, if any

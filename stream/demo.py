@@ -50,7 +50,7 @@ DEMO_PREFIX = "demo."
 
 @dataclass(frozen=True)
 class DemoOptions:
-    """The options of ``finsent demo`` (``stream/commands.py`` parses them)."""
+    """The options of ``finsent demo`` (``stream/cli.py`` parses them)."""
 
     items: int = 12000  # approximate number of generated headlines
     tickers: int = 300  # tickers in the generated day
@@ -118,9 +118,6 @@ def _table(header: list[str], rows) -> str:
 
 def run_demo(base: Settings, args: DemoOptions) -> int:
     """The demo on ``base`` settings (its own schema and topics: :func:`demo_settings`); exit status."""
-    # here, not on top: stream.dashboard imports this module (demo_settings), a cycle at import time
-    from stream.dashboard import stop_background
-
     t_start = time.monotonic()
     print("== finsent demo ==")
     print("1/5 local stack (Apache Kafka in KRaft mode + PostgreSQL) ...", flush=True)
@@ -305,8 +302,6 @@ def _print_rivalry(rows: list[tuple]) -> None:
 def _dashboard(settings: Settings, spike_ticker: str, day: datetime, duration: timedelta,
                rival_rows: list[tuple] = ()) -> None:
     """Start ``finsent dashboard --schema demo`` in the background and print URLs that open on the demo."""
-    from stream.dashboard import start_background  # not on top: the same import cycle as in run_demo
-
     rows = trends.scope_alert_ids(settings.dsn, settings.schema, "ticker", spike_ticker)
     since, until = day.strftime("%Y-%m-%dT%H:%MZ"), (day + duration).strftime("%Y-%m-%dT%H:%MZ")
     try:

@@ -1,5 +1,5 @@
 """What ``finsent worker``, ``finsent ingest`` and ``finsent replay`` do, given settings and
-plain arguments (``stream/commands.py`` only parses the command line and calls these).
+plain arguments (``stream/cli.py`` only parses the command line and calls these).
 
 Ingest and replay all run through the one loop of ``stream/core/ingest.py``: a source
 (``stream/sources/``), the pacer of ``--speed``, a sink (``stream/sinks/``).

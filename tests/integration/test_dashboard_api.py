@@ -385,7 +385,7 @@ def test_background_dashboard_of_the_demo_starts_and_stops(seeded, tmp_path):
     """What 'finsent demo' starts and 'finsent dashboard --stop' / 'finsent down' stop (by its pid file)."""
     import os
 
-    from stream.dashboard import healthy, start_background, stop_background
+    from stream.dashboard.background import healthy, start_background, stop_background
 
     port = free_port()
     s = seeded.settings.replace(state_dir=tmp_path, dashboard_port=port)

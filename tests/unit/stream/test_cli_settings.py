@@ -29,7 +29,9 @@ def _files_of(module: str) -> list[Path]:
 
 
 def test_no_command_module_loads_the_settings_again():
-    offenders = [f"{path}:{line}" for name in cli.COMMAND_MODULES for path in _files_of(name)
+    modules = {load().__module__ for _, load in cli.COMMANDS}
+    assert "stream.cli" in modules and "model.cli" in modules
+    offenders = [f"{path}:{line}" for name in sorted(modules) for path in _files_of(name)
                  for line in _calls_load_settings(path)]
     offenders += [f"stream/{name}:{line}" for name in ("services.py", "wiring.py", "core/ingest.py", "demo.py")
                   for line in _calls_load_settings(Path(cli.__file__).parent / name)]
@@ -84,3 +86,39 @@ def test_a_wrong_setting_is_one_line_on_stderr(monkeypatch, capsys):
     assert _run_with(monkeypatch, lambda args: 0) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("finsent: error: invalid FINSENT_DATABASE_URL='***'"), err
+
+
+def test_each_command_module_registers_the_commands_the_entry_names():
+    """``COMMANDS`` is the one list of commands: each loader's module registers exactly the names listed
+    with it, in that order (the order of ``finsent --help``)."""
+    for names, load in cli.COMMANDS:
+        sub = cli.argparse.ArgumentParser().add_subparsers()
+        load()(sub)
+        assert tuple(sub.choices) == names, (load.__name__, tuple(sub.choices))
+    every = [n for names, _ in cli.COMMANDS for n in names]
+    assert len(every) == len(set(every))
+    assert tuple(cli.build_parser(None)._subparsers._group_actions[0].choices) == tuple(every)
+
+
+def test_a_command_imports_only_its_own_module():
+    """``finsent db ...`` builds a parser of the storage commands only; help asked before a command, or an
+    unknown command, registers every one (argparse then lists them all)."""
+    assert cli._requested(["-v", "db", "status"]) == "db"
+    assert cli._requested(["--help", "db"]) is None and cli._requested(["-h"]) is None
+    assert cli._requested(None) is None
+    only_db = cli.build_parser(["db", "status"])._subparsers._group_actions[0].choices
+    assert tuple(only_db) == ("db", "sql", "rescore")
+    for argv in (["-h", "db"], ["no-such-command"], []):
+        assert len(cli.build_parser(argv)._subparsers._group_actions[0].choices) == 19, argv
+
+
+def test_classify_imports_no_other_command_module():
+    import subprocess
+    import sys
+
+    code = ("import sys; from stream.cli import build_parser; build_parser(['classify', '-'])\n"
+            "print(sorted(m for m in sys.modules if m.endswith('.cli') or m in ('stream.demo', 'stream.plot')"
+            " or m.startswith(('pydantic', 'pandas'))))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=Path(cli.__file__).parents[1]).stdout
+    assert out.strip() == "['model.cli', 'stream.cli']", out

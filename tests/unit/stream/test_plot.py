@@ -114,11 +114,11 @@ def test_format_range_and_default_output(tmp_path):
 
 
 def test_cli_parses_plot_options():
-    from stream.cli import build_parser
+    from stream.cli import build_parser, cmd_plot
 
     args = build_parser().parse_args(["plot", "--ticker", "ACME", "--since", "2024-05-01", "--bucket", "hour",
                                       "--schema", "s1", "-o", "x.html"])
-    assert args.func is plot.cmd_plot
+    assert args.func is cmd_plot
     assert (args.ticker, args.since, args.bucket, args.schema, args.output) == ("ACME", "2024-05-01", "hour", "s1", "x.html")
     with pytest.raises(SystemExit):
         build_parser().parse_args(["plot", "--ticker", "A", "--topic", "B"])
