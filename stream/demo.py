@@ -28,16 +28,17 @@ from tqdm import tqdm
 
 from deploy import localstack
 from storage import migrate, trends
-from stream.core import ingest
 from stream.base.errors import UserError
 from stream.base.redact import redact
 from stream.base.table import format_table
+from stream.core import ingest
 from stream.core.kafka_io import ensure_topics
-from stream.linking import Linker, read_user_aliases
 from stream.core.pipeline import REPLAY_HEADER
+from stream.dashboard.background import start_background, stop_background
+from stream.linking import Linker, read_user_aliases
+from stream.messages.raw_message import InvalidRecord, parse_message
 from stream.plot import plot_scope
 from stream.process import WorkerProcess
-from stream.messages.raw_message import InvalidRecord, parse_message
 from stream.sinks.kafka import KafkaSink
 from stream.synthetic.generate import Rivalry, Spike, day_start, generate_stream, quiet_tickers, universe, write_aliases
 

@@ -28,7 +28,6 @@ from storage.db import check_schema, first_line
 from storage.trends import ALERT_COLUMNS, BUCKET_CHOICES, BUCKETS, auto_bucket, ceil_to, floor_to
 from stream.base.errors import UserError
 from stream.base.labels import SCOPE_KINDS, scope_label
-from stream.base.timeparse import parse_time_arg
 from stream.chart import (
     OUTPUT_SUFFIXES,
     ChartInfo,
