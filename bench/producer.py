@@ -37,8 +37,8 @@ def main() -> int:
     from kafka.admin import KafkaAdminClient
     from tqdm import tqdm
 
-    from stream.core import ingest
     from stream.base.config import load_settings
+    from stream.core import ingest
     from stream.core.kafka_io import ensure_topics, make_producer
     from stream.messages.replay import Pacer
     from stream.sinks.kafka import KafkaSink

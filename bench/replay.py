@@ -59,9 +59,9 @@ def model_only(settings, msgs: list[dict], n: int, batch: int = 64) -> dict:
     """Items/s and CPU per 1,000 items of the model alone on a spread sample of ``msgs`` (as the batch step
     calls it: the headline and each ticker's entity query)."""
     from model.engine import load_engine
+    from model.ticker_sentiment import predict_per_ticker
     from stream.linking import default_linker
     from stream.messages.raw_message import parse_message
-    from model.ticker_sentiment import predict_per_ticker
 
     step = max(1, len(msgs) // max(1, n))
     sample = msgs[::step][:n]

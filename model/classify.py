@@ -21,9 +21,9 @@ from typing import IO, Any, Iterable, Sequence
 
 from model.engine import Engine
 from model.entities import EntityQuery, Span, find_mentions
-from stream.messages.text import model_input
 from stream.linking import default_linker
 from stream.messages.raw_message import link_tickers
+from stream.messages.text import model_input
 
 MAX_TARGETS = 100
 

@@ -32,9 +32,9 @@ from pathlib import Path
 from typing import Iterable, Sequence
 
 from model.entities import Span, find_mentions
-from stream.messages.text import model_input
 from stream.base.errors import UserError
 from stream.base.labels import SENTIMENTS
+from stream.messages.text import model_input
 
 SENTFIN_FILE = "targeted/sentfin.jsonl"
 

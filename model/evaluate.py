@@ -11,9 +11,9 @@ import pandas as pd
 
 from model.labels import map_labels, resolve_label_map
 from model.metrics import classification_report
-from stream.messages.text import model_input
 from stream.base.errors import UserError
 from stream.base.labels import SENTIMENTS, TOPICS
+from stream.messages.text import model_input
 
 NUMERIC_SENTIMENT_NOTE = ("note: numeric sentiment labels read as Twitter Financial News ids "
                           "(0 Bearish=negative, 1 Bullish=positive, 2 Neutral); use --label-map to change")

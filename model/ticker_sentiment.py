@@ -25,8 +25,8 @@ import re
 from typing import Any, Iterable, Mapping, Sequence
 
 from model.entities import EntityQuery, Span, find_mentions
-from stream.messages.text import clean
 from stream.base.labels import SENTIMENTS
+from stream.messages.text import clean
 
 __all__ = ["ENTRY_FIELDS", "SOURCES", "cashtag_spans", "check_entry", "checked", "entity_queries", "per_ticker",
            "predict_per_ticker", "sentiment_toward", "takes_entities", "ticker_spans"]

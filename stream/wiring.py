@@ -18,10 +18,10 @@ from storage.novelty import warm_start
 from storage.writer import Writer
 from stream.app import WorkerParts
 from stream.base.config import Settings, refuse_default_secrets
-from stream.linking import Linker, linker_for
-from stream.metrics import WorkerMetrics
-from stream.messages.novelty import StoryIndex
 from stream.core.pipeline import BatchProcessor
+from stream.linking import Linker, linker_for
+from stream.messages.novelty import StoryIndex
+from stream.metrics import WorkerMetrics
 
 log = logging.getLogger("finsent")
 

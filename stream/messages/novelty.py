@@ -42,7 +42,6 @@ import numpy as np
 from datasketch import MinHash, MinHashLSH
 from datasketch.minhash import _fmix  # the pre-mix of the affine schemes (pinned datasketch; see signatures())
 
-
 NUM_PERM = 64
 DEFAULT_THRESHOLD = 0.5
 DEFAULT_HORIZON_S = 86400

@@ -9,9 +9,9 @@ from hypothesis import strategies as st
 from model.classify import parse_line
 from model.data import SOURCES, Split
 from model.engine import build_text
-from stream.messages.text import URL_TOKEN, model_input
 from storage.rescore import _default_text_fn
 from stream.messages.raw_message import InvalidRecord, model_text, normalize_text, parse_message
+from stream.messages.text import URL_TOKEN, model_input
 from tests.conftest import REPO
 
 CASES = [  # (title, summary, what the model must read)

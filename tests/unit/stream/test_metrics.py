@@ -5,8 +5,8 @@ import urllib.request
 
 from prometheus_client import CollectorRegistry, generate_latest
 
-from stream.metrics import WorkerMetrics
 from stream.core.pipeline import BatchResult, DeadLetter, RawRecord
+from stream.metrics import WorkerMetrics
 
 
 def _result():
