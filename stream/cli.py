@@ -33,31 +33,26 @@ Register = Callable[[Any], None]  # register(sub): adds a module's commands to t
 # The loaders import a command module when its command runs (go-to-definition follows each import).
 def _deploy() -> Register:
     from deploy.cli import register
-
     return register
 
 
 def _storage() -> Register:
     from storage.cli import register
-
     return register
 
 
 def _model() -> Register:
     from model.cli import register
-
     return register
 
 
 def _alerts() -> Register:
     from alerts.cli import register
-
     return register
 
 
 def _linking() -> Register:
     from stream.linking.cli import register
-
     return register
 
 
