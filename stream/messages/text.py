@@ -5,8 +5,8 @@ Every path that feeds the model goes through :func:`model_input`: training
 classify`` / ``finsent evaluate`` and ``finsent rescore``.  So one headline gets
 one score wherever it is scored.
 
-Pure code at the bottom of the dependency order: it imports nothing from the
-rest of finsent (``stream`` imports it, not the other way round).
+Pure code at the bottom of the dependency order (the messages layer): it imports
+nothing from the rest of finsent (the message, the model and storage import it).
 
 What it does, in order: HTML entities decoded, tags removed, every URL
 replaced by one fixed link token (``https://t.co``), control characters
