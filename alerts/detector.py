@@ -303,12 +303,16 @@ def tail_probability(n: int, mean: float, var: float) -> float:
         return 0.0
     if var <= mean * (1 + 1e-9):
         log_term = -mean + n * math.log(mean) - math.lgamma(n + 1)
-        ratio = lambda k: mean / (k + 1)  # noqa: E731
+
+        def ratio(k: int) -> float:
+            return mean / (k + 1)
     else:
         r = mean * mean / (var - mean)
         p = r / (r + mean)
         log_term = math.lgamma(n + r) - math.lgamma(r) - math.lgamma(n + 1) + r * math.log(p) + n * math.log1p(-p)
-        ratio = lambda k: (k + r) / (k + 1) * (1 - p)  # noqa: E731
+
+        def ratio(k: int) -> float:
+            return (k + r) / (k + 1) * (1 - p)
     if log_term < -745:
         return 0.0
     term = math.exp(log_term)

@@ -101,7 +101,7 @@ class Target:
                     body_format=apprise.NotifyFormat.TEXT,
                 )
             )
-        except Exception as exc:  # a plugin bug must not kill the notifier
+        except Exception as exc:  # noqa: BLE001 - a plugin bug must not kill the notifier
             log.warning("apprise target %s raised %s: %s", self.label, type(exc).__name__, exc)
             return False
 

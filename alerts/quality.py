@@ -114,7 +114,7 @@ def planted_spikes(seed: int, n_tickers: int = 200, per_day: int = 12, sizes: Se
         used.add(co.ticker)
         at = start + timedelta(hours=4 + j * slot_h, minutes=rng.randint(0, int(slot_h * 60) - 10))
         out.append((tier, Spike(ticker=co.ticker, at=at, size=sizes[(j // 3) % len(sizes)])))
-    for k in range(topic_spikes):
+    for _ in range(topic_spikes):
         topic = rng.choice(("Energy, Oil", "Macro", "Markets", "Financials"))
         at = start + timedelta(hours=4 + rng.uniform(0.5, 10.5))
         out.append(("topic", Spike(topic=topic, at=at, size=25)))

@@ -41,7 +41,7 @@ from tests.support.alert_streams import Receiver, article_rows, event_time  # no
 
 def pct(xs, q):
     xs = sorted(xs)
-    return xs[min(len(xs) - 1, int(round(q * (len(xs) - 1))))]
+    return xs[min(len(xs) - 1, round(q * (len(xs) - 1)))]
 
 
 def main(argv=None) -> int:

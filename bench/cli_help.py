@@ -19,8 +19,8 @@ os.environ["COLUMNS"] = "100"  # argparse wraps to the terminal: fix it so the d
 
 def walk(parser: argparse.ArgumentParser, name: str):
     yield name, parser.format_help()
-    for action in parser._actions:  # noqa: SLF001 - argparse has no public walk of its sub-parsers
-        if isinstance(action, argparse._SubParsersAction):  # noqa: SLF001
+    for action in parser._actions:  # argparse has no public walk of its sub-parsers
+        if isinstance(action, argparse._SubParsersAction):
             for sub, p in action.choices.items():
                 yield from walk(p, f"{name} {sub}")
 

@@ -87,7 +87,10 @@ def score(rows: list[Row], linker, show_errors: bool) -> dict:
             links = [(lk.ticker or lk.entity, lk.text, lk.rule) for lk in linker.link(text, day, unlisted=True)]
             print(f"{key}\n  {text[:200]!r}\n  gold={sorted(gold)} extra={sorted(pred - gold)} "
                   f"missed={sorted(gold - pred)} links={links}")
-    prf = lambda a, b, c: (a / (a + b) if a + b else 1.0, a / (a + c) if a + c else 1.0)  # noqa: E731
+
+    def prf(a, b, c):
+        return (a / (a + b) if a + b else 1.0, a / (a + c) if a + c else 1.0)
+
     p_all, r_all = prf(tp, fp, fn)
     p_nc, r_nc = prf(ntp, nfp, nfn)
     return {"texts": len(rows), "precision": p_all, "recall": r_all, "tp": tp, "fp": fp, "fn": fn,

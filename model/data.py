@@ -147,7 +147,7 @@ def stratified_split(labels: np.ndarray, fraction: float, seed: int) -> np.ndarr
     for c in np.unique(labels):
         idx = np.flatnonzero(labels == c)
         rng.shuffle(idx)
-        k = max(1, int(round(fraction * len(idx)))) if len(idx) > 1 else 0
+        k = max(1, round(fraction * len(idx))) if len(idx) > 1 else 0
         val[idx[:k]] = True
     return val
 

@@ -37,8 +37,8 @@ __all__ = [
     "TOPICS",
     "build_text",
     "load_engine",
-    "select_device",
-    "select_dtype",
+    "select_device",  # noqa: F822 - lazy: module __getattr__ imports torch on first use
+    "select_dtype",  # noqa: F822 - same
 ]
 
 log = logging.getLogger(__name__)

@@ -166,7 +166,7 @@ def analyst_roles(text: str, linker) -> tuple[list[Span], list[tuple[str, tuple[
             continue
         companies.setdefault(lk.ticker or lk.entity or lk.text, []).append((lk.start, lk.end))
     out = []
-    for key, spans in companies.items():
+    for spans in companies.values():
         name = text[spans[0][0]:spans[0][1]]
         out.append((name, tuple(sorted(set(spans) | set(find_mentions(text, name))))))
     return found, out

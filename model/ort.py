@@ -348,7 +348,7 @@ def main(argv: list[str] | None = None) -> int:
     directory = resolve_checkpoint(args.model)
     for variant in args.variants.split(","):
         path, took = ensure_onnx(directory, variant.strip())
-        print(f"{path}: {'exported in %.1fs' % took if took else 'already cached'}")
+        print(f"{path}: {f'exported in {took:.1f}s' if took else 'already cached'}")
     return 0
 
 

@@ -222,7 +222,8 @@ def cmd_sql(args) -> int:
         if getattr(exc, "pgcode", None) is None:  # could not connect
             raise UserError(scrub(
                 f"cannot connect as {ANALYST_ROLE} to {redact(dsn)}: {first_line(exc)} "
-                "(run 'finsent db upgrade' to create the role or reset its password from the configuration)", *secrets, visible=visible)) from None
+                "(run 'finsent db upgrade' to create the role or reset its password from the configuration)",
+                *secrets, visible=visible)) from None
         return _sql_error(exc, secrets, visible)
     except psycopg2.Error as exc:
         return _sql_error(exc, secrets, visible)

@@ -100,7 +100,10 @@ def scram_verifier(password: str, iterations: int = 4096) -> str:
     client_key = hmac.new(salted, b"Client Key", "sha256").digest()
     stored_key = hashlib.sha256(client_key).digest()
     server_key = hmac.new(salted, b"Server Key", "sha256").digest()
-    b64 = lambda b: base64.b64encode(b).decode("ascii")  # noqa: E731
+
+    def b64(b: bytes) -> str:
+        return base64.b64encode(b).decode("ascii")
+
     return f"SCRAM-SHA-256${iterations}:{b64(salt)}${b64(stored_key)}:{b64(server_key)}"
 
 

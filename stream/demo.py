@@ -263,10 +263,12 @@ def _print_chart_and_next_steps(settings: Settings, spike_ticker: str) -> None:
             print(f"\nChart of {spike_ticker}: {chart}")
     except Exception as exc:  # noqa: BLE001 - a chart problem must not hide the results
         print(f"\n(chart not written: {exc})")
+    query = ("SELECT bucket, articles, negative_share, mean_score FROM trend_hourly "
+             f"WHERE scope_kind='ticker' AND scope='{spike_ticker}' ORDER BY bucket")
     print(f"""
 Next steps:
   * ask SQL questions as the read-only analyst:
-      finsent sql --schema {settings.schema} "SELECT bucket, articles, negative_share, mean_score FROM trend_hourly WHERE scope_kind='ticker' AND scope='{spike_ticker}' ORDER BY bucket"
+      finsent sql --schema {settings.schema} "{query}"
   * open psql on the same data:  psql "{_psql_url(settings)}" -c 'SET search_path TO {settings.schema}' -c '\\dv'
     (password: FINSENT_ANALYST_PASSWORD; the local stack's default is in README 'Configuration')
   * run it on real news:         finsent worker &  finsent ingest

@@ -121,7 +121,7 @@ class ArchiveReplay:
 
     path: Path
     fmt: str = "auto"
-    columns: ColumnMap = ColumnMap()
+    columns: ColumnMap = ColumnMap()  # noqa: RUF009 - frozen: one shared default is safe
     since: datetime | None = None
     until: datetime | None = None
     limit: int | None = None

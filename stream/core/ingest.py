@@ -17,8 +17,8 @@ yield a :class:`Checkpoint` between records: its commit (the feed state, the con
 runs only once everything before it is durable (acknowledged by the broker, or committed in
 PostgreSQL), and what it returns is printed.  A sink that keeps batches in flight (the in-process
 store) takes the checkpoint itself (``checkpoint(commit, report)``) and runs it when its batches are
-committed, without stopping; for the others the loop flushes the sink first.  The pacing rule is ``stream.messages.replay.Pacer`` (``--speed``): a validated article
-waits until its event time is due.
+committed, without stopping; for the others the loop flushes the sink first.  The pacing rule is
+``stream.messages.replay.Pacer`` (``--speed``): a validated article waits until its event time is due.
 """
 
 from __future__ import annotations

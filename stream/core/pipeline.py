@@ -176,7 +176,7 @@ def write_isolating(writer: Writer, rows: Sequence[Any], is_record_error: Any = 
             continue
         try:
             written = writer.write_batch(part)
-        except Exception as exc:  # noqa: BLE001 - classified just below
+        except Exception as exc:  # classified just below: re-raised unless a record error
             if not is_record_error(exc):
                 raise
             if len(part) == 1:
@@ -344,7 +344,7 @@ class BatchProcessor:
             return parse_record(rec.value, extractor=self._timed_extractor)
         except InvalidRecord as exc:
             res.dead.append(DeadLetter(rec, exc.reason, exc.detail))
-        except Exception as exc:  # noqa: BLE001 - a validation bug must not make this record a poison pill
+        except Exception as exc:  # a validation bug must not make this record a poison pill (logged)
             log.exception("record %s/%s/%s: unexpected validation error", rec.topic, rec.partition, rec.offset)
             res.dead.append(DeadLetter(rec, "parse_failed", f"{type(exc).__name__}: {exc}"[:500]))
         return None

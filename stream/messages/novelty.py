@@ -36,6 +36,7 @@ from __future__ import annotations
 import heapq
 import re
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import Sequence
 
 import numpy as np
@@ -75,7 +76,7 @@ def shingles(text: str) -> set[str]:
     """Words and pairs of neighbouring words: edits and re-wordings keep most words, while
     opposite news that shares the words ("rise"/"fall") differs in the pairs."""
     words = normalise(text).split() or [text.strip().lower()]
-    return set(words) | {f"{a} {b}" for a, b in zip(words, words[1:])}
+    return set(words) | {f"{a} {b}" for a, b in pairwise(words)}
 
 
 # One MinHash's permutations, generated once: building them for every article cost ~150 us an item,

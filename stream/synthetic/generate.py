@@ -64,6 +64,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time as dtime, timedelta, timezone
 from functools import lru_cache
 from importlib import resources
+from itertools import pairwise
 from string import Formatter
 from typing import Iterable, Iterator, Sequence
 from zoneinfo import ZoneInfo
@@ -231,7 +232,7 @@ PROFILE = tuple(tuple(p) for p in DATA["volume_profile"])
 
 def profile(hour: float) -> float:
     """Volume multiplier at a New York hour of day."""
-    for (h0, v0), (h1, v1) in zip(PROFILE, PROFILE[1:]):
+    for (h0, v0), (h1, v1) in pairwise(PROFILE):
         if h0 <= hour <= h1:
             return v0 + (v1 - v0) * (hour - h0) / (h1 - h0)
     return PROFILE[-1][1]
@@ -304,7 +305,7 @@ class _Item:
 def day_start(day: date = DEFAULT_DAY, hour: float = 4.0) -> datetime:
     """``hour`` (New York time) on ``day``, as an aware UTC datetime."""
     h = int(hour)
-    m = int(round((hour - h) * 60))
+    m = round((hour - h) * 60)
     return datetime.combine(day, dtime(h, m), tzinfo=NY).astimezone(timezone.utc)
 
 
@@ -321,7 +322,7 @@ def _poisson(rng: random.Random, lam: float) -> int:
             k += 1
             p *= rng.random()
         return k
-    return max(0, int(round(rng.gauss(lam, math.sqrt(lam)))))
+    return max(0, round(rng.gauss(lam, math.sqrt(lam))))
 
 
 def _pick(rng: random.Random, items: Sequence[tuple[str, float]], cum: Sequence[float]) -> str:
@@ -397,7 +398,8 @@ def _events(g: _Gen, start: float, end: float, rate: float, seed: int) -> list[_
     while day <= d1:
         rng = random.Random(f"{seed}:events:{day.isoformat()}")
 
-        def burst(at: float, size: int, mean_s: float, topics, mix, event: str, co: Company | None = None):
+        def burst(at: float, size: int, mean_s: float, topics, mix, event: str, co: Company | None = None,
+                  rng: random.Random = rng):  # this day's generator, bound where defined
             tc = list(_cumulative([w for _, w in topics]))
             for i in range(size):
                 t = at + min(rng.expovariate(1.0 / mean_s), 6 * mean_s)

@@ -33,8 +33,8 @@ SECRETS = (DB_PW, ANALYST_LOGIN_PW, WRITER_PW, ANALYST_PW, STACK_PW, APPRISE_PW,
 
 def _help_commands(parser: argparse.ArgumentParser, path: tuple[str, ...] = ()):
     yield path + ("--help",)
-    for action in parser._actions:  # noqa: SLF001 - argparse has no public walk of its sub-parsers
-        if isinstance(action, argparse._SubParsersAction):  # noqa: SLF001
+    for action in parser._actions:  # argparse has no public walk of its sub-parsers
+        if isinstance(action, argparse._SubParsersAction):
             for name, sub in action.choices.items():
                 yield from _help_commands(sub, path + (name,))
 

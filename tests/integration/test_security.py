@@ -94,7 +94,7 @@ def test_the_analyst_can_read_and_finsent_sql_shows_it(settings):
 
 
 def test_analyst_sessions_have_timeouts_and_a_connection_limit(settings):
-    cols, rows = run_query(settings.analyst_dsn, settings.schema,
+    _cols, rows = run_query(settings.analyst_dsn, settings.schema,
                            "SELECT current_setting('idle_in_transaction_session_timeout'), "
                            "current_setting('idle_session_timeout'), "
                            "(SELECT rolconnlimit FROM pg_roles WHERE rolname = current_user), "

@@ -119,11 +119,11 @@ def test_each_tickers_buckets_and_alerts_follow_its_own_sentiment(stack, setting
     # alerts: WMT only (its headlines are negative for Walmart, neither for Target nor as a whole)
     alerts = query(s, "SELECT scope_kind, scope, negative, top_article_ids, message FROM alerts")
     assert {(k, sc) for k, sc, *_ in alerts} == {("ticker", "WMT")}
-    kind, scope, negative, top, message = alerts[0]
+    _kind, _scope, negative, top, message = alerts[0]
     spike_ids = {m["id"] for m in messages if m["title"] in spike}
     # its top articles are the most negative toward WMT (by the headline's, none would qualify)
     assert negative >= 5 and len(top) == 5 and set(top) <= spike_ids
     # the message gives, for each top headline, the sentiment toward WMT (and the headline's, which differs)
-    first = [t for t in spike if t in message][0]
+    first = next(t for t in spike if t in message)
     sent, score = readings[first][1]["WMT"]
     assert f"sentiment toward WMT: negative ({score:+.2f}); the headline's: {readings[first][0]}" in message

@@ -74,7 +74,7 @@ class Receiver:
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):  # noqa: N802
+            def do_POST(self):  # the http.server API
                 n = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(n)
                 t, wall = time.perf_counter(), time.time()

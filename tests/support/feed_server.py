@@ -66,7 +66,7 @@ class FeedServer:
             def log_message(self, *args) -> None:
                 pass
 
-            def do_GET(self) -> None:  # noqa: N802 - the http.server API
+            def do_GET(self) -> None:  # the http.server API
                 with server._lock:
                     server.hits.append(Hit(self.path, {k.lower(): v for k, v in self.headers.items()},
                                            time.monotonic()))

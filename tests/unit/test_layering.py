@@ -197,7 +197,7 @@ def test_stream_package_init_imports_nothing():
 def test_no_runtime_module_imports_the_tests():
     """Test and benchmark helpers live under tests/support/; finsent's own packages never import tests/."""
     found = []
-    for path, module in all_modules():
+    for path, _module in all_modules():
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
             names = ([a.name for a in node.names] if isinstance(node, ast.Import)
                      else [node.module or ""] if isinstance(node, ast.ImportFrom) and not node.level else [])

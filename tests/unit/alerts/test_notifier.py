@@ -50,7 +50,7 @@ def test_load_targets(tmp_path):
     assert len(ts) == 3
     assert len({t.key for t in ts}) == 3
     assert all("secret" not in t.label and "secret" not in t.key for t in ts)
-    desk = [t for t in ts if "aapl" in t.tags][0]
+    desk = next(t for t in ts if "aapl" in t.tags)
     assert desk.tags == {"aapl", "msft"}
     # paths and query strings may hold tokens: labels keep scheme and host only
     assert desk.label == f"json://127.0.0.1:9/... #{desk.key[:8]}"

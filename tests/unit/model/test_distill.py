@@ -35,8 +35,8 @@ def test_alpha_mixes_hard_and_soft_and_ignores_missing_labels():
     s_t, s_s, t_t, t_s = _logits(6, 20, 2), _logits(6, 3, 3), _logits(6, 20, 4), _logits(6, 3, 5)
     topic_y = torch.tensor([1, 4, IGNORE, IGNORE, IGNORE, IGNORE])
     sent_y = torch.tensor([IGNORE, IGNORE, 0, 2, IGNORE, IGNORE])  # two unlabelled rows
-    soft_only, p0 = distill_loss(s_t, s_s, t_t, t_s, topic_y, sent_y, temperature=2.0, alpha=0.0)
-    hard_only, p1 = distill_loss(s_t, s_s, t_t, t_s, topic_y, sent_y, temperature=2.0, alpha=1.0)
+    soft_only, _ = distill_loss(s_t, s_s, t_t, t_s, topic_y, sent_y, temperature=2.0, alpha=0.0)
+    hard_only, _ = distill_loss(s_t, s_s, t_t, t_s, topic_y, sent_y, temperature=2.0, alpha=1.0)
     mixed, _ = distill_loss(s_t, s_s, t_t, t_s, topic_y, sent_y, temperature=2.0, alpha=0.25)
     expected_hard = F.cross_entropy(s_t[:2], topic_y[:2]) + F.cross_entropy(s_s[2:4], sent_y[2:4])
     assert torch.isclose(hard_only, expected_hard, atol=1e-5)
@@ -64,7 +64,7 @@ def test_tiny_student_learns_tiny_teacher():
     student.train()
     opt = torch.optim.AdamW(student.parameters(), lr=3e-3)
     before = None
-    for step in range(60):
+    for _ in range(60):
         s_t, s_s = student(ids)
         loss, parts = distill_loss(s_t, s_s, tt, ts, none, none, temperature=2.0, alpha=0.0)
         before = before if before is not None else parts["soft"]
@@ -208,8 +208,11 @@ def test_interrupted_distill_resumes_to_the_same_weights(tmp_path, monkeypatch):
     a = load_file(str(tmp_path / "straight" / "model.safetensors"))
     b = load_file(str(tmp_path / "resumed" / "model.safetensors"))
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
-    history = lambda d: [{k: v for k, v in r.items() if k != "elapsed_s"}  # noqa: E731
-                         for r in json.loads((d / "metrics.json").read_text())["history"]]
+
+    def history(d):
+        return [{k: v for k, v in r.items() if k != "elapsed_s"}
+                for r in json.loads((d / "metrics.json").read_text())["history"]]
+
     assert history(tmp_path / "resumed") == history(tmp_path / "straight")
 
     # --no-resume: a resume file from other settings is neither refused nor read, and is removed at the end

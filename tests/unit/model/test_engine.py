@@ -112,7 +112,7 @@ def test_prediction_fields(engine):
         assert -1 <= p.sentiment_score <= 1
         assert set(p.to_dict()) == {"topic", "topic_id", "topic_score", "sentiment", "p_negative",
                                    "p_neutral", "p_positive", "sentiment_score"}
-    with pytest.raises(Exception):
+    with pytest.raises(AttributeError):  # dataclasses.FrozenInstanceError is one
         preds[0].topic = "x"  # frozen
     assert engine.predict([]) == []
     with pytest.raises(TypeError):

@@ -1,7 +1,8 @@
 """Polling real feed documents from a server on 127.0.0.1 (stream/sources/feeds.py, fetch.py): conditional
 GET, 429 with Retry-After, timeouts, oversized and malformed documents, duplicates across polls, EDGAR
 by CIK and its User-Agent rule, the per-host rate limit, and a failing feed marked unhealthy while the
-others go on; hypothesis over any feed entry and any document.  Every test runs under ``loopback_only``: nothing here reaches another address.
+others go on; hypothesis over any feed entry and any document.  Every test runs under ``loopback_only``: nothing
+here reaches another address.
 
 The documents are written by hand (tests/support/feed_documents.py): no real copy could be fetched."""
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 import random
 import time
 from datetime import datetime, timezone
+from itertools import pairwise
 
 import pytest
 from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
@@ -127,13 +129,13 @@ def test_a_429_is_honoured_by_the_schedule_and_across_restarts(server, tmp_path)
     url = server.serve("/busy.rss", "", status=429, headers={"Retry-After": "1800"})
     clock = Clock()
     feed = Feed("busy", url, "rss", 60)
-    items, lines, health = once([feed], tmp_path, clock=clock, sleep=clock.sleep)
+    _, lines, health = once([feed], tmp_path, clock=clock, sleep=clock.sleep)
     o = health.outcomes[-1]
     assert not o.ok and o.reason == "http_429" and "Retry-After 1800" in o.error
     assert (o.next_at - o.at).total_seconds() >= 1800  # not before the server said
     assert "failed (http_429" in lines[-1]
     clock.t += 60  # a restarted poller a minute later does not ask again
-    items, lines, _ = once([feed], tmp_path, clock=clock, sleep=clock.sleep)
+    _, lines, _ = once([feed], tmp_path, clock=clock, sleep=clock.sleep)
     assert "busy: skipped, waiting until" in lines[-1] and len(server.requests_to("/busy.rss")) == 1
     clock.t += 1800  # after the wait it asks again
     once([feed], tmp_path, clock=clock, sleep=clock.sleep)
@@ -189,7 +191,7 @@ def test_a_local_file_is_read_with_the_same_cap(tmp_path):
 def test_malformed_xml_fails_that_feed_only(server, tmp_path):
     bad = Feed("broken", server.serve("/broken.rss", MALFORMED), "rss", 60)
     good = Feed("prn", server.serve("/prn.rss", PRNEWSWIRE), "rss", 60)
-    items, lines, health = once([bad, good], tmp_path)
+    items, _, health = once([bad, good], tmp_path)
     assert [it.tickers for it in items] == [("CAT",)]
     assert health.of("broken")[0].reason == "malformed" and "not well-formed" in health.of("broken")[0].error
     assert health.of("prn")[0].ok
@@ -261,7 +263,7 @@ def test_the_per_host_rate_limit_spaces_requests_to_one_server(server, tmp_path)
     once(feeds, tmp_path, p=poller(rate=4.0))  # as EDGAR's 10 per second, slower to measure
     times = sorted(h.at for h in server.hits)
     assert len(times) == 3
-    assert all(b - a >= 0.25 - 0.02 for a, b in zip(times, times[1:])), times
+    assert all(b - a >= 0.25 - 0.02 for a, b in pairwise(times)), times
 
 
 def test_a_failing_feed_becomes_unhealthy_and_never_stops_the_others(server, tmp_path):

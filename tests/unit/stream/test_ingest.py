@@ -8,6 +8,7 @@ import json
 import threading
 from datetime import datetime, timedelta, timezone
 from types import SimpleNamespace
+from typing import ClassVar
 
 import pytest
 
@@ -30,7 +31,7 @@ def item(i: int, minutes: float = 0.0):
 
 
 class FakeBar:
-    made: list["FakeBar"] = []
+    made: ClassVar[list[FakeBar]] = []
 
     def __init__(self, **kw):
         self.kw = kw

@@ -6,6 +6,7 @@ from __future__ import annotations
 import random
 from datetime import datetime, timedelta, timezone
 from email.utils import format_datetime
+from itertools import pairwise
 
 import pytest
 from hypothesis import given, strategies as st
@@ -103,4 +104,4 @@ def test_host_limiter_never_exceeds_the_rate(gaps, rate):
         clock.t += gap
         limiter.wait("http://127.0.0.1:9/x")
         starts.append(clock.t)
-    assert all(b - a >= 1 / rate - 1e-9 for a, b in zip(starts, starts[1:]))
+    assert all(b - a >= 1 / rate - 1e-9 for a, b in pairwise(starts))

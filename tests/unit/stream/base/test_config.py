@@ -43,7 +43,7 @@ def test_bad_values_name_the_key(tmp_path, monkeypatch):
     with pytest.raises(ConfigError, match="FINSENT_PARTITIONS"):
         load_settings(env={"FINSENT_PARTITIONS": "many"})
     (tmp_path / "finsent.toml").write_text("kafak = 'typo'\n")
-    with pytest.raises(ConfigError, match="unknown key.*kafak"):
+    with pytest.raises(ConfigError, match=r"unknown key.*kafak"):
         load_settings(env={})
     with pytest.raises(ConfigError, match="not found"):
         load_settings(env={"FINSENT_CONFIG": str(tmp_path / "missing.toml")})

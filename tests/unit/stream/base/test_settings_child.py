@@ -31,7 +31,7 @@ def _other(name: str, typ, default):
     if name in SPECIAL:
         return SPECIAL[name]
     if typing.get_origin(typ) in (typing.Union, __import__("types").UnionType):
-        typ = [a for a in typing.get_args(typ) if a is not type(None)][0]
+        typ = next(a for a in typing.get_args(typ) if a is not type(None))
     if typ is bool:
         return not default
     if typ is int:

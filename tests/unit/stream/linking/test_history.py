@@ -13,7 +13,7 @@ from hypothesis import given, settings, strategies as st
 from stream.linking import Linker, UserCompany, default_linker, read_user_companies
 from stream.linking.build import DEFAULT_SEC, build_table, read_entities, read_history
 from stream.linking.matcher import shipped_table
-from tests.unit.stream.linking.test_linking import L, tickers  # noqa: F401 (L is a fixture)
+from tests.unit.stream.linking.test_linking import tickers
 
 
 # ----------------------------------------------------------------- point-in-time names

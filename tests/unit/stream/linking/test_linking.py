@@ -16,11 +16,6 @@ from tests.conftest import REPO
 
 
 
-@pytest.fixture(scope="module")
-def L() -> Linker:
-    return default_linker()
-
-
 def tickers(linker: Linker, text: str, at=None) -> list[str]:
     """The distinct tickers linked in ``text`` (read as of ``at``), in text order."""
     return list(dict.fromkeys(linker.extract(text, at)))
