@@ -207,7 +207,7 @@ def _save_npz(path: Path, **arrays: np.ndarray) -> None:
 def _load_chunk(path: Path, n: int) -> tuple[np.ndarray, np.ndarray] | None:
     """A finished chunk of ``n`` rows, or None if it is missing or unreadable (then it is computed again)."""
     try:
-        with np.load(path) as z:
+        with open(path, "rb") as f, np.load(f) as z:  # our handle: closed even when the archive is unreadable
             topic, sent = z["topic"], z["sentiment"]
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
         return None

@@ -206,8 +206,8 @@ def count_rows(path: Path, fmt: str) -> int | None:
             return pq.ParquetFile(path).metadata.num_rows
         if fmt == "jsonl" and path.stat().st_size < 512 * 1024 * 1024:
             opener = gzip.open if path.name.endswith(".gz") else open
-            with opener(path, "rb") as f:
-                return sum(1 for line in io.BufferedReader(f) if line.strip())
+            with opener(path, "rb") as f, io.BufferedReader(f) as lines:  # closed here, not by the collector
+                return sum(1 for line in lines if line.strip())
     except (OSError, UserError):
         return None
     return None
