@@ -2,19 +2,31 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import signal
 import threading
 from datetime import datetime, timezone
+from types import FrameType
+from typing import TYPE_CHECKING, Sequence
 
 from stream.base.table import format_table as table
 from stream.base.timeparse import parse_time_arg
 
+if TYPE_CHECKING:
+    from storage.alerts import Alert
+    from stream.base.settings import Settings
 
-def register(sub) -> None:
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("alerts", help="negative-spike alerts: list them, test delivery, run the notifier")
     asub = p.add_subparsers(dest="alerts_command", metavar="ACTION")
-    p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
+
+    def alerts_help(args: argparse.Namespace) -> int:
+        p.print_help()
+        return 2
+
+    p.set_defaults(func=alerts_help)
 
     lp = asub.add_parser("list", help="show stored alerts (oldest first)")
     lp.add_argument("--since", help="only alerts from this time on: 2h, 30m, 7d or an ISO time (UTC)")
@@ -32,8 +44,8 @@ def register(sub) -> None:
     npr.set_defaults(func=cmd_notify)
 
 
-def _settings(args):
-    s = args.settings
+def _settings(args: argparse.Namespace) -> Settings:
+    s: Settings = args.settings
     if getattr(args, "schema", None):
         s = s.replace(schema=args.schema)
     return s
@@ -53,7 +65,7 @@ def _headline(message: str) -> str:
     return ""
 
 
-def format_table(alerts) -> str:
+def format_table(alerts: Sequence[Alert]) -> str:
     head = ("id", "window (UTC)", "scope", "neg/all", "share", "base", "z", "delivery", "top headline")
     rows = []
     for a in alerts:
@@ -70,7 +82,7 @@ def format_table(alerts) -> str:
     return table(head, rows)
 
 
-def cmd_list(args) -> int:
+def cmd_list(args: argparse.Namespace) -> int:
     from alerts.service import list_alerts  # here: apprise and the alert service, ~0.17 s of every command's start-up
 
     settings = _settings(args)
@@ -88,7 +100,7 @@ def cmd_list(args) -> int:
     return 0
 
 
-def cmd_test(args) -> int:
+def cmd_test(args: argparse.Namespace) -> int:
     from alerts.notifier import send_test  # here: apprise and the alert service, ~0.17 s of every command's start-up
 
     results = send_test(args.settings)
@@ -102,7 +114,7 @@ def cmd_test(args) -> int:
     return 0
 
 
-def cmd_notify(args) -> int:
+def cmd_notify(args: argparse.Namespace) -> int:
     from alerts.notifier import Notifier  # here: apprise and the alert service, ~0.17 s of every command's start-up
 
     n = Notifier(_settings(args))
@@ -112,7 +124,7 @@ def cmd_notify(args) -> int:
         return 0
     stop = threading.Event()
 
-    def _stop(*_):
+    def _stop(signum: int, frame: FrameType | None) -> None:
         stop.set()
         n.wake()
 

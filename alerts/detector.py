@@ -63,7 +63,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from statistics import NormalDist
 from datetime import datetime, timezone
-from typing import Any, Iterable, Mapping, Protocol, Sequence
+from typing import Any, Callable, Iterable, Mapping, Protocol, Sequence
 
 from stream.base.config import AlertSettings, ConfigError
 from stream.base.labels import SCOPE_KINDS
@@ -143,7 +143,7 @@ class DetectorConfig:
             raise ConfigError("alerts settings: " + "; ".join(problems))
 
     @classmethod
-    def from_settings(cls, a) -> "DetectorConfig":
+    def from_settings(cls, a: AlertSettings) -> "DetectorConfig":
         """The 5-minute scale of :class:`stream.base.settings.AlertSettings` (its window keys and thresholds)."""
         return parse_scale("5m", a)
 
@@ -161,7 +161,7 @@ class DetectorConfig:
         return floor_to(end - 1, self.window_s) if self.anchored else end - self.window_s
 
     @classmethod
-    def scales_from_settings(cls, a) -> list["DetectorConfig"]:
+    def scales_from_settings(cls, a: AlertSettings) -> list["DetectorConfig"]:
         """One config per time scale of :class:`stream.base.settings.AlertSettings` (``scales``)."""
         return [parse_scale(spec, a) for spec in a.scales]
 
@@ -185,7 +185,7 @@ class Scale:
     ewma_alpha: float | None = None
     min_std: float | None = None
 
-    def config(self, a) -> DetectorConfig:
+    def config(self, a: AlertSettings) -> DetectorConfig:
         """This scale over the [alerts] settings ``a``; the market (``all``) is watched too at its
         ``market_scales``."""
         kinds = tuple(a.scope_kinds)
@@ -215,7 +215,7 @@ SCALES: dict[str, Scale] = {s.name: s for s in (
 )}
 
 
-def five_minutes(a) -> Scale:
+def five_minutes(a: AlertSettings) -> Scale:
     """The 5m scale: its windows from the [alerts] keys."""
     return Scale("5m", window_s=a.window_s, step_s=a.step_s, baseline_windows=a.baseline_windows,
                  warmup_windows=a.warmup_windows, cooldown_s=a.cooldown_s)
@@ -236,7 +236,7 @@ def custom_scale(name: str, spec: str, whole: str | None = None) -> Scale:
                  cooldown_s=cooldown, anchored=len(parts) > 4 and parts[4] == "anchored")
 
 
-def parse_scale(spec: str, a) -> DetectorConfig:
+def parse_scale(spec: str, a: AlertSettings) -> DetectorConfig:
     """A scale spec of the settings: ``5m`` (the [alerts] window keys), ``1h``, ``1d``, or
     ``NAME=WINDOW_S/STEP_S[/BASELINE_WINDOWS[/COOLDOWN_S[/anchored]]]``."""
     name, _, custom = spec.strip().partition("=")
@@ -412,7 +412,7 @@ def in_cooldown(window_start: int, alert_starts: Sequence[int], cooldown_s: int)
 
 def history_counts(
     negatives: Mapping[int, int], volume: Mapping[int, int], window_start: int, cfg: DetectorConfig,
-    memo: dict | None = None, own: Mapping[int, int] | None = None,
+    memo: dict[int, tuple[int, int]] | None = None, own: Mapping[int, int] | None = None,
 ) -> list[tuple[int, int]]:
     """(negatives, market volume) of the observed earlier windows ending at ``window_start``.
 
@@ -497,18 +497,18 @@ class Finding:
 
 
 def candidate_windows(store: CountStore, first_end: int, last_end: int, cfg: DetectorConfig
-                      ) -> dict[tuple[str, str], list[tuple]]:
+                      ) -> dict[tuple[str, str], list[tuple[Any, ...]]]:
     """Per scope, the windows ending in ``[first_end, last_end]`` that are large and negative enough (cheap: no
     history), each as ``(end, articles, negatives, score_sum, all articles, all negatives)``; stories are
     counted instead of articles when the scale counts stories."""
     W, step, b = cfg.window_s, cfg.step_s, cfg.bucket_s
-    per_scope: dict[tuple[str, str], dict[int, tuple]] = defaultdict(dict)
+    per_scope: dict[tuple[str, str], dict[int, tuple[int, int, float, int, int]]] = defaultdict(dict)
     for bucket, kind, scope, articles, negative, score_sum, st, nst in store.bucket_counts(
         cfg.window_start(first_end), last_end, cfg.scope_kinds, b
     ):
         per_scope[(kind, scope)][bucket] = (st, nst, score_sum, articles, negative) if cfg.count_stories else (
             articles, negative, score_sum, articles, negative)
-    candidates: dict[tuple[str, str], list[tuple]] = {}
+    candidates: dict[tuple[str, str], list[tuple[Any, ...]]] = {}
     for key, buckets in per_scope.items():
         ends: set[int] = set()
         for m, c in buckets.items():
@@ -522,13 +522,13 @@ def candidate_windows(store: CountStore, first_end: int, last_end: int, cfg: Det
             a = n = aa = na = 0
             s = 0.0
             for m in range(cfg.window_start(e), e, b):
-                c = buckets.get(m)
-                if c:
-                    a += c[0]
-                    n += c[1]
-                    s += c[2]
-                    aa += c[3]
-                    na += c[4]
+                got = buckets.get(m)
+                if got:
+                    a += got[0]
+                    n += got[1]
+                    s += got[2]
+                    aa += got[3]
+                    na += got[4]
             if n >= cfg.min_negative and a and n / a >= cfg.min_share:
                 found.append((e, a, n, s, aa, na))
         if found:
@@ -537,7 +537,8 @@ def candidate_windows(store: CountStore, first_end: int, last_end: int, cfg: Det
 
 
 def find_alerts(
-    store: CountStore, first_end: int, last_end: int, cfg: DetectorConfig, trace=None
+    store: CountStore, first_end: int, last_end: int, cfg: DetectorConfig,
+    trace: Callable[[str, str, int, Decision], None] | None = None,
 ) -> list[Finding]:
     """Evaluate every window of the scale ending at ``first_end, first_end + step, ..., last_end``.
 
@@ -568,7 +569,7 @@ def find_alerts(
         # stream); topics and the market itself against all of it
         own = {m: a_ for m, (a_, _n) in own_rows.items()} if kind == "ticker" else None
         alerts = sorted(store.alert_starts(kind, scope, cfg.rule, ws0 - cfg.cooldown_s, ws1 + cfg.cooldown_s, cfg.scale))
-        memo: dict = {}
+        memo: dict[int, tuple[int, int]] = {}
         for e, a, n, s, aa, na in found:
             ws = cfg.window_start(e)
             if ws in alerts:

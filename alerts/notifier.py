@@ -52,17 +52,20 @@ import socket
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
 
 import apprise
 import psycopg2
 
 from storage import alerts as store
-from storage.db import WRITER_ROLE, LazyConnection, RetryPolicy, connect, first_line, retry_call
+from storage.db import WRITER_ROLE, LazyConnection, PgConnection, RetryPolicy, connect, first_line, retry_call
 from stream.base.errors import UserError
 from stream.base.redact import redact
 from stream.base.labels import slug
+
+if TYPE_CHECKING:
+    from stream.base.settings import Settings
 
 log = logging.getLogger("finsent.alerts.notifier")
 
@@ -81,12 +84,23 @@ def alert_tags(scope_kind: str, scope: str) -> frozenset[str]:
     return frozenset(tags)
 
 
+class AppriseService(Protocol):
+    """What finsent uses of an apprise plugin (``apprise.plugins.NotifyBase``)."""
+
+    tags: Any  # the plugin's tags (a set of strings, or None)
+
+    def notify(self, body: str, title: str | None = None, notify_type: apprise.NotifyType = ...,
+               body_format: apprise.NotifyFormat | None = None) -> bool: ...
+
+    def url(self, privacy: bool = False) -> str: ...
+
+
 @dataclass(frozen=True)
 class Target:
     key: str  # stable id (hash of the full URL; never the secret itself)
     label: str  # URL with secrets hidden, for logs and reports
     tags: frozenset[str]
-    service: Any  # apprise NotifyBase
+    service: AppriseService
 
     def routes(self, scope_kind: str, scope: str) -> bool:
         if not self.tags or self.tags & CATCH_ALL_TAGS:
@@ -106,7 +120,7 @@ class Target:
             return False
 
 
-def load_targets(settings) -> list[Target]:
+def load_targets(settings: Settings) -> list[Target]:
     """Every apprise service of ``alert_urls`` and ``alert_config``; UserError on a bad one."""
     ap = apprise.Apprise()
     for secret in settings.alert_urls:
@@ -125,7 +139,8 @@ def load_targets(settings) -> list[Target]:
         if len(ap) == before:
             raise UserError(f"apprise config {path} defines no valid URL")
     out = []
-    for svc in ap.find(tag=apprise.common.MATCH_ALL_TAG):
+    services: list[AppriseService] = list(ap.find(tag=apprise.common.MATCH_ALL_TAG))
+    for svc in services:
         full = svc.url(privacy=False)
         key = hashlib.sha256(full.encode("utf-8")).hexdigest()[:16]
         tags = frozenset(str(t).lower() for t in (svc.tags or ()))
@@ -156,7 +171,7 @@ def backoff_s(attempts: int, initial: float, maximum: float) -> float:
 class Notifier:
     """Sends pending alerts of ``settings.schema``; see the module docstring."""
 
-    def __init__(self, settings, *, role: str | None = WRITER_ROLE, targets: list[Target] | None = None):
+    def __init__(self, settings: Settings, *, role: str | None = WRITER_ROLE, targets: list[Target] | None = None):
         self.settings = settings
         self.schema = settings.schema
         self.a = settings.alerts
@@ -173,7 +188,7 @@ class Notifier:
         self._running: tuple[threading.Thread, threading.Event] | None = None  # start()'s thread
 
     # -- connections -------------------------------------------------------------
-    def _open_listen(self):
+    def _open_listen(self) -> PgConnection:
         conn = connect(self.settings.dsn, self.schema, autocommit=True, application_name="finsent-notifier-listen")
         try:
             with conn.cursor() as cur:
@@ -187,7 +202,7 @@ class Notifier:
         self._db.close()
         self._listen.close()
 
-    def __del__(self):
+    def __del__(self) -> None:
         for fd in (getattr(self, "_r", None), getattr(self, "_w", None)):
             if fd is not None:
                 try:
@@ -331,7 +346,7 @@ class Notifier:
         t.join(timeout=timeout)
 
 
-def send_test(settings) -> list[tuple[str, bool]]:
+def send_test(settings: Settings) -> list[tuple[str, bool]]:
     """Send a test notification to every configured target: [(label, ok)]."""
     targets = load_targets(settings)
     if not targets:

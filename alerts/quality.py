@@ -31,7 +31,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Any, Iterable, Sequence, cast
 
 from alerts.detector import DetectorConfig, Finding, to_epoch
 from alerts.simulator import Detector
@@ -44,7 +44,7 @@ def published_epoch(text: str) -> int:
     return to_epoch(parse_iso(text))
 
 
-def run_detector(messages: Iterable[dict], cfg: DetectorConfig | Sequence[DetectorConfig] | None = None,
+def run_detector(messages: Iterable[dict[str, Any]], cfg: DetectorConfig | Sequence[DetectorConfig] | None = None,
                  lateness_s: int = 60, observe_every_s: int = 10, flush: bool = True) -> Detector:
     """Feed generated messages (with ``truth``) through a Detector, advancing the watermark as a worker would."""
     d = Detector(cfg or DetectorConfig(), lateness_s)
@@ -78,12 +78,14 @@ class SpikeResult:
         return self.matches[0].window_end - self.spike.end.timestamp()
 
 
-def match_spikes(alerts: Sequence[Finding], spikes: Sequence[tuple[str, Spike]], window_s: int):
+def match_spikes(alerts: Sequence[Finding], spikes: Sequence[tuple[str, Spike]], window_s: int
+                 ) -> tuple[list[SpikeResult], list[Finding]]:
     """(results per spike, alerts matched to no spike)."""
     used: set[int] = set()
     results = []
     for tier, sp in spikes:
         kind, scope = sp.scope
+        assert sp.at is not None  # Spike.__post_init__ refuses a spike without one
         t0, t1 = sp.at.timestamp(), sp.end.timestamp()
         m = [
             a for a in alerts
@@ -144,7 +146,7 @@ class Report:
         for (tier, size), rs in sorted(groups.items(), key=lambda kv: (("quiet", "mid", "busy", "topic").index(kv[0][0]), kv[0][1])):
             det = [r for r in rs if r.detected]
             dup = [r for r in rs if len(r.matches) > 1]
-            delays = sorted(r.delay_s() for r in det)
+            delays = sorted(delay for r in det if (delay := r.delay_s()) is not None)  # every detected one has a delay
             med = f"{delays[len(delays) // 2]:.0f}s" if delays else "-"
             lines.append(f"  {tier:>5}/{size:<3} {len(det):>4}/{len(rs):<4} {len(dup):>6} {len(rs) - len(det) - len(dup):>8}   {med}")
         lines.append(f"other alerts on spiked days: {len(self.spiked_other_alerts)}")
@@ -157,7 +159,7 @@ class Report:
 def evaluate(seeds: Iterable[int], cfg: DetectorConfig | Sequence[DetectorConfig] | None = None,
              spiked: bool = True, calm: bool = True, rate_per_min: float = 40.0, tickers: int = 200) -> Report:
     """Counts incidents (the alert that opened each one: what a person is sent), every scale together."""
-    cfgs = [cfg or DetectorConfig()] if not isinstance(cfg, (list, tuple)) else list(cfg)
+    cfgs = [cast(DetectorConfig, cfg or DetectorConfig())] if not isinstance(cfg, (list, tuple)) else list(cfg)
     rep = Report()
     for seed in seeds:
         if calm:

@@ -20,6 +20,7 @@ import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 import numpy as np
 
@@ -34,6 +35,14 @@ from model.ticker_sentiment import sentiment_toward
 from stream.messages.replay import ColumnMap, ReplayStats, prepare, read_rows
 from stream.messages.raw_message import NewsItem
 
+if TYPE_CHECKING:
+    from datetime import datetime
+
+    import numpy.typing as npt
+
+    from alerts.detector import DetectorConfig, Finding
+    from stream.base.settings import AlertSettings
+
 log = logging.getLogger("finsent.quality")
 
 DEFAULT_CACHE = machine_settings().quality_cache  # FINSENT_QUALITY_CACHE
@@ -46,7 +55,7 @@ class ScoredItem:
     p_negative: float
     sentiment_score: float
     topic: str
-    ticker_sentiment: dict | None = None  # {ticker: entry} toward each ticker (None: the headline's for all)
+    ticker_sentiment: dict[str, dict[str, Any]] | None = None  # {ticker: entry} toward each ticker (None: the headline's for all)
 
 
 def load_items(path: Path) -> tuple[list[NewsItem], ReplayStats]:
@@ -113,13 +122,13 @@ def score_items(items: list[NewsItem], path: Path, cache_dir: Path = DEFAULT_CAC
 
 
 def score_tickers(items: list[NewsItem], path: Path, cache_dir: Path = DEFAULT_CACHE, batch: int = 256,
-                  model: str | None = None) -> dict[str, dict]:
+                  model: str | None = None) -> dict[str, dict[str, dict[str, Any]]]:
     """The sentiment toward each item's tickers (``{id: {ticker: entry}}``, as the worker stores it in
     ``articles.ticker_sentiment``), from the same engine call the worker makes; cached beside the scores."""
     from model.ticker_sentiment import SPANS_VERSION, predict_per_ticker
 
     cache = _cache_file(path, f"{_model_version(model)}|per-ticker|{SPANS_VERSION}", cache_dir).with_suffix(".json")
-    known: dict[str, dict] = json.loads(cache.read_text()) if cache.exists() else {}
+    known: dict[str, dict[str, dict[str, Any]]] = json.loads(cache.read_text()) if cache.exists() else {}
     missing = [it for it in items if it.tickers and it.id not in known]
     if missing:
         log.info("scoring the tickers of %d items (%d cached)", len(missing), len(known))
@@ -140,7 +149,8 @@ def score_tickers(items: list[NewsItem], path: Path, cache_dir: Path = DEFAULT_C
     return known
 
 
-def store_scores(path: Path, texts, sent, topic, cache_dir: Path = DEFAULT_CACHE, model: str | None = None) -> Path:
+def store_scores(path: Path, texts: Iterable[str], sent: npt.ArrayLike, topic: npt.ArrayLike,
+                 cache_dir: Path = DEFAULT_CACHE, model: str | None = None) -> Path:
     """Write scores computed elsewhere (e.g. in parallel shards) as the archive's cache."""
     cache = _cache_file(path, _model_version(model), cache_dir)
     cache_dir.mkdir(parents=True, exist_ok=True)
@@ -167,16 +177,17 @@ class Evidence:
 @dataclass
 class RealRun:
     detector: "Detector"
-    negatives: dict  # (kind, scope) -> [Evidence] in event-time order
+    negatives: dict[tuple[str, str], list[Evidence]]  # (kind, scope) -> [Evidence] in event-time order
     articles: int
     stories: int
 
 
-def replay_scored(scored: list[ScoredItem], cfgs, a, observe_every_s: int = 10) -> RealRun:
+def replay_scored(scored: list[ScoredItem], cfgs: Sequence[DetectorConfig], a: AlertSettings,
+                  observe_every_s: int = 10) -> RealRun:
     """Novelty, then the detector at every scale, as the worker chains them (in event-time order)."""
     novelty = StoryIndex(a.story_horizon_s, a.story_threshold)
     det = Detector(cfgs, a.lateness_s, a.incident_gap_s)
-    negatives: dict = defaultdict(list)
+    negatives: dict[tuple[str, str], list[Evidence]] = defaultdict(list)
     last = None
     stories = 0
     for s in scored:
@@ -202,7 +213,7 @@ def replay_scored(scored: list[ScoredItem], cfgs, a, observe_every_s: int = 10) 
     return RealRun(det, negatives, len(scored), stories)
 
 
-def top_evidence(run: RealRun, f, n: int = 3, distinct: bool = True) -> list[Evidence]:
+def top_evidence(run: RealRun, f: Finding, n: int = 3, distinct: bool = True) -> list[Evidence]:
     """The ``n`` most negative articles of the alert's window (one per story with ``distinct``)."""
     evs = run.negatives.get((f.scope_kind, f.scope), [])
     lo = bisect.bisect_left([e.t for e in evs], f.window_start)
@@ -224,8 +235,8 @@ def quarter(t: int) -> str:
     return f"{d.year}Q{(d.month - 1) // 3 + 1}"
 
 
-def real_report(path: Path, cfgs, a, cache_dir: Path = DEFAULT_CACHE, strongest: int = 20,
-                until=None, per_ticker: bool = True) -> str:
+def real_report(path: Path, cfgs: Sequence[DetectorConfig], a: AlertSettings, cache_dir: Path = DEFAULT_CACHE,
+                strongest: int = 20, until: datetime | None = None, per_ticker: bool = True) -> str:
     """``per_ticker``: a ticker counts the sentiment toward it, as the worker does; False: the headline's
     for every ticker (the product before per-company sentiment)."""
     items, stats = load_items(path)
@@ -262,7 +273,7 @@ def real_report(path: Path, cfgs, a, cache_dir: Path = DEFAULT_CACHE, strongest:
     for tk in sorted({t for t, _ in per}):
         lines.append(f"  {tk:<8} " + " ".join(f"{per.get((tk, q), 0) or '.':>6}" for q in quarters))
     # copies of one story
-    def one_story(f, distinct: bool) -> bool:
+    def one_story(f: Finding, distinct: bool) -> bool:
         ev = top_evidence(run, f, 3, distinct)
         return len(ev) > 0 and len({e.story_id for e in ev}) == 1 and (distinct or len(ev) > 1)
 

@@ -46,7 +46,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 from datetime import datetime
-from typing import Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import psycopg2
 
@@ -63,9 +63,12 @@ from alerts.detector import (
 )
 from storage import alerts as store
 from storage.alerts import Alert, Headline, alert_key
-from storage.db import WRITER_ROLE, LazyConnection, RetryPolicy, connect, first_line, redact, transaction
+from storage.db import LazyConnection, PgConnection, PgCursor, RetryPolicy, WRITER_ROLE, connect, first_line, redact, transaction
 from stream.base.errors import UserError
 from stream.base.labels import scope_label
+
+if TYPE_CHECKING:
+    from stream.base.settings import Settings
 
 log = logging.getLogger("finsent.alerts")
 
@@ -171,13 +174,14 @@ class PgStore:
     """:class:`alerts.detector.CountStore` over ``sentiment_minute`` (and its roll-ups) and ``alerts``
     (the SQL is :mod:`storage.alerts`)."""
 
-    def __init__(self, cur):
+    def __init__(self, cur: PgCursor):
         self.cur = cur
 
-    def minute_counts(self, start: int, end: int, kinds: Sequence[str]):
+    def minute_counts(self, start: int, end: int, kinds: Sequence[str]) -> list[tuple[int, str, str, int, int, float]]:
         return [r[:6] for r in self.bucket_counts(start, end, kinds, MINUTE)]
 
-    def bucket_counts(self, start: int, end: int, kinds: Sequence[str], bucket_s: int = MINUTE):
+    def bucket_counts(self, start: int, end: int, kinds: Sequence[str], bucket_s: int = MINUTE
+                      ) -> list[tuple[int, str, str, int, int, float, int, int]]:
         return store.bucket_counts(self.cur, start, end, kinds, bucket_s)
 
     def negative_history(self, kind: str, scope: str, start: int, end: int, bucket_s: int = MINUTE,
@@ -230,7 +234,7 @@ class AlertService:
     Not thread-safe: one instance per thread (it holds one connection).
     """
 
-    def __init__(self, settings, *, role: str | None = WRITER_ROLE):
+    def __init__(self, settings: Settings, *, role: str | None = WRITER_ROLE):
         self.settings = settings
         self.schema = settings.schema
         self.a = settings.alerts
@@ -242,7 +246,7 @@ class AlertService:
         self.last_watermark: datetime | None = None  # effective watermark after the last observe()
 
     # -- connection ------------------------------------------------------------
-    def _connect(self):
+    def _connect(self) -> PgConnection:
         try:
             return connect(self.settings.dsn, self.schema, role=self.role, application_name="finsent-alerts")
         except psycopg2.Error as exc:
@@ -251,10 +255,10 @@ class AlertService:
     def close(self) -> None:
         self._db.close()
 
-    def __enter__(self):
+    def __enter__(self) -> AlertService:
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     # -- the worker's entry point -------------------------------------------------
@@ -285,7 +289,7 @@ class AlertService:
                 log.warning("ALERT %s: %s negative of %s (z=%.1f) %s", a.title, a.negative, a.articles, a.z, a.key)
         return alerts
 
-    def _observe_tx(self, conn, sources: dict[str, int | None], replay: bool, notify: bool) -> list[Alert]:
+    def _observe_tx(self, conn: PgConnection, sources: dict[str, int | None], replay: bool, notify: bool) -> list[Alert]:
         a = self.a
         step = MINUTE  # evaluated_until advances by minutes; each scale evaluates its own window ends
         longest = max(c.window_s for c in self.cfgs)
@@ -304,7 +308,7 @@ class AlertService:
         rows = store.source_times(cur, stream, generation, a.idle_s)
         active = [t for t, is_active in rows if is_active]
         if active:
-            effective = None if any(t is None for t in active) else min(active)
+            effective = None if any(t is None for t in active) else min(t for t in active if t is not None)
         else:
             seen = [t for t, _ in rows if t is not None]
             effective = max(seen) if seen else None
@@ -344,7 +348,7 @@ class AlertService:
         cur.close()
         return inserted
 
-    def _insert(self, cur, counts: PgStore, cfg: DetectorConfig, f: Finding, replay: bool, notify: bool,
+    def _insert(self, cur: PgCursor, counts: PgStore, cfg: DetectorConfig, f: Finding, replay: bool, notify: bool,
                 watermark: int) -> Alert | None:
         """Store one finding; an alert that joins an open incident is stored 'grouped' (not sent again)."""
         d = f.decision
@@ -373,6 +377,6 @@ class AlertService:
 
 
 # ---------------------------------------------------------------------------- queries
-def list_alerts(settings, since: datetime | None = None, limit: int | None = None, role: str | None = None) -> list[Alert]:
+def list_alerts(settings: Settings, since: datetime | None = None, limit: int | None = None, role: str | None = None) -> list[Alert]:
     """Alerts created (or whose window started) at or after ``since``, oldest first."""
     return store.list_alerts(settings.dsn, settings.schema, since, limit, role)

@@ -12,7 +12,7 @@ import bisect
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 from alerts.detector import (
     INCIDENT_GAP_S,
@@ -63,6 +63,12 @@ class IncidentBook:
         return inc, True
 
 
+# one bucket of one scope: [articles, negative, score_sum, stories, negative_stories] (score_sum a float)
+Counts = list[Any]
+ByScope = dict[tuple[str, str], dict[int, Counts]]  # scope -> bucket -> counts
+ByBucket = dict[int, dict[tuple[str, str], Counts]]  # bucket -> scope -> the same counts
+
+
 @dataclass
 class MemoryStore:
     """:class:`CountStore` in dictionaries (tests, quality runs, what-if tuning).
@@ -71,11 +77,11 @@ class MemoryStore:
     per bucket too (filled from the minutes on first use, then kept current).
     """
 
-    counts: dict[tuple[str, str], dict[int, list]] = field(default_factory=lambda: defaultdict(dict))
-    by_minute: dict[int, dict[tuple[str, str], list]] = field(default_factory=lambda: defaultdict(dict))
+    counts: ByScope = field(default_factory=lambda: defaultdict(dict))
+    by_minute: ByBucket = field(default_factory=lambda: defaultdict(dict))
     volume: dict[int, int] = field(default_factory=lambda: defaultdict(int))
     alerts: dict[tuple[str, str, str, str], list[int]] = field(default_factory=lambda: defaultdict(list))
-    _coarse: dict[int, tuple[dict, dict]] = field(default_factory=dict)
+    _coarse: dict[int, tuple[ByScope, ByBucket]] = field(default_factory=dict)
 
     def add(self, minute: int, kind: str, scope: str, articles: int, negative: int, score_sum: float = 0.0,
             stories: int | None = None, negative_stories: int | None = None) -> None:
@@ -95,12 +101,12 @@ class MemoryStore:
         if kind == "all":
             self.volume[minute] += articles
 
-    def _level(self, bucket_s: int):
+    def _level(self, bucket_s: int) -> tuple[ByScope, ByBucket]:
         if bucket_s == MINUTE:
             return self.counts, self.by_minute
         if bucket_s not in self._coarse:
-            counts: dict = defaultdict(dict)
-            by_bucket: dict = defaultdict(dict)
+            counts: ByScope = defaultdict(dict)
+            by_bucket: ByBucket = defaultdict(dict)
             for key, minutes in self.counts.items():
                 for m, c in minutes.items():
                     b = floor_to(m, bucket_s)
@@ -113,18 +119,21 @@ class MemoryStore:
             self._coarse[bucket_s] = (counts, by_bucket)
         return self._coarse[bucket_s]
 
-    def minute_counts(self, start, end, kinds):
+    def minute_counts(self, start: int, end: int, kinds: Sequence[str]
+                      ) -> Iterator[tuple[int, str, str, int, int, float]]:
         for m, kind, scope, a, n, s, _st, _nst in self.bucket_counts(start, end, kinds, MINUTE):
             yield m, kind, scope, a, n, s
 
-    def bucket_counts(self, start, end, kinds, bucket_s=MINUTE):
+    def bucket_counts(self, start: int, end: int, kinds: Sequence[str], bucket_s: int = MINUTE
+                      ) -> Iterator[tuple[int, str, str, int, int, float, int, int]]:
         _counts, by_bucket = self._level(bucket_s)
         for m in range(floor_to(start, bucket_s), end, bucket_s):
             for (kind, scope), (a, n, s, st, nst) in by_bucket.get(m, {}).items():
                 if kind in kinds:
                     yield m, kind, scope, a, n, s, st, nst
 
-    def negative_history(self, kind, scope, start, end, bucket_s=MINUTE, stories=False):
+    def negative_history(self, kind: str, scope: str, start: int, end: int, bucket_s: int = MINUTE,
+                         stories: bool = False) -> dict[int, int]:
         counts, _ = self._level(bucket_s)
         buckets = counts.get((kind, scope), {})
         i = 4 if stories else 1
@@ -137,7 +146,8 @@ class MemoryStore:
                 out[m] = c[i]
         return out
 
-    def scope_history(self, kind, scope, start, end, bucket_s=MINUTE, stories=False):
+    def scope_history(self, kind: str, scope: str, start: int, end: int, bucket_s: int = MINUTE,
+                      stories: bool = False) -> dict[int, tuple[int, int]]:
         counts, _ = self._level(bucket_s)
         buckets = counts.get((kind, scope), {})
         ia, ineg = (3, 4) if stories else (0, 1)
@@ -150,7 +160,7 @@ class MemoryStore:
                 out[m] = (c[ia], c[ineg])
         return out
 
-    def market_volume(self, start, end, bucket_s=MINUTE, stories=False):
+    def market_volume(self, start: int, end: int, bucket_s: int = MINUTE, stories: bool = False) -> dict[int, int]:
         counts, _ = self._level(bucket_s)
         buckets = counts.get(("all", "all"), {})
         i = 3 if stories else 0
@@ -159,7 +169,7 @@ class MemoryStore:
         return {m: buckets[m][i] for m in range(floor_to(start, bucket_s), end, bucket_s)
                 if m in buckets and buckets[m][i]}
 
-    def alert_starts(self, kind, scope, rule, start, end, scale="5m"):
+    def alert_starts(self, kind: str, scope: str, rule: str, start: int, end: int, scale: str = "5m") -> list[int]:
         return [s for s in self.alerts.get((kind, scope, rule, scale), []) if start < s < end]
 
     def record(self, f: Finding) -> bool:

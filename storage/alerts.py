@@ -15,7 +15,7 @@ from typing import Any, Iterable, Mapping, Sequence
 import psycopg2
 
 from storage.buckets import toward_ticker
-from storage.db import connect, first_line, redact
+from storage.db import PgCursor, connect, first_line, redact
 from stream.base.errors import UserError
 
 NOTIFY_CHANNEL = "finsent_alerts"  # NOTIFY'd (payload: the schema) when new pending alerts commit
@@ -60,7 +60,8 @@ class Alert:
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> "Alert":
-        return cls(**{f.name: row.get(f.name) for f in fields(cls)})
+        values: dict[str, Any] = {f.name: row.get(f.name) for f in fields(cls)}
+        return cls(**values)
 
     @property
     def key(self) -> str:
@@ -95,7 +96,7 @@ class Headline:
     flags: Any = None  # articles.extra->'flags': what its source flagged (an EDGAR 8-K item 1.03: "bankruptcy")
 
 
-def _alerts(cur) -> list[Alert]:
+def _alerts(cur: PgCursor) -> list[Alert]:
     cols = [c.name for c in cur.description]
     return [Alert.from_row(dict(zip(cols, r))) for r in cur.fetchall()]
 
@@ -112,7 +113,7 @@ def _bucket_source(bucket_s: int) -> tuple[str, str]:
     return "sentiment_minute", f"(floor(extract(epoch FROM bucket) / {int(bucket_s)}) * {int(bucket_s)})::bigint"
 
 
-def bucket_counts(cur, start: int, end: int, kinds: Sequence[str], bucket_s: int = 60) -> list[tuple]:
+def bucket_counts(cur: PgCursor, start: int, end: int, kinds: Sequence[str], bucket_s: int = 60) -> list[tuple[Any, ...]]:
     """(bucket, scope_kind, scope, articles, negative, score_sum, stories, negative_stories) of the
     buckets of ``bucket_s`` seconds in [start, end) for the scope kinds ``kinds``."""
     table, expr = _bucket_source(bucket_s)
@@ -122,10 +123,11 @@ def bucket_counts(cur, start: int, end: int, kinds: Sequence[str], bucket_s: int
         " AND bucket >= to_timestamp(%s) AND bucket < to_timestamp(%s) GROUP BY 1, 2, 3",
         (list(kinds), start, end),
     )
-    return cur.fetchall()
+    result: list[tuple[Any, ...]] = cur.fetchall()
+    return result
 
 
-def negative_history(cur, kind: str, scope: str, start: int, end: int, bucket_s: int = 60,
+def negative_history(cur: PgCursor, kind: str, scope: str, start: int, end: int, bucket_s: int = 60,
                      stories: bool = False) -> dict[int, int]:
     """{bucket: negative articles (or stories)} of one scope, buckets with any."""
     table, expr = _bucket_source(bucket_s)
@@ -139,7 +141,7 @@ def negative_history(cur, kind: str, scope: str, start: int, end: int, bucket_s:
     return dict(cur.fetchall())
 
 
-def scope_history(cur, kind: str, scope: str, start: int, end: int, bucket_s: int = 60,
+def scope_history(cur: PgCursor, kind: str, scope: str, start: int, end: int, bucket_s: int = 60,
                   stories: bool = False) -> dict[int, tuple[int, int]]:
     """{bucket: (articles, negative)} (or stories) of one scope, buckets with any."""
     table, expr = _bucket_source(bucket_s)
@@ -153,7 +155,7 @@ def scope_history(cur, kind: str, scope: str, start: int, end: int, bucket_s: in
     return {b: (n_a, n_neg) for b, n_a, n_neg in cur.fetchall()}
 
 
-def market_volume(cur, start: int, end: int, bucket_s: int = 60, stories: bool = False) -> dict[int, int]:
+def market_volume(cur: PgCursor, start: int, end: int, bucket_s: int = 60, stories: bool = False) -> dict[int, int]:
     """{bucket: articles (or stories)} of scope all."""
     table, expr = _bucket_source(bucket_s)
     col = "stories" if stories else "articles"
@@ -166,7 +168,7 @@ def market_volume(cur, start: int, end: int, bucket_s: int = 60, stories: bool =
     return dict(cur.fetchall())
 
 
-def first_data_minute(cur, start: int, end: int) -> int | None:
+def first_data_minute(cur: PgCursor, start: int, end: int) -> int | None:
     """The first minute in [start, end) with any article, or None."""
     cur.execute(
         "SELECT extract(epoch FROM min(bucket))::bigint FROM sentiment_minute"
@@ -174,10 +176,11 @@ def first_data_minute(cur, start: int, end: int) -> int | None:
         " AND bucket >= to_timestamp(%s) AND bucket < to_timestamp(%s)",
         (start, end),
     )
-    return cur.fetchone()[0]
+    result: int | None = cur.fetchone()[0]
+    return result
 
 
-def alert_starts(cur, kind: str, scope: str, rule: str, start: int, end: int, scale: str = "5m") -> list[int]:
+def alert_starts(cur: PgCursor, kind: str, scope: str, rule: str, start: int, end: int, scale: str = "5m") -> list[int]:
     """Window starts of the scope's alerts of one rule and scale, strictly inside (start, end)."""
     cur.execute(
         "SELECT extract(epoch FROM window_start)::bigint FROM alerts"
@@ -189,7 +192,7 @@ def alert_starts(cur, kind: str, scope: str, rule: str, start: int, end: int, sc
     return [r[0] for r in cur.fetchall()]
 
 
-def incident_spans(cur, kind: str, scope: str, after: int, before: int) -> list[tuple[int, int, int]]:
+def incident_spans(cur: PgCursor, kind: str, scope: str, after: int, before: int) -> list[tuple[int, int, int]]:
     """(incident id, first window start, last window end) of the scope's alerts (any scale) ending
     after ``after`` and starting before ``before``, one row per alert, by incident."""
     cur.execute(
@@ -200,10 +203,11 @@ def incident_spans(cur, kind: str, scope: str, after: int, before: int) -> list[
         " WINDOW w AS (PARTITION BY coalesce(incident_id, id)) ORDER BY 1",
         (kind, scope, after, before),
     )
-    return cur.fetchall()
+    result: list[tuple[int, int, int]] = cur.fetchall()
+    return result
 
 
-def headlines(cur, kind: str, scope: str, start: datetime, end: datetime, limit: int) -> list[Headline]:
+def headlines(cur: PgCursor, kind: str, scope: str, start: datetime, end: datetime, limit: int) -> list[Headline]:
     """The most negative article of each story of the scope in [start, end), most negative stories first.
 
     For a ticker, "negative" and "most negative" are the sentiment toward that ticker
@@ -230,7 +234,7 @@ def headlines(cur, kind: str, scope: str, start: datetime, end: datetime, limit:
 
 
 # ---------------------------------------------------------------------------- the watermark
-def lock_progress(cur, stream: str) -> tuple[int | None, int]:
+def lock_progress(cur: PgCursor, stream: str) -> tuple[int | None, int]:
     """(evaluated_until, generation) of a stream ('live' or 'replay'), its row locked until commit."""
     cur.execute("INSERT INTO alert_progress (stream) VALUES (%s) ON CONFLICT DO NOTHING", (stream,))
     cur.execute(
@@ -238,10 +242,11 @@ def lock_progress(cur, stream: str) -> tuple[int | None, int]:
         " WHERE stream = %s FOR UPDATE",
         (stream,),
     )
-    return cur.fetchone()
+    result: tuple[int | None, int] = cur.fetchone()
+    return result
 
 
-def record_sources(cur, stream: str, generation: int, sources: Mapping[str, int | None]) -> None:
+def record_sources(cur: PgCursor, stream: str, generation: int, sources: Mapping[str, int | None]) -> None:
     """Store each source's max event time (never going back within a generation; a new generation
     starts over) and when it last advanced."""
     for src, t in sources.items():
@@ -260,17 +265,18 @@ def record_sources(cur, stream: str, generation: int, sources: Mapping[str, int 
         )
 
 
-def source_times(cur, stream: str, generation: int, idle_s: float) -> list[tuple[int | None, bool]]:
+def source_times(cur: PgCursor, stream: str, generation: int, idle_s: float) -> list[tuple[int | None, bool]]:
     """(max event time, advanced in the last ``idle_s`` seconds) of every source of the generation."""
     cur.execute(
         "SELECT extract(epoch FROM max_event_time)::bigint, advanced_at >= now() - make_interval(secs => %s)"
         " FROM alert_sources WHERE stream = %s AND generation = %s",
         (float(idle_s), stream, generation),
     )
-    return cur.fetchall()
+    result: list[tuple[int | None, bool]] = cur.fetchall()
+    return result
 
 
-def set_progress(cur, stream: str, evaluated: int | None, generation: int) -> None:
+def set_progress(cur: PgCursor, stream: str, evaluated: int | None, generation: int) -> None:
     cur.execute(
         "UPDATE alert_progress SET evaluated_until = to_timestamp(%s), generation = %s, updated_at = now()"
         " WHERE stream = %s",
@@ -278,12 +284,12 @@ def set_progress(cur, stream: str, evaluated: int | None, generation: int) -> No
     )
 
 
-def notify_new_alerts(cur, schema: str) -> None:
+def notify_new_alerts(cur: PgCursor, schema: str) -> None:
     """Wake the notifiers (and dashboards) of ``schema`` when this transaction commits."""
     cur.execute("SELECT pg_notify(%s, %s)", (NOTIFY_CHANNEL, schema))
 
 
-def listen(cur) -> None:
+def listen(cur: PgCursor) -> None:
     """LISTEN on the channel :func:`notify_new_alerts` notifies (an autocommit connection)."""
     cur.execute(f"LISTEN {NOTIFY_CHANNEL}")
 
@@ -298,7 +304,7 @@ INSERT_COLUMNS = (
 _EPOCH_COLUMNS = ("window_start", "window_end", "watermark")  # given as epoch seconds
 
 
-def insert_alert(cur, values: Mapping[str, Any]) -> Alert | None:
+def insert_alert(cur: PgCursor, values: Mapping[str, Any]) -> Alert | None:
     """Store one alert (``values``: every name of :data:`INSERT_COLUMNS`; window_start, window_end
     and watermark in epoch seconds); None when the same (scope, window, rule, scale) is stored."""
     placeholders = ", ".join("to_timestamp(%s)" if c in _EPOCH_COLUMNS else "%s" for c in INSERT_COLUMNS)
@@ -315,7 +321,7 @@ def insert_alert(cur, values: Mapping[str, Any]) -> Alert | None:
     return Alert.from_row(dict(zip(cols, row)))
 
 
-def open_incident(cur, alert_id: int) -> None:
+def open_incident(cur: PgCursor, alert_id: int) -> None:
     """The alert starts an incident of its own."""
     cur.execute("UPDATE alerts SET incident_id = id WHERE id = %s", (alert_id,))
 
@@ -362,7 +368,7 @@ class Due:
     delivered_to: list[str]
 
 
-def lock_next_due(cur) -> Due | None:
+def lock_next_due(cur: PgCursor) -> Due | None:
     """The pending alert due first, locked; rows other notifiers hold are skipped.  None: nothing due."""
     cur.execute(
         "SELECT id, scope_kind, scope, title, message, attempts, delivered_to FROM alerts"
@@ -376,11 +382,11 @@ def lock_next_due(cur) -> Due | None:
     return Due(alert_id, kind, scope, title, message, attempts, list(done or []))
 
 
-def mark_unrouted(cur, alert_id: int, why: str) -> None:
+def mark_unrouted(cur: PgCursor, alert_id: int, why: str) -> None:
     cur.execute("UPDATE alerts SET delivery_status = 'unrouted', last_error = %s WHERE id = %s", (why, alert_id))
 
 
-def mark_delivered(cur, alert_id: int, attempts: int, delivered_to: Iterable[str]) -> None:
+def mark_delivered(cur: PgCursor, alert_id: int, attempts: int, delivered_to: Iterable[str]) -> None:
     cur.execute(
         "UPDATE alerts SET delivery_status = 'delivered', delivered_at = now(), attempts = %s,"
         " delivered_to = %s, last_error = NULL WHERE id = %s",
@@ -388,7 +394,7 @@ def mark_delivered(cur, alert_id: int, attempts: int, delivered_to: Iterable[str
     )
 
 
-def schedule_retry(cur, alert_id: int, attempts: int, delivered_to: Iterable[str], error: str, delay_s: float) -> None:
+def schedule_retry(cur: PgCursor, alert_id: int, attempts: int, delivered_to: Iterable[str], error: str, delay_s: float) -> None:
     """A failed attempt: the targets that accepted it so far, the error, the next try in ``delay_s``."""
     cur.execute(
         "UPDATE alerts SET attempts = %s, delivered_to = %s, last_error = %s,"
@@ -397,7 +403,7 @@ def schedule_retry(cur, alert_id: int, attempts: int, delivered_to: Iterable[str
     )
 
 
-def seconds_until_due(cur) -> float | None:
+def seconds_until_due(cur: PgCursor) -> float | None:
     """Seconds until the earliest pending alert is due (<= 0: now); None if none is pending."""
     cur.execute(
         "SELECT extract(epoch FROM min(next_attempt_at) - now()) FROM alerts WHERE delivery_status = 'pending'"

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from storage.db import connect
 from storage.sqlguard import single_statement
 
 
-def run_query(dsn: str, schema: str, query: str, timeout: str = "60s"):
+def run_query(dsn: str, schema: str, query: str, timeout: str = "60s") -> tuple[list[str] | None, list[tuple[Any, ...]]]:
     """Run ``query`` read-only; returns (columns, rows) -- columns None when it returns no rows.
 
     One statement per call (``storage.sqlguard``): several in one string could leave the

@@ -6,6 +6,7 @@ Every command takes ``--schema NAME`` (default: the configured schema,
 
 from __future__ import annotations
 
+import argparse
 import csv
 import json
 import logging
@@ -13,6 +14,7 @@ import sys
 import time
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from typing import TYPE_CHECKING, Any, Sequence
 
 import psycopg2
 from tqdm import tqdm
@@ -27,25 +29,34 @@ from stream.base.table import format_table as table
 from stream.base.timeparse import parse_age, parse_time_arg
 from stream.linking import linker_for
 
+if TYPE_CHECKING:
+    from stream.base.settings import Settings
+    from stream.linking import Linker
+
 log = logging.getLogger("finsent.storage")
 
 
-def _settings(args):
-    s = args.settings
+def _settings(args: argparse.Namespace) -> Settings:
+    s: Settings = args.settings
     if getattr(args, "schema", None):
         s = s.replace(schema=check_schema(args.schema))
     return s
 
 
-def _schema_arg(p) -> None:
+def _schema_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument("--schema", metavar="NAME",
                    help="PostgreSQL schema (default: FINSENT_SCHEMA or 'public'); replays can use their own")
 
 
-def register(sub) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     db = sub.add_parser("db", help="database schema: upgrade, status, prune, verify")
     dsub = db.add_subparsers(dest="db_command", metavar="ACTION")
-    db.set_defaults(func=lambda args: (db.print_help(), 2)[1])
+
+    def db_help(args: argparse.Namespace) -> int:
+        db.print_help()
+        return 2
+
+    db.set_defaults(func=db_help)
 
     p = dsub.add_parser("upgrade", help="apply pending migrations, create roles and grants, create partitions ahead")
     _schema_arg(p)
@@ -96,7 +107,7 @@ def register(sub) -> None:
 
 
 # --------------------------------------------------------------------------- db
-def cmd_upgrade(args) -> int:
+def cmd_upgrade(args: argparse.Namespace) -> int:
     s = _settings(args)
     before = migrate.current_version(s.dsn, s.schema)
     version = migrate.upgrade(s.dsn, schema=s.schema, writer_password=s.writer_password.get_secret_value(),
@@ -108,7 +119,7 @@ def cmd_upgrade(args) -> int:
     return 0
 
 
-def cmd_status(args) -> int:
+def cmd_status(args: argparse.Namespace) -> int:
     s = _settings(args)
     st = migrate.status(s.dsn, s.schema)
     if args.json:
@@ -128,7 +139,7 @@ def cmd_status(args) -> int:
     return 0 if not st["pending"] and st["version"] == st["code_version"] else 1
 
 
-def cmd_prune(args) -> int:
+def cmd_prune(args: argparse.Namespace) -> int:
     s = _settings(args)
     age = parse_age(args.older_than)
     res = prune(s.dsn, s.schema, age, dry_run=args.dry_run, with_trends=args.with_trends)
@@ -145,7 +156,7 @@ def cmd_prune(args) -> int:
     return 0
 
 
-def cmd_verify(args) -> int:
+def cmd_verify(args: argparse.Namespace) -> int:
     s = _settings(args)
     res = verify(s.dsn, s.schema, parse_time_arg(args.since) if args.since else None)
     bad = res["minute"] + res["hour"] + res["day"]
@@ -157,7 +168,7 @@ def cmd_verify(args) -> int:
 
 
 # --------------------------------------------------------------------------- sql
-def _json_default(o):
+def _json_default(o: object) -> Any:
     if isinstance(o, (datetime, date)):
         return o.isoformat()
     if isinstance(o, Decimal):
@@ -169,7 +180,7 @@ def _json_default(o):
     return str(o)
 
 
-def _array_item(x) -> str:
+def _array_item(x: object) -> str:
     if x is None:
         return "NULL"
     t = _cell(x)
@@ -178,7 +189,7 @@ def _array_item(x) -> str:
     return t
 
 
-def _cell(v) -> str:
+def _cell(v: object) -> str:
     """A value as PostgreSQL would print it (NULL as empty)."""
     if v is None:
         return ""
@@ -200,7 +211,7 @@ def _cell(v) -> str:
 _NUMERIC = (int, float, Decimal)
 
 
-def format_table(columns: list[str], rows: list[tuple]) -> str:
+def format_table(columns: list[str], rows: list[tuple[Any, ...]]) -> str:
     """psql-like aligned table; numbers right-aligned, NULL empty."""
     cells = [[_cell(v) for v in r] for r in rows]
     numeric = [bool(rows) and all(r[i] is None or (isinstance(r[i], _NUMERIC) and not isinstance(r[i], bool)) for r in rows)
@@ -208,7 +219,7 @@ def format_table(columns: list[str], rows: list[tuple]) -> str:
     return table(columns, cells, psql=True, numeric=numeric)
 
 
-def cmd_sql(args) -> int:
+def cmd_sql(args: argparse.Namespace) -> int:
     s = _settings(args)
     query = sys.stdin.read() if args.query == "-" else args.query
     if not query.strip():
@@ -243,7 +254,7 @@ def cmd_sql(args) -> int:
     return 0
 
 
-def _sql_error(exc: psycopg2.Error, secrets, visible: str) -> int:
+def _sql_error(exc: psycopg2.Error, secrets: Sequence[str], visible: str) -> int:
     diag = exc.diag
     msg = diag.message_primary or str(exc).strip().splitlines()[0]
     severity = diag.severity or "ERROR"
@@ -256,11 +267,11 @@ def _sql_error(exc: psycopg2.Error, secrets, visible: str) -> int:
 
 
 # --------------------------------------------------------------------------- rescore
-def _linker(s):
+def _linker(s: Settings) -> Linker:
     return linker_for(s.aliases, s.watchlist)
 
 
-def cmd_rescore(args) -> int:
+def cmd_rescore(args: argparse.Namespace) -> int:
     s = _settings(args)
     since = parse_time_arg(args.since)
     until = parse_time_arg(args.until) if args.until else None

@@ -21,6 +21,7 @@ from typing import Any
 from psycopg2 import sql
 
 from storage.buckets import toward_ticker
+from storage.db import PgCursor
 from storage.trends import ceil_to, floor_to
 
 # The columns of 0002's alerts table: everything else a later migration adds is passed through as "extra".
@@ -44,16 +45,16 @@ EXACT_SPAN = timedelta(days=3)
 _URLISH = re.compile(r"\b[a-z][a-z0-9+.\-]*://\S+", re.IGNORECASE)
 
 
-def _rows(cur) -> list[dict[str, Any]]:
+def _rows(cur: PgCursor) -> list[dict[str, Any]]:
     names = [d.name for d in cur.description]
     return [dict(zip(names, r)) for r in cur.fetchall()]
 
 
-def _f(v) -> float | None:
+def _f(v: Any) -> float | None:
     return None if v is None else float(v)
 
 
-def columns(cur, table: str) -> set[str]:
+def columns(cur: PgCursor, table: str) -> set[str]:
     """Column names of a table of the current schema (as the analyst can see them)."""
     cur.execute(
         "SELECT column_name FROM information_schema.columns"
@@ -63,7 +64,7 @@ def columns(cur, table: str) -> set[str]:
     return {r[0] for r in cur.fetchall()}
 
 
-def extent(cur) -> dict[str, Any]:
+def extent(cur: PgCursor) -> dict[str, Any]:
     """First and last minute with data, and the newest alert id (0 when none)."""
     cur.execute("SELECT min(bucket), max(bucket) FROM sentiment_minute WHERE scope_kind = 'all' AND scope = 'all'")
     lo, hi = cur.fetchone()
@@ -91,7 +92,7 @@ _TREND_ROLLUP = sql.SQL("""
 _ROLLUP_TABLES = {"hour": "sentiment_hour", "day": "sentiment_day"}
 
 
-def trend(cur, kind: str, scope: str, since: datetime, until: datetime, bucket: str, width: timedelta,
+def trend(cur: PgCursor, kind: str, scope: str, since: datetime, until: datetime, bucket: str, width: timedelta,
           max_points: int = 5000) -> dict[str, Any]:
     """Buckets of one scope over ``[since, until)`` widened to whole buckets, with totals."""
     q_since, q_until = floor_to(since, width), ceil_to(until, width)
@@ -111,13 +112,13 @@ def trend(cur, kind: str, scope: str, since: datetime, until: datetime, bucket: 
         for k, v in (("articles", arts), ("negative", neg), ("neutral", neu), ("positive", pos), ("score_sum", ssum)):
             tot[k] += v
     arts = tot["articles"]
-    totals = {k: tot[k] for k in ("articles", "negative", "neutral", "positive")}
+    totals: dict[str, float | None] = {k: tot[k] for k in ("articles", "negative", "neutral", "positive")}
     totals["negative_share"] = tot["negative"] / arts if arts else None
     totals["mean_score"] = tot["score_sum"] / arts if arts else None
     return {"since": q_since, "until": q_until, "points": points, "totals": totals}
 
 
-def scope_alerts(cur, kind: str, scope: str, since: datetime, until: datetime, limit: int) -> list[dict]:
+def scope_alerts(cur: PgCursor, kind: str, scope: str, since: datetime, until: datetime, limit: int) -> list[dict[str, Any]]:
     """Alert windows of one scope overlapping the range (for shading a chart)."""
     cur.execute(
         "SELECT id, window_start, window_end, rule, z, negative, articles, delivery_status FROM alerts"
@@ -153,7 +154,7 @@ _SCOPE_TOTALS = sql.SQL("""
 """)
 
 
-def scope_totals(cur, kind: str, since: datetime, until: datetime, limit: int) -> dict[str, Any]:
+def scope_totals(cur: PgCursor, kind: str, since: datetime, until: datetime, limit: int) -> dict[str, Any]:
     """Per scope of a kind (topics, tickers or 'all'): volume by sentiment, negative share, mean score."""
     table, q_since, q_until = _range_source(since, until)
     cur.execute(_SCOPE_TOTALS.format(table=sql.Identifier(table)), (kind, q_since, q_until, limit))
@@ -193,7 +194,7 @@ _MOVERS = sql.SQL("""
 """)
 
 
-def movers(cur, since: datetime, until: datetime, limit: int, min_articles: int = 5) -> dict[str, Any]:
+def movers(cur: PgCursor, since: datetime, until: datetime, limit: int, min_articles: int = 5) -> dict[str, Any]:
     """Cookbook query 1 over a chosen range: tickers whose mean score in ``[since, until)`` fell furthest
     below their own 30 days before ``since`` (from the hourly roll-up).  Tickers without any baseline
     follow, by mean score."""
@@ -211,7 +212,7 @@ def movers(cur, since: datetime, until: datetime, limit: int, min_articles: int 
     return {"since": q_since, "until": q_until, "movers": rows}
 
 
-def find_scopes(cur, kind: str, prefix: str, limit: int) -> list[dict]:
+def find_scopes(cur: PgCursor, kind: str, prefix: str, limit: int) -> list[dict[str, Any]]:
     """Scopes of a kind whose name starts with ``prefix`` (case-insensitive), busiest first."""
     pattern = re.sub(r"([\\%_])", r"\\\1", prefix) + "%"
     cur.execute(
@@ -223,8 +224,8 @@ def find_scopes(cur, kind: str, prefix: str, limit: int) -> list[dict]:
 
 
 # --------------------------------------------------------------------------- alerts
-def list_alerts(cur, since: datetime | None, until: datetime | None, kind: str | None, scope: str | None,
-                limit: int, after_id: int | None = None) -> list[dict]:
+def list_alerts(cur: PgCursor, since: datetime | None, until: datetime | None, kind: str | None, scope: str | None,
+                limit: int, after_id: int | None = None) -> list[dict[str, Any]]:
     """Alerts newest window first (or, with ``after_id``, those stored after it, oldest first)."""
     cols = sql.SQL(", ").join(sql.Identifier(c) for c in ALERT_LIST_COLUMNS)
     where = [sql.SQL("true")]
@@ -262,7 +263,7 @@ def scrub_targets(text: str | None) -> str | None:
     return _URLISH.sub("<target>", text)
 
 
-def alert_detail(cur, alert_id: int, targets: list[dict] | None = None, top_limit: int = 20) -> dict | None:
+def alert_detail(cur: PgCursor, alert_id: int, targets: list[dict[str, Any]] | None = None, top_limit: int = 20) -> dict[str, Any] | None:
     """Everything an alert stored, its top articles, and delivery per target -- never a target URL.
 
     ``targets``: the configured apprise targets as ``{"key", "service", "routes": bool}`` (no URL);
@@ -329,7 +330,7 @@ def _toward(optional: set[str], field: str) -> str:
     return toward_ticker("ar", "%(ticker)s", field) if "ticker_sentiment" in optional else f"ar.{field}"
 
 
-def _clean_articles(rows: list[dict]) -> list[dict]:
+def _clean_articles(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for r in rows:
         r["sentiment_score"] = _f(r["sentiment_score"])
         r["p_negative"] = _f(r["p_negative"])
@@ -339,7 +340,7 @@ def _clean_articles(rows: list[dict]) -> list[dict]:
     return rows
 
 
-def articles_by_id(cur, ids: list[str], ticker: str | None = None) -> list[dict]:
+def articles_by_id(cur: PgCursor, ids: list[str], ticker: str | None = None) -> list[dict[str, Any]]:
     """Articles by id, in the order of ``ids`` (missing ones -- pruned -- left out); ``ticker``: with the
     sentiment toward it (the top articles of a ticker alert)."""
     optional = columns(cur, "articles")
@@ -353,8 +354,8 @@ def articles_by_id(cur, ids: list[str], ticker: str | None = None) -> list[dict]
     return _clean_articles(_rows(cur))
 
 
-def articles(cur, kind: str, scope: str, since: datetime, until: datetime, limit: int,
-             sentiment: str | None = None, order: str = "newest") -> list[dict]:
+def articles(cur: PgCursor, kind: str, scope: str, since: datetime, until: datetime, limit: int,
+             sentiment: str | None = None, order: str = "newest") -> list[dict[str, Any]]:
     """Headlines of a scope in ``[since, until)``: newest first or most negative first.
 
     For a ticker, each carries the sentiment toward that ticker (``ticker_sentiment*``), and the
@@ -383,14 +384,14 @@ def articles(cur, kind: str, scope: str, since: datetime, until: datetime, limit
 WRITE_PRIVILEGES = ("INSERT", "UPDATE", "DELETE", "TRUNCATE")
 
 
-def login(cur) -> tuple[str, bool]:
+def login(cur: PgCursor) -> tuple[str, bool]:
     """(the session's user, whether it is a superuser)."""
     cur.execute("SELECT current_user, rolsuper FROM pg_roles WHERE rolname = current_user")
     user, superuser = cur.fetchone()
     return user, bool(superuser)
 
 
-def writable_table(cur, privileges: tuple[str, ...] = WRITE_PRIVILEGES) -> tuple[str, str] | None:
+def writable_table(cur: PgCursor, privileges: tuple[str, ...] = WRITE_PRIVILEGES) -> tuple[str, str] | None:
     """A table or view of the current schema that the login holds one of ``privileges`` on:
     (name, privilege), or None."""
     cur.execute(
@@ -404,20 +405,20 @@ def writable_table(cur, privileges: tuple[str, ...] = WRITE_PRIVILEGES) -> tuple
     return None if row is None else (row[0], row[1])
 
 
-def health(cur) -> tuple[str, bool, bool]:
+def health(cur: PgCursor) -> tuple[str, bool, bool]:
     """(user, session is read-only, the schema has the finsent tables)."""
     cur.execute("SELECT current_user, current_setting('transaction_read_only'), to_regclass('alerts') IS NOT NULL")
     user, ro, ok_schema = cur.fetchone()
     return user, ro == "on", bool(ok_schema)
 
 
-def last_alert_id(cur) -> int:
+def last_alert_id(cur: PgCursor) -> int:
     """The largest alert id stored (0: none)."""
     cur.execute("SELECT coalesce(max(id), 0) FROM alerts")
     return int(cur.fetchone()[0])
 
 
-def alert_scope(cur, alert_id: int) -> tuple[str, str] | None:
+def alert_scope(cur: PgCursor, alert_id: int) -> tuple[str, str] | None:
     """(scope_kind, scope) of one alert, or None when there is no such alert."""
     cur.execute("SELECT scope_kind, scope FROM alerts WHERE id = %s", (alert_id,))
     row = cur.fetchone()

@@ -12,21 +12,27 @@ import re
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, Generic, TypeVar
+from typing import Any, Callable, Generic, Mapping, Sequence, TypeAlias, TypeVar
 
 import psycopg2
 import psycopg2.errorcodes
+import psycopg2.extensions
 import tenacity
 from psycopg2 import sql
+from tenacity.stop import stop_base
 
 from stream.base.config import SCHEMA_PATTERN
 from stream.base.errors import UserError
-from stream.base.redact import redact, scrub  # noqa: F401 - re-exported: storage's messages use them
+from stream.base.redact import redact as redact, scrub as scrub  # re-exported: storage's messages use them
 
 WRITER_ROLE = "finsent_writer"
 ANALYST_ROLE = "finsent_analyst"
 
 T = TypeVar("T")
+# psycopg2's connection and cursor: Any to mypy until its stubs (types-psycopg2) are pinned, but named,
+# so that the signatures say what they take and become checked when the stubs come.
+PgConnection: TypeAlias = psycopg2.extensions.connection
+PgCursor: TypeAlias = psycopg2.extensions.cursor
 _SCHEMA_RE = re.compile(SCHEMA_PATTERN)
 
 
@@ -57,7 +63,7 @@ def connect(
     statement_timeout_ms: int | None = None,
     application_name: str = "finsent",
     connect_timeout: int = 10,
-):
+) -> PgConnection:
     """Open a connection to ``dsn`` with search_path on ``schema``.
 
     ``role``: ``SET ROLE`` to it after connecting (skipped when the login is
@@ -86,13 +92,17 @@ def connect(
     return conn
 
 
-def fetch_all(dsn: str, schema: str, query: str, params=None) -> list[tuple]:
+Params = Sequence[Any] | Mapping[str, Any] | None  # a query's parameters, as psycopg2 takes them
+
+
+def fetch_all(dsn: str, schema: str, query: str, params: Params = None) -> list[tuple[Any, ...]]:
     """One query on a short-lived connection to ``schema`` (scripts, the demo, tests)."""
     conn = connect(dsn, schema)
     try:
         with conn.cursor() as cur:
             cur.execute(query, params)
-            return cur.fetchall()
+            rows: list[tuple[Any, ...]] = cur.fetchall()
+            return rows
     finally:
         conn.close()
 
@@ -159,11 +169,11 @@ class LazyConnection:
     application name) and decides what a refusal raises: a psycopg2 connection error is retried by
     :func:`transaction`, a :class:`UserError` is not."""
 
-    def __init__(self, opener: Callable[[], Any]) -> None:
+    def __init__(self, opener: Callable[[], PgConnection]) -> None:
         self._opener = opener
-        self._conn = None
+        self._conn: PgConnection | None = None
 
-    def get(self):
+    def get(self) -> PgConnection:
         if self._conn is None or self._conn.closed:
             self._conn = self._opener()
         return self._conn
@@ -199,7 +209,7 @@ class RetryPolicy:
 
     def delay(self, failures: int) -> float:
         """The wait after the ``failures``-th retried failure (1, 2, ...)."""
-        return min(self.max_s, self.initial_s * 2 ** max(0, failures - 1))
+        return min(self.max_s, self.initial_s * 2.0 ** max(0, failures - 1))
 
 
 @dataclass
@@ -243,7 +253,7 @@ def retry_call(
         failures += 1
         return policy.delay(failures)
 
-    stop = tenacity.stop_never
+    stop: stop_base = tenacity.stop_never
     if policy.attempts is not None:
         stop = stop | tenacity.stop_after_attempt(policy.attempts)
     if policy.deadline_s is not None:
@@ -253,10 +263,10 @@ def retry_call(
 
     def before_sleep(rs: tenacity.RetryCallState) -> None:
         if on_retry is not None and rs.upcoming_sleep > 0:
-            on_retry(rs.outcome.exception(), rs.attempt_number, rs.upcoming_sleep)
+            on_retry(_failure(rs), rs.attempt_number, rs.upcoming_sleep)
 
-    def stopped(rs: tenacity.RetryCallState):
-        exc = rs.outcome.exception()
+    def stopped(rs: tenacity.RetryCallState) -> Any:
+        exc = _failure(rs)
         if give_up is None:
             raise exc
         return give_up(exc, rs.attempt_number, time.monotonic() - started)
@@ -281,9 +291,16 @@ def retry_call(
     return Attempted(value, attempts)
 
 
+def _failure(rs: tenacity.RetryCallState) -> BaseException:
+    """The error of the try that just failed (tenacity calls these hooks only after a failure)."""
+    exc = rs.outcome.exception() if rs.outcome is not None else None
+    assert isinstance(exc, BaseException)
+    return exc
+
+
 def transaction(
     db: LazyConnection,
-    body: Callable[[Any], T],
+    body: Callable[[PgConnection], T],
     *,
     policy: RetryPolicy,
     on_retry: Callable[[BaseException, int, float], None] | None = None,

@@ -13,7 +13,7 @@ from typing import Any
 
 import psycopg2
 
-from storage.db import connect
+from storage.db import PgCursor, connect
 
 FEED_COLUMNS = ("name", "url", "kind", "title", "state", "healthy", "consecutive_failures", "last_poll_at",
                 "last_success_at", "last_error", "last_error_at", "items_24h", "items_total", "interval_s",
@@ -61,7 +61,7 @@ ON CONFLICT (name, hour) DO UPDATE SET items = h.items + EXCLUDED.items
 """
 
 
-def record_poll(cur, poll: Poll) -> None:
+def record_poll(cur: PgCursor, poll: Poll) -> None:
     """Store one poll: the feed's row, and its new items in the hour's count (one transaction: the caller's)."""
     error = None if poll.error is None else poll.error[:MAX_ERROR_CHARS]
     cur.execute(_UPSERT, {"name": poll.name, "url": poll.url, "kind": poll.kind, "title": poll.title,
@@ -72,7 +72,7 @@ def record_poll(cur, poll: Poll) -> None:
         cur.execute(_HOURLY, (poll.name, poll.at, poll.items))
 
 
-def feed_health(cur) -> list[dict[str, Any]]:
+def feed_health(cur: PgCursor) -> list[dict[str, Any]]:
     """Every feed's row of the ``feeds`` view: unhealthy first, then failing, then by name."""
     cur.execute(f"SELECT {', '.join(FEED_COLUMNS)} FROM feeds"
                 " ORDER BY healthy, consecutive_failures DESC, name")

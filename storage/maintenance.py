@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+from typing import Any
 from datetime import datetime, timedelta, timezone
 
 import psycopg2
@@ -22,9 +23,9 @@ from psycopg2 import sql
 
 from stream.base.errors import UserError
 from storage import buckets
-from storage.db import check_schema, connect, first_line, redact
+from storage.db import PgConnection, PgCursor, check_schema, connect, first_line, redact
 
-def list_partitions(cur, schema: str) -> list[dict]:
+def list_partitions(cur: PgCursor, schema: str) -> list[dict[str, Any]]:
     """Partitions of ``schema.articles``: name, lower, upper (None for a default partition), estimated rows."""
     cur.execute("SELECT to_regclass(%s)", (f'"{schema}".articles',))
     parent = cur.fetchone()[0]
@@ -45,7 +46,7 @@ def list_partitions(cur, schema: str) -> list[dict]:
     return [{"name": n, "lower": lo, "upper": hi, "rows_estimate": r} for n, lo, hi, r in cur.fetchall()]
 
 
-def _admin(dsn: str, schema: str):
+def _admin(dsn: str, schema: str) -> PgConnection:
     try:
         return connect(dsn, schema, application_name="finsent-admin")
     except psycopg2.Error as exc:
@@ -60,7 +61,7 @@ def prune(
     now: datetime | None = None,
     dry_run: bool = False,
     with_trends: bool = False,
-) -> dict:
+) -> dict[str, Any]:
     """Drop the article partitions that end at or before ``now - older_than``.
 
     Returns {"cutoff", "boundary", "dropped": [partition dicts with exact "rows"],
@@ -97,7 +98,7 @@ def prune(
         conn.close()
 
 
-def verify_cursor(cur, since: datetime | None = None) -> dict:
+def verify_cursor(cur: PgCursor, since: datetime | None = None) -> dict[str, Any]:
     """Differences between the bucket tables and what ``articles`` implies (search_path = the schema).
 
     ``since`` (default: start of the oldest article partition, since pruned
@@ -114,7 +115,7 @@ def verify_cursor(cur, since: datetime | None = None) -> dict:
     differs = " OR ".join(
         f"coalesce(e.{c}, 0) <> coalesce(m.{c}, 0)" for c in cols if c != "score_sum"
     ) + " OR abs(coalesce(e.score_sum, 0) - coalesce(m.score_sum, 0)) > 1e-6"
-    out: dict = {"since": since, "examples": []}
+    out: dict[str, Any] = {"since": since, "examples": []}
     expected_minute = f"""SELECT * FROM ({buckets.aggregate(
         f"({buckets.contributions('(SELECT * FROM articles WHERE published_at >= %(since)s)')}) AS x", 'minute')}) AS g"""
     checks = [("minute", expected_minute, "sentiment_minute")]
@@ -141,7 +142,7 @@ def verify_cursor(cur, since: datetime | None = None) -> dict:
     return out
 
 
-def verify(dsn: str, schema: str = "public", since: datetime | None = None) -> dict:
+def verify(dsn: str, schema: str = "public", since: datetime | None = None) -> dict[str, Any]:
     check_schema(schema)
     conn = _admin(dsn, schema)
     try:

@@ -20,6 +20,7 @@ only as SCRAM-SHA-256 verifiers, never in clear text.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
 import base64
 import hashlib
 import hmac
@@ -38,7 +39,10 @@ from psycopg2 import sql
 from stream.base.config import load_settings
 from stream.base.errors import UserError
 from storage.maintenance import list_partitions
-from storage.db import ANALYST_ROLE, WRITER_ROLE, check_schema, connect, first_line, redact
+from storage.db import ANALYST_ROLE, PgConnection, PgCursor, WRITER_ROLE, check_schema, connect, first_line, redact
+
+if TYPE_CHECKING:
+    from stream.base.settings import Settings
 
 log = logging.getLogger("finsent.storage.migrate")
 
@@ -80,9 +84,9 @@ def available(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
             raise UserError(f"two migrations with version {v}: {found[v].path.name} and {p.name}")
         found[v] = Migration(v, m.group(2), p)
     out = [found[v] for v in sorted(found)]
-    for i, m in enumerate(out, start=1):
-        if m.version != i:
-            raise UserError(f"migration {i:04d} is missing (found {m.path.name} after it): the files must be numbered without gaps")
+    for i, mig in enumerate(out, start=1):
+        if mig.version != i:
+            raise UserError(f"migration {i:04d} is missing (found {mig.path.name} after it): the files must be numbered without gaps")
     return out
 
 
@@ -113,14 +117,14 @@ def _default_passwords() -> tuple[str, str]:
 
 
 # --------------------------------------------------------------------------- helpers
-def _connect_admin(dsn: str, schema: str):
+def _connect_admin(dsn: str, schema: str) -> PgConnection:
     try:
         return connect(dsn, schema, autocommit=True, application_name="finsent-migrate")
     except psycopg2.Error as exc:
         raise UserError(f"cannot connect to {redact(dsn)}: {first_line(exc)}") from None
 
 
-def _applied(cur, schema: str) -> dict[int, tuple[str, str]]:
+def _applied(cur: PgCursor, schema: str) -> dict[int, tuple[str, str]]:
     cur.execute("SELECT to_regclass(%s)", (f'"{schema}".{VERSION_TABLE}',))
     if cur.fetchone()[0] is None:
         return {}
@@ -141,7 +145,7 @@ def current_version(dsn: str, schema: str = "public") -> int:
         conn.close()
 
 
-def _role_exists(cur, role: str) -> bool:
+def _role_exists(cur: PgCursor, role: str) -> bool:
     cur.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,))
     return cur.fetchone() is not None
 
@@ -154,7 +158,7 @@ ANALYST_SESSION_LIMITS = {  # ALTER ROLE finsent_analyst SET ...
 ANALYST_CONNECTION_LIMIT = 32
 
 
-def ensure_roles(cur, writer_password: str | None, analyst_password: str | None, *, set_passwords: bool) -> None:
+def ensure_roles(cur: PgCursor, writer_password: str | None, analyst_password: str | None, *, set_passwords: bool) -> None:
     """Create the two LOGIN roles if missing; with ``set_passwords`` also reset their passwords."""
     for role, password in ((WRITER_ROLE, writer_password), (ANALYST_ROLE, analyst_password)):
         ident = sql.Identifier(role)
@@ -213,7 +217,7 @@ def ensure_roles(cur, writer_password: str | None, analyst_password: str | None,
             cur.execute("ROLLBACK TO SAVEPOINT mem")
 
 
-def apply_grants(cur, schema: str) -> None:
+def apply_grants(cur: PgCursor, schema: str) -> None:
     """(Re)apply the per-schema grants; idempotent."""
     p = {"s": sql.Identifier(schema), "w": sql.Identifier(WRITER_ROLE), "a": sql.Identifier(ANALYST_ROLE),
          "v": sql.Identifier(VERSION_TABLE)}
@@ -231,7 +235,7 @@ def apply_grants(cur, schema: str) -> None:
         cur.execute(sql.SQL(stmt).format(**p))
 
 
-def ensure_partitions_ahead(cur, months_ahead: int = MONTHS_AHEAD, now: datetime | None = None) -> list[str]:
+def ensure_partitions_ahead(cur: PgCursor, months_ahead: int = MONTHS_AHEAD, now: datetime | None = None) -> list[str]:
     """Create the partitions of the current month and ``months_ahead`` following ones."""
     now = now or datetime.now(timezone.utc)
     names = []
@@ -313,7 +317,7 @@ def upgrade(
         conn.close()
 
 
-def upgrade_to_settings(settings) -> int:
+def upgrade_to_settings(settings: Settings) -> int:
     """:func:`upgrade` of the configured schema, setting the roles' passwords to the configured ones (what
     ``finsent up`` and a starting worker do)."""
     return upgrade(settings.dsn, schema=settings.schema,
@@ -321,7 +325,7 @@ def upgrade_to_settings(settings) -> int:
                    analyst_password=settings.analyst_password.get_secret_value())
 
 
-def _apply_one(conn, cur, schema: str, m: Migration) -> None:
+def _apply_one(conn: PgConnection, cur: PgCursor, schema: str, m: Migration) -> None:
     conn.autocommit = False
     try:
         cur.execute(m.sql)
@@ -339,7 +343,7 @@ def _apply_one(conn, cur, schema: str, m: Migration) -> None:
         conn.autocommit = True
 
 
-def status(dsn: str, schema: str = "public") -> dict:
+def status(dsn: str, schema: str = "public") -> dict[str, Any]:
     """Applied and pending migrations of ``schema`` and its article partitions."""
     check_schema(schema)
     migrations = available()

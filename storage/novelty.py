@@ -8,17 +8,21 @@ worker continues the same stories (their stored ``story_id`` is reused).
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 import psycopg2
 
-from storage.db import WRITER_ROLE, connect
+from storage.db import WRITER_ROLE, PgCursor, connect
 from stream.messages.novelty import StoryIndex
 from stream.messages.raw_message import model_text
+
+if TYPE_CHECKING:
+    from stream.base.settings import Settings
 
 log = logging.getLogger("finsent.novelty")
 
 
-def recent_stories(cur, horizon_s: float, limit: int) -> list[tuple[str, float, str, str | None]]:
+def recent_stories(cur: PgCursor, horizon_s: float, limit: int) -> list[tuple[str, float, str, str | None]]:
     """(id, event time in epoch seconds, title, summary) of the first-seen articles of the last ``horizon_s``
     before the newest stored article, oldest first (at most ``limit``)."""
     cur.execute(
@@ -27,10 +31,11 @@ def recent_stories(cur, horizon_s: float, limit: int) -> list[tuple[str, float, 
         " - make_interval(secs => %s) ORDER BY published_at, id LIMIT %s",
         (float(horizon_s), limit),
     )
-    return cur.fetchall()
+    rows: list[tuple[str, float, str, str | None]] = cur.fetchall()
+    return rows
 
 
-def warm_start(index: StoryIndex, settings, limit: int = 200_000) -> int:
+def warm_start(index: StoryIndex, settings: Settings, limit: int = 200_000) -> int:
     """Rebuild ``index`` from the stories PostgreSQL holds for the last ``horizon_s`` (before the newest
     stored article), so a restarted worker continues the same stories.  Returns the stories loaded."""
     try:

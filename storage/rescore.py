@@ -23,7 +23,7 @@ from __future__ import annotations
 import logging
 import time
 from datetime import datetime
-from typing import Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import psycopg2
 import psycopg2.extras
@@ -34,7 +34,11 @@ from stream.base.labels import TOPICS
 from stream.messages.raw_message import link_tickers
 from model.ticker_sentiment import checked, predict_per_ticker, sentiment_toward, takes_entities
 from storage import buckets
-from storage.db import LazyConnection, RetryPolicy, check_schema, connect, first_line, redact, transaction
+from storage.db import LazyConnection, PgConnection, PgCursor, RetryPolicy, check_schema, connect, first_line, redact, transaction
+
+if TYPE_CHECKING:
+    from model.engine import Engine
+    from stream.linking import Linker
 
 log = logging.getLogger("finsent.storage.rescore")
 
@@ -85,7 +89,7 @@ def _default_text_fn() -> Callable[[str, str | None], str]:
 def rescore(
     dsn: str,
     schema: str,
-    engine: Any,
+    engine: Engine,
     since: datetime,
     *,
     until: datetime | None = None,
@@ -93,8 +97,8 @@ def rescore(
     only_stale: bool = True,
     text_fn: Callable[[str, str | None], str] | None = None,
     progress: Callable[[int, int], None] | None = None,
-    relink: Any = None,
-) -> dict:
+    relink: Linker | None = None,
+) -> dict[str, Any]:
     """Re-score articles since ``since`` with ``engine``; returns counts.
 
     ``engine``: has ``model_version`` and ``predict(texts, entities=None) -> [Prediction]``
@@ -150,17 +154,17 @@ def rescore(
 class _Job:
     """One rescore: what it reads (:meth:`next_chunk`), how it scores a chunk (:meth:`score`), its counts."""
 
-    def __init__(self, engine: Any, text_fn: Callable[[str, str | None], str], only_stale: bool, relink: Any,
+    def __init__(self, engine: Engine, text_fn: Callable[[str, str | None], str], only_stale: bool, relink: Linker | None,
                  batch_size: int, until: datetime | None) -> None:
         self.engine, self.text_fn, self.only_stale, self.relink = engine, text_fn, only_stale, relink
         self.batch_size, self.until = batch_size, until
         self.version = str(engine.model_version)
         self.entities = takes_entities(engine)
         self.since: datetime | None = None
-        self.stats: dict = {"model_version": self.version, "scanned": 0, "updated": 0, "changed_sentiment": 0,
+        self.stats: dict[str, Any] = {"model_version": self.version, "scanned": 0, "updated": 0, "changed_sentiment": 0,
                             "changed_topic": 0, "batches": 0, "changed_tickers": 0, "changed_ticker_sentiment": 0}
 
-    def params(self, **more: Any) -> dict:
+    def params(self, **more: Any) -> dict[str, Any]:
         return {"since": self.since, "until": self.until, "stale": self.only_stale, "v": self.version,
                 "entities": self.entities, **more}
 
@@ -168,7 +172,7 @@ class _Job:
     def upper(self) -> str:
         return "AND published_at < %(until)s" if self.until is not None else ""
 
-    def next_chunk(self, cur, last: tuple) -> list[tuple]:
+    def next_chunk(self, cur: PgCursor, last: tuple[Any, ...]) -> list[tuple[Any, ...]]:
         cur.execute(
             f"""SELECT id, published_at, title, extra->>'summary', topic, sentiment, tickers, ticker_links,
                        ticker_sentiment, extra->>'given_topic', extra->'ciks'
@@ -178,9 +182,10 @@ class _Job:
                 ORDER BY published_at, id LIMIT %(n)s""",
             self.params(ts=last[0], id=last[1], n=self.batch_size),
         )
-        return cur.fetchall()
+        rows: list[tuple[Any, ...]] = cur.fetchall()
+        return rows
 
-    def score(self, chunk: list[tuple]) -> list[tuple]:
+    def score(self, chunk: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
         """The new values of a chunk's rows (relinked first, with relink: the sentiment toward each ticker
         needs the final links); counts what changed."""
         relink, stats = self.relink, self.stats
@@ -196,7 +201,7 @@ class _Job:
         for r, p, (tickers, links), (new_tickers, _), pt in zip(chunk, preds, linked, final, per_ticker):
             score = min(1.0, max(-1.0, float(p.sentiment_score)))
             if relink is not None:
-                stats["changed_tickers"] += sorted(tickers) != sorted(r[6] or [])
+                stats["changed_tickers"] += sorted(tickers or []) != sorted(r[6] or [])
             entries = None if pt is None else checked(pt, new_tickers)
             # a topic the source gave (an EDGAR filing's 8-K items) stays: the model does not override it
             topic, topic_score = (r[9], 1.0) if r[9] in TOPICS else (p.topic, float(p.topic_score))
@@ -212,7 +217,7 @@ class _Job:
         return values
 
 
-def _start(cur, schema: str, since: datetime, job: _Job) -> datetime:
+def _start(cur: PgCursor, schema: str, since: datetime, job: _Job) -> datetime:
     """Check the schema, take the rescore lock, and refuse ranges whose buckets cannot be rebuilt (pruned
     months: the buckets count more articles than are stored); the start minute."""
     cur.execute("SELECT to_regclass('articles')")
@@ -244,8 +249,8 @@ def _start(cur, schema: str, since: datetime, job: _Job) -> datetime:
     return since
 
 
-def _relink(linker: Any, title: str, summary: str | None, old_links: Any,
-            published_at: Any = None, ciks: Any = None) -> tuple[list[str], list[dict]]:
+def _relink(linker: Linker, title: str, summary: str | None, old_links: Any,
+            published_at: Any = None, ciks: Any = None) -> tuple[list[str], list[dict[str, Any]]]:
     """The worker's linking of a stored article's text (stream.messages.raw_message.link_tickers) as of its publication
     time, keeping its given tickers and its companies named by CIK."""
     given = [lk.get("ticker") for lk in (old_links or []) if isinstance(lk, dict) and lk.get("rule") == "given"]
@@ -255,14 +260,14 @@ def _relink(linker: Any, title: str, summary: str | None, old_links: Any,
     return list(tickers), list(links)
 
 
-def _apply(db: LazyConnection, values: Sequence[tuple]) -> None:
+def _apply(db: LazyConnection, values: Sequence[tuple[Any, ...]]) -> None:
     """One batch: update the articles and move their bucket counts; retried on transient errors."""
 
-    def body(conn) -> None:
+    def body(conn: PgConnection) -> None:
         with conn.cursor() as cur:
             zero = psycopg2.extras.execute_values(cur, UPDATE_SQL, values, template=_TEMPLATE,
                                                   page_size=len(values), fetch=True)
-            by_table: dict[str, list[tuple]] = {}
+            by_table: dict[str, list[tuple[Any, ...]]] = {}
             for tbl, bucket, kind, scope in zero:
                 by_table.setdefault(tbl, []).append((bucket, kind, scope))
             for table, keys in sorted(by_table.items()):

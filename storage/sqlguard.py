@@ -19,6 +19,7 @@ Pure code, no I/O.
 from __future__ import annotations
 
 import re
+from typing import cast
 
 from stream.base.errors import UserError
 
@@ -94,7 +95,7 @@ def count_statements(text: str) -> int:
                     raise SqlShapeError(f"unterminated {m.group(0)} quoted text")
                 i = end + len(m.group(0))
             elif _IDENT_START.match(c):
-                j = _IDENT.match(text, i + 1).end()
+                j = cast(re.Match[str], _IDENT.match(text, i + 1)).end()  # _IDENT matches the empty string too
                 word = text[i:j].lower()
                 i = j
                 if i < n and text[i] == "'" and word in ("e", "b", "x", "n"):

@@ -8,12 +8,13 @@ and day read the analyst views ``trend_hourly`` / ``trend_daily``).
 
 from __future__ import annotations
 
+from typing import Any
 import logging
 from datetime import datetime, timedelta, timezone
 
 import psycopg2
 
-from storage.db import ANALYST_ROLE, connect, fetch_all, first_line, redact
+from storage.db import ANALYST_ROLE, PgConnection, PgCursor, connect, fetch_all, first_line, redact
 from stream.base.errors import UserError
 
 log = logging.getLogger("finsent.plot")
@@ -61,10 +62,10 @@ def ceil_to(ts: datetime, width: timedelta) -> datetime:
 
 # --------------------------------------------------------------------------- the connection
 def connect_reader(dsn: str, analyst_dsn: str, schema: str, *, application_name: str = "finsent-plot",
-                   statement_timeout_ms: int = 120_000):
+                   statement_timeout_ms: int = 120_000) -> PgConnection:
     """A read-only connection as the analyst role, else (with a log line) as the pipeline's user."""
     tried = []
-    candidates = [(analyst_dsn, ANALYST_ROLE)]
+    candidates: list[tuple[str, str | None]] = [(analyst_dsn, ANALYST_ROLE)]
     if dsn != analyst_dsn:
         candidates.append((dsn, None))
     for url, role in candidates:
@@ -94,13 +95,14 @@ def connect_reader(dsn: str, analyst_dsn: str, schema: str, *, application_name:
 
 
 # --------------------------------------------------------------------------- one scope
-def tables(cur) -> tuple[bool, bool, bool]:
+def tables(cur: PgCursor) -> tuple[bool, bool, bool]:
     """Whether the schema has sentiment_minute, the trend views and alerts."""
     cur.execute("SELECT to_regclass('sentiment_minute'), to_regclass('trend_hourly'), to_regclass('alerts')")
-    return tuple(v is not None for v in cur.fetchone())
+    sentiment_minute, trend_hourly, alerts = (v is not None for v in cur.fetchone())
+    return sentiment_minute, trend_hourly, alerts
 
 
-def resolve_scope(cur, kind: str, scope: str) -> str | None:
+def resolve_scope(cur: PgCursor, kind: str, scope: str) -> str | None:
     """The stored spelling of a scope (tickers upper case, topics case-insensitively), or None."""
     if kind == "all":
         return "all"
@@ -115,7 +117,7 @@ def resolve_scope(cur, kind: str, scope: str) -> str | None:
     return found[0] if len(found) == 1 else None
 
 
-def top_scopes(cur, kind: str, limit: int = 8) -> list[str]:
+def top_scopes(cur: PgCursor, kind: str, limit: int = 8) -> list[str]:
     """The scopes of a kind with the most articles."""
     cur.execute(
         "SELECT scope FROM sentiment_day WHERE scope_kind = %s GROUP BY scope ORDER BY sum(articles) DESC, scope LIMIT %s",
@@ -124,7 +126,7 @@ def top_scopes(cur, kind: str, limit: int = 8) -> list[str]:
     return [r[0] for r in cur.fetchall()]
 
 
-def extent(cur, kind: str, scope: str) -> tuple[datetime | None, datetime | None]:
+def extent(cur: PgCursor, kind: str, scope: str) -> tuple[datetime | None, datetime | None]:
     """[first, end) of the scope's data: minutes, else (pruned minutes) days; (None, None) if none."""
     cur.execute(
         "SELECT min(bucket), max(bucket) FROM sentiment_minute WHERE scope_kind = %s AND scope = %s",
@@ -141,7 +143,8 @@ def extent(cur, kind: str, scope: str) -> tuple[datetime | None, datetime | None
     return lo, hi + timedelta(minutes=1)
 
 
-def trend_rows(cur, kind: str, scope: str, bucket: str, since: datetime, until: datetime) -> tuple[tuple[str, ...], list[tuple]]:
+def trend_rows(cur: PgCursor, kind: str, scope: str, bucket: str, since: datetime, until: datetime
+               ) -> tuple[tuple[str, ...], list[tuple[Any, ...]]]:
     """(column names, rows) of the scope's buckets of width ``bucket`` (a :data:`BUCKETS` name) in
     [since, until): :data:`MINUTE_TREND_COLUMNS` rolled up from minutes, or :data:`TREND_COLUMNS` of a view."""
     width, source = BUCKETS[bucket]
@@ -170,7 +173,7 @@ def trend_rows(cur, kind: str, scope: str, bucket: str, since: datetime, until: 
     return TREND_COLUMNS, cur.fetchall()
 
 
-def alert_windows(cur, kind: str, scope: str, since: datetime, until: datetime) -> list[tuple]:
+def alert_windows(cur: PgCursor, kind: str, scope: str, since: datetime, until: datetime) -> list[tuple[Any, ...]]:
     """:data:`ALERT_COLUMNS` of the scope's alerts overlapping [since, until), by window start."""
     cur.execute(
         f"""
@@ -181,7 +184,8 @@ def alert_windows(cur, kind: str, scope: str, since: datetime, until: datetime) 
         """,
         (kind, scope, since, until),
     )
-    return cur.fetchall()
+    rows: list[tuple[Any, ...]] = cur.fetchall()
+    return rows
 
 
 # --------------------------------------------------------------------------- the demo's read-outs
@@ -191,7 +195,7 @@ def counts(dsn: str, schema: str) -> tuple[int, int]:
     return fetch_all(dsn, schema, "SELECT (SELECT count(*) FROM articles), (SELECT count(*) FROM alerts)")[0]
 
 
-def ticker_movers(dsn: str, schema: str, limit: int = 10, min_articles: int = 5) -> list[tuple]:
+def ticker_movers(dsn: str, schema: str, limit: int = 10, min_articles: int = 5) -> list[tuple[Any, ...]]:
     """(ticker, articles, negative, negative share, mean score) of the tickers with the lowest mean score."""
     return fetch_all(dsn, schema, """
         SELECT scope, sum(articles)::int AS articles, sum(negative)::int AS negative,
@@ -202,7 +206,7 @@ def ticker_movers(dsn: str, schema: str, limit: int = 10, min_articles: int = 5)
         ORDER BY mean_score ASC, negative DESC LIMIT %s""", (min_articles, limit))
 
 
-def alert_summaries(dsn: str, schema: str) -> list[tuple]:
+def alert_summaries(dsn: str, schema: str) -> list[tuple[Any, ...]]:
     """(scope_kind, scope, window_start, window_end, negative, articles, z rounded, delivery_status,
     top_article_ids, scale) of every alert, by window start."""
     return fetch_all(dsn, schema, """
@@ -211,13 +215,13 @@ def alert_summaries(dsn: str, schema: str) -> list[tuple]:
         FROM alerts a ORDER BY a.window_start, a.scope_kind, a.scope""")
 
 
-def titles(dsn: str, schema: str, ids: list[str]) -> list[tuple]:
+def titles(dsn: str, schema: str, ids: list[str]) -> list[tuple[Any, ...]]:
     """(id, title, sentiment score rounded to 2 places) of the given articles, in no order."""
     return fetch_all(dsn, schema, "SELECT id, title, round(sentiment_score::numeric, 2) FROM articles WHERE id = ANY(%s)",
                      (list(ids),))
 
 
-def ticker_sentiments(dsn: str, schema: str, ids: list[str]) -> list[tuple]:
+def ticker_sentiments(dsn: str, schema: str, ids: list[str]) -> list[tuple[Any, ...]]:
     """(id, title, ticker, sentiment, score, sentiment source, headline sentiment, headline score) of each
     ticker of the given articles (the article_ticker_sentiment view), by publication time and ticker."""
     return fetch_all(dsn, schema, """
@@ -228,7 +232,8 @@ def ticker_sentiments(dsn: str, schema: str, ids: list[str]) -> list[tuple]:
 
 def published_at(dsn: str, schema: str, article_id: str) -> datetime:
     """The publication time of one stored article."""
-    return fetch_all(dsn, schema, "SELECT published_at FROM article_ids WHERE id = %s", (article_id,))[0][0]
+    at: datetime = fetch_all(dsn, schema, "SELECT published_at FROM article_ids WHERE id = %s", (article_id,))[0][0]
+    return at
 
 
 def link_rule_counts(dsn: str, schema: str) -> dict[str, int]:

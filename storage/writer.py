@@ -33,7 +33,7 @@ import math
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Iterable, Sequence
+from typing import Any, Iterable, NoReturn, Sequence
 
 import orjson
 import psycopg2
@@ -46,6 +46,7 @@ from storage import buckets
 from storage.db import (
     WRITER_ROLE,
     LazyConnection,
+    PgConnection,
     RetryPolicy,
     check_schema,
     connect,
@@ -91,13 +92,13 @@ class ArticleRow:
     p_positive: float
     sentiment_score: float  # p_positive - p_negative, in [-1, 1]
     model_version: str
-    extra: dict = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
     story_id: str | None = None  # id of the first article of its story (stream.messages.novelty); None = its own
     story_first: bool = True  # first-seen article of its story: counted in the buckets' stories
-    ticker_links: list = field(default_factory=list)  # stream.linking: why each ticker is there (0004)
+    ticker_links: list[Any] = field(default_factory=list)  # stream.linking: why each ticker is there (0004)
     # the sentiment toward each ticker (0007): {ticker: {sentiment, p_negative, p_neutral, p_positive,
     # sentiment_score, source}}; None: none (the buckets count the headline's for every ticker)
-    ticker_sentiment: dict | None = None
+    ticker_sentiment: dict[str, dict[str, Any]] | None = None
 
 
 @dataclass
@@ -112,17 +113,17 @@ class WriterUnavailable(UserError):
     """The database stayed unreachable past the writer's retry deadline."""
 
 
-def _json_default(o):
+def _json_default(o: object) -> str:
     if isinstance(o, datetime):
         return o.isoformat()
     return str(o)
 
 
-def _dumps(obj) -> str:
+def _dumps(obj: Any) -> str:
     return json.dumps(obj, ensure_ascii=False, default=_json_default)
 
 
-def _clean(row: ArticleRow) -> tuple:
+def _clean(row: ArticleRow) -> tuple[Any, ...]:
     """Validate one row and return its values in COLUMNS order."""
     if not row.id or not isinstance(row.id, str):
         raise ValueError(f"article without id: {row!r}")
@@ -151,7 +152,7 @@ def _clean(row: ArticleRow) -> tuple:
     )
 
 
-def _ticker_sentiment(article: str, entries: dict, tickers: list[str]) -> dict:
+def _ticker_sentiment(article: str, entries: dict[str, Any], tickers: list[str]) -> dict[str, Any]:
     """The row's per-ticker sentiment, checked (:func:`model.ticker_sentiment.checked`)."""
     try:
         return checked(entries, tickers)
@@ -159,10 +160,10 @@ def _ticker_sentiment(article: str, entries: dict, tickers: list[str]) -> dict:
         raise ValueError(f"article {article}: {exc}") from None
 
 
-def _payload(values: Sequence[tuple]) -> str:
+def _payload(values: Sequence[tuple[Any, ...]]) -> str:
     """The batch (``_clean`` tuples) as the JSON array WRITE_SQL reads: orjson, or, for what orjson
     refuses (integers past 64 bits, a str subclass), ``json`` as before (its refusals stay record errors)."""
-    def value(v):
+    def value(v: Any) -> Any:
         if isinstance(v, Json):
             return _dumps(v.adapted)  # the JSON columns' text, made as before (NaN etc. still refused by jsonb)
         if isinstance(v, float) and not math.isfinite(v):
@@ -264,7 +265,7 @@ class Writer:
         self.retries = 0  # total retries over the writer's life (for metrics)
 
     # ------------------------------------------------------------ connection
-    def _connect(self):
+    def _connect(self) -> PgConnection:
         try:
             conn = connect(
                 self.dsn, self.schema, role=self.role, application_name=self.application_name,
@@ -288,7 +289,7 @@ class Writer:
             raise
         return conn
 
-    def _connection(self):
+    def _connection(self) -> PgConnection:
         return self._db.get()
 
     def close(self) -> None:
@@ -297,11 +298,11 @@ class Writer:
     def __enter__(self) -> "Writer":
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     # ------------------------------------------------------------ partitions
-    def _ensure_partitions(self, conn, months: Iterable[datetime]) -> None:
+    def _ensure_partitions(self, conn: PgConnection, months: Iterable[datetime]) -> None:
         missing = sorted(set(months) - self._months)
         if not missing:
             return
@@ -331,11 +332,12 @@ class Writer:
 
         refreshed = False
 
-        def body(conn):  # the batch's monthly partitions exist, then COMMIT_STEPS as one statement
+        def body(conn: PgConnection) -> list[tuple[Any, ...]]:  # the batch's monthly partitions exist, then COMMIT_STEPS as one statement
             self._ensure_partitions(conn, months)
             with conn.cursor() as cur:
                 cur.execute(EXECUTE_SQL, (payload,))
-                return cur.fetchall()
+                result: list[tuple[Any, ...]] = cur.fetchall()
+                return result
 
         def partition_dropped(exc: BaseException) -> bool:
             """A partition we remembered was dropped (prune) meanwhile: forget them, retry at once (once)."""
@@ -353,7 +355,7 @@ class Writer:
                 redact(self.dsn), first_line(exc), len(values), delay, attempt + 1,
             )
 
-        def give_up(exc: BaseException, attempts: int, elapsed: float):
+        def give_up(exc: BaseException, attempts: int, elapsed: float) -> NoReturn:
             self.retries += 1
             raise WriterUnavailable(
                 f"database {redact(self.dsn)} unavailable for {elapsed:.1f}s "

@@ -37,7 +37,8 @@ def dsn_params(dsn: str) -> dict[str, str]:
     if is_url(dsn) and urlsplit(dsn.strip()).scheme.lower() not in URL_SCHEMES:
         raise InvalidDSN(f"a connection URL starts with {' or '.join(s + '://' for s in URL_SCHEMES)}")
     try:
-        return parse_dsn(dsn)
+        result: dict[str, str] = parse_dsn(dsn)
+        return result
     except psycopg2.ProgrammingError:  # libpq's message quotes the string: never shown
         raise InvalidDSN("libpq cannot read it") from None
 
@@ -49,7 +50,8 @@ def with_login(dsn: str, user: str, password: str | None) -> str:
     dsn_params(dsn)  # both forms are checked by libpq first
     if not is_url(dsn):
         params = {k: v for k, v in parse_dsn(dsn).items() if k not in _LOGIN_PARAMS}
-        return make_dsn(**params, user=user, **({"password": password} if password is not None else {}))
+        result: str = make_dsn(**params, user=user, **({"password": password} if password is not None else {}))
+        return result
     parts = urlsplit(dsn.strip())
     host = parts.netloc.rpartition("@")[2]
     login = quote(user, safe="") + (f":{quote(password, safe='')}" if password is not None else "")
@@ -65,7 +67,8 @@ def redact_dsn(dsn: str) -> str:
     except InvalidDSN:
         return "***"
     if not is_url(dsn):
-        return make_dsn(**{k: ("***" if k in SECRET_PARAMS else v) for k, v in params.items()})
+        result: str = make_dsn(**{k: ("***" if k in SECRET_PARAMS else v) for k, v in params.items()})
+        return result
     parts = urlsplit(dsn.strip())
     login, at, host = parts.netloc.rpartition("@")
     if at and ":" in login:

@@ -13,7 +13,7 @@ import ipaddress
 import logging
 import re
 import threading
-from typing import Iterable
+from typing import Any, Iterable
 from urllib.parse import unquote, urlsplit
 
 from stream.base.dsn import URL_SCHEMES, is_url, redact_dsn
@@ -92,7 +92,7 @@ _secrets: tuple[str, ...] = ()
 _base_factory = None
 
 
-def _scrubbing_factory(*args, **kwargs) -> logging.LogRecord:
+def _scrubbing_factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
     record = _base_factory(*args, **kwargs)  # type: ignore[misc]
     secrets = _secrets
     if not secrets:

@@ -22,7 +22,7 @@ import tomllib
 import warnings
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Any, Iterator, Mapping, Self, get_args, get_origin
+from typing import TYPE_CHECKING, Annotated, Any, Callable, Iterator, Mapping, Self, cast, get_args, get_origin
 
 import annotated_types
 from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, ValidationError,
@@ -36,6 +36,9 @@ from stream.base.dsn import dsn_params, redact_dsn, with_login
 from stream.base.labels import SCOPE_KINDS
 from stream.base.redact import MASK, redact, url_token_parts
 
+if TYPE_CHECKING:
+    from pydantic.config import JsonDict
+
 ANALYST_ROLE = "finsent_analyst"  # the read-only role (storage/db.py), created by 'finsent db upgrade'
 SECTIONS = ("stack", "alerts", "feeds")
 TOPIC_PATTERN = r"^[A-Za-z0-9._-]{1,249}$"  # Kafka's legal topic names
@@ -48,7 +51,7 @@ def setting(default: Any, meaning: str, *, allowed: str | None = None, shown: st
     """A field with its one documentation: ``meaning`` (README), ``allowed`` (README and errors; derived
     from the type and ``constraints`` when not given), ``shown`` (the README's default, when the value
     itself says little), ``secret`` (``password``, ``dsn`` or ``url``: how an error shows the value)."""
-    extra = {k: v for k, v in (("allowed", allowed), ("shown", shown), ("secret", secret)) if v is not None}
+    extra: JsonDict = {k: v for k, v in (("allowed", allowed), ("shown", shown), ("secret", secret)) if v is not None}
     return Field(default, description=meaning, json_schema_extra=extra or None, **constraints)
 
 
@@ -82,7 +85,7 @@ class _Replace:
         try:
             return type(self).model_validate({**self.__dict__, **changes})  # type: ignore[attr-defined,no-any-return]
         except ValidationError as exc:
-            raise ConfigError(explain(exc, {}, {}, "", model=type(self))) from None
+            raise ConfigError(explain(exc, {}, {}, "", model=cast("type[BaseModel]", type(self)))) from None
 
 
 class _Section(_Replace, BaseModel):
@@ -213,7 +216,8 @@ class FeedSettings(_Section):
     metrics_port: int = setting(0, "Prometheus endpoint `/metrics` of `finsent ingest` (feed health per feed), "
                                    "on `metrics_bind`", shown="`0` (off)", allowed=PORT_OR_OFF, ge=0, le=65535)
     catalogue: dict[str, FeedSpec] = Field(
-        default_factory=shipped_catalogue, description="the sources `finsent ingest` polls with no URL: a table "
+        default_factory=cast("Callable[[], dict[str, FeedSpec]]", shipped_catalogue),  # plain tables, validated
+        description="the sources `finsent ingest` polls with no URL: a table "
         "`[feeds.catalogue.NAME]` per feed, over the shipped ones (only the keys given change)",
         json_schema_extra={"shown": "the shipped catalogue, `stream/base/feeds.toml`",
                            "allowed": "tables of url, kind, enabled, interval_s, title, terms (a JSON object in "
@@ -335,7 +339,8 @@ with warnings.catch_warnings():
                                              "role by `finsent db upgrade` / `up`", secret="password", min_length=1)
         analyst_password: SecretStr = setting(SecretStr("finsent_analyst"), "password given to the read-only "
                                               "`finsent_analyst` role", secret="password", min_length=1)
-        schema: str = setting("public", "PostgreSQL schema the pipeline writes to (replays may use their own)",
+        # shadows BaseModel.schema(), pydantic v1's deprecated name of model_json_schema() (see the warning above)
+        schema: str = setting("public", "PostgreSQL schema the pipeline writes to (replays may use their own)",  # type: ignore[assignment]
                               allowed="an identifier: letters, digits, _ (at most 63)", pattern=SCHEMA_PATTERN)
         alert_urls: SecretItems = setting((), "apprise URLs", shown="none", secret="url",
                                           allowed="a list (comma-separated in the environment)")
@@ -521,7 +526,8 @@ def allowed(field: FieldInfo) -> str:
     given = _extra(field).get("allowed")
     if given:
         return str(given)
-    kind = {bool: "true or false", int: "an integer", float: "a number", str: "text"}.get(field.annotation, "text")
+    kinds: dict[object, str] = {bool: "true or false", int: "an integer", float: "a number", str: "text"}
+    kind = kinds.get(field.annotation, "text")
     bounds = {type(m).__name__.lower(): getattr(m, type(m).__name__.lower())
               for m in field.metadata if isinstance(m, (annotated_types.Ge, annotated_types.Gt, annotated_types.Le))}
     if "ge" in bounds and "le" in bounds:

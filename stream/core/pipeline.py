@@ -15,12 +15,17 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Protocol, Sequence, cast
 
 from stream.messages.raw_message import (
     InvalidRecord, NewsItem, TickerExtractor, format_time, given_topic, json_bytes, parse_record,
 )
 from model.ticker_sentiment import predict_per_ticker
+
+if TYPE_CHECKING:
+    from model.prediction import Prediction
+    from storage.writer import ArticleRow
+    from stream.linking import Linker
 
 log = logging.getLogger("finsent.pipeline")
 
@@ -73,6 +78,29 @@ class Engine(Protocol):
 
 class Writer(Protocol):
     def write_batch(self, rows: list[Any]) -> Any: ...
+
+
+class AlertObserver(Protocol):
+    """What the batch loop uses of ``alerts.service.AlertService``: advance the watermark, get the new alerts."""
+
+    def observe(self, max_event_time: Mapping[Any, datetime | None], replay: bool = False,
+                notify: bool = True) -> Sequence[Any] | None: ...
+
+
+class StoryMark(Protocol):
+    """One article's story (``stream.messages.novelty.StoryMark``)."""
+
+    @property
+    def story_id(self) -> str: ...
+
+    @property
+    def first(self) -> bool: ...
+
+
+class StoryMarker(Protocol):
+    """What the batch loop uses of ``stream.messages.novelty.StoryIndex``: (id, event time, text) -> story marks."""
+
+    def assign_batch(self, rows: Sequence[tuple[str, float, str]]) -> Sequence[StoryMark]: ...
 
 
 class RecentIds:
@@ -129,25 +157,25 @@ STAGES = ("consume", "parse", "link", "tokenize", "infer", "build", "db", "alert
 class _TimedExtractor:
     """Wraps a ticker extractor to add up the time spent linking."""
 
-    def __init__(self, inner: Any) -> None:
+    def __init__(self, inner: Linker) -> None:
         self.inner = inner
         self.seconds = 0.0
 
-    def extract(self, text: str):
+    def extract(self, text: str) -> list[str]:
         t0 = time.perf_counter()
         try:
             return self.inner.extract(text)
         finally:
             self.seconds += time.perf_counter() - t0
 
-    def link(self, text: str, at=None):
+    def link(self, text: str, at: Any = None) -> list[Any]:
         t0 = time.perf_counter()
         try:
             return self.inner.link(text, at)
         finally:
             self.seconds += time.perf_counter() - t0
 
-    def __getattr__(self, name: str):  # canonical(), in_watchlist(), ... of the linker
+    def __getattr__(self, name: str) -> Any:  # canonical(), in_watchlist(), ... of the linker
         return getattr(self.inner, name)
 
 
@@ -158,7 +186,8 @@ class IsolatedWrite:
     rejected: list[tuple[Any, str]] = field(default_factory=list)  # (row, first line of the error)
 
 
-def write_isolating(writer: Writer, rows: Sequence[Any], is_record_error: Any = None) -> IsolatedWrite:
+def write_isolating(writer: Writer, rows: Sequence[Any],
+                    is_record_error: Callable[[BaseException], bool] | None = None) -> IsolatedWrite:
     """``writer.write_batch(rows)``; when it fails for a reason tied to rows (bad data, not a lost
     connection: ``storage.db.is_record_error``), bisect until each refused row stands alone.
 
@@ -167,7 +196,9 @@ def write_isolating(writer: Writer, rows: Sequence[Any], is_record_error: Any = 
     of n costs about ``2k log2(n)`` extra transactions; a clean batch costs nothing extra.
     """
     if is_record_error is None:
-        from storage.db import is_record_error  # here: the pure batch step needs storage only when it writes
+        from storage.db import is_record_error as default  # here: the pure batch step needs storage only when it writes
+
+        is_record_error = default
     out = IsolatedWrite()
     stack = [list(rows)]
     while stack:
@@ -191,7 +222,8 @@ def write_isolating(writer: Writer, rows: Sequence[Any], is_record_error: Any = 
     return out
 
 
-def article_row(item: NewsItem, pred: Any, model_version: str, ticker_sentiment: dict | None = None):
+def article_row(item: NewsItem, pred: Prediction, model_version: str,
+                ticker_sentiment: dict[str, dict[str, Any]] | None = None) -> ArticleRow:
     """The stored form of a scored item; ``ticker_sentiment``: the sentiment toward each of its tickers
     (:func:`model.ticker_sentiment.predict_per_ticker`)."""
     from storage.writer import ArticleRow  # here: the pure batch step needs storage only when it writes
@@ -210,12 +242,12 @@ def article_row(item: NewsItem, pred: Any, model_version: str, ticker_sentiment:
     )
 
 
-def scored_message(row: Any) -> bytes:
+def scored_message(row: ArticleRow) -> bytes:
     """The news.scored JSON form of a stored row (orjson: compact UTF-8)."""
-    msg = {
+    msg: dict[str, Any] = {
         "id": row.id, "published_at": format_time(row.published_at), "title": row.title,
         "source": row.source, "url": row.url, "tickers": list(row.tickers), "topic": row.topic,
-        "topic_score": round(row.topic_score, 6), "sentiment": row.sentiment,
+        "topic_score": round(cast(float, row.topic_score), 6), "sentiment": row.sentiment,  # set by article_row
         "p_negative": round(row.p_negative, 6), "p_neutral": round(row.p_neutral, 6),
         "p_positive": round(row.p_positive, 6), "sentiment_score": round(row.sentiment_score, 6),
         "model_version": row.model_version,
@@ -226,7 +258,7 @@ def scored_message(row: Any) -> bytes:
     return json_bytes(msg)
 
 
-def mark_stories(index: Any, rows: Sequence[Any], texts: Sequence[str]) -> None:
+def mark_stories(index: StoryMarker, rows: Sequence[ArticleRow], texts: Sequence[str]) -> None:
     """Set ``story_id`` / ``story_first`` of each row (stream.messages.novelty), in event-time order."""
     order = sorted(range(len(rows)), key=lambda i: (rows[i].published_at, rows[i].id))
     marks = index.assign_batch([(rows[i].id, rows[i].published_at.timestamp(), texts[i]) for i in order])
@@ -239,7 +271,7 @@ class Scores:
     """The model's reading of a batch: one prediction and one per-ticker sentiment map (or None) per item."""
 
     predictions: list[Any]
-    per_ticker: list[dict | None]
+    per_ticker: list[dict[str, dict[str, Any]] | None]
     model_version: str
     tokenize_s: float = 0.0
     infer_s: float = 0.0  # the model (tokenisation excluded when the engine reports it)
@@ -271,9 +303,9 @@ class BatchProcessor:
         writer: Writer,
         *,
         extractor: TickerExtractor | None = None,
-        alerts: Any | None = None,  # alerts.service.AlertService (observe())
+        alerts: AlertObserver | None = None,  # alerts.service.AlertService
         recent: RecentIds | None = None,
-        novelty: Any | None = None,  # stream.messages.novelty.StoryIndex: story_id / first-seen per article
+        novelty: StoryMarker | None = None,  # stream.messages.novelty.StoryIndex: story_id / first-seen per article
     ) -> None:
         self.engine = engine
         self.writer = writer
@@ -341,7 +373,8 @@ class BatchProcessor:
 
     def _parse(self, rec: RawRecord, res: BatchResult) -> NewsItem | None:
         try:
-            return parse_record(rec.value, extractor=self._timed_extractor)
+            # the wrapper forwards every Linker attribute it does not time
+            return parse_record(rec.value, extractor=cast("Linker", self._timed_extractor))
         except InvalidRecord as exc:
             res.dead.append(DeadLetter(rec, exc.reason, exc.detail))
         except Exception as exc:  # a validation bug must not make this record a poison pill (logged)
@@ -374,7 +407,7 @@ class BatchProcessor:
         with self._ids_lock:
             return item_id in self._pending or item_id in self.recent
 
-    def _release(self, ids: Any, stored: Any) -> None:
+    def _release(self, ids: Iterable[str], stored: Iterable[str]) -> None:
         """Ids of a prepared batch leave the pending set; those ``stored`` join the recent ones."""
         with self._ids_lock:
             for i in stored:
