@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.finsent-setup
 PYTEST_ARGS ?=
 
-.PHONY: setup demo test test-unit test-integration bench up down status clean-state
+.PHONY: setup demo lint test test-fast test-unit test-integration bench up down status clean-state
 
 ## setup: system packages if missing (PostgreSQL, Java, Maven), .venv with pinned deps, Kafka jars. Quick when done.
 setup: $(STAMP)
@@ -25,9 +25,18 @@ $(STAMP): pyproject.toml deploy/constraints.txt deploy/setup-system.sh
 demo: setup
 	$(VENV)/bin/finsent demo
 
-## test: unit + integration tests (integration tests start the local stack themselves)
-test: setup
+## lint: ruff (the rules and why: pyproject [tool.ruff]) and mypy (strict scope: pyproject [tool.mypy])
+lint: $(STAMP)
+	$(PY) -m ruff check .
+	$(PY) -m mypy
+
+## test: lint, then unit + integration tests (integration tests start the local stack themselves)
+test: setup lint
 	$(PY) -m pytest -q -ra $(PYTEST_ARGS) tests
+
+## test-fast: lint, then the unit tests only: no local stack, no Kafka jars (time: README "Development")
+test-fast: $(STAMP) lint
+	$(PY) -m pytest -q -ra $(PYTEST_ARGS) tests/unit
 
 test-unit: setup
 	$(PY) -m pytest -q tests/unit
