@@ -80,9 +80,9 @@ def test_watchlist_and_in_process_replay(stack, settings, tmp_path):
     from storage import maintenance
     from storage.rescore import rescore
     from stream.linking import Linker
-    from tests.integration.test_storage_rescore import FakeEngine
+    from tests.support.fakes import HashEngine
 
-    st = rescore(settings.dsn, settings.schema, FakeEngine(), datetime(2024, 3, 4, tzinfo=timezone.utc),
+    st = rescore(settings.dsn, settings.schema, HashEngine(), datetime(2024, 3, 4, tzinfo=timezone.utc),
                  only_stale=False, relink=Linker())
     assert st["updated"] == len(LABELLED) and st["changed_tickers"] == 9
     stored = dict(query(settings, "SELECT id, tickers FROM articles"))

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import hashlib
 import threading
-from dataclasses import dataclass
 from datetime import timedelta
 
 import pytest
@@ -12,44 +10,11 @@ import pytest
 from storage.db import fetch_all
 from storage import maintenance
 from storage.rescore import rescore
+from tests.support.fakes import HashEngine
 from tests.support.sample_rows import sample_rows, utc, write_all
-from stream.base.labels import TOPICS
 from storage.writer import Writer
 from stream.base.errors import UserError
 
-
-
-@dataclass(frozen=True)
-class FakePrediction:  # the shape of model.engine.Prediction
-    topic: str
-    topic_id: int
-    topic_score: float
-    sentiment: str
-    p_negative: float
-    p_neutral: float
-    p_positive: float
-    sentiment_score: float
-
-
-class FakeEngine:
-    """Deterministic stand-in for model.engine.Engine: labels from a hash of the text."""
-
-    def __init__(self, version: str = "fake-2") -> None:
-        self.model_version = version
-        self.calls = 0
-        self.texts = 0
-
-    def predict(self, texts):
-        self.calls += 1
-        self.texts += len(texts)
-        out = []
-        for t in texts:
-            h = hashlib.sha256(t.encode()).digest()
-            sent = ("negative", "neutral", "positive")[h[0] % 3]
-            probs = {"negative": (0.8, 0.1, 0.1), "neutral": (0.1, 0.8, 0.1), "positive": (0.05, 0.15, 0.8)}[sent]
-            tid = h[1] % len(TOPICS)
-            out.append(FakePrediction(TOPICS[tid], tid, 0.7, sent, *probs, probs[2] - probs[0]))
-        return out
 
 
 def rows_of(dsn, schema, query, args=None):
@@ -72,7 +37,7 @@ def test_rescore_changes_labels_and_rebuilds_buckets(stack, schema):
     before = {r[0]: r[1:] for r in rows_of(stack.dsn, schema, "SELECT id, topic, sentiment, model_version FROM articles")}
     total_before = rows_of(stack.dsn, schema, "SELECT sum(articles) FROM sentiment_day WHERE scope_kind = 'all'")[0][0]
     todo = rows_of(stack.dsn, schema, "SELECT count(*) FROM articles WHERE published_at >= '2014-09-03 12:00+00'")[0][0]
-    engine = FakeEngine()
+    engine = HashEngine()
     st = rescore(stack.dsn, schema, engine, since, batch_size=100)
     assert st["updated"] == todo == engine.texts and st["batches"] == engine.calls >= 3
     assert st["changed_sentiment"] > todo / 3 and st["changed_topic"] > todo / 2
@@ -91,8 +56,8 @@ def test_rescore_changes_labels_and_rebuilds_buckets(stack, schema):
     # no bucket left with zero articles (a topic that lost all its articles in a minute disappears)
     assert rows_of(stack.dsn, schema, "SELECT count(*) FROM sentiment_minute WHERE articles = 0")[0][0] == 0
     # a second run has nothing left to do; --all redoes it and stays consistent
-    assert rescore(stack.dsn, schema, FakeEngine(), since)["updated"] == 0
-    assert rescore(stack.dsn, schema, FakeEngine(), since, only_stale=False)["updated"] == todo
+    assert rescore(stack.dsn, schema, HashEngine(), since)["updated"] == 0
+    assert rescore(stack.dsn, schema, HashEngine(), since, only_stale=False)["updated"] == todo
     consistent(stack.dsn, schema)
 
 
@@ -110,7 +75,7 @@ def test_rescore_while_the_pipeline_writes(stack, schema):
 
     t = threading.Thread(target=writer)
     t.start()
-    rescore(stack.dsn, schema, FakeEngine(), utc(2014, 9, 2), batch_size=64)
+    rescore(stack.dsn, schema, HashEngine(), utc(2014, 9, 2), batch_size=64)
     t.join()
     assert not errors
     consistent(stack.dsn, schema)
@@ -122,8 +87,8 @@ def test_rescore_refuses_ranges_whose_articles_were_pruned(stack, schema):
         write_all(w, sample_rows(utc(2013, 7, 1), utc(2013, 7, 3), per_hour=10, seed=54))
     maintenance.prune(stack.dsn, schema, timedelta(days=1), now=utc(2013, 6, 15))
     with pytest.raises(UserError, match="pruned"):
-        rescore(stack.dsn, schema, FakeEngine(), utc(2013, 1, 1))
-    assert rescore(stack.dsn, schema, FakeEngine(), utc(2013, 6, 1))["updated"] > 0
+        rescore(stack.dsn, schema, HashEngine(), utc(2013, 1, 1))
+    assert rescore(stack.dsn, schema, HashEngine(), utc(2013, 6, 1))["updated"] > 0
     consistent(stack.dsn, schema)
 
 
@@ -136,7 +101,7 @@ def test_rescore_cli(stack, schema, monkeypatch, capsys):
 
     def fake_load_engine(path=None, device="auto", **kw):
         seen["path"], seen["device"] = path, device
-        return FakeEngine("fake-cli")
+        return HashEngine("fake-cli")
 
     monkeypatch.setattr(model.engine, "load_engine", fake_load_engine)
     assert main(["rescore", "--schema", schema, "--since", "2014-09-05", "--model", "/some/ckpt",

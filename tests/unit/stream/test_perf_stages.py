@@ -13,7 +13,7 @@ from model.null import NULL_MODEL_VERSION, NullEngine, fixed_predictions
 from storage.writer import ArticleRow
 from stream.metrics import WorkerMetrics
 from stream.core.pipeline import STAGES, BatchProcessor, RawRecord, scored_message
-from tests.unit.stream.test_pipeline import FakeWriter, msg
+from tests.support.fakes import FakeWriter, msg
 
 
 class SlowLinker:

@@ -1,63 +1,7 @@
 """The worker's batch step with a fake model and a fake writer."""
 
-import json
-from dataclasses import dataclass
-
 from stream.core.pipeline import REPLAY_HEADER, BatchProcessor, RawRecord, RecentIds
-
-
-@dataclass
-class Pred:
-    topic: str = "Earnings"
-    topic_id: int = 5
-    topic_score: float = 0.9
-    sentiment: str = "negative"
-    p_negative: float = 0.8
-    p_neutral: float = 0.15
-    p_positive: float = 0.05
-    sentiment_score: float = -0.75
-
-
-class FakeEngine:
-    model_version = "fake-1"
-
-    def __init__(self):
-        self.calls = []
-
-    def predict(self, texts):
-        self.calls.append(list(texts))
-        return [Pred() for _ in texts]
-
-
-@dataclass
-class Written:
-    inserted: list
-    skipped: int
-
-
-class FakeWriter:
-    def __init__(self):
-        self.ids = set()
-
-    def write_batch(self, rows):
-        new = [r for r in rows if r.id not in self.ids]
-        self.ids.update(r.id for r in new)
-        return Written(new, len(rows) - len(new))
-
-
-class FakeAlerts:
-    def __init__(self):
-        self.calls = []
-
-    def observe(self, t, replay, notify):
-        self.calls.append((t, replay, notify))
-        return ["alert"] if len(self.calls) == 1 else []
-
-
-def msg(i, **kw):
-    m = {"id": f"a{i}", "published_at": f"2024-05-01T10:{i:02d}:00Z", "title": f"$ACME item {i}"}
-    m.update(kw)
-    return json.dumps(m).encode()
+from tests.support.fakes import FakeAlerts, FakeEngine, FakeWriter, msg
 
 
 def test_batch_scores_valid_records_and_deadletters_the_rest():

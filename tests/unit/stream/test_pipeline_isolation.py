@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from stream.core.pipeline import BatchProcessor, RawRecord, write_isolating
-from tests.unit.stream.test_pipeline import FakeEngine, Written
+from tests.support.fakes import FakeEngine, Written
 
 
 class PickyWriter:
