@@ -9,7 +9,8 @@ import torch
 
 import model.engine as engine_mod
 import model.torch_engine as torch_engine_mod
-from model.checkpoint import SHIPPED_CHECKPOINT, load_checkpoint, read_config
+from model.checkpoint import load_checkpoint, read_config
+from model.paths import SHIPPED_CHECKPOINT
 from model.engine import (
     SENTIMENTS,
     TOPICS,
