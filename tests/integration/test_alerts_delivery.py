@@ -142,24 +142,25 @@ time.sleep(600)  # killed here: after detection, before any delivery
 def test_killed_after_detection_before_delivery_arrives_once_after_restart(pg):
     with Receiver() as rec:
         env = _env(pg, f"{rec.url}/hook")
-        worker = subprocess.Popen([sys.executable, "-c", DETECT_AND_HANG], env=env, cwd=REPO,
-                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        try:
-            line = worker.stdout.readline()
-            assert line.startswith("DETECTED 1"), line + worker.stderr.read()
-        finally:
-            worker.send_signal(signal.SIGKILL)
-            worker.wait(10)
+        with subprocess.Popen([sys.executable, "-c", DETECT_AND_HANG], env=env, cwd=REPO,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as worker:  # closes its pipes
+            try:
+                line = worker.stdout.readline()
+                assert line.startswith("DETECTED 1"), line + worker.stderr.read()
+            finally:
+                worker.send_signal(signal.SIGKILL)
+                worker.wait(10)
         (row,) = alert_rows(pg)
         assert row[2] == "pending" and row[3] == 0 and rec.requests == []
 
         cli = [sys.executable, "-m", "stream.cli", "alerts", "notify"]
-        notifier = subprocess.Popen(cli, env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        try:
-            assert rec.wait_for(1, 30), notifier.stderr.read() if notifier.poll() is not None else "no delivery"
-        finally:
-            notifier.send_signal(signal.SIGTERM)
-            assert notifier.wait(15) == 0
+        with subprocess.Popen(cli, env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True) as notifier:
+            try:
+                assert rec.wait_for(1, 30), notifier.stderr.read() if notifier.poll() is not None else "no delivery"
+            finally:
+                notifier.send_signal(signal.SIGTERM)
+                assert notifier.wait(15) == 0
         # another restart: nothing left to send
         again = subprocess.run(cli + ["--once"], env=env, cwd=REPO, capture_output=True, text=True, timeout=60)
         assert again.returncode == 0 and "delivered 0 alert(s)" in again.stdout
