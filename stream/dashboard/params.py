@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Iterable, Mapping
 
-from stream.base.labels import SCOPE_KINDS as BASE_SCOPE_KINDS, SENTIMENTS
+from stream.base.labels import SCOPE_KINDS as BASE_SCOPE_KINDS, SENTIMENTS as SENTIMENTS  # re-exported: api.py reads P.SENTIMENTS
 from stream.base.timeparse import parse_iso
 from storage.trends import BUCKETS, auto_bucket
 
