@@ -216,7 +216,7 @@ def kafka_ready(bootstrap: str, timeout: float = 3.0) -> dict | None:
         info = admin.describe_cluster()
         return {"cluster_id": info.get("cluster_id"), "controller_id": info.get("controller_id"),
                 "brokers": len(info.get("brokers", []))}
-    except Exception:  # noqa: BLE001
+    except Exception:  # noqa: BLE001 - any failure: the broker's details are shown as unknown
         return None
     finally:
         admin.close()

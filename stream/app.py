@@ -128,7 +128,7 @@ class FaustAdapter:
         """Assigned news.raw partitions that have delivered nothing yet (they hold the watermark)."""
         try:
             assigned = self.app.consumer.assignment()
-        except Exception:  # noqa: BLE001
+        except Exception:  # noqa: BLE001 - no assignment yet (or a consumer mid-rebalance): none to wait for
             return []
         return [k for k in (f"{tp.topic}:{tp.partition}" for tp in assigned if tp.topic == self.settings.topic_raw)
                 if k not in self.seen]

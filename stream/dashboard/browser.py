@@ -32,7 +32,7 @@ def find_browser() -> tuple[str | None, str | None, str]:
         f"{' and '.join(missing)} not installed: 'make setup' installs Debian's chromium and chromium-driver "
         "(apt-get install chromium chromium-driver)")
     try:  # selenium is in the optional test extra: its absence is a reason, not an import error
-        import selenium  # noqa: F401
+        import selenium  # noqa: F401 - imported only to learn whether it is installed
     except ImportError:
         why = why or "the selenium package is not installed (pip install -e '.[test]')"
     return chromium, driver, why

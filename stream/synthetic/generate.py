@@ -173,7 +173,7 @@ OUTLETS = tuple((o["name"], o["domain"]) for o in DATA["outlets"])
 
 
 def _slots_fn():
-    r2 = lambda lo, hi, nd=1: lambda rng, c: f"{rng.uniform(lo, hi):.{nd}f}"  # noqa: E731
+    r2 = lambda lo, hi, nd=1: lambda rng, c: f"{rng.uniform(lo, hi):.{nd}f}"  # noqa: E731 - a factory of slot fillers, like the lambdas below
     return {
         "pct": r2(0.8, 4.9), "pct0": r2(0.1, 0.4), "bigpct": lambda rng, c: str(rng.randint(12, 38)),
         "bank": lambda rng, c: rng.choice(BANKS), "agency": lambda rng, c: rng.choice(AGENCIES),

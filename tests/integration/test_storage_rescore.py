@@ -70,7 +70,7 @@ def test_rescore_while_the_pipeline_writes(stack, schema):
         try:
             with Writer(stack.dsn, schema) as w:
                 write_all(w, live, batch_size=50)
-        except BaseException as exc:  # noqa: BLE001
+        except BaseException as exc:  # noqa: BLE001 - handed to the main thread, which asserts there is none
             errors.append(exc)
 
     t = threading.Thread(target=writer)

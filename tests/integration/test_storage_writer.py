@@ -120,7 +120,7 @@ def test_concurrent_writers_with_overlapping_batches_are_exact(stack, schema):
                     res = w.write_batch(mine[i:i + 80])
                     with lock:
                         inserted.extend(r.id for r in res.inserted)
-        except BaseException as exc:  # noqa: BLE001
+        except BaseException as exc:  # noqa: BLE001 - handed to the main thread, which asserts there is none
             errors.append(exc)
 
     threads = [threading.Thread(target=work, args=(s,)) for s in range(4)]
