@@ -5,7 +5,8 @@ Every module of stream, model, storage, alerts and deploy is parsed (``ast``; im
 count too, as in ``tests/unit/test_layering.py``, whose graph this prints).  A node is a package or a
 sub-package down to ``--depth`` name parts (default 2: ``stream.base``, ``stream.linking``, ``model``, ...;
 a plain module of a top-level package counts as the package, a command module ``*.cli`` is a node of its
-own at depth 2).  Prints every edge with its number of import statements, then the strongly connected components of more than one node (the cycles).
+own at depth 2).  Prints every edge with its number of import statements, then the strongly connected
+components of more than one node (the cycles).
 
 Usage::
 
