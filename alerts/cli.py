@@ -6,9 +6,10 @@ import argparse
 import json
 import signal
 import threading
-from datetime import datetime, timezone
+from collections.abc import Sequence
+from datetime import UTC, datetime
 from types import FrameType
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING
 
 from stream.base.table import format_table as table
 from stream.base.timeparse import parse_time_arg
@@ -69,8 +70,8 @@ def format_table(alerts: Sequence[Alert]) -> str:
     head = ("id", "window (UTC)", "scope", "neg/all", "share", "base", "z", "delivery", "top headline")
     rows = []
     for a in alerts:
-        ws = a.window_start.astimezone(timezone.utc)
-        we = a.window_end.astimezone(timezone.utc)
+        ws = a.window_start.astimezone(UTC)
+        we = a.window_end.astimezone(UTC)
         status = a.delivery_status + (f" ({a.attempts} tries)" if a.delivery_status == "pending" and a.attempts else "")
         if a.replayed:
             status += " [replay]"

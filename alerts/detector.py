@@ -60,10 +60,11 @@ from __future__ import annotations
 import bisect
 import math
 from collections import defaultdict
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from statistics import NormalDist
-from datetime import datetime, timezone
-from typing import Any, Callable, Iterable, Mapping, Protocol, Sequence
+from typing import Any, Protocol
 
 from stream.base.config import AlertSettings, ConfigError
 from stream.base.labels import SCOPE_KINDS
@@ -77,13 +78,13 @@ def to_epoch(t: datetime | int | float) -> int:
     """Epoch seconds (floored) of an aware datetime (naive = UTC) or a number."""
     if isinstance(t, datetime):
         if t.tzinfo is None:
-            t = t.replace(tzinfo=timezone.utc)
+            t = t.replace(tzinfo=UTC)
         return math.floor(t.timestamp())
     return math.floor(t)
 
 
 def from_epoch(s: int | float) -> datetime:
-    return datetime.fromtimestamp(s, tz=timezone.utc)
+    return datetime.fromtimestamp(s, tz=UTC)
 
 
 def floor_to(s: int, step: int) -> int:
@@ -143,7 +144,7 @@ class DetectorConfig:
             raise ConfigError("alerts settings: " + "; ".join(problems))
 
     @classmethod
-    def from_settings(cls, a: AlertSettings) -> "DetectorConfig":
+    def from_settings(cls, a: AlertSettings) -> DetectorConfig:
         """The 5-minute scale of :class:`stream.base.settings.AlertSettings` (its window keys and thresholds)."""
         return parse_scale("5m", a)
 
@@ -161,7 +162,7 @@ class DetectorConfig:
         return floor_to(end - 1, self.window_s) if self.anchored else end - self.window_s
 
     @classmethod
-    def scales_from_settings(cls, a: AlertSettings) -> list["DetectorConfig"]:
+    def scales_from_settings(cls, a: AlertSettings) -> list[DetectorConfig]:
         """One config per time scale of :class:`stream.base.settings.AlertSettings` (``scales``)."""
         return [parse_scale(spec, a) for spec in a.scales]
 

@@ -61,8 +61,8 @@ import psycopg2
 from storage import alerts as store
 from storage.db import WRITER_ROLE, LazyConnection, PgConnection, RetryPolicy, connect, first_line, retry_call
 from stream.base.errors import UserError
-from stream.base.redact import redact
 from stream.base.labels import slug
+from stream.base.redact import redact
 
 if TYPE_CHECKING:
     from stream.base.settings import Settings

@@ -28,10 +28,11 @@ from __future__ import annotations
 import argparse
 import random
 from collections import defaultdict
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Iterable, Sequence, cast
+from typing import Any, cast
 
 from alerts.detector import DetectorConfig, Finding, to_epoch
 from alerts.simulator import Detector
@@ -196,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
         # import (model.checkpoint: 12.9 s measured under load), which the generated-day path never needs
         from alerts.realstream import DEFAULT_CACHE, real_report
 
-        until = datetime.fromisoformat(args.until).replace(tzinfo=timezone.utc) if args.until else None
+        until = datetime.fromisoformat(args.until).replace(tzinfo=UTC) if args.until else None
         print(real_report(Path(args.real), cfgs, a, Path(args.cache) if args.cache else DEFAULT_CACHE,
                           strongest=args.strongest, until=until, per_ticker=not args.headline_only))
         return 0

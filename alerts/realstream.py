@@ -18,9 +18,10 @@ import logging
 import os
 import time
 from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -28,12 +29,12 @@ from alerts.detector import from_epoch, to_epoch
 from alerts.simulator import Detector
 from model.checkpoint import read_config
 from model.engine import load_engine
+from model.ticker_sentiment import sentiment_toward
 from stream.base.config import machine_settings
 from stream.base.labels import SENTIMENTS, TOPICS
 from stream.messages.novelty import StoryIndex
-from model.ticker_sentiment import sentiment_toward
-from stream.messages.replay import ColumnMap, ReplayStats, prepare, read_rows
 from stream.messages.raw_message import NewsItem
+from stream.messages.replay import ColumnMap, ReplayStats, prepare, read_rows
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -176,7 +177,7 @@ class Evidence:
 
 @dataclass
 class RealRun:
-    detector: "Detector"
+    detector: Detector
     negatives: dict[tuple[str, str], list[Evidence]]  # (kind, scope) -> [Evidence] in event-time order
     articles: int
     stories: int

@@ -45,8 +45,9 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import psycopg2
 
@@ -63,7 +64,17 @@ from alerts.detector import (
 )
 from storage import alerts as store
 from storage.alerts import Alert, Headline, alert_key
-from storage.db import LazyConnection, PgConnection, PgCursor, RetryPolicy, WRITER_ROLE, connect, first_line, redact, transaction
+from storage.db import (
+    WRITER_ROLE,
+    LazyConnection,
+    PgConnection,
+    PgCursor,
+    RetryPolicy,
+    connect,
+    first_line,
+    redact,
+    transaction,
+)
 from stream.base.errors import UserError
 from stream.base.labels import scope_label
 

@@ -30,13 +30,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from alerts.notifier import Notifier  # noqa: E402
-from alerts.service import AlertService  # noqa: E402
-from storage import migrate  # noqa: E402
-from storage.writer import Writer  # noqa: E402
-from stream.base.config import load_settings  # noqa: E402
-from stream.synthetic.generate import Spike, day_start, generate_stream, quiet_tickers  # noqa: E402
-from tests.support.alert_streams import Receiver, article_rows, event_time  # noqa: E402
+from alerts.notifier import Notifier
+from alerts.service import AlertService
+from storage import migrate
+from storage.writer import Writer
+from stream.base.config import load_settings
+from stream.synthetic.generate import Spike, day_start, generate_stream, quiet_tickers
+from tests.support.alert_streams import Receiver, article_rows, event_time
 
 
 def pct(xs, q):

@@ -34,8 +34,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from model.cpu import CPU_PATHS, cpu_features, describe_cpu  # noqa: E402
-from model.data import default_data_dir  # noqa: E402
+from model.cpu import CPU_PATHS, cpu_features, describe_cpu
+from model.data import default_data_dir
 
 AVX2_FEATURES = "sse4_2,avx,avx2,fma,f16c"
 

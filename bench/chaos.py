@@ -36,14 +36,14 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-import psycopg2  # noqa: E402
+import psycopg2
 
-from deploy import localstack  # noqa: E402
-from storage.db import fetch_all  # noqa: E402
-from stream.base.config import load_settings  # noqa: E402
-from stream.process import WorkerProcess  # noqa: E402
-from stream.synthetic.generate import Spike, day_start, generate_stream, quiet_tickers, write_jsonl  # noqa: E402
-from tests.support.alert_streams import Receiver, free_port  # noqa: E402
+from deploy import localstack
+from storage.db import fetch_all
+from stream.base.config import load_settings
+from stream.process import WorkerProcess
+from stream.synthetic.generate import Spike, day_start, generate_stream, quiet_tickers, write_jsonl
+from tests.support.alert_streams import Receiver, free_port
 
 
 def _env(args, state: Path, receiver_port: int) -> dict[str, str]:

@@ -25,18 +25,18 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import httpx  # noqa: E402
+import httpx
 
-from model.cpu import describe_cpu  # noqa: E402
-from storage import migrate  # noqa: E402
-from storage.db import fetch_all  # noqa: E402
-from storage.writer import Writer  # noqa: E402
-from stream.base.config import load_settings  # noqa: E402
-from stream.dashboard.browser import open_browser, wait_for  # noqa: E402
-from stream.dashboard.serve import ServerThread  # noqa: E402
-from stream.dashboard.server import create_app  # noqa: E402
-from stream.synthetic.generate import Spike, day_start, generate_stream, quiet_tickers  # noqa: E402
-from tests.support.alert_streams import article_rows  # noqa: E402
+from model.cpu import describe_cpu
+from storage import migrate
+from storage.db import fetch_all
+from storage.writer import Writer
+from stream.base.config import load_settings
+from stream.dashboard.browser import open_browser, wait_for
+from stream.dashboard.serve import ServerThread
+from stream.dashboard.server import create_app
+from stream.synthetic.generate import Spike, day_start, generate_stream, quiet_tickers
+from tests.support.alert_streams import article_rows
 
 
 def seed(settings, days: int, items: int, tickers: int) -> dict:

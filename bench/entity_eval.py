@@ -34,15 +34,15 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-from model.classify import classify_lines  # noqa: E402
-from model.cpu import describe_cpu  # noqa: E402
-from model.data import default_data_dir  # noqa: E402
-from model.engine import load_engine  # noqa: E402
-from model.entity_data import SENTFIN_FILE, EntityText, read_entity_jsonl, split_by_text  # noqa: E402
-from model.metrics import classification_report  # noqa: E402
-from stream.base.labels import SENTIMENTS  # noqa: E402
+from model.classify import classify_lines
+from model.cpu import describe_cpu
+from model.data import default_data_dir
+from model.engine import load_engine
+from model.entity_data import SENTFIN_FILE, EntityText, read_entity_jsonl, split_by_text
+from model.metrics import classification_report
+from stream.base.labels import SENTIMENTS
 
 VALUE = {"negative": -1.0, "neutral": 0.0, "positive": 1.0}
 

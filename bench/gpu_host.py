@@ -34,14 +34,14 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-import torch  # noqa: E402
+import torch
 
-from bench.pipeline import load_messages, mode_drain  # noqa: E402
-from model.cpu import describe_cpu  # noqa: E402
-from deploy import localstack  # noqa: E402
-from model.engine import load_engine, select_device  # noqa: E402
-from stream.base.config import load_settings  # noqa: E402
-from stream.messages.raw_message import model_text  # noqa: E402
+from bench.pipeline import load_messages, mode_drain
+from deploy import localstack
+from model.cpu import describe_cpu
+from model.engine import load_engine, select_device
+from stream.base.config import load_settings
+from stream.messages.raw_message import model_text
 
 
 def ints(text: str) -> list[int]:

@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from tests.unit.test_layering import LAYERS, all_modules, cycles, graph, imports, layer_of  # noqa: E402
+from tests.unit.test_layering import LAYERS, all_modules, cycles, graph, imports, layer_of
 
 
 def layer_graph() -> Counter:

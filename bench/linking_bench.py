@@ -36,10 +36,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from model.cpu import describe_cpu  # noqa: E402
-from model.engine import load_engine  # noqa: E402
-from stream.linking import default_linker  # noqa: E402
-from stream.messages.raw_message import InvalidRecord, parse_record  # noqa: E402
+from model.cpu import describe_cpu
+from model.engine import load_engine
+from stream.linking import default_linker
+from stream.messages.raw_message import InvalidRecord, parse_record
 
 DATA = ROOT.parent / "shared" / "data"
 

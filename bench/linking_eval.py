@@ -26,7 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from stream.linking import default_linker  # noqa: E402
+from stream.linking import default_linker
 
 LABELS = ROOT / "bench" / "linking_dev_labels.tsv"
 HISTORY = ROOT / "bench" / "linking_dev_old.tsv"

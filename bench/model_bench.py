@@ -49,15 +49,15 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 SIMULATED_AVX2 = "--simulate-avx2" in sys.argv
 if SIMULATED_AVX2:
-    from bench.avx2 import simulate  # noqa: E402
+    from bench.avx2 import simulate
 
     simulate(use_shim="--no-cpuid-shim" not in sys.argv)
 AVX2_SHIM = os.environ.get("FINSENT_AVX2_SHIM", "")  # set on the re-executed process: the shim is loaded
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
+import numpy as np
+import torch
 
-from model.paths import SHIPPED_CHECKPOINT as SHIPPED  # noqa: E402
+from model.paths import SHIPPED_CHECKPOINT as SHIPPED
 
 
 def load_headlines(n: int, data_dir: Path | None) -> tuple[list[str], str]:

@@ -42,25 +42,25 @@ import threading
 import time
 import urllib.request
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-import psycopg2  # noqa: E402
-from kafka import KafkaConsumer  # noqa: E402
+import psycopg2
+from kafka import KafkaConsumer
 
-from bench import stocknet  # noqa: E402
-from deploy import localstack  # noqa: E402
-from bench.cpu import CpuMeter, describe_split  # noqa: E402
-from model.cpu import describe_cpu  # noqa: E402
-from stream.base.config import load_settings  # noqa: E402
-from stream.core.kafka_io import ensure_topics, make_producer  # noqa: E402
-from stream.core.pipeline import STAGES  # noqa: E402
-from stream.process import WorkerProcess  # noqa: E402
-from stream.messages.raw_message import model_text  # noqa: E402
+from bench import stocknet
+from bench.cpu import CpuMeter, describe_split
+from deploy import localstack
+from model.cpu import describe_cpu
+from stream.base.config import load_settings
+from stream.core.kafka_io import ensure_topics, make_producer
+from stream.core.pipeline import STAGES
+from stream.messages.raw_message import model_text
+from stream.process import WorkerProcess
 
 STOCKNET = stocknet.STOCKNET
 ALL_MODES = ("model", "preloaded", "concurrent", "inprocess", "null", "latency")
@@ -79,7 +79,7 @@ def load_messages(n: int, path: Path = STOCKNET) -> tuple[list[dict], str]:
     from stream.synthetic.generate import generate_stream
 
     out = []
-    start = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(hours=20)
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=20)
     for k, msg in enumerate(generate_stream(start=start, duration=timedelta(hours=16), seed=11, tickers=300,
                                             rate_per_min=max(1.0, n / 300.0))):
         msg = dict(msg, id=f"gen{k}")
@@ -411,7 +411,7 @@ def steady_latency(run: Run, producer, msgs, rate: float, seconds: float) -> dic
     th.start()
     n = int(rate * seconds)
     t0 = time.perf_counter()
-    base_t = datetime.now(timezone.utc)
+    base_t = datetime.now(UTC)
     tag = uuid.uuid4().hex[:6]
     for k in range(n):
         due = t0 + k / rate

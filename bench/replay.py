@@ -39,18 +39,18 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 if "--simulate-avx2" in sys.argv:
-    from bench.avx2 import simulate  # noqa: E402
+    from bench.avx2 import simulate
 
     simulate()
 
-import psycopg2  # noqa: E402
+import psycopg2
 
-from bench.cpu import CpuMeter, describe_split, tree_cpu_seconds  # noqa: E402
-from bench.stocknet import write_archive  # noqa: E402
-from model.cpu import describe_cpu  # noqa: E402
-from stream.base.config import load_settings  # noqa: E402
-from stream.core.kafka_io import ensure_topics  # noqa: E402
-from stream.process import settings_env  # noqa: E402
+from bench.cpu import CpuMeter, describe_split, tree_cpu_seconds
+from bench.stocknet import write_archive
+from model.cpu import describe_cpu
+from stream.base.config import load_settings
+from stream.core.kafka_io import ensure_topics
+from stream.process import settings_env
 
 PATHS = ("kafka", "inprocess")
 

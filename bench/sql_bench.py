@@ -33,17 +33,17 @@ import os
 import statistics
 import sys
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-import psycopg2  # noqa: E402
-from psycopg2 import sql  # noqa: E402
+import psycopg2
+from psycopg2 import sql
 
-from storage import buckets, migrate  # noqa: E402
-from stream.base.config import load_settings  # noqa: E402
-from stream.base.redact import redact  # noqa: E402
-from stream.base.labels import TOPICS  # noqa: E402
+from storage import buckets, migrate
+from stream.base.config import load_settings
+from stream.base.labels import TOPICS
+from stream.base.redact import redact
 
 REAL = ("AAPL", "MSFT", "NVDA", "AMZN", "GOOGL", "META", "TSLA", "JPM", "XOM", "NFLX")
 
@@ -165,7 +165,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
 
     dsn = args.dsn or load_settings().dsn
-    end = datetime(2025, 1, 1, tzinfo=timezone.utc)
+    end = datetime(2025, 1, 1, tzinfo=UTC)
     start = end - timedelta(days=args.days)
     conn = psycopg2.connect(dsn)
     ident = sql.Identifier(args.schema)

@@ -23,9 +23,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 def main() -> int:
     from stream.app import run_worker
-    from stream.wiring import build_parts
     from stream.base.config import load_settings
     from stream.core.kafka_io import ensure_topics
+    from stream.wiring import build_parts
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = load_settings()

@@ -21,18 +21,19 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import torch
 from safetensors.torch import load_file, save_file
 
 from model.labels import check_label_names
-from stream.base.labels import SENTIMENTS, TOPICS
 from model.network import FinsentModel, encoder_config
-from model.paths import CONFIG_FILE, FORMAT, METRICS_FILE, SHIPPED_CHECKPOINT, WEIGHTS_FILE, resolve_checkpoint
+from model.paths import CONFIG_FILE, FORMAT, METRICS_FILE, WEIGHTS_FILE, resolve_checkpoint
 from stream.base.errors import UserError
+from stream.base.labels import SENTIMENTS, TOPICS
 
 BASE_MODEL = {
     "name": "sentence-transformers/all-MiniLM-L6-v2",
@@ -79,7 +80,7 @@ class CheckpointConfig:
         }
 
     @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> "CheckpointConfig":
+    def from_json(cls, data: Mapping[str, Any]) -> CheckpointConfig:
         if data.get("format") != FORMAT:
             raise UserError(f"not a finsent checkpoint (format {data.get('format')!r}, expected {FORMAT})")
         known = {
@@ -114,7 +115,9 @@ def build_model(cfg: CheckpointConfig, attn_implementation: str = "sdpa") -> Fin
 
 
 def load_tokenizer(path: str | os.PathLike):
-    from transformers import AutoTokenizer  # here: transformers costs seconds; only the torch path reads a tokenizer this way
+    from transformers import (
+        AutoTokenizer,  # here: transformers costs seconds; only the torch path reads a tokenizer this way
+    )
 
     return AutoTokenizer.from_pretrained(str(path), local_files_only=True)
 
@@ -158,7 +161,7 @@ def save_checkpoint(
     out = Path(out)
     state = {k: v.detach().to("cpu", dtype).contiguous() for k, v in model.state_dict().items()}
     if not cfg.created_at:
-        cfg.created_at = _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat()
+        cfg.created_at = _dt.datetime.now(_dt.UTC).replace(microsecond=0).isoformat()
     cfg.dtype = str(dtype).replace("torch.", "")
     if not cfg.model_version:
         day = cfg.created_at[:10].replace("-", "")

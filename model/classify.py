@@ -16,8 +16,9 @@ scored in chunks, so memory does not grow with the input.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import IO, Any, Iterable, Sequence
+from typing import IO, Any
 
 from model.engine import Engine
 from model.entities import EntityQuery, Span, find_mentions

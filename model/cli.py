@@ -123,7 +123,11 @@ def cmd_train_entities(args) -> int:
 
 # -- evaluate -----------------------------------------------------------------
 def cmd_evaluate(args) -> int:
-    from model.evaluate import NUMERIC_SENTIMENT_NOTE, evaluate, read_labelled  # here: pandas, ~0.5 s of start-up for classify
+    from model.evaluate import (  # here: pandas, ~0.5 s of start-up for classify
+        NUMERIC_SENTIMENT_NOTE,
+        evaluate,
+        read_labelled,
+    )
     path = Path(args.data)
     data = read_labelled(path, args.task, args.label_map)
     if data.numeric_sentiment_ids:

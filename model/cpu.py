@@ -28,9 +28,10 @@ from __future__ import annotations
 import os
 import platform
 import warnings
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterable
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # torch is imported only by the torch paths (it costs seconds at start-up)
     import torch
@@ -76,7 +77,7 @@ class CpuChoice:
         return "onnxruntime" if self.path in ONNX_PATHS else "torch"
 
     @property
-    def dtype(self) -> "torch.dtype":
+    def dtype(self) -> torch.dtype:
         import torch  # here: torch, 2-6 s of start-up, only on the torch paths
 
         return torch.bfloat16 if self.path == "bf16" else torch.float32
@@ -196,7 +197,7 @@ def fallback_from_onnx(choice: CpuChoice, features: Iterable[str], why: str) -> 
     return CpuChoice(alt.path, f"ONNX Runtime path {choice.path} unavailable ({why}); {alt.reason}")
 
 
-def prepare_cpu_model(model: "torch.nn.Module", path: str) -> "torch.nn.Module":
+def prepare_cpu_model(model: torch.nn.Module, path: str) -> torch.nn.Module:
     """Turn an fp32 eval-mode model into the given torch CPU path's model."""
     import torch  # here: torch, 2-6 s of start-up, only on the torch paths
 

@@ -18,10 +18,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from model.labels import SENTIMENT_TO_ID, TFNS_LABELS
-from stream.base.labels import SENTIMENTS, TOPICS
-from stream.messages.text import model_input
 from stream.base.config import machine_settings
 from stream.base.errors import UserError
+from stream.base.labels import SENTIMENTS, TOPICS
+from stream.messages.text import model_input
 
 if TYPE_CHECKING:  # pandas itself is imported where it is used: it costs seconds at CLI start-up
     import pandas as pd

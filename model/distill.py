@@ -37,10 +37,11 @@ import shutil
 import sys
 import time
 import zipfile
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import numpy as np
 import torch
@@ -50,12 +51,29 @@ from model.checkpoint import BASE_MODEL, CheckpointConfig, load_tokenizer, read_
 from model.data import SOURCES, default_data_dir, load_splits
 from model.engine import load_engine, select_device
 from model.labels import TFNS_LABELS
-from stream.messages.text import INPUT_CONTRACT, URL_TOKEN, model_input
-from model.train import (IGNORE, SAVE_DTYPES, ResumableRun, _batches, _class_weights, _labelled, _pad, adamw, base_model_dir,
-                         build_base_model, epoch_report, final_validation, fit, label_maps, optimizer_step,
-                         seed_everything, training_amp, warmup_linear)
+from model.train import (
+    IGNORE,
+    SAVE_DTYPES,
+    ResumableRun,
+    _batches,
+    _class_weights,
+    _labelled,
+    _pad,
+    adamw,
+    base_model_dir,
+    build_base_model,
+    epoch_report,
+    final_validation,
+    fit,
+    label_maps,
+    optimizer_step,
+    seed_everything,
+    training_amp,
+    warmup_linear,
+)
 from stream.base.errors import UserError
 from stream.base.labels import SENTIMENTS, TOPICS
+from stream.messages.text import INPUT_CONTRACT, URL_TOKEN, model_input
 from stream.synthetic.generate import generate_stream
 
 _STOCKNET_URL = re.compile(r"\bURL\b")

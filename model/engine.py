@@ -21,20 +21,21 @@ import logging
 import os
 import sys
 import time
-from typing import Protocol, Sequence
+from collections.abc import Sequence
+from typing import Protocol
 
 from model.cpu import ENV_VAR as CPU_PATH_ENV, ONNX_PATHS, cpu_features, fallback_from_onnx, select_cpu_path
 from model.paths import resolve_checkpoint
 from model.prediction import Prediction
-from stream.messages.text import model_input
 from stream.base.errors import UserError
 from stream.base.labels import SENTIMENTS, TOPICS
+from stream.messages.text import model_input
 
 __all__ = [
-    "Engine",
-    "Prediction",
     "SENTIMENTS",
     "TOPICS",
+    "Engine",
+    "Prediction",
     "build_text",
     "load_engine",
     "select_device",  # noqa: F822 - lazy: module __getattr__ imports torch on first use
@@ -121,7 +122,10 @@ def load_engine(
     started = time.perf_counter()
     dev = device_name(device)
     if dev != "cpu":
-        from model.torch_engine import load_torch_engine, select_device  # here: torch, 2-6 s of start-up, only on the torch paths
+        from model.torch_engine import (  # here: torch, 2-6 s of start-up, only on the torch paths
+            load_torch_engine,
+            select_device,
+        )
 
         engine = load_torch_engine(path, select_device(dev), dtype=dtype, batch_size=batch_size, threads=threads,
                                    warmup=warmup)
@@ -157,7 +161,10 @@ def load_engine(
                      choice.path, choice.reason)
             return engine
         choice = fallback_from_onnx(choice, cpu_features(), why_not)
-    from model.torch_engine import load_torch_engine, select_device  # here: torch, 2-6 s of start-up, only on the torch paths
+    from model.torch_engine import (  # here: torch, 2-6 s of start-up, only on the torch paths
+        load_torch_engine,
+        select_device,
+    )
 
     engine = load_torch_engine(path, select_device("cpu"), choice=choice, batch_size=batch_size, threads=threads,
                                warmup=warmup)

@@ -11,8 +11,8 @@ mask: engines then give it the headline's sentiment (:data:`ABSENT_RULE`).
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 

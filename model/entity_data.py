@@ -27,9 +27,9 @@ import gzip
 import json
 import random
 import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Sequence
 
 from model.entities import Span, find_mentions
 from stream.base.errors import UserError

@@ -38,13 +38,32 @@ from model.checkpoint import CheckpointConfig, load_checkpoint, load_tokenizer, 
 from model.data import SOURCES, default_data_dir, load_splits
 from model.engine import select_device
 from model.entities import token_mask
-from model.entity_data import (SENTFIN_FILE, EntityText, analyst_roles, contrast_pairs, read_entity_jsonl, split_by_text,
-                               weak_labels)
+from model.entity_data import (
+    SENTFIN_FILE,
+    EntityText,
+    analyst_roles,
+    contrast_pairs,
+    read_entity_jsonl,
+    split_by_text,
+    weak_labels,
+)
 from model.metrics import classification_report
 from model.network import FinsentModel
 from model.tokens import load_tokenizer_file
-from model.train import (IGNORE, SAVE_DTYPES, ResumableRun, _batches, _class_weights, adamw, fit, optimizer_step,
-                         running_loss, seed_everything, training_amp, warmup_linear)
+from model.train import (
+    IGNORE,
+    SAVE_DTYPES,
+    ResumableRun,
+    _batches,
+    _class_weights,
+    adamw,
+    fit,
+    optimizer_step,
+    running_loss,
+    seed_everything,
+    training_amp,
+    warmup_linear,
+)
 from stream.base.errors import UserError
 from stream.base.labels import SENTIMENTS, TOPICS
 
@@ -196,7 +215,7 @@ def entity_report(labels: np.ndarray, probs: np.ndarray, disagree: np.ndarray) -
     opp = disagree & (labels != SENTIMENTS.index("neutral"))
     sign_ok = np.where(labels == SENTIMENTS.index("positive"), score > 0, score < 0)
     return {
-        "entities": int(len(labels)), "accuracy": rep["accuracy"], "macro_f1": rep["macro_f1"],
+        "entities": len(labels), "accuracy": rep["accuracy"], "macro_f1": rep["macro_f1"],
         "disagree_entities": int(disagree.sum()),
         "disagree_accuracy": float((pred[disagree] == labels[disagree]).mean()) if disagree.any() else None,
         "opposite_sign_right": float(sign_ok[opp].mean()) if opp.any() else None,
@@ -285,7 +304,7 @@ def train_entities(cfg: EntityTrainConfig) -> Path:
     return _save_entities(cfg, model, tokenizer_hf, ck0, data, run, train_s, pad_id)
 
 
-def _save_entities(cfg: EntityTrainConfig, model, tokenizer_hf, ck0, data: "_EntityData", run: ResumableRun,
+def _save_entities(cfg: EntityTrainConfig, model, tokenizer_hf, ck0, data: _EntityData, run: ResumableRun,
                    train_s: float, pad_id: int) -> Path:
     """The final validation on the CPU, the checkpoint and its metrics.json."""
     _, reports = evaluate_epoch(model, data.splits, data.head_val, data.val_examples, data.val_rows,
@@ -333,7 +352,7 @@ class _EntityData:
     head_val: dict
 
     @classmethod
-    def load(cls, cfg: EntityTrainConfig, data_dir: Path, sentfin_path: Path, tok) -> "_EntityData":
+    def load(cls, cfg: EntityTrainConfig, data_dir: Path, sentfin_path: Path, tok) -> _EntityData:
         include = [s.key for s in SOURCES if not (cfg.no_fpb and s.key == "fpb")]
         splits = load_splits(data_dir, cfg.val_fraction, cfg.seed, include)
         sentfin = read_entity_jsonl(sentfin_path, "sentfin")

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 import time
-from typing import Sequence
+from collections.abc import Sequence
 
 from model.engine import Prediction
 from model.paths import read_config_json, resolve_checkpoint

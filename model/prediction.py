@@ -8,8 +8,8 @@ so both batch, pad and label the same way.  numpy only: importing it costs nothi
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
-from typing import Callable, Iterator, Sequence
 
 import numpy as np
 
@@ -37,7 +37,7 @@ class EntitySentiment:
         return asdict(self)
 
     @classmethod
-    def from_proba(cls, p: np.ndarray, source: str) -> "EntitySentiment":
+    def from_proba(cls, p: np.ndarray, source: str) -> EntitySentiment:
         neg, neu, pos = (float(x) for x in p)
         return cls(SENTIMENTS[int(np.argmax(p))], neg, neu, pos, pos - neg, source)
 

@@ -39,7 +39,7 @@ ZERO_POINT = 128  # uint8 encoding of a symmetric int8 range: q - 128 in -127..1
 _P = "finsent_rowq"
 
 
-def per_row_activations(model: "onnx.ModelProto", tokens_input: str = "input_ids") -> int:
+def per_row_activations(model: onnx.ModelProto, tokens_input: str = "input_ids") -> int:
     """Rewrite ``model`` (a ``quantize_dynamic`` output) in place to per-row activation scales.
 
     Each ``DynamicQuantizeLinear`` must feed only ``MatMulInteger`` nodes with a constant (initializer)

@@ -23,8 +23,8 @@ import shutil
 import sys
 import tempfile
 import zipfile
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Iterable, Sequence
 
 from stream.base.config import machine_settings
 from stream.base.errors import UserError

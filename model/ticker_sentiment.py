@@ -22,7 +22,8 @@ from __future__ import annotations
 import inspect
 import math
 import re
-from typing import Any, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 from model.entities import EntityQuery, Span, find_mentions
 from stream.base.labels import SENTIMENTS

@@ -8,8 +8,9 @@ benchmark's ceiling pays exactly the tokenizer cost the real CPU path pays.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 
 def load_tokenizer_file(directory: str | os.PathLike, max_length: int) -> Any:

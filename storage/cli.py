@@ -12,9 +12,10 @@ import json
 import logging
 import sys
 import time
+from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any
 
 import psycopg2
 from tqdm import tqdm

@@ -11,8 +11,9 @@ from __future__ import annotations
 import re
 import threading
 import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Generic, Mapping, Sequence, TypeAlias, TypeVar
+from typing import Any, Generic, TypeAlias, TypeVar
 
 import psycopg2
 import psycopg2.errorcodes

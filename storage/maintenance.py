@@ -15,15 +15,16 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
-from datetime import datetime, timedelta, timezone
 
 import psycopg2
 from psycopg2 import sql
 
-from stream.base.errors import UserError
 from storage import buckets
 from storage.db import PgConnection, PgCursor, check_schema, connect, first_line, redact
+from stream.base.errors import UserError
+
 
 def list_partitions(cur: PgCursor, schema: str) -> list[dict[str, Any]]:
     """Partitions of ``schema.articles``: name, lower, upper (None for a default partition), estimated rows."""
@@ -68,7 +69,7 @@ def prune(
     "ids_deleted", "buckets_deleted"}.  One transaction.
     """
     check_schema(schema)
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     cutoff = now - older_than
     conn = _admin(dsn, schema)
     try:
@@ -108,7 +109,7 @@ def verify_cursor(cur: PgCursor, since: datetime | None = None) -> dict[str, Any
     if since is None:
         cur.execute("SELECT current_schema()")
         parts = [p for p in list_partitions(cur, cur.fetchone()[0]) if p["lower"] is not None]
-        since = parts[0]["lower"] if parts else datetime(1970, 1, 1, tzinfo=timezone.utc)
+        since = parts[0]["lower"] if parts else datetime(1970, 1, 1, tzinfo=UTC)
     cur.execute("SELECT date_trunc('day', %s::timestamptz, 'UTC')", (since,))
     since = cur.fetchone()[0]
     cols = buckets.COUNT_COLUMNS

@@ -20,7 +20,6 @@ only as SCRAM-SHA-256 verifiers, never in clear text.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
 import base64
 import hashlib
 import hmac
@@ -29,17 +28,18 @@ import os
 import re
 import unicodedata
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import psycopg2
 from psycopg2 import sql
 
+from storage.db import ANALYST_ROLE, WRITER_ROLE, PgConnection, PgCursor, check_schema, connect, first_line, redact
+from storage.maintenance import list_partitions
 from stream.base.config import load_settings
 from stream.base.errors import UserError
-from storage.maintenance import list_partitions
-from storage.db import ANALYST_ROLE, PgConnection, PgCursor, WRITER_ROLE, check_schema, connect, first_line, redact
 
 if TYPE_CHECKING:
     from stream.base.settings import Settings
@@ -237,7 +237,7 @@ def apply_grants(cur: PgCursor, schema: str) -> None:
 
 def ensure_partitions_ahead(cur: PgCursor, months_ahead: int = MONTHS_AHEAD, now: datetime | None = None) -> list[str]:
     """Create the partitions of the current month and ``months_ahead`` following ones."""
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     names = []
     for n in range(months_ahead + 1):
         cur.execute("SELECT ensure_article_partition(%s::timestamptz + make_interval(months => %s))", (now, n))

@@ -22,19 +22,30 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 import psycopg2
 import psycopg2.extras
 
-from stream.messages.text import model_input
+from model.ticker_sentiment import checked, predict_per_ticker, sentiment_toward, takes_entities
+from storage import buckets
+from storage.db import (
+    LazyConnection,
+    PgConnection,
+    PgCursor,
+    RetryPolicy,
+    check_schema,
+    connect,
+    first_line,
+    redact,
+    transaction,
+)
 from stream.base.errors import UserError
 from stream.base.labels import TOPICS
 from stream.messages.raw_message import link_tickers
-from model.ticker_sentiment import checked, predict_per_ticker, sentiment_toward, takes_entities
-from storage import buckets
-from storage.db import LazyConnection, PgConnection, PgCursor, RetryPolicy, check_schema, connect, first_line, redact, transaction
+from stream.messages.text import model_input
 
 if TYPE_CHECKING:
     from model.engine import Engine

@@ -8,9 +8,9 @@ and day read the analyst views ``trend_hourly`` / ``trend_daily``).
 
 from __future__ import annotations
 
-from typing import Any
 import logging
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import psycopg2
 
@@ -33,7 +33,7 @@ TREND_COLUMNS = ("bucket", "articles", "negative", "neutral", "positive", "negat
 ALERT_COLUMNS = ("window_start", "window_end", "articles", "negative", "negative_share", "z", "rule",
                  "replayed", "delivery_status")
 
-_EPOCH = datetime(2000, 1, 1, tzinfo=timezone.utc)
+_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 
 
 def auto_bucket(since: datetime, until: datetime) -> str:

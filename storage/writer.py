@@ -31,16 +31,15 @@ import json
 import logging
 import math
 import time
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import Any, Iterable, NoReturn, Sequence
+from datetime import UTC, datetime
+from typing import Any, NoReturn
 
 import orjson
 import psycopg2
 from psycopg2.extras import Json
 
-from stream.base.errors import UserError
-from stream.base.labels import SENTIMENTS
 from model.ticker_sentiment import checked
 from storage import buckets
 from storage.db import (
@@ -56,6 +55,8 @@ from storage.db import (
     redact,
     transaction,
 )
+from stream.base.errors import UserError
+from stream.base.labels import SENTIMENTS
 
 log = logging.getLogger("finsent.storage.writer")
 
@@ -226,8 +227,8 @@ EXECUTE_SQL = "EXECUTE finsent_write_batch (%s)"
 
 
 def month_start(ts: datetime) -> datetime:
-    u = ts.astimezone(timezone.utc)
-    return datetime(u.year, u.month, 1, tzinfo=timezone.utc)
+    u = ts.astimezone(UTC)
+    return datetime(u.year, u.month, 1, tzinfo=UTC)
 
 
 class Writer:
@@ -295,7 +296,7 @@ class Writer:
     def close(self) -> None:
         self._db.drop()
 
-    def __enter__(self) -> "Writer":
+    def __enter__(self) -> Writer:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -20,9 +20,9 @@ import faust
 from mode.supervisors import CrashingSupervisor
 
 from stream.base.config import Settings, machine_settings
-from stream.metrics import WorkerMetrics
 from stream.core.batchloop import BatchLoop
 from stream.core.pipeline import BatchProcessor, BatchResult, RawRecord
+from stream.metrics import WorkerMetrics
 
 log = logging.getLogger("finsent.worker")
 

@@ -13,10 +13,10 @@ from __future__ import annotations
 import base64
 import html
 import io
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Sequence
 
 import pandas as pd
 
@@ -233,9 +233,9 @@ def _time_axis(axes, since, until) -> None:
     from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
 
     ax_score, ax_share, ax_vol = axes
-    locator = AutoDateLocator(tz=timezone.utc, minticks=4, maxticks=10)
+    locator = AutoDateLocator(tz=UTC, minticks=4, maxticks=10)
     ax_vol.xaxis.set_major_locator(locator)
-    ax_vol.xaxis.set_major_formatter(ConciseDateFormatter(locator, tz=timezone.utc))
+    ax_vol.xaxis.set_major_formatter(ConciseDateFormatter(locator, tz=UTC))
     ax_vol.set_xlim(since, until)
     for ax in (ax_score, ax_share):
         ax.tick_params(labelbottom=False)

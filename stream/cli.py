@@ -23,9 +23,9 @@ from typing import Any
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
-from stream.base.config import ConfigError, load_settings, peek_settings  # noqa: E402
-from stream.base.errors import UserError  # noqa: E402
-from stream.base.redact import install_log_scrubber, scrub  # noqa: E402
+from stream.base.config import ConfigError, load_settings, peek_settings
+from stream.base.errors import UserError
+from stream.base.redact import install_log_scrubber, scrub
 
 Register = Callable[[Any], None]  # register(sub): adds a module's commands to the sub-parsers
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 import sys
 import time
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -179,7 +179,7 @@ class DemoDay:
 
 def _generate_day(args: DemoOptions, linker: Linker, spike_ticker: str, slow_ticker: str) -> DemoDay:
     """Yesterday's New York session, 09:00-16:30, with the planted spike, the slow story and the rivalry."""
-    day = day_start((datetime.now(timezone.utc) - timedelta(days=1)).date(), hour=9.0)
+    day = day_start((datetime.now(UTC) - timedelta(days=1)).date(), hour=9.0)
     duration = timedelta(hours=7, minutes=30)
     spike_at = day + timedelta(hours=4, minutes=47)
     slow = Spike(ticker=slow_ticker, at=day + timedelta(hours=5, minutes=5), size=10, duration_s=3000)

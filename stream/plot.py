@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pandas as pd
@@ -136,7 +136,7 @@ def fetch(
 def default_output(settings, scope: str, suffix: str = ".png") -> Path:
     """``<state_dir>/plots/<scope>-<UTC timestamp>.png`` (a new name if that exists)."""
     safe = re.sub(r"[^A-Za-z0-9._-]+", "_", scope).strip("._") or "scope"
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     base = Path(settings.state_dir) / "plots"
     path = base / f"{safe}-{stamp}{suffix}"
     n = 2

@@ -12,8 +12,9 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, wait
-from typing import Any, Callable
+from typing import Any
 
 from stream.core.pipeline import Scores, score_items
 

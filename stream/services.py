@@ -8,29 +8,29 @@ Ingest and replay all run through the one loop of ``stream/core/ingest.py``: a s
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Sequence
 
-from stream.core import ingest
 from stream.app import WorkerParts, run_worker
 from stream.base.config import Settings, refuse_default_secrets
 from stream.base.errors import UserError
+from stream.core import ingest
 from stream.core.kafka_io import ensure_topics
 from stream.core.pipeline import REPLAY_HEADER
 from stream.messages.replay import ColumnMap, Pacer
+from stream.metrics import FeedMetrics
+from stream.scoring import Elsewhere, ProcessScorer, default_jobs
 from stream.sinks.kafka import KafkaSink
 from stream.sinks.store import StoreSink
-from stream.sources.files import ArchiveSource
-from stream.sources.kafka import KafkaReplaySource
-from stream.metrics import FeedMetrics
 from stream.sources.feeds import Feed, FeedSource, Poller, catalogue_feeds, url_feeds
+from stream.sources.files import ArchiveSource
 from stream.sources.health import DatabaseHealth
+from stream.sources.kafka import KafkaReplaySource
 from stream.sources.polite import HostLimiter
 from stream.sources.report import catalogue_table
 from stream.sources.rss import FeedState
-from stream.scoring import Elsewhere, ProcessScorer, default_jobs
 from stream.wiring import build_linker, build_parts
 
 log = logging.getLogger("finsent")

@@ -30,9 +30,10 @@ import ipaddress
 import json
 import os
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any
 
 from stream.base.dsn import InvalidDSN, dsn_params
 from stream.base.errors import UserError
@@ -41,9 +42,24 @@ from stream.base.redact import redact
 if TYPE_CHECKING:
     from stream.base.settings import AlertSettings, Settings, StackSettings
 
-__all__ = ["AlertSettings", "ConfigError", "MACHINE_ENV", "MachineSettings", "RawSettings", "SETTINGS_ENV",
-           "Settings", "StackSettings", "default_secrets_outside_loopback", "load_settings", "machine_settings",
-           "peek_settings", "refuse_default_secrets", "settings_as_dict", "settings_env_keys", "settings_to_env"]
+__all__ = [
+    "MACHINE_ENV",
+    "SETTINGS_ENV",
+    "AlertSettings",
+    "ConfigError",
+    "MachineSettings",
+    "RawSettings",
+    "Settings",
+    "StackSettings",
+    "default_secrets_outside_loopback",
+    "load_settings",
+    "machine_settings",
+    "peek_settings",
+    "refuse_default_secrets",
+    "settings_as_dict",
+    "settings_env_keys",
+    "settings_to_env",
+]
 
 SETTINGS_ENV = "FINSENT_SETTINGS_JSON"  # a parent's whole settings, for a child process
 SCHEMA_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,62}$"  # a PostgreSQL schema finsent uses: a plain identifier

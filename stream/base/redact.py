@@ -13,7 +13,8 @@ import ipaddress
 import logging
 import re
 import threading
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from stream.base.dsn import URL_SCHEMES, is_url, redact_dsn

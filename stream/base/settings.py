@@ -20,16 +20,31 @@ import re
 import sys
 import tomllib
 import warnings
+from collections.abc import Callable, Iterator, Mapping
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Callable, Iterator, Mapping, Self, cast, get_args, get_origin
+from typing import TYPE_CHECKING, Annotated, Any, Self, cast, get_args, get_origin
 
 import annotated_types
-from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, ValidationError,
-                      field_validator, model_validator)
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic.fields import FieldInfo
-from pydantic_settings import (BaseSettings, EnvSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict,
-                               SettingsError)
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    SettingsError,
+)
 
 from stream.base.config import DEFAULT_PASSWORDS, SCHEMA_PATTERN, ConfigError
 from stream.base.dsn import dsn_params, redact_dsn, with_login

@@ -8,7 +8,7 @@ optionally with a dashed rule under the header and an indent).
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 
 def format_table(

@@ -13,7 +13,7 @@ not argument parsing.
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from stream.base.errors import UserError
 
@@ -34,7 +34,7 @@ def parse_iso(text: str) -> datetime:
     if t.endswith(("Z", "z")):
         t = t[:-1] + "+00:00"
     ts = datetime.fromisoformat(t)
-    return ts if ts.tzinfo else ts.replace(tzinfo=timezone.utc)
+    return ts if ts.tzinfo else ts.replace(tzinfo=UTC)
 
 
 def parse_age(text: str) -> timedelta:
@@ -49,7 +49,7 @@ def parse_age(text: str) -> timedelta:
 
 def parse_time_arg(text: str, now: datetime | None = None) -> datetime:
     """A time argument (see the module doc) as an aware datetime; UserError if unreadable."""
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     t = (text or "").strip()
     if not t:
         raise UserError("empty time")

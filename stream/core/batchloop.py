@@ -27,8 +27,9 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from concurrent.futures import Executor, ThreadPoolExecutor
-from typing import Any, AsyncIterator, Awaitable, Callable, Protocol, Sequence
+from typing import Any, Protocol
 
 from stream.core.pipeline import BatchProcessor, BatchResult, RawRecord, Scores, score_inputs, scored_message
 

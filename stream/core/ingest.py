@@ -24,8 +24,9 @@ committed, without stopping; for the others the loop flushes the sink first.  Th
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Iterator, Protocol
+from typing import Protocol
 
 from tqdm import tqdm
 

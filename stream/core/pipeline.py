@@ -13,14 +13,21 @@ import logging
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Protocol, Sequence, cast
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
-from stream.messages.raw_message import (
-    InvalidRecord, NewsItem, TickerExtractor, format_time, given_topic, json_bytes, parse_record,
-)
 from model.ticker_sentiment import predict_per_ticker
+from stream.messages.raw_message import (
+    InvalidRecord,
+    NewsItem,
+    TickerExtractor,
+    format_time,
+    given_topic,
+    json_bytes,
+    parse_record,
+)
 
 if TYPE_CHECKING:
     from model.prediction import Prediction
@@ -444,7 +451,7 @@ class BatchProcessor:
         if self.alerts is not None and res.max_event_time is not None:
             t0 = time.perf_counter()
             try:
-                sources: dict[str, datetime | None] = {k: None for k in res.unseen_sources}
+                sources: dict[str, datetime | None] = dict.fromkeys(res.unseen_sources)
                 sources.update(res.source_times)
                 res.new_alerts = list(self.alerts.observe(sources, replay=res.replay, notify=res.notify) or [])
             except Exception as exc:  # noqa: BLE001 - the batch is stored; detection catches up next time

@@ -148,7 +148,7 @@ async def _broker(st: DashboardState) -> dict:
         try:
             b = await asyncio.wait_for(run_in_threadpool(broker_health, s.kafka_bootstrap, s.topic_raw, s.app_id),
                                        timeout=8)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             b = {"ok": False, "error": "no answer from the broker within 8 s"}
         st.health_cache["broker"] = cached = (time.monotonic(), b)
     return cached[1]

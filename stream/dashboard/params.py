@@ -13,13 +13,16 @@ or a naive time read as UTC), or ``range`` = ``1h`` / ``6h`` / ``1d`` / ``7d`` /
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
-from typing import Iterable, Mapping
+from datetime import UTC, datetime, timedelta
 
-from stream.base.labels import SCOPE_KINDS as BASE_SCOPE_KINDS, SENTIMENTS as SENTIMENTS  # re-exported: api.py reads P.SENTIMENTS
-from stream.base.timeparse import parse_iso
 from storage.trends import BUCKETS, auto_bucket
+from stream.base.labels import (  # re-exported: api.py reads P.SENTIMENTS
+    SCOPE_KINDS as BASE_SCOPE_KINDS,
+    SENTIMENTS as SENTIMENTS,
+)
+from stream.base.timeparse import parse_iso
 
 RANGES: dict[str, timedelta] = {
     "1h": timedelta(hours=1),
@@ -32,8 +35,8 @@ MAX_SPAN = timedelta(days=400)
 MAX_POINTS = 5000  # buckets one trend request may return
 SCOPE_KINDS = tuple(sorted(BASE_SCOPE_KINDS))  # alphabetical, as the API lists them
 BUCKET_CHOICES = ("auto", *BUCKETS)
-MIN_TIME = datetime(1990, 1, 1, tzinfo=timezone.utc)
-MAX_TIME = datetime(2200, 1, 1, tzinfo=timezone.utc)
+MIN_TIME = datetime(1990, 1, 1, tzinfo=UTC)
+MAX_TIME = datetime(2200, 1, 1, tzinfo=UTC)
 
 _TICKER = re.compile(r"^[A-Z0-9][A-Z0-9.\-]{0,15}$")
 _MAX_VALUE_LEN = 200
@@ -77,7 +80,7 @@ def param_time(name: str, text: str) -> datetime:
     except ValueError:
         raise ParamError(f"{name}: not an ISO 8601 time or date: {text[:40]!r} (e.g. 2024-05-01T09:30:00Z)") from None
     try:
-        ts = ts.astimezone(timezone.utc)
+        ts = ts.astimezone(UTC)
     except (OverflowError, ValueError):
         raise ParamError(f"{name}: time out of range: {text[:40]!r}") from None
     if not MIN_TIME <= ts <= MAX_TIME:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 from starlette.responses import JSONResponse
@@ -11,7 +11,7 @@ from starlette.responses import JSONResponse
 
 def _json_default(o):
     if isinstance(o, datetime):
-        return o.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+        return o.astimezone(UTC).isoformat().replace("+00:00", "Z")
     if isinstance(o, date):
         return o.isoformat()
     if isinstance(o, Decimal):

@@ -35,7 +35,7 @@ class ServerThread:
         self.server = uvicorn_server(app, self.port, grace_s=2)
         self.thread = threading.Thread(target=self.server.run, name="dashboard-test-server", daemon=True)
 
-    def __enter__(self) -> "ServerThread":
+    def __enter__(self) -> ServerThread:
         self.thread.start()
         deadline = time.monotonic() + 30
         while not self.server.started:

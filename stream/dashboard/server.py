@@ -19,10 +19,10 @@ import logging
 import select
 import threading
 import time
+from collections.abc import Callable
 from contextlib import asynccontextmanager, contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Callable
 
 import psycopg2
 from starlette.applications import Starlette
@@ -37,8 +37,7 @@ from storage import dashboard as q
 from storage.alerts import listen
 from storage.db import LazyConnection, RetryPolicy, check_schema, connect, first_line, is_connection_error, retry_call
 from stream.base.errors import UserError
-from stream.dashboard import api, pages
-from stream.dashboard import params as P
+from stream.dashboard import api, pages, params as P
 from stream.dashboard.api import MAX_STREAMS  # noqa: F401 - where it was
 from stream.dashboard.pages import plotly_js  # noqa: F401 - where it was
 from stream.dashboard.responses import Json, dumps  # noqa: F401 - where they were
@@ -274,7 +273,7 @@ def create_app(settings, *, now: Callable[[], datetime] | None = None, poll_s: f
     dash = DashboardState(settings=settings, schema=schema, pool=ReadPool(dsn, schema),
                           hub=AlertHub(dsn, schema, poll_s=poll_s),
                           templates=Jinja2Templates(directory=str(HERE / "templates")),
-                          now=now or (lambda: datetime.now(timezone.utc)), targets=_targets(settings),
+                          now=now or (lambda: datetime.now(UTC)), targets=_targets(settings),
                           check_role=check_role)
     app = Starlette(routes=ROUTES, lifespan=lifespan, middleware=[Middleware(ReadOnlyHeaders)],
                     exception_handlers={P.ParamError: pages.param_error, HTTPException: pages.http_error})

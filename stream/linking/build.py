@@ -44,9 +44,9 @@ from __future__ import annotations
 import csv
 import re
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable
 
 from stream.linking.matcher import NOT_SYMBOLS, AliasRow, UserCompany, name_key
 from stream.linking.names import company_name, normalize_name, short_names
@@ -78,7 +78,7 @@ _NO_SHORT = {
 EVERYDAY = {
     "strategy", "sea", "flex", "nu", "block", "target", "visa", "shell", "gap", "snap", "delta", "match",
     "meta", "progressive", "carnival", "apple", "amazon", "oracle", "ford", "united", "american", "southern",
-    "energy", "global", "capital", "vision", "alpha", "beta", "core", "focus", "target", "sun", "well",
+    "energy", "global", "capital", "vision", "alpha", "beta", "core", "focus", "sun", "well",
     "reliance", "progress", "advance", "express", "dollar", "pilgrim", "edge", "spirit", "frontier",
     "genesis", "liberty", "harmony", "evolution", "legacy", "unity", "future", "trade", "trust", "first",
     "community", "pioneer", "crown", "summit", "peak", "pinnacle", "guardian", "sentinel", "horizon",
@@ -408,7 +408,7 @@ def _one_holder(names: _Names, symbols: dict) -> list[AliasRow]:
         if len({e.ticker or e.entity for e in entries}) > 1:
             entries.sort(key=lambda e: (e.ticker == "-", symbols.get(e.ticker, ("", "", 10**9))[2]))
             cur = [e for low, k, e in keyed if not (e.since or e.until) and (
-                (low, k) in names.forced or low in names.curated and e.kind != "N" or e.ticker == "-")]
+                (low, k) in names.forced or (low in names.curated and e.kind != "N") or e.ticker == "-")]
             first = entries[0] if not cur else cur[0]
             entries = [e for e in entries if (e.ticker, e.entity) == (first.ticker, first.entity)]
         ended = [e.until for e in timed if e.until]

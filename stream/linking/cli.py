@@ -8,8 +8,16 @@ from pathlib import Path
 
 from stream.base.errors import UserError
 from stream.linking import linker_for, read_user_companies
-from stream.linking.build import (ALIASES, CIKS, DEFAULT_CORPUS, DEFAULT_SEC, INDEX_FILE, SYMBOLS, build_table,
-                                  write_table)
+from stream.linking.build import (
+    ALIASES,
+    CIKS,
+    DEFAULT_CORPUS,
+    DEFAULT_SEC,
+    INDEX_FILE,
+    SYMBOLS,
+    build_table,
+    write_table,
+)
 from stream.messages.raw_message import link_tickers
 
 

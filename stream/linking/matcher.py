@@ -34,11 +34,12 @@ import csv
 import hashlib
 import html
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, date, datetime
 from functools import lru_cache
 from pathlib import Path
-from datetime import date, datetime, timezone
-from typing import Iterable, Mapping, NamedTuple
+from typing import NamedTuple
 
 import ahocorasick
 
@@ -270,7 +271,7 @@ class Linker:
 
     # ------------------------------------------------------------------ loading
     @classmethod
-    def from_csv(cls, path: str | Path, watchlist: Iterable[str] | None = None) -> "Linker":
+    def from_csv(cls, path: str | Path, watchlist: Iterable[str] | None = None) -> Linker:
         """The shipped table extended by the user's alias CSV ``ticker,alias[,from,until]``."""
         return cls(read_user_companies(path), watchlist=watchlist)
 
@@ -502,7 +503,7 @@ def _day(at: date | datetime | str | None) -> str | None:
     if at is None:
         return None
     if isinstance(at, datetime):
-        return (at.astimezone(timezone.utc) if at.tzinfo else at).date().isoformat()
+        return (at.astimezone(UTC) if at.tzinfo else at).date().isoformat()
     if isinstance(at, date):
         return at.isoformat()
     return str(at)[:10]

@@ -35,9 +35,9 @@ from __future__ import annotations
 
 import heapq
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import pairwise
-from typing import Sequence
 
 import numpy as np
 from datasketch import MinHash, MinHashLSH

@@ -11,20 +11,21 @@ import html
 import json
 import math
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from functools import cached_property
-from datetime import datetime, timedelta, timezone
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 import orjson
 
-from stream.messages.text import has_visible, model_input
 from stream.base.labels import TOPICS
 from stream.linking import Link, Linker, default_linker
+from stream.messages.text import has_visible, model_input
 
 MAX_RECORD_BYTES = 1 << 20  # 1 MiB
 MAX_TITLE_CHARS = 2000
-MIN_PUBLISHED = datetime(1990, 1, 1, tzinfo=timezone.utc)
+MIN_PUBLISHED = datetime(1990, 1, 1, tzinfo=UTC)
 MAX_FUTURE = timedelta(days=1)
 KNOWN_FIELDS = ("id", "published_at", "title", "summary", "source", "url", "tickers", "links", "links_version")
 # Caps that make validation total (any bytes -> NewsItem or InvalidRecord) and keep what is
@@ -132,12 +133,12 @@ def parse_published_at(value: Any, *, now: datetime | None = None) -> datetime:
     except ValueError:
         raise InvalidRecord("bad_timestamp", f"cannot parse published_at {value[:64]!r}") from None
     if ts.tzinfo is None:  # scraped data often omits the offset: read it as UTC
-        ts = ts.replace(tzinfo=timezone.utc)
+        ts = ts.replace(tzinfo=UTC)
     try:
-        ts = ts.astimezone(timezone.utc)
+        ts = ts.astimezone(UTC)
     except OverflowError:  # e.g. 9999-12-31T23:59:59-23:59
         raise InvalidRecord("absurd_timestamp", f"published_at {value[:64]!r} is out of range") from None
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     if ts < MIN_PUBLISHED:
         raise InvalidRecord("absurd_timestamp", f"published_at {text} is before 1990")
     if ts > now + MAX_FUTURE:
@@ -155,7 +156,7 @@ def json_bytes(obj: Any) -> bytes:
 
 
 def format_time(ts: datetime) -> str:
-    return ts.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+    return ts.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 # --------------------------------------------------------------------------- tickers
@@ -353,7 +354,7 @@ def link_tickers(linker: Linker, given: Iterable[str], text: str, at: datetime |
     for lk in links:
         if not linker.in_watchlist(lk["ticker"]):
             lk["watch"] = False
-    tickers = merge_tickers((lk["ticker"] for lk in links if lk.get("watch", True)))
+    tickers = merge_tickers(lk["ticker"] for lk in links if lk.get("watch", True))
     return tickers, tuple(links)
 
 

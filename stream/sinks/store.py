@@ -14,7 +14,8 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections import deque
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from stream.core.batchloop import BatchLoop, Scorer
 from stream.core.ingest import Record

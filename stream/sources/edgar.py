@@ -23,9 +23,10 @@ from __future__ import annotations
 
 import html
 import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any
 
 from stream.linking.names import company_name
 

@@ -16,9 +16,10 @@ from __future__ import annotations
 import logging
 import random
 import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import Any, Callable, Iterable, Iterator, Mapping, Protocol, Sequence
+from datetime import UTC, datetime
+from typing import Any, Protocol
 from urllib.parse import parse_qs, urlsplit
 
 from stream.core.ingest import Checkpoint, Record
@@ -172,7 +173,7 @@ class Health(Protocol):
 
 # --------------------------------------------------------------------------- the source
 def _utc(ts: float) -> datetime:
-    return datetime.fromtimestamp(ts, tz=timezone.utc)
+    return datetime.fromtimestamp(ts, tz=UTC)
 
 
 class FeedSource:

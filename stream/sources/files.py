@@ -8,15 +8,15 @@ silently.  Rows outside ``--from``/``--to`` are skipped and counted.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
-from typing import Iterator
 
 from stream.base.errors import UserError
 from stream.core.ingest import Record
 from stream.core.pipeline import RawRecord
-from stream.messages.replay import ColumnMap, ReplayStats, count_rows, prepare, read_rows
 from stream.messages.raw_message import TickerExtractor
+from stream.messages.replay import ColumnMap, ReplayStats, count_rows, prepare, read_rows
 
 
 class ArchiveSource:

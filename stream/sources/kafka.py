@@ -9,9 +9,9 @@ once the sink has stored the records before them.
 from __future__ import annotations
 
 import time
-from functools import partial
+from collections.abc import Iterator
 from datetime import datetime
-from typing import Iterator
+from functools import partial
 
 from kafka import KafkaConsumer, TopicPartition
 from kafka.structs import OffsetAndMetadata

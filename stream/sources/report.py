@@ -3,8 +3,9 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
 
 from stream.base.table import format_table
 from stream.sources import edgar
@@ -16,7 +17,7 @@ def when(ts: datetime | None, now: datetime) -> str:
     """'-', '14:03:07' (today, UTC) or '2024-03-04 14:03'."""
     if ts is None:
         return "-"
-    ts = ts.astimezone(timezone.utc)
+    ts = ts.astimezone(UTC)
     return f"{ts:%H:%M:%S}" if ts.date() == now.date() else f"{ts:%Y-%m-%d %H:%M}"
 
 
@@ -35,7 +36,7 @@ def error_text(row: Mapping[str, Any], now: datetime, width: int = 90) -> str:
 
 
 def health_rows(rows: Sequence[Mapping[str, Any]], now: datetime | None = None) -> list[list[str]]:
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     return [[str(r["name"]), state_text(r), str(r.get("items_24h") or 0), when(r.get("last_poll_at"), now),
              when(r.get("last_success_at"), now), str(r.get("consecutive_failures") or 0), error_text(r, now)]
             for r in rows]
@@ -52,7 +53,7 @@ def _every(seconds: float) -> str:
 def catalogue_table(catalogue: Mapping[str, Any], health: Sequence[Mapping[str, Any]] | None, user_agent: str,
                     now: datetime | None = None) -> str:
     """The catalogue (enabled first) with each feed's health, then each feed's URL and terms."""
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     by_name = {r["name"]: r for r in health or ()}
     contact = edgar.has_contact(user_agent)
     rows, notes = [], []

@@ -11,7 +11,7 @@ from __future__ import annotations
 import calendar
 import json
 import os
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -46,10 +46,10 @@ def entry_time(entry: Any) -> datetime:
         st = entry.get(key)
         if st:
             try:
-                return datetime.fromtimestamp(calendar.timegm(st), tz=timezone.utc)
+                return datetime.fromtimestamp(calendar.timegm(st), tz=UTC)
             except (OverflowError, ValueError, OSError):
                 continue
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def entry_to_message(entry: Any, feed_title: str | None, feed_url: str) -> dict[str, Any]:

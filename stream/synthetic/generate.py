@@ -60,13 +60,13 @@ import json
 import math
 import random
 import re
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, time as dtime, timedelta, timezone
-from functools import lru_cache
+from datetime import UTC, date, datetime, time as dtime, timedelta
+from functools import cache, lru_cache
 from importlib import resources
 from itertools import pairwise
 from string import Formatter
-from typing import Iterable, Iterator, Sequence
 from zoneinfo import ZoneInfo
 
 from stream.base.labels import SENTIMENTS, TOPICS
@@ -197,7 +197,7 @@ _SLOTS = _slots_fn()
 _COMPANY_SLOTS = {"co", "tk", "co2", "tk2", "topic_name"}
 
 
-@lru_cache(maxsize=None)
+@cache
 def _fields(template: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(f for _, f, _, _ in Formatter().parse(template) if f))
 
@@ -306,7 +306,7 @@ def day_start(day: date = DEFAULT_DAY, hour: float = 4.0) -> datetime:
     """``hour`` (New York time) on ``day``, as an aware UTC datetime."""
     h = int(hour)
     m = round((hour - h) * 60)
-    return datetime.combine(day, dtime(h, m), tzinfo=NY).astimezone(timezone.utc)
+    return datetime.combine(day, dtime(h, m), tzinfo=NY).astimezone(UTC)
 
 
 def _ny(day: date, hour: float) -> float:
@@ -474,7 +474,7 @@ def _rivalry_items(g: _Gen, rivalries: Sequence[Rivalry], seed: int) -> list[_It
 
 
 def _iso(t: float) -> str:
-    return datetime.fromtimestamp(int(t), timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.fromtimestamp(int(t), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def generate_stream(
@@ -502,7 +502,7 @@ def generate_stream(
     """
     start = start or day_start()
     if start.tzinfo is None:
-        start = start.replace(tzinfo=timezone.utc)
+        start = start.replace(tzinfo=UTC)
     t_start = start.timestamp()
     t_end = t_start + duration.total_seconds()
     g = _Gen(tickers, seed)

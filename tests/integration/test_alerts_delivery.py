@@ -18,9 +18,8 @@ from pathlib import Path
 import psycopg2
 
 from alerts.notifier import Notifier
-from tests.support.alert_streams import Receiver, free_port, store_and_observe
 from stream.synthetic.generate import Spike, day_start, generate_stream, quiet_tickers
-
+from tests.support.alert_streams import Receiver, free_port, store_and_observe
 
 REPO = Path(__file__).resolve().parents[2]
 START = day_start(hour=7.0)

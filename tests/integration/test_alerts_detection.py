@@ -20,7 +20,6 @@ from stream.synthetic.generate import Spike, day_start, generate_stream, quiet_t
 from tests.integration.workers import query
 from tests.support.alert_streams import article_rows, event_time, store_and_observe
 
-
 START = day_start(hour=7.0)
 TICKER = quiet_tickers(k=1, seed=11)[0]
 SPIKE = Spike(ticker=TICKER, at=START + timedelta(hours=2, minutes=7, seconds=13), size=10)

@@ -11,8 +11,7 @@ the hour and the day join its incident).
 from __future__ import annotations
 
 import random
-from datetime import datetime, timedelta, timezone
-
+from datetime import UTC, datetime, timedelta
 
 from alerts.detector import DetectorConfig, to_epoch
 from alerts.quality import run_detector
@@ -20,8 +19,7 @@ from storage.writer import Writer
 from tests.integration.workers import query
 from tests.support.alert_streams import article_rows, store_and_observe
 
-
-DAY0 = datetime(2025, 3, 3, tzinfo=timezone.utc)
+DAY0 = datetime(2025, 3, 3, tzinfo=UTC)
 DAY9 = DAY0 + timedelta(days=8)
 
 

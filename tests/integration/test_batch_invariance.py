@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import random
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pandas as pd
 import pytest
@@ -36,7 +36,7 @@ def _stream() -> list[dict]:
     bearish = df[df.label == 0]["text"].tolist()
     rng.shuffle(calm)
     rng.shuffle(bearish)
-    t0 = datetime(2024, 5, 6, 13, 0, tzinfo=timezone.utc)
+    t0 = datetime(2024, 5, 6, 13, 0, tzinfo=UTC)
     texts = [(t0 + timedelta(seconds=20 * i), t) for i, t in enumerate(calm[:440] + bearish[:20])]
     end = texts[-1][0]
     texts += [(end + timedelta(seconds=12 * (i + 1)), t) for i, t in enumerate(bearish[20:60])]

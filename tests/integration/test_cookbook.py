@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import psycopg2
@@ -21,9 +21,8 @@ from psycopg2 import sql
 
 from storage import migrate
 from storage.analyst import run_query
-from tests.support.sample_rows import Spike, sample_rows, write_all
 from storage.writer import Writer
-
+from tests.support.sample_rows import Spike, sample_rows, write_all
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 FED_DECISIONS = ("2025-09-17", "2025-10-29", "2025-12-10")  # the dates query 2 uses
@@ -47,13 +46,13 @@ def test_cookbook_has_at_least_eight_queries():
 def filled(stack):
     name = f"t_cook_{uuid.uuid4().hex[:8]}"
     migrate.upgrade(stack.dsn, schema=name)
-    now = datetime.now(timezone.utc).replace(second=0, microsecond=0)
+    now = datetime.now(UTC).replace(second=0, microsecond=0)
     try:
         with Writer(stack.dsn, name) as w:
             write_all(w, sample_rows(now - timedelta(days=35), now, per_hour=12, seed=7, per_ticker=True,
                                      spikes=(Spike("NFLX", now - timedelta(hours=5), minutes=10, articles=40),)))
             for i, d in enumerate(FED_DECISIONS):
-                day = datetime.fromisoformat(d).replace(tzinfo=timezone.utc)
+                day = datetime.fromisoformat(d).replace(tzinfo=UTC)
                 write_all(w, sample_rows(day - timedelta(days=7), day + timedelta(days=8), per_hour=6, seed=100 + i,
                                          topic_bias={"Fed, Central Banks": -0.2}))
         from alerts.service import AlertService

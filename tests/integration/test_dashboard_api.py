@@ -7,23 +7,20 @@ import json
 import queue
 import threading
 import time
-from datetime import timedelta
+from datetime import UTC, timedelta
 from pathlib import Path
 
 import httpx
 import psycopg2
 import pytest
-from hypothesis import HealthCheck, given
-from hypothesis import settings as hyp_settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, given, settings as hyp_settings, strategies as st
 
 from storage import migrate
 from storage.db import fetch_all
-from stream.dashboard.server import check_read_only, create_app
 from stream.base.errors import UserError
 from stream.dashboard.serve import ServerThread, free_port
+from stream.dashboard.server import check_read_only, create_app
 from tests.integration.dashboard_support import SPIKE_1, SPIKE_2, SPLIT, START, iso, seed_schema
-
 
 DAY = {"since": iso(START), "until": iso(START + timedelta(hours=4))}
 SECRET = "s3cr3t-Hook-Pass"
@@ -350,14 +347,14 @@ def test_any_query_string_gets_data_or_a_clear_400(client, path, query):
 
 def test_movers_are_the_cookbooks_query_1_live(stack, schema):
     """/api/movers over the last 24 hours gives the rows of README cookbook query 1 run now."""
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from storage.analyst import run_query
     from storage.dashboard import ceil_to
-    from tests.support.sample_rows import Spike, sample_rows, write_all
     from storage.writer import Writer
+    from tests.support.sample_rows import Spike, sample_rows, write_all
 
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     with Writer(stack.dsn, schema) as w:
         write_all(w, sample_rows(now - timedelta(days=12), now, per_hour=40, seed=5,
                                  spikes=(Spike("NFLX", now - timedelta(hours=6), minutes=20, articles=30),)))

@@ -5,7 +5,7 @@ Screenshots are saved under the test's temp dir."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from urllib.parse import quote
 
 import pytest
@@ -13,10 +13,9 @@ import pytest
 from storage import migrate
 from storage.writer import ArticleRow, Writer
 from stream.dashboard.browser import console_errors, find_browser, full_page_screenshot, open_browser, wait_for
-from stream.dashboard.server import create_app
 from stream.dashboard.serve import ServerThread
+from stream.dashboard.server import create_app
 from tests.integration.dashboard_support import SPIKE_1, SPIKE_2, START, iso, seed_schema
-
 
 _, _, WHY = find_browser()
 
@@ -38,8 +37,9 @@ def browser():
 
 
 def test_overview_live_alert_to_ticker_page_in_chromium(seeded, browser, tmp_path):
-    from tests.support.alert_streams import store_and_observe
     from selenium.webdriver.common.by import By
+
+    from tests.support.alert_streams import store_and_observe
 
     d = browser
     # a hostile headline with linked ticker spans, shortly before the second spike
@@ -184,7 +184,7 @@ def test_overview_shows_feed_health_with_unhealthy_feeds_in_red(pg, browser, tmp
     from storage.db import WRITER_ROLE, connect
     from storage.feeds import Poll, record_poll
 
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     conn = connect(pg.dsn, pg.schema, role=WRITER_ROLE)
     with conn, conn.cursor() as cur:
         record_poll(cur, Poll("sec-edgar-8k", "http://127.0.0.1:9/edgar", "edgar", now, True, items=12,

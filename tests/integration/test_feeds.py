@@ -15,7 +15,7 @@ import json
 import os
 import subprocess
 import sys
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -30,8 +30,16 @@ from stream.dashboard.serve import ServerThread
 from stream.dashboard.server import create_app
 from stream.process import REPO
 from tests.integration.workers import Worker, query, wait_for
-from tests.support.feed_documents import (ATOM_NEWS, BUSINESSWIRE, EDGAR_6K, EDGAR_8K, EDGAR_8K_EXPECTED, FED_PRESS,
-                                          GLOBENEWSWIRE, PRNEWSWIRE)
+from tests.support.feed_documents import (
+    ATOM_NEWS,
+    BUSINESSWIRE,
+    EDGAR_6K,
+    EDGAR_8K,
+    EDGAR_8K_EXPECTED,
+    FED_PRESS,
+    GLOBENEWSWIRE,
+    PRNEWSWIRE,
+)
 from tests.support.feed_server import FeedServer
 
 UA = "finsent-tests feeds-tests@example.org"
@@ -135,9 +143,9 @@ def test_ingest_the_catalogue_into_stored_articles_with_feed_health(settings, fe
     with connect(settings.dsn, settings.schema) as conn, conn.cursor() as cur:
         cur.execute("UPDATE articles SET sentiment = 'negative', p_negative = 0.99 WHERE id = 'sec-0001999999-24-000004'")
         conn.commit()
-        heads = alert_sql.headlines(cur, "topic", "Legal, Regulation", datetime(2024, 8, 1, tzinfo=timezone.utc),
-                                    datetime(2024, 8, 2, tzinfo=timezone.utc), 5)
-    start = int(datetime(2024, 8, 1, 20, tzinfo=timezone.utc).timestamp())
+        heads = alert_sql.headlines(cur, "topic", "Legal, Regulation", datetime(2024, 8, 1, tzinfo=UTC),
+                                    datetime(2024, 8, 2, tzinfo=UTC), 5)
+    start = int(datetime(2024, 8, 1, 20, tzinfo=UTC).timestamp())
     finding = Finding("topic", "Legal, Regulation", start, start + 300,
                       Decision(True, "fired", articles=1, negative=1, share=1.0, baseline=0.1, std=0.3, z=6.0, history=40),
                       score_sum=-0.9)

@@ -9,9 +9,14 @@ from kafka import KafkaProducer
 
 from stream.messages.raw_message import MAX_ID_CHARS, MAX_JSON_DEPTH, MAX_JSON_VALUES, MAX_TICKERS, MAX_TITLE_CHARS
 from tests.integration.workers import (
-    Worker, all_bucket_sum, article_count, query, read_deadletters, simple_messages, wait_for,
+    Worker,
+    all_bucket_sum,
+    article_count,
+    query,
+    read_deadletters,
+    simple_messages,
+    wait_for,
 )
-
 
 T = "2024-03-04T15:00:00Z"
 

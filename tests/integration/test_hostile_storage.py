@@ -8,11 +8,10 @@ import math
 import os
 import uuid
 from dataclasses import replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from storage import migrate
 from storage.db import fetch_all
@@ -20,7 +19,6 @@ from storage.writer import ArticleRow, Writer
 from stream.core.pipeline import article_row, write_isolating
 from stream.messages.raw_message import InvalidRecord, parse_record
 from tests.unit.stream.test_raw_message_hostile import ANY_TEXT, JSONISH, NOW, TITLES
-
 
 
 class Pred:
@@ -67,7 +65,7 @@ def test_every_accepted_record_is_stored_and_read_back(db, title, summary, sourc
 
 
 def _rows(n: int) -> list[ArticleRow]:
-    t = datetime(2024, 3, 4, 14, 0, tzinfo=timezone.utc)
+    t = datetime(2024, 3, 4, 14, 0, tzinfo=UTC)
     return [ArticleRow(id=f"h{i}", published_at=t, source="s", url=None, title=f"Acme {i}", tickers=["ACME"],
                        topic="Earnings", topic_score=0.9, sentiment="negative", p_negative=0.8, p_neutral=0.15,
                        p_positive=0.05, sentiment_score=-0.75, model_version="v", extra={}) for i in range(n)]

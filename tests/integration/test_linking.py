@@ -4,6 +4,7 @@ test) replayed into Kafka, linked by the real worker, stored in PostgreSQL with 
 from __future__ import annotations
 
 import json
+from datetime import UTC
 
 from tests.integration.workers import Worker, finsent, query, wait_for, write_jsonl
 
@@ -75,14 +76,14 @@ def test_watchlist_and_in_process_replay(stack, settings, tmp_path):
     scopes = {r[0] for r in query(settings, "SELECT DISTINCT scope FROM sentiment_minute WHERE scope_kind = 'ticker'")}
     assert scopes == {"BA", "KO"}
     # the desk widens its watchlist: rescore --relink links again and moves the ticker buckets
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from storage import maintenance
     from storage.rescore import rescore
     from stream.linking import Linker
     from tests.support.fakes import HashEngine
 
-    st = rescore(settings.dsn, settings.schema, HashEngine(), datetime(2024, 3, 4, tzinfo=timezone.utc),
+    st = rescore(settings.dsn, settings.schema, HashEngine(), datetime(2024, 3, 4, tzinfo=UTC),
                  only_stale=False, relink=Linker())
     assert st["updated"] == len(LABELLED) and st["changed_tickers"] == 9
     stored = dict(query(settings, "SELECT id, tickers FROM articles"))

@@ -11,7 +11,15 @@ import pytest
 from kafka import KafkaConsumer, KafkaProducer
 
 from tests.integration.workers import (
-    Worker, all_bucket_sum, article_count, finsent, query, read_deadletters, simple_messages, wait_for, write_jsonl,
+    Worker,
+    all_bucket_sum,
+    article_count,
+    finsent,
+    query,
+    read_deadletters,
+    simple_messages,
+    wait_for,
+    write_jsonl,
 )
 
 MALFORMED = {

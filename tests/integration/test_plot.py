@@ -5,18 +5,17 @@ from __future__ import annotations
 import struct
 import subprocess
 import sys
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import psycopg2
 import pytest
 
-from storage.writer import ArticleRow, Writer
 from storage import trends
+from storage.writer import ArticleRow, Writer
 from stream import chart, plot
 from tests.conftest import REPO
 
-
-T0 = datetime(2024, 5, 1, 13, 0, tzinfo=timezone.utc)
+T0 = datetime(2024, 5, 1, 13, 0, tzinfo=UTC)
 
 
 def _rows(n: int = 60) -> list[ArticleRow]:

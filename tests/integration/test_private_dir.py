@@ -20,7 +20,6 @@ from deploy import localstack
 from stream.base.config import load_settings
 from stream.process import REPO
 
-
 PORT = "27543"  # this test's own PostgreSQL port
 
 

@@ -12,7 +12,15 @@ import time
 import pytest
 
 from deploy import localstack
-from tests.integration.workers import Worker, all_bucket_sum, article_count, finsent, simple_messages, wait_for, write_jsonl
+from tests.integration.workers import (
+    Worker,
+    all_bucket_sum,
+    article_count,
+    finsent,
+    simple_messages,
+    wait_for,
+    write_jsonl,
+)
 
 pytestmark = pytest.mark.slow
 

@@ -9,11 +9,9 @@ import subprocess
 import sys
 import time
 
-
-from tests.support.alert_streams import Receiver, free_port, store_and_observe
 from tests.integration.test_alerts_delivery import REPO, _env, alert_rows, spiked_day
 from tests.integration.workers import query
-
+from tests.support.alert_streams import Receiver, free_port, store_and_observe
 
 PASSWORD = "Pw-Secret-9x7q"
 TOKEN = "Tok-Secret-3k1z"

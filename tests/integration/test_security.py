@@ -13,7 +13,6 @@ from storage.analyst import run_query
 from storage.db import ANALYST_ROLE, connect
 from tests.integration.workers import finsent, query
 
-
 PWNED = f"/tmp/finsent-pwned-{uuid.uuid4().hex[:8]}"
 
 ESCAPES = {

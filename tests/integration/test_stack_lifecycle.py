@@ -57,7 +57,7 @@ def test_up_status_down_up_keeps_data_and_leaves_no_process(private_env):
     assert st["kafka"] == "127.0.0.1:29092" and st["kafka_ok"] and st["postgres_ok"]
     assert st["database_url"].startswith("postgresql://") and ":***@127.0.0.1:25432/" in st["database_url"]
     human = finsent(env, "status").stdout
-    assert "Apache Kafka 4.1.1 (KRaft" in human and "PostgreSQL 15" in human or "PostgreSQL 1" in human
+    assert ("Apache Kafka 4.1.1 (KRaft" in human and "PostgreSQL 15" in human) or "PostgreSQL 1" in human
     pids = [st["kafka_pid"], st["postgres_pid"]]
     assert all(pids)
 

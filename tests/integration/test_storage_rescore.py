@@ -7,14 +7,13 @@ from datetime import timedelta
 
 import pytest
 
-from storage.db import fetch_all
 from storage import maintenance
+from storage.db import fetch_all
 from storage.rescore import rescore
-from tests.support.fakes import HashEngine
-from tests.support.sample_rows import sample_rows, utc, write_all
 from storage.writer import Writer
 from stream.base.errors import UserError
-
+from tests.support.fakes import HashEngine
+from tests.support.sample_rows import sample_rows, utc, write_all
 
 
 def rows_of(dsn, schema, query, args=None):

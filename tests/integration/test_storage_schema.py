@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import psycopg2
 import pytest
 from psycopg2 import sql
 
 from storage import maintenance, migrate
-from tests.support.sample_rows import Spike, sample_rows, utc, write_all
 from storage.writer import Writer
 from stream.base.errors import UserError
-
+from tests.support.sample_rows import Spike, sample_rows, utc, write_all
 
 
 def admin(stack, schema):
@@ -74,7 +73,7 @@ def test_migrations_from_empty_then_rerun_is_a_noop(stack, fresh_schema):
         st = migrate.status(stack.dsn, fresh_schema)
         assert st["pending"] == [] and st["version"] == v
         # partitions of the current month and two ahead exist
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         assert any(p["lower"] <= now < p["upper"] for p in st["partitions"])
         assert len([p for p in st["partitions"] if p["upper"] > now]) >= 3
     finally:
@@ -198,7 +197,7 @@ def test_writer_role_can_write_but_not_alter(stack, schema):
 
 # ---------------------------------------------------------------- views
 def test_views_totals_equal_the_minute_table(stack, schema):
-    end = datetime.now(timezone.utc).replace(second=0, microsecond=0)
+    end = datetime.now(UTC).replace(second=0, microsecond=0)
     with Writer(stack.dsn, schema) as w:
         n = write_all(w, sample_rows(end - timedelta(days=3), end, per_hour=40, seed=3,
                                      spikes=(Spike("NFLX", end - timedelta(hours=2)),)))

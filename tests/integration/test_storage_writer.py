@@ -17,11 +17,10 @@ from pathlib import Path
 
 import pytest
 
-from storage.db import fetch_all
 from storage import maintenance, migrate
-from tests.support.sample_rows import sample_rows, utc
+from storage.db import fetch_all
 from storage.writer import Writer, WriterUnavailable
-
+from tests.support.sample_rows import sample_rows, utc
 
 
 def q(dsn, schema, query, args=None):

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections import Counter, defaultdict
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -22,7 +22,7 @@ from storage.rescore import rescore
 from storage.writer import ArticleRow, Writer
 from tests.support.tiny_model import make_tiny_checkpoint
 
-T0 = datetime(2025, 3, 13, 15, 0, tzinfo=timezone.utc)
+T0 = datetime(2025, 3, 13, 15, 0, tzinfo=UTC)
 
 
 def entry(sentiment: str, score: float, source: str = "entity") -> dict:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import random
 from collections import Counter, defaultdict
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -30,7 +30,7 @@ BAD = ("cuts its forecast", "warns on margins", "recalls products", "faces a pro
 GOOD = ("gains shoppers", "raises guidance", "beats estimates", "wins customers", "rallies", "expands stores",
         "lifts its dividend", "posts record sales", "hires staff", "adds stores")
 WHEN = ("in March", "in April", "this spring", "after the holidays", "on Tuesday", "this quarter")
-T0 = datetime(2025, 3, 13, 14, 0, tzinfo=timezone.utc)
+T0 = datetime(2025, 3, 13, 14, 0, tzinfo=UTC)
 ENV = {"FINSENT_CPU_PATH": "onnx", "FINSENT_ALERTS_WARMUP_WINDOWS": "3", "FINSENT_ALERTS_SCALES": "5m",
        "FINSENT_ALERTS_STORY_THRESHOLD": "0.95"}  # templated headlines: not near-duplicates of one story
 

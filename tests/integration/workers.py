@@ -7,7 +7,7 @@ import subprocess
 import sys
 import time
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from kafka import KafkaConsumer
@@ -76,7 +76,7 @@ def write_jsonl(path: Path, messages) -> Path:
 
 def simple_messages(n: int, start_minute: int = 0, prefix: str = "m"):
     """n valid news.raw messages, one a second, a few tickers, deterministic."""
-    t0 = datetime(2024, 3, 4, 14, 0, tzinfo=timezone.utc) + timedelta(minutes=start_minute)
+    t0 = datetime(2024, 3, 4, 14, 0, tzinfo=UTC) + timedelta(minutes=start_minute)
     tickers = ["ACME", "GLOBX", "INITECH", "UMBRL", "HOOLI"]
     words = ["beats estimates", "misses forecasts", "announces buyback", "faces lawsuit", "holds steady"]
     for i in range(n):

@@ -12,9 +12,9 @@ import hashlib
 import json
 import threading
 import time
+from collections.abc import Iterable
 from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Iterable
 
 from alerts.service import AlertService
 from storage.writer import ArticleRow, Writer
@@ -70,7 +70,7 @@ class Receiver:
     def url(self) -> str:
         return f"json://127.0.0.1:{self.port}"
 
-    def start(self) -> "Receiver":
+    def start(self) -> Receiver:
         outer = self
 
         class Handler(BaseHTTPRequestHandler):

@@ -16,10 +16,10 @@ import ipaddress
 import socket
 import threading
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Iterator
 
 
 @dataclass
@@ -57,7 +57,7 @@ class FeedServer:
         self._lock = threading.Lock()
         self._httpd: _Server | None = None
 
-    def __enter__(self) -> "FeedServer":
+    def __enter__(self) -> FeedServer:
         server = self
 
         class Handler(BaseHTTPRequestHandler):

@@ -13,9 +13,9 @@ from __future__ import annotations
 import hashlib
 import math
 import random
+from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
-from typing import Iterator
+from datetime import UTC, datetime, timedelta
 
 from storage.writer import ArticleRow
 from stream.base.labels import TOPICS
@@ -130,7 +130,7 @@ def sample_rows(
 
 
 def utc(*args) -> datetime:
-    return datetime(*args, tzinfo=timezone.utc)
+    return datetime(*args, tzinfo=UTC)
 
 
 def write_all(writer, rows, batch_size: int = 500) -> int:

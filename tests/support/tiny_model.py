@@ -12,8 +12,8 @@ from safetensors.torch import save_file
 from transformers import BertModel
 
 from model.checkpoint import CheckpointConfig, load_tokenizer, save_checkpoint
-from stream.base.labels import SENTIMENTS, TOPICS
 from model.network import FinsentModel, encoder_config, encoder_dict
+from stream.base.labels import SENTIMENTS, TOPICS
 
 TINY_ENCODER = {
     "vocab_size": 30522,

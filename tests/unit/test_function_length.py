@@ -4,7 +4,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
-from longest_functions import functions  # noqa: E402
+from longest_functions import functions
 
 LIMIT = 80
 

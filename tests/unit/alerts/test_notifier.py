@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from alerts.cli import format_table
-from stream.base.timeparse import parse_time_arg as parse_since
 from alerts.detector import Decision, DetectorConfig, Finding
 from alerts.notifier import Target, alert_tags, backoff_s, load_targets
-from stream.base.labels import slug
 from alerts.service import Alert, Headline, alert_key, render
 from stream.base.config import Settings
 from stream.base.errors import UserError
+from stream.base.labels import slug
+from stream.base.timeparse import parse_time_arg as parse_since
 
-WS = int(datetime(2025, 3, 13, 17, 5, tzinfo=timezone.utc).timestamp())
+WS = int(datetime(2025, 3, 13, 17, 5, tzinfo=UTC).timestamp())
 
 
 def target(*tags: str) -> Target:
@@ -74,7 +74,7 @@ def finding() -> Finding:
 
 
 def test_message_has_title_numbers_and_top_three_headlines_with_links():
-    heads = [Headline(f"id{i}", f"Headline {i}", f"https://n.example/{i}", 0.9, datetime.now(timezone.utc)) for i in range(5)]
+    heads = [Headline(f"id{i}", f"Headline {i}", f"https://n.example/{i}", 0.9, datetime.now(UTC)) for i in range(5)]
     title, body = render(finding(), heads, DetectorConfig(), replayed=False)
     assert title == "Negative news spike: NRVX"
     assert "9 negative of 11 unique stories (82%)" in body and "Time scale 5m" in body
@@ -89,7 +89,7 @@ def test_message_has_title_numbers_and_top_three_headlines_with_links():
 
 
 def test_a_ticker_alerts_message_gives_each_headlines_sentiment_toward_the_ticker():
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     heads = [Headline("a", "Walmart cuts forecast, Target gains", None, 0.8, now, sentiment="negative",
                       sentiment_score=-0.81, headline_sentiment="neutral", headline_score=0.04),
              Headline("b", "Walmart slumps", None, 0.9, now, sentiment="negative", sentiment_score=-0.9,
@@ -116,7 +116,7 @@ def test_message_and_explanation_say_the_scale_unique_stories_and_top_stories():
     hour = parse_scale("1h", AlertSettings())
     f = Finding("ticker", "NRVX", WS, WS + 3600, finding().decision, score_sum=-7.7, scale="1h",
                 articles=15, negative_articles=13)
-    heads = [Headline(f"id{i}", f"Story {i}", None, 0.9, datetime.now(timezone.utc), f"s{i}") for i in range(4)]
+    heads = [Headline(f"id{i}", f"Story {i}", None, 0.9, datetime.now(UTC), f"s{i}") for i in range(4)]
     title, body = render(f, heads, hour, replayed=False)
     assert title == "Negative news spike: NRVX [1h]"
     assert "Time scale 1h (60 minutes)" in body and "13 negative of 15 articles counting copies" in body
@@ -129,17 +129,17 @@ def test_message_and_explanation_say_the_scale_unique_stories_and_top_stories():
 
 
 def test_parse_since():
-    now = datetime(2025, 3, 13, 12, 0, tzinfo=timezone.utc)
+    now = datetime(2025, 3, 13, 12, 0, tzinfo=UTC)
     assert parse_since("2h", now) == now - timedelta(hours=2)
     assert parse_since("30m", now) == now - timedelta(minutes=30)
-    assert parse_since("2025-03-12", now) == datetime(2025, 3, 12, tzinfo=timezone.utc)
-    assert parse_since("2025-03-12T10:00:00+01:00", now) == datetime(2025, 3, 12, 9, tzinfo=timezone.utc)
+    assert parse_since("2025-03-12", now) == datetime(2025, 3, 12, tzinfo=UTC)
+    assert parse_since("2025-03-12T10:00:00+01:00", now) == datetime(2025, 3, 12, 9, tzinfo=UTC)
     with pytest.raises(UserError):
         parse_since("yesterday", now)
 
 
 def test_format_table():
-    ws = datetime.fromtimestamp(WS, timezone.utc)
+    ws = datetime.fromtimestamp(WS, UTC)
     a = Alert(
         id=7, scope_kind="ticker", scope="NRVX", window_start=ws, window_end=ws + timedelta(minutes=5),
         rule="negative_spike", articles=11, negative=9, negative_share=9 / 11, mean_score=-0.7, baseline=0.3,
@@ -160,8 +160,8 @@ def test_a_flag_of_the_source_shows_in_the_alert():
 
     f = finding()
     heads = [Headline("sec-1", "Zorblax Widgets files an 8-K on bankruptcy or receivership", None, 0.9,
-                      datetime.now(timezone.utc), "sec-1", [], flags=["bankruptcy"]),
-             Headline("x", "Other news", None, 0.8, datetime.now(timezone.utc), "x", [])]
+                      datetime.now(UTC), "sec-1", [], flags=["bankruptcy"]),
+             Headline("x", "Other news", None, 0.8, datetime.now(UTC), "x", [])]
     _, body = render(f, heads, DetectorConfig(), replayed=False)
     assert "1. [BANKRUPTCY] Zorblax Widgets files" in body
     assert "flagged by its source: bankruptcy" in body and "2. Other news" in body

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from alerts.detector import DetectorConfig
 from alerts.realstream import ScoredItem, replay_scored
@@ -13,7 +13,7 @@ ENTRY = {"p_neutral": 0.05, "source": "entity"}
 
 
 def _scored(toward: dict | None) -> ScoredItem:
-    item = NewsItem("a1", datetime(2015, 10, 14, 15, tzinfo=timezone.utc), "Walmart cuts forecast, Target gains",
+    item = NewsItem("a1", datetime(2015, 10, 14, 15, tzinfo=UTC), "Walmart cuts forecast, Target gains",
                     tickers=("WMT", "TGT"))
     return ScoredItem(item, "negative", 0.9, -0.85, "Company", toward)
 

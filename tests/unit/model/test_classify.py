@@ -6,9 +6,9 @@ import json
 import pytest
 
 from model.classify import Line, classify_lines, parse_line
-from model.prediction import EntitySentiment
 from model.cli import main as model_cli
 from model.engine import Prediction, load_engine
+from model.prediction import EntitySentiment
 from tests.support.tiny_model import make_tiny_checkpoint
 
 

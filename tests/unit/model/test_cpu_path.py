@@ -8,8 +8,8 @@ import model.cpu as cpu_mod
 import model.engine as engine_mod
 from model.cpu import cpu_features, prepare_cpu_model, select_cpu_path
 from model.engine import load_engine
-from tests.support.tiny_model import make_tiny_checkpoint, make_tiny_model
 from stream.base.errors import UserError
+from tests.support.tiny_model import make_tiny_checkpoint, make_tiny_model
 
 SAPPHIRE_RAPIDS = {"sse4_2", "avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16", "amx_int8"}
 ZEN4 = {"sse4_2", "avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16"}

@@ -10,18 +10,10 @@ import torch
 import model.engine as engine_mod
 import model.torch_engine as torch_engine_mod
 from model.checkpoint import load_checkpoint, read_config
+from model.engine import SENTIMENTS, TOPICS, Prediction, build_text, load_engine, select_device, select_dtype
 from model.paths import SHIPPED_CHECKPOINT
-from model.engine import (
-    SENTIMENTS,
-    TOPICS,
-    Prediction,
-    build_text,
-    load_engine,
-    select_device,
-    select_dtype,
-)
-from tests.support.tiny_model import make_tiny_checkpoint
 from stream.base.errors import UserError
+from tests.support.tiny_model import make_tiny_checkpoint
 
 TEXTS = [
     "Apple shares jump after earnings beat",

@@ -5,12 +5,7 @@ import re
 
 import pytest
 
-from model.labels import (
-    default_label_map,
-    labels_for,
-    map_labels,
-    resolve_label_map,
-)
+from model.labels import default_label_map, labels_for, map_labels, resolve_label_map
 from stream.base.errors import UserError
 from stream.base.labels import SENTIMENTS, TOPICS
 from tests.conftest import SHARED_DATA

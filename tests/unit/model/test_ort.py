@@ -5,14 +5,12 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from model import ort
 from model.engine import load_engine
-from model.paths import SHIPPED_CHECKPOINT
 from stream.base.errors import UserError
 from tests.conftest import REPO, SHARED_DATA
 from tests.support.tiny_model import make_tiny_checkpoint

@@ -111,8 +111,8 @@ def test_mpnet_encoder_checkpoint_round_trip(tmp_path):
 
     from model.checkpoint import CheckpointConfig, load_tokenizer, read_config, save_checkpoint
     from model.engine import load_engine
-    from stream.base.labels import SENTIMENTS, TOPICS
     from model.network import FinsentModel, encoder_config, encoder_dict
+    from stream.base.labels import SENTIMENTS, TOPICS
     from tests.support.tiny_model import base_tokenizer_dir
 
     tiny = {"model_type": "mpnet", "vocab_size": 30522, "hidden_size": 32, "num_hidden_layers": 2,

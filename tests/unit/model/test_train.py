@@ -11,11 +11,11 @@ from safetensors.torch import load_file
 from model.cli import main as model_cli
 from model.data import load_splits, normalise, stratified_split, write_val_csvs
 from model.engine import load_engine
+from model.train import BestEpoch, TrainConfig, train
 from stream.base.labels import TOPICS
 from tests.support.interrupt import patch_calls
 from tests.support.tiny_data import make_tiny_data
 from tests.support.tiny_model import make_tiny_base
-from model.train import BestEpoch, TrainConfig, train
 
 
 def test_stratified_split_is_seeded_and_per_class():

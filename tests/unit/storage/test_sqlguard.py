@@ -2,8 +2,7 @@
 quoting the way PostgreSQL does, and refuses what it cannot close."""
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 
 from storage.sqlguard import SqlShapeError, count_statements, single_statement
 

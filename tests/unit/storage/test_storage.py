@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import logging
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import psycopg2
 import pytest
@@ -13,16 +13,14 @@ import pytest
 from storage import buckets, migrate
 from storage.cli import _cell, format_table
 from storage.db import check_schema, is_connection_error, is_transient, redact, scrub
-from stream.base.timeparse import parse_age
-from stream.base.timeparse import parse_time_arg as parse_time
 from storage.writer import ArticleRow, Writer, WriterUnavailable, _clean
 from stream.base.errors import UserError
+from stream.base.timeparse import parse_age, parse_time_arg as parse_time
 from tests.conftest import REPO
 
 
-
 def row(**kw) -> ArticleRow:
-    base = dict(id="a1", published_at=datetime(2024, 5, 1, 12, 30, tzinfo=timezone.utc), source="s", url=None,
+    base = dict(id="a1", published_at=datetime(2024, 5, 1, 12, 30, tzinfo=UTC), source="s", url=None,
                 title="AAPL beats", tickers=["AAPL"], topic="Earnings", topic_score=0.9, sentiment="positive",
                 p_negative=0.1, p_neutral=0.1, p_positive=0.8, sentiment_score=0.7, model_version="v1", extra={})
     base.update(kw)
@@ -98,9 +96,9 @@ def test_parse_age_and_time():
     assert parse_age("1y") == timedelta(days=365)
     with pytest.raises(UserError):
         parse_age("soon")
-    now = datetime(2024, 6, 1, tzinfo=timezone.utc)
-    assert parse_time("2024-05-01", now) == datetime(2024, 5, 1, tzinfo=timezone.utc)
-    assert parse_time("2024-05-01T10:00:00Z", now) == datetime(2024, 5, 1, 10, tzinfo=timezone.utc)
+    now = datetime(2024, 6, 1, tzinfo=UTC)
+    assert parse_time("2024-05-01", now) == datetime(2024, 5, 1, tzinfo=UTC)
+    assert parse_time("2024-05-01T10:00:00Z", now) == datetime(2024, 5, 1, 10, tzinfo=UTC)
     assert parse_time("7d", now) == now - timedelta(days=7)
     with pytest.raises(UserError):
         parse_time("yesterday-ish", now)

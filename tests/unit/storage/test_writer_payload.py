@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from hypothesis import given, strategies as st
@@ -12,7 +12,7 @@ from storage.writer import COLUMNS, PREPARE_SQL, WRITE_SQL, ArticleRow, _clean, 
 
 
 def row(**kw) -> ArticleRow:
-    base = dict(id="a1", published_at=datetime(2024, 5, 1, 10, tzinfo=timezone.utc), source="s", url=None,
+    base = dict(id="a1", published_at=datetime(2024, 5, 1, 10, tzinfo=UTC), source="s", url=None,
                 title="Acme beats", tickers=["ACME", "ACME", ""], topic="Earnings", topic_score=0.9,
                 sentiment="positive", p_negative=0.1, p_neutral=0.2, p_positive=0.7, sentiment_score=0.6,
                 model_version="v", extra={"summary": "x", 3: "int key"}, ticker_links=[{"ticker": "ACME"}])
@@ -26,7 +26,7 @@ def test_payload_carries_every_column_and_the_json_columns_as_text():
     assert obj["tickers"] == ["ACME"] and obj["story_id"] == "a1" and obj["story_first"] is True
     assert json.loads(obj["extra"]) == {"summary": "x", "3": "int key"}  # made by json, as before
     assert json.loads(obj["ticker_links"]) == [{"ticker": "ACME"}]
-    assert datetime.fromisoformat(obj["published_at"]) == datetime(2024, 5, 1, 10, tzinfo=timezone.utc)
+    assert datetime.fromisoformat(obj["published_at"]) == datetime(2024, 5, 1, 10, tzinfo=UTC)
 
 
 def test_non_finite_probabilities_travel_as_what_float8_reads_and_nul_is_refused_client_side():

@@ -4,13 +4,13 @@ linker has the message's reference version takes them as they are, any other lin
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from stream.core.kafka_io import encode_item
 from stream.linking import Linker
 from stream.messages.raw_message import parse_message, parse_record
 
-NOW = datetime(2024, 3, 5, tzinfo=timezone.utc)
+NOW = datetime(2024, 3, 5, tzinfo=UTC)
 MSG = {"id": "x1", "published_at": "2024-03-04T14:00:00Z", "title": "Acme Rockets and $KO rally; Initrode flat",
        "tickers": ["zzz"]}
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import html
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import feedparser
 import pytest
@@ -21,7 +21,7 @@ from stream.sources.rss import entry_time
 from tests.conftest import REPO
 from tests.support.feed_documents import EDGAR_6K, EDGAR_8K, EDGAR_8K_EXPECTED
 
-NOW = datetime(2024, 8, 2, tzinfo=timezone.utc)
+NOW = datetime(2024, 8, 2, tzinfo=UTC)
 L = default_linker()
 
 
@@ -166,7 +166,7 @@ def test_filing_messages_link_by_cik_with_the_item_topic():
     link = apple.ticker_links[0]
     assert link["rule"] == "cik" and link["ticker"] == "AAPL"
     assert apple.model_text[link["start"]:link["end"]] == link["text"] == "Apple"  # spans the company's name
-    assert apple.published_at == datetime(2024, 8, 1, 20, 30, 37, tzinfo=timezone.utc)  # acceptance time, UTC
+    assert apple.published_at == datetime(2024, 8, 1, 20, 30, 37, tzinfo=UTC)  # acceptance time, UTC
     assert apple.url.endswith("0000320193-24-000081-index.htm")
     raw = apple.extra["filing"]
     assert raw["form"] == "8-K" and raw["accession"] == "0000320193-24-000081" and raw["filed"] == "2024-08-01"

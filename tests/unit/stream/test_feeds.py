@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import random
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from itertools import pairwise
 
 import pytest
@@ -19,8 +19,8 @@ from prometheus_client import CollectorRegistry
 
 from stream.core.ingest import Checkpoint, Record
 from stream.linking import default_linker
-from stream.metrics import FeedMetrics
 from stream.messages.raw_message import InvalidRecord, parse_message
+from stream.metrics import FeedMetrics
 from stream.sources.feeds import Feed, FeedSource, Outcome, Poller, catalogue_feeds, is_edgar_url, url_feeds
 from stream.sources.fetch import FetchError, fetch
 from stream.sources.polite import HostLimiter
@@ -324,7 +324,7 @@ def test_feed_metrics_per_feed():
     reg = CollectorRegistry()
     m = FeedMetrics(reg)
     feed = Feed("fed", "http://127.0.0.1/x", "rss", 60)
-    at = datetime(2024, 8, 1, 20, tzinfo=timezone.utc)
+    at = datetime(2024, 8, 1, 20, tzinfo=UTC)
     m.record(Outcome(feed, at, True, items=3))
     m.record(Outcome(feed, at, False, reason="timeout", error="slow", failures=3, healthy=False))
     value = reg.get_sample_value

@@ -6,7 +6,7 @@ import json
 import re
 import time
 from collections import Counter
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -76,7 +76,7 @@ def test_a_realistic_day_mix():
 
 def test_intraday_volume_profile():
     msgs = list(generate_stream(seed=0))
-    per_hour = Counter(ts(m).astimezone(timezone.utc).hour for m in msgs)
+    per_hour = Counter(ts(m).astimezone(UTC).hour for m in msgs)
     # 09:30-10:30 New York (13:30-14:30 UTC in March) is far busier than 04:00-05:00 (08:00 UTC)
     assert per_hour[14] > 4 * per_hour[8]
     assert profile(9.75) > profile(12.5) > profile(2.0)

@@ -6,23 +6,23 @@ from __future__ import annotations
 import io
 import json
 import threading
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 from typing import ClassVar
 
 import pytest
 
-from stream.core import ingest
 from stream.base.errors import UserError
+from stream.core import ingest
 from stream.core.ingest import Checkpoint, Record
 from stream.core.pipeline import BatchResult, RawRecord
-from stream.messages.replay import Pacer
 from stream.messages.raw_message import parse_message
+from stream.messages.replay import Pacer
 from stream.sinks.kafka import KafkaSink
 from stream.sinks.store import StoreSink
 from stream.sources.files import ArchiveSource
 
-T0 = datetime(2024, 3, 4, 14, 0, tzinfo=timezone.utc)
+T0 = datetime(2024, 3, 4, 14, 0, tzinfo=UTC)
 
 
 def item(i: int, minutes: float = 0.0):
@@ -164,7 +164,7 @@ def test_archive_source_gives_items_invalid_rows_with_reasons_and_counts_filtere
             {"id": "x2", "title": "", "published_at": "2024-03-04T14:01:00Z"},
             {"id": "x3", "title": "three", "published_at": "2024-03-05T14:00:00Z"}]
     path.write_text("\n".join(json.dumps(r) for r in rows) + "\nnot json\n")
-    src = ArchiveSource(path, until=datetime(2024, 3, 5, tzinfo=timezone.utc))
+    src = ArchiveSource(path, until=datetime(2024, 3, 5, tzinfo=UTC))
     assert src.total == 4 and src.name == "replay"
     recs = list(src)
     assert [r.item.id for r in recs if r.item] == ["x1"]

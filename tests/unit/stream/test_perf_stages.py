@@ -2,17 +2,16 @@
 
 import json
 import time
+from datetime import UTC, datetime
 from types import SimpleNamespace
-from datetime import datetime, timezone
 
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 from prometheus_client import CollectorRegistry, generate_latest
 
 from model.null import NULL_MODEL_VERSION, NullEngine, fixed_predictions
 from storage.writer import ArticleRow
-from stream.metrics import WorkerMetrics
 from stream.core.pipeline import STAGES, BatchProcessor, RawRecord, scored_message
+from stream.metrics import WorkerMetrics
 from tests.support.fakes import FakeWriter, msg
 
 
@@ -97,7 +96,7 @@ probs = st.floats(min_value=0.0, max_value=1.0, allow_nan=False)
 
 @settings(max_examples=200, deadline=None)
 @given(title=texts, source=st.none() | texts, url=st.none() | texts, tickers=st.lists(texts, max_size=4),
-       p=st.tuples(probs, probs, probs, probs), ts=st.datetimes(timezones=st.just(timezone.utc)))
+       p=st.tuples(probs, probs, probs, probs), ts=st.datetimes(timezones=st.just(UTC)))
 def test_scored_message_decodes_to_what_the_json_encoder_wrote(title, source, url, tickers, p, ts):
     row = ArticleRow(id="x1", published_at=ts, source=source, url=url, title=title, tickers=tickers,
                      topic="Earnings", topic_score=p[0], sentiment="neutral", p_negative=p[1], p_neutral=p[2],
@@ -106,7 +105,7 @@ def test_scored_message_decodes_to_what_the_json_encoder_wrote(title, source, ur
 
 
 def test_scored_message_keeps_non_ascii_as_utf8():
-    row = ArticleRow(id="é", published_at=datetime(2024, 5, 1, tzinfo=timezone.utc), source=None, url=None,
+    row = ArticleRow(id="é", published_at=datetime(2024, 5, 1, tzinfo=UTC), source=None, url=None,
                      title="Société Générale ↑", tickers=["GLE.PA"], topic="Markets", topic_score=0.5,
                      sentiment="positive", p_negative=0.1, p_neutral=0.2, p_positive=0.7, sentiment_score=0.6,
                      model_version="v")

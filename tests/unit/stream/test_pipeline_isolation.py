@@ -7,8 +7,7 @@ import json
 
 import psycopg2
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 
 from stream.core.pipeline import BatchProcessor, RawRecord, write_isolating
 from tests.support.fakes import FakeEngine, Written

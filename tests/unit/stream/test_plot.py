@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import re
 import struct
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pandas as pd
 import pytest
@@ -14,7 +14,7 @@ from storage.trends import auto_bucket
 from stream import chart, plot
 from stream.base.errors import UserError
 
-T0 = datetime(2024, 5, 1, 9, 30, tzinfo=timezone.utc)
+T0 = datetime(2024, 5, 1, 9, 30, tzinfo=UTC)
 EXPECTED_PX = (int(chart.FIGSIZE[0] * chart.DPI), int(chart.FIGSIZE[1] * chart.DPI))
 
 
@@ -102,7 +102,7 @@ def test_auto_bucket_widths():
 
 def test_format_range_and_default_output(tmp_path):
     assert chart.format_range(T0, T0 + timedelta(hours=6, minutes=30)) == "2024-05-01 09:30 – 16:00 UTC"
-    day = datetime(2024, 5, 1, tzinfo=timezone.utc)
+    day = datetime(2024, 5, 1, tzinfo=UTC)
     assert chart.format_range(day, day + timedelta(days=1)) == "2024-05-01 00:00 – 24:00 UTC"
     assert chart.format_range(day, day + timedelta(days=3)) == "2024-05-01 00:00 – 2024-05-04 00:00 UTC"
 

@@ -4,7 +4,7 @@ with jitter and backoff, the per-host rate limit."""
 from __future__ import annotations
 
 import random
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from itertools import pairwise
 
@@ -13,7 +13,7 @@ from hypothesis import given, strategies as st
 
 from stream.sources.polite import MAX_RETRY_AFTER_S, HostLimiter, Schedule, host_of, parse_retry_after
 
-NOW = datetime(2024, 8, 1, 20, 0, tzinfo=timezone.utc)
+NOW = datetime(2024, 8, 1, 20, 0, tzinfo=UTC)
 
 
 @pytest.mark.parametrize("value, seconds", [

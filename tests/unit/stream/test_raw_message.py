@@ -1,16 +1,22 @@
 """news.raw parsing and validation: every malformed case has a reason."""
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from stream.messages.raw_message import (
-    MAX_RECORD_BYTES, InvalidRecord, TickerExtractor, merge_tickers, model_text, normalize_text,
-    parse_record, stable_id,
+    MAX_RECORD_BYTES,
+    InvalidRecord,
+    TickerExtractor,
+    merge_tickers,
+    model_text,
+    normalize_text,
+    parse_record,
+    stable_id,
 )
 
-NOW = datetime(2026, 11, 22, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 
 
 def rec(**kw):
@@ -29,7 +35,7 @@ def test_valid_record_roundtrip_keeps_extra_fields():
     item = parse_record(rec(id="a1", summary="Q3 <b>strong</b>", source="wire", url="http://x/1",
                             tickers=["acme"], lang="en", score=3), now=NOW)
     assert item.id == "a1"
-    assert item.published_at == datetime(2026, 11, 22, 10, tzinfo=timezone.utc)
+    assert item.published_at == datetime(2026, 11, 22, 10, tzinfo=UTC)
     assert item.tickers == ("ACME",)
     assert item.extra == {"lang": "en", "score": 3}
     assert item.model_text == "Acme beats estimates. Q3 strong"
@@ -63,7 +69,7 @@ def test_invalid_records_have_reasons(raw, expected):
 
 def test_timestamps_are_normalised_to_utc():
     item = parse_record(rec(published_at="2026-11-22T12:30:00+02:00"), now=NOW)
-    assert item.published_at == datetime(2026, 11, 22, 10, 30, tzinfo=timezone.utc)
+    assert item.published_at == datetime(2026, 11, 22, 10, 30, tzinfo=UTC)
     naive = parse_record(rec(published_at="2026-11-22 09:00:00"), now=NOW)
     assert naive.published_at.tzinfo is not None and naive.published_at.hour == 9
     inside = parse_record(rec(published_at=(NOW + timedelta(hours=23)).isoformat()), now=NOW)

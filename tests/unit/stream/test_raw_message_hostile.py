@@ -4,19 +4,25 @@ and whatever is accepted can be encoded as UTF-8 and JSON (jsonb: no NaN, no NUL
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from stream.core.pipeline import scored_message
 from stream.messages.raw_message import (
-    MAX_ID_CHARS, MAX_INT_DIGITS, MAX_JSON_DEPTH, MAX_JSON_VALUES, MAX_TICKERS, InvalidRecord, NewsItem,
-    parse_message, parse_record,
+    MAX_ID_CHARS,
+    MAX_INT_DIGITS,
+    MAX_JSON_DEPTH,
+    MAX_JSON_VALUES,
+    MAX_TICKERS,
+    InvalidRecord,
+    NewsItem,
+    parse_message,
+    parse_record,
 )
 
-NOW = datetime(2026, 11, 22, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 REASONS = {
     "empty", "oversized", "not_utf8", "not_json", "not_object", "missing_title", "empty_title", "bad_type",
     "missing_published_at", "bad_timestamp", "absurd_timestamp", "too_deep", "too_many_fields", "bad_number",

@@ -5,7 +5,7 @@ the headline; the worker's batch step on a tiny checkpoint with an entity head."
 from __future__ import annotations
 
 import math
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from hypothesis import given, strategies as st
@@ -16,12 +16,19 @@ from model.engine import load_engine
 from model.entities import EntityQuery
 from model.null import NullEngine
 from model.prediction import EntitySentiment
-from stream.core.pipeline import BatchProcessor, RawRecord, article_row, scored_message
-from stream.messages.raw_message import parse_message
 from model.ticker_sentiment import (
-    cashtag_spans, check_entry, checked, entity_queries, per_ticker, predict_per_ticker, sentiment_toward, takes_entities,
+    cashtag_spans,
+    check_entry,
+    checked,
+    entity_queries,
+    per_ticker,
+    predict_per_ticker,
+    sentiment_toward,
+    takes_entities,
     ticker_spans,
 )
+from stream.core.pipeline import BatchProcessor, RawRecord, article_row, scored_message
+from stream.messages.raw_message import parse_message
 from tests.support.tiny_model import make_tiny_checkpoint
 
 AT = "2025-03-13T15:00:00Z"
@@ -106,7 +113,7 @@ def test_sentiment_toward_falls_back_to_the_headline():
 
 def test_the_in_memory_detector_counts_each_ticker_by_its_own_sentiment():
     det = Detector()
-    t = datetime(2025, 3, 13, 15, 0, 30, tzinfo=timezone.utc)
+    t = datetime(2025, 3, 13, 15, 0, 30, tzinfo=UTC)
     entries = {"WMT": {"sentiment": "negative", "sentiment_score": -0.8},
                "TGT": {"sentiment": "positive", "sentiment_score": 0.7}}
     det.add(t, ["WMT", "TGT", "COST"], "Earnings", "positive", 0.3, ticker_sentiment=entries)

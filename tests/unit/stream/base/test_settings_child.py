@@ -11,8 +11,16 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
-from stream.base.config import (SETTINGS_ENV, AlertSettings, ConfigError, Settings, StackSettings, load_settings,
-                                settings_as_dict, settings_env_keys)
+from stream.base.config import (
+    SETTINGS_ENV,
+    AlertSettings,
+    ConfigError,
+    Settings,
+    StackSettings,
+    load_settings,
+    settings_as_dict,
+    settings_env_keys,
+)
 from stream.base.settings import FeedSettings
 from stream.process import settings_env
 

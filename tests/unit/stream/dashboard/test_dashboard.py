@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
-from hypothesis import given
-from hypothesis import strategies as st
+from hypothesis import given, strategies as st
 
 from storage.dashboard import ceil_to, floor_to, scrub_targets
 from stream.dashboard.server import dumps
@@ -27,7 +26,7 @@ def test_no_url_survives_scrubbing(scheme, rest, prefix):
     assert f"{scheme}://{rest}" not in scrub_targets(text)
 
 
-@given(st.datetimes(min_value=datetime(1990, 1, 1), max_value=datetime(2200, 1, 1), timezones=st.just(timezone.utc)),
+@given(st.datetimes(min_value=datetime(1990, 1, 1), max_value=datetime(2200, 1, 1), timezones=st.just(UTC)),
        st.sampled_from([timedelta(minutes=1), timedelta(minutes=5), timedelta(minutes=15), timedelta(hours=1),
                         timedelta(days=1)]))
 def test_ranges_widen_to_whole_buckets(ts, width):

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 
 from stream.dashboard import params as P
 
-NOW = datetime(2026, 5, 4, 12, 30, tzinfo=timezone.utc)
+NOW = datetime(2026, 5, 4, 12, 30, tzinfo=UTC)
 KEYS = ("kind", "scope", "range", "since", "until", "bucket", "limit", "sentiment", "order", "after", "prefix", "x")
 VALUES = st.one_of(
     st.text(max_size=60),
@@ -24,10 +23,10 @@ def test_ranges_and_defaults():
     r = P.time_range({}, NOW)
     assert (r.since, r.until) == (NOW - timedelta(days=1), NOW)
     r = P.time_range({"range": "1h", "until": "2026-05-01T10:00:00Z"}, NOW)
-    assert r.since == datetime(2026, 5, 1, 9, tzinfo=timezone.utc)
+    assert r.since == datetime(2026, 5, 1, 9, tzinfo=UTC)
     r = P.time_range({"since": "2026-05-01", "until": "2026-05-02T00:00:00+02:00"}, NOW)
-    assert r.since == datetime(2026, 5, 1, tzinfo=timezone.utc)
-    assert r.until == datetime(2026, 5, 1, 22, tzinfo=timezone.utc)  # offsets become UTC
+    assert r.since == datetime(2026, 5, 1, tzinfo=UTC)
+    assert r.until == datetime(2026, 5, 1, 22, tzinfo=UTC)  # offsets become UTC
 
 
 @pytest.mark.parametrize("query, message", [

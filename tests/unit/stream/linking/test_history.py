@@ -4,7 +4,7 @@ foreign issuers and unlisted entities, context rules, the user's companies file.
 from __future__ import annotations
 
 import argparse
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
@@ -47,7 +47,7 @@ def test_a_name_belongs_to_whoever_held_it_on_the_day(L, text, at, want):
     ("Advanced Auto Parts sees sales growth", ["AAP"]),
 ])
 def test_former_names_of_the_issue_link_to_todays_ticker(L, text, want):
-    for at in ("2019-06-01", datetime(2019, 6, 1, 14, tzinfo=timezone.utc), date(2019, 6, 1)):
+    for at in ("2019-06-01", datetime(2019, 6, 1, 14, tzinfo=UTC), date(2019, 6, 1)):
         assert tickers(L, text, at) == want
 
 
@@ -80,7 +80,7 @@ def test_former_symbols_map_within_their_period(L, text, at, want):
 def test_a_published_message_is_linked_as_of_its_date():
     from stream.messages.raw_message import parse_message
 
-    now = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    now = datetime(2026, 1, 1, tzinfo=UTC)
     old = parse_message({"published_at": "2010-10-08T12:00:00Z", "title": "Alcoa posts quarterly loss"}, now=now)
     new = parse_message({"published_at": "2018-10-08T12:00:00Z", "title": "Alcoa posts quarterly loss"}, now=now)
     assert old.tickers == ("HWM",) and new.tickers == ("AA",)

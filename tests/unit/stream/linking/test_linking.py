@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,6 @@ from stream.linking.names import normalize_name, short_names
 from stream.linking.watchlist import load_watchlist
 from stream.messages.raw_message import link_tickers
 from tests.conftest import REPO
-
 
 
 def tickers(linker: Linker, text: str, at=None) -> list[str]:
@@ -248,12 +248,12 @@ def test_build_from_a_small_reference(tmp_path):
 
 
 def test_a_parsed_item_forwards_its_given_tickers_and_apart_the_links_found_with_their_version():
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from stream.linking import default_linker
     from stream.messages.raw_message import parse_message
 
-    now = datetime(2024, 3, 5, tzinfo=timezone.utc)
+    now = datetime(2024, 3, 5, tzinfo=UTC)
     item = parse_message({"published_at": "2024-03-04T14:00:00Z", "title": "Boeing and $KO", "tickers": ["acme"]},
                          now=now)
     assert item.tickers == ("ACME", "BA", "KO")
@@ -286,15 +286,15 @@ def test_generated_stream_in_names_mode_is_linked_back_to_its_tickers():
 
 
 def test_alert_message_says_which_text_put_a_headline_under_the_ticker():
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from alerts.detector import Decision, DetectorConfig, Finding
     from alerts.service import Headline, render
 
-    ws = int(datetime(2025, 3, 13, 17, 5, tzinfo=timezone.utc).timestamp())
+    ws = int(datetime(2025, 3, 13, 17, 5, tzinfo=UTC).timestamp())
     links = [{"ticker": "TGT", "start": 0, "end": 6, "text": "Target", "rule": "name"},
              {"ticker": "WMT", "start": 11, "end": 18, "text": "Walmart", "rule": "name"}]
-    heads = [Headline("a1", "Target and Walmart cut outlooks", None, 0.9, datetime.now(timezone.utc),
+    heads = [Headline("a1", "Target and Walmart cut outlooks", None, 0.9, datetime.now(UTC),
                       ticker_links=links)]
     f = Finding("ticker", "TGT", ws, ws + 300, Decision(True, "fired", articles=10, negative=9, share=0.9, baseline=0.3, std=0.55, z=6.4,
                                                        history=40))
