@@ -222,6 +222,13 @@ def kafka_ready(bootstrap: str, timeout: float = 3.0) -> dict | None:
         admin.close()
 
 
+# The broker outlives the call that starts it (and the command or test session that called it).  Its Popen
+# object is kept here: dropped while the broker runs, the interpreter warns "subprocess N is still running"
+# (ResourceWarning), which under pytest's filterwarnings = error failed whichever test was running when
+# the object was collected -- the first test of a session that starts the stack, as CI's does.
+_SERVERS: dict[int, subprocess.Popen[bytes]] = {}
+
+
 def start_kafka(settings: Settings, quiet: bool = False, timeout: float = 90.0) -> None:
     s = settings.stack
     paths = KafkaPaths(settings.state_dir / "kafka")
@@ -257,6 +264,7 @@ def start_kafka(settings: Settings, quiet: bool = False, timeout: float = 90.0) 
             stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             start_new_session=True, cwd=paths.root,
         )
+    _SERVERS[proc.pid] = proc
     paths.pid.write_text(f"{proc.pid}\n")
     deadline = time.monotonic() + timeout
     bootstrap = f"127.0.0.1:{s.kafka_port}"
@@ -282,6 +290,10 @@ def stop_pid(pid: int, name: str, timeout: float = 30.0, quiet: bool = False) ->
         return
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        proc = _SERVERS.get(pid)
+        if proc is not None and proc.poll() is not None:  # our child: reaped, so no zombie looks alive
+            del _SERVERS[pid]
+            return
         if not pid_alive(pid):
             return
         time.sleep(0.2)
@@ -290,6 +302,9 @@ def stop_pid(pid: int, name: str, timeout: float = 30.0, quiet: bool = False) ->
         os.kill(pid, signal.SIGKILL)
     except ProcessLookupError:
         pass
+    proc = _SERVERS.pop(pid, None)
+    if proc is not None:
+        proc.wait(timeout=10)
 
 
 def stop_kafka(settings: Settings, quiet: bool = False) -> None:
