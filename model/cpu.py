@@ -83,6 +83,14 @@ class CpuChoice:
         return torch.bfloat16 if self.path == "bf16" else torch.float32
 
 
+def usable_cores() -> int:
+    """The CPUs this process may run on (its affinity), at least one."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
 def cpu_features(cpuinfo: str | None = None) -> frozenset[str]:
     """The CPU's feature flags (``/proc/cpuinfo`` on Linux; ``FINSENT_CPU_FEATURES`` overrides)."""
     forced = os.environ.get(ENV_FEATURES)

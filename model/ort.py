@@ -37,6 +37,7 @@ from pathlib import Path
 
 import numpy as np
 
+from model.cpu import usable_cores
 from model.paths import read_config_json, resolve_checkpoint
 from model.prediction import BatchedEngine
 from model.tokens import load_tokenizer_file, token_ids
@@ -237,10 +238,7 @@ def _threads(threads: int | None) -> int:
         return int(threads)
     if os.environ.get("OMP_NUM_THREADS", "").isdigit():
         return max(1, int(os.environ["OMP_NUM_THREADS"]))
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # pragma: no cover - not Linux
-        return os.cpu_count() or 1
+    return usable_cores()
 
 
 class OrtEngine(BatchedEngine):

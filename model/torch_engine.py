@@ -30,7 +30,7 @@ import numpy as np
 import torch
 
 from model.checkpoint import load_checkpoint
-from model.cpu import CpuChoice, prepare_cpu_model
+from model.cpu import CpuChoice, prepare_cpu_model, usable_cores
 from model.prediction import BatchedEngine
 from model.tokens import load_tokenizer_file
 from stream.base.errors import UserError
@@ -95,11 +95,7 @@ def configure_cpu_threads(threads: int | None = None) -> int:
     if threads is None:
         if os.environ.get("OMP_NUM_THREADS"):
             return torch.get_num_threads()
-        try:
-            allowed = len(os.sched_getaffinity(0))
-        except AttributeError:  # pragma: no cover - not Linux
-            allowed = os.cpu_count() or 1
-        threads = max(1, min(torch.get_num_threads(), allowed))
+        threads = max(1, min(torch.get_num_threads(), usable_cores()))
     if threads != torch.get_num_threads():
         torch.set_num_threads(threads)
     return threads

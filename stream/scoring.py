@@ -11,23 +11,16 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
-import os
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, wait
 from typing import Any
 
+from model.cpu import usable_cores
 from stream.core.pipeline import Scores, score_items
 
 log = logging.getLogger("finsent.scoring")
 
 _engine: Any = None  # the model of this process (in a model process only)
-
-
-def usable_cores() -> int:
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # pragma: no cover - not Linux
-        return os.cpu_count() or 1
 
 
 def default_jobs(device: str | None, cores: int | None = None) -> int:
